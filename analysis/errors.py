@@ -1,0 +1,25 @@
+"""Errors raised on bad input: each one says what went wrong and what to do."""
+
+
+class DataError(Exception):
+    """Base class for every problem with an input file or the panel built from it."""
+
+
+class ChecksumError(DataError):
+    """A file's sha256 differs from the one in the source registry."""
+
+
+class MissingSourceError(DataError):
+    """A registered file could be taken neither from the mirror nor from its URL."""
+
+
+class SourceFormatError(DataError):
+    """A file's layout is not what its reader expects (sheet, column or value)."""
+
+
+class UnknownLAError(DataError):
+    """LA names or codes in a source that the geography cannot place."""
+
+
+class ValidationError(DataError):
+    """The assembled panel failed a check (duplicates, totals, ranges)."""

@@ -1,0 +1,18 @@
+"""Shared fixtures: the real store (mirror → data/raw) and the DfE LA list."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis import geography
+from analysis.sources import Store
+
+
+@pytest.fixture(scope="session")
+def store() -> Store:
+    return Store()
+
+
+@pytest.fixture(scope="session")
+def las(store):
+    return geography.load_las(store)

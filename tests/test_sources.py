@@ -1,0 +1,117 @@
+"""The fetch layer: mirror, download over HTTP, checksums, and clear failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from analysis.errors import ChecksumError, MissingSourceError
+from analysis.sources import Store, load_registry, sha256_of
+
+KEYS = ["dfe_regions", "dfe_las"]
+
+
+@pytest.fixture()
+def small_mirror(tmp_path, store):
+    """A private copy of two registered files laid out like the mirror."""
+    mirror = tmp_path / "mirror"
+    for key in KEYS:
+        src = store.mirror / store.registry[key].mirror_path
+        dst = mirror / store.registry[key].mirror_path
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    return mirror
+
+
+@pytest.fixture()
+def http_mirror(small_mirror):
+    """Serve the private mirror on 127.0.0.1 and yield its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(small_mirror))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _registry_at(base_url: str) -> dict:
+    return {k: dataclasses.replace(s, url=f"{base_url}/{s.mirror_path}") for k, s in load_registry().items() if k in KEYS}
+
+
+def test_every_registered_file_is_in_the_mirror_with_its_checksum(store):
+    listed = {}
+    for line in (store.mirror / "SHA256SUMS").read_text().splitlines():
+        digest, path = line.split(None, 1)
+        listed[path.strip().removeprefix("./")] = digest
+    for source in store.registry.values():
+        assert listed.get(source.mirror_path) == source.sha256, source.key
+        assert source.url.startswith("https://") and source.page.startswith("https://"), source.key
+        assert source.licence and source.released and source.citation, source.key
+
+
+def test_mirror_route_copies_and_verifies(tmp_path, small_mirror):
+    store = Store(registry=_registry_at("https://invalid.example"), raw=tmp_path / "raw", mirror=small_mirror, route="mirror")
+    path = store.path("dfe_las")
+    assert path == tmp_path / "raw" / "geography" / "las.csv"
+    assert sha256_of(path) == store.registry["dfe_las"].sha256
+
+
+def test_download_route_over_http(tmp_path, http_mirror):
+    store = Store(registry=_registry_at(http_mirror), raw=tmp_path / "raw", mirror=tmp_path / "empty", route="url")
+    path = store.path("dfe_regions")
+    assert sha256_of(path) == store.registry["dfe_regions"].sha256
+    # auto route with an empty mirror also falls back to the URL
+    auto = Store(registry=_registry_at(http_mirror), raw=tmp_path / "raw2", mirror=tmp_path / "empty")
+    assert auto.path("dfe_las").read_bytes()[:11] == b"new_la_code"
+
+
+def test_download_with_wrong_checksum_names_both_hashes_and_leaves_nothing(tmp_path, http_mirror, small_mirror):
+    (small_mirror / "geography" / "regions.csv").write_text("region_code,region_name\nE12000001,Tampered\n")
+    store = Store(registry=_registry_at(http_mirror), raw=tmp_path / "raw", mirror=tmp_path / "empty", route="url")
+    with pytest.raises(ChecksumError) as err:
+        store.path("dfe_regions")
+    msg = str(err.value)
+    assert "geography/regions.csv" in msg and store.registry["dfe_regions"].sha256 in msg
+    assert sha256_of(small_mirror / "geography" / "regions.csv") in msg
+    assert "data/sources.toml" in msg
+    assert not (tmp_path / "raw" / "geography" / "regions.csv").exists()
+
+
+def test_mirror_with_wrong_checksum_fails_and_leaves_no_partial_file(tmp_path, small_mirror):
+    (small_mirror / "geography" / "las.csv").write_text("corrupt\n")
+    store = Store(registry=_registry_at("https://invalid.example"), raw=tmp_path / "raw", mirror=small_mirror)
+    with pytest.raises(ChecksumError, match="expected sha256"):
+        store.path("dfe_las")
+    assert list((tmp_path / "raw").rglob("*")) == [tmp_path / "raw" / "geography"]
+
+
+def test_missing_file_everywhere_says_what_to_do(tmp_path):
+    store = Store(registry=_registry_at("http://127.0.0.1:9"), raw=tmp_path / "raw", mirror=tmp_path / "nowhere")
+    with pytest.raises(MissingSourceError, match="SEND_DATA_MIRROR"):
+        store.path("dfe_las")
+    mirror_only = Store(registry=_registry_at("http://127.0.0.1:9"), raw=tmp_path / "raw", mirror=tmp_path / "nowhere", route="mirror")
+    with pytest.raises(MissingSourceError, match="not in the mirror"):
+        mirror_only.path("dfe_las")
+
+
+def test_mirror_env_var_is_honoured(monkeypatch, tmp_path):
+    from analysis import paths
+
+    monkeypatch.setenv("SEND_DATA_MIRROR", str(tmp_path))
+    assert paths.mirror_dir() == tmp_path.resolve()
+    monkeypatch.delenv("SEND_DATA_MIRROR")
+    assert paths.mirror_dir() == (paths.ROOT.parent / "shared" / "data").resolve()
+
+
+def test_a_corrupted_local_copy_is_replaced(tmp_path, small_mirror):
+    store = Store(registry=_registry_at("https://invalid.example"), raw=tmp_path / "raw", mirror=small_mirror)
+    path = store.path("dfe_las")
+    Path(path).write_text("damaged")
+    assert sha256_of(store.path("dfe_las")) == store.registry["dfe_las"].sha256
