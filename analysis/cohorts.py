@@ -60,3 +60,10 @@ def membership(cohorts: pd.DataFrame) -> pd.DataFrame:
     wide.columns = [f"{prog}_{field}" for field, prog in wide.columns]
     wide["in_both"] = wide["safety_valve_cohort"].notna() & wide["dbv_cohort"].notna()
     return wide.reset_index()
+
+
+def summary(cohorts: pd.DataFrame) -> pd.DataFrame:
+    """LAs per programme cohort by membership evidence, with the first treated panel year."""
+    counts = cohorts.groupby(["programme", "cohort", "first_treated_year", "membership"]).size().unstack(fill_value=0)
+    counts["total"] = counts.sum(axis=1)
+    return counts.reset_index().rename_axis(columns=None)

@@ -1,0 +1,60 @@
+"""The book's frame: chapter list, citations, cross-references, and CI's test command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+from analysis import book, paths
+
+ROOT = paths.ROOT
+
+
+def _texts() -> dict[str, str]:
+    """Prose and code of every book source, keyed by path."""
+    out = {"index.qmd": (ROOT / "index.qmd").read_text()}
+    for nb_path in book.notebooks():
+        nb = nbformat.read(nb_path, as_version=4)
+        out[nb_path.name] = "\n".join(c.source for c in nb.cells)
+    return out
+
+
+def test_chapter_list_matches_the_chapters_folder():
+    listed = {c for c in book.chapter_list() if c.startswith("chapters/")}
+    present = {p.relative_to(ROOT).as_posix() for p in (ROOT / "chapters").glob("*.ipynb")}
+    assert listed == present
+    assert book.chapter_list()[0] == "index.qmd"
+    assert all((ROOT / c).exists() for c in book.chapter_list())
+
+
+def test_every_citation_is_in_the_bibliography():
+    keys = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "references.bib").read_text(), flags=re.M))
+    cited = set()
+    for text in _texts().values():
+        prose = re.sub(r"```.*?```", "", text, flags=re.S)
+        cited |= {k for k in re.findall(r"(?<![\w.])@([A-Za-z][\w:-]*[\w])", prose) if not k.startswith(("fig-", "tbl-", "sec-", "eq-"))}
+    assert cited, "the book cites nothing"
+    assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+
+
+def test_every_cross_reference_has_a_target():
+    texts = "\n".join(_texts().values())
+    labels = set(re.findall(r"#\|\s*label:\s*((?:fig|tbl)-[\w-]+)", texts)) | set(re.findall(r"\{#((?:sec|fig|tbl)-[\w-]+)", texts))
+    refs = set(re.findall(r"@((?:fig|tbl|sec)-[\w-]*[\w])", texts))
+    assert refs <= labels, f"cross-references without targets: {sorted(refs - labels)}"
+
+
+def test_every_figure_has_a_caption_and_alt_text():
+    for name, text in _texts().items():
+        for label in re.findall(r"#\|\s*label:\s*(fig-[\w-]+)", text):
+            cell = text[text.index(f"label: {label}"):].split("\n\n", 1)[0]
+            assert "fig-cap:" in cell and "fig-alt:" in cell, f"{name}: {label} lacks fig-cap or fig-alt"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"<!-- test-command.*?-->\s*```bash\n(.+?)\n```", readme, flags=re.S).group(1).strip()
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert ci[-1] == command
