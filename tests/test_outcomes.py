@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from analysis.errors import SourceFormatError
-from analysis.geography import la_units, load_las
+from analysis.geography import la_units
 from analysis.neighbours import N_NEIGHBOURS, read_statistical_neighbours
 from analysis.outcomes import (
     LAIT_MEASURES,
@@ -18,20 +17,9 @@ from analysis.outcomes import (
     read_lait,
     read_tribunals,
 )
-from analysis.sources import Store
 
 KENT, BRADFORD, CAMDEN, DURHAM = "E10000016", "E08000032", "E09000007", "E06000047"
 OLD_DORSET, NEW_DORSET, CUMBERLAND = "E10000009", "E06000059", "E06000063"
-
-
-@pytest.fixture(scope="module")
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture(scope="module")
-def las(store: Store) -> pd.DataFrame:
-    return load_las(store)
 
 
 @pytest.fixture(scope="module")

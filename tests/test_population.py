@@ -8,22 +8,12 @@ import pandas as pd
 import pytest
 
 from analysis.errors import SourceFormatError
-from analysis.geography import la_units, load_las
+from analysis.geography import la_units
 from analysis.population import AGE_BANDS, read_population
 from analysis.sources import Store, sha256_of
 from analysis.table import SourceTable
 
 BANDS = list(AGE_BANDS)
-
-
-@pytest.fixture(scope="module")
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture(scope="module")
-def las(store: Store) -> pd.DataFrame:
-    return load_las(store)
 
 
 @pytest.fixture(scope="module")
