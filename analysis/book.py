@@ -48,14 +48,21 @@ def notebooks(config: Path = CONFIG) -> list[Path]:
 
 
 def input_hash(nb: nbformat.NotebookNode) -> str:
-    """Hash of what a chapter's outputs depend on: its code, the package's code and the data stamp."""
-    digest = hashlib.sha256(panel.stamp().encode())
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            digest.update(cell.source.encode())
-    for module in sorted((paths.ROOT / "analysis").glob("*.py")):
-        digest.update(module.read_bytes())
+    """Hash of what a chapter's outputs depend on: its code, the modules it imports, the data stamp."""
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    digest = hashlib.sha256(panel.stamp().encode() + code.encode())
+    for module in sorted(imported_modules(code)):
+        digest.update((paths.ROOT / "analysis" / f"{module}.py").read_bytes())
     return digest.hexdigest()[:16]
+
+
+def imported_modules(code: str) -> set[str]:
+    """The `analysis` modules a chapter's code imports (`from analysis import a, b`, `from analysis.c import …`)."""
+    names = set(re.findall(r"^from analysis\.(\w+) import", code, flags=re.M))
+    for group in re.findall(r"^from analysis import (?:\(([\w,\s]+)\)|([\w, ]+))", code, flags=re.M):
+        group = "".join(group)
+        names |= {n.strip() for n in group.split(",") if n.strip()}
+    return {n for n in names if (paths.ROOT / "analysis" / f"{n}.py").exists()}
 
 
 def execute(path: Path, *, force: bool = False, log: Callable[[str], None] = print) -> bool:

@@ -57,3 +57,20 @@ def test_ci_runs_the_readme_test_command():
     command = re.search(r"<!-- test-command.*?-->\s*```bash\n(.+?)\n```", readme, flags=re.S).group(1).strip()
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert ci[-1] == command
+
+
+def test_every_chart_is_stored_interactive_and_static():
+    charts = 0
+    for nb_path in book.notebooks():
+        for cell in nbformat.read(nb_path, as_version=4).cells:
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                if "<Figure" in data.get("text/plain", ""):
+                    charts += 1
+                    assert "vegaEmbed" in data.get("text/html", "") and data.get("image/svg+xml", "").lstrip().startswith("<svg"), nb_path.name
+    assert charts >= 8
+
+
+def test_a_second_build_executes_nothing(capsys):
+    for nb_path in book.notebooks():
+        assert not book.execute(nb_path, log=lambda _: None), f"{nb_path.name} is stale: run python -m analysis book"
