@@ -38,6 +38,17 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit(args: argparse.Namespace) -> int:
+    from .ehcp_model import cli_fit
+
+    if args.model != "ehcp":
+        print(f"error: model '{args.model}' is not built yet (only 'ehcp')", file=sys.stderr)
+        return 2
+    report = cli_fit(args.holdout)
+    print(json.dumps(report, indent=1, default=float) if args.json else report)
+    return 0 if report["passed"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("--from", dest="route", choices=["auto", "mirror", "url"], default="auto",
                       help="where files come from: the mirror if it has them, else the URL (auto)")
     data.set_defaults(run=_data)
+    fit = sub.add_parser("fit", help="fit a model (cached) and report its diagnostics and held-out scores")
+    fit.add_argument("model", choices=["ehcp", "spend"])
+    fit.add_argument("--holdout", type=int, default=None, help="withhold this January and score its prediction")
+    fit.add_argument("--json", action="store_true")
+    fit.set_defaults(run=_fit)
     bk = sub.add_parser("book", help="build the data, execute the chapters and render the book into _book/")
     bk.add_argument("--force", action="store_true", help="re-execute every chapter even if nothing changed")
     bk.set_defaults(run=_book)

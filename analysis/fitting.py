@@ -1,0 +1,139 @@
+"""Sampling, fit caching and convergence checks shared by every model.
+
+A fit is cached on disk under a key hashed from the model's code, the data it
+saw and the sampler settings, so re-running a chapter loads the posterior
+instead of refitting; any change to one of the three refits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from . import paths
+from .atomic import write_atomic
+
+FITS = paths.CACHE / "fits"
+SEED = 20261123
+
+#: Convergence thresholds the study applies to every fitted model.
+RHAT_MAX = 1.01
+ESS_BULK_MIN = 400
+
+
+class ConvergenceError(RuntimeError):
+    """A fit failed R-hat, bulk ESS or divergence checks."""
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How a model is sampled; part of the cache key."""
+
+    sampler: str = "nutpie"
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+    target_accept: float = 0.9
+    seed: int = SEED
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    rhat_max: float
+    ess_bulk_min: float
+    divergences: int
+    slowest: str
+
+    @property
+    def passed(self) -> bool:
+        return self.rhat_max <= RHAT_MAX and self.ess_bulk_min >= ESS_BULK_MIN and self.divergences == 0
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"passed": self.passed}
+
+
+def data_hash(*frames: pd.DataFrame | np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for frame in frames:
+        if isinstance(frame, pd.DataFrame):
+            digest.update(pd.util.hash_pandas_object(frame, index=True).values.tobytes())
+            digest.update(",".join(map(str, frame.columns)).encode())
+        else:
+            digest.update(np.ascontiguousarray(frame).tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(name: str, build: Callable[..., pm.Model], data: str, settings: SamplerSettings, extra: dict | None = None) -> str:
+    """Key from the model-building module's source, the data hash, the settings and any options."""
+    digest = hashlib.sha256(name.encode())
+    digest.update(inspect.getsource(inspect.getmodule(build)).encode())
+    digest.update(data.encode())
+    digest.update(json.dumps(asdict(settings), sort_keys=True).encode())
+    digest.update(json.dumps(extra or {}, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def sample(model: pm.Model, settings: SamplerSettings, *, predictive: bool = True) -> az.InferenceData:
+    """Sample the posterior (and the posterior predictive) with fixed seeds."""
+    with model:
+        idata = pm.sample(
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            target_accept=settings.target_accept,
+            nuts_sampler=settings.sampler,
+            random_seed=settings.seed,
+            progressbar=False,
+        )
+        if predictive:
+            pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=settings.seed + 1, progressbar=False)
+    return idata
+
+
+def cached_fit(
+    name: str,
+    build: Callable[[], pm.Model],
+    data: str,
+    settings: SamplerSettings = SamplerSettings(),
+    *,
+    extra: dict | None = None,
+    cache: Path = FITS,
+) -> az.InferenceData:
+    """Load the fit for (model code, data, settings) from the cache, or sample and store it."""
+    path = cache / f"{name}-{cache_key(name, build, data, settings, extra)}.nc"
+    if path.exists():
+        return az.from_netcdf(path)
+    idata = sample(build(), settings)
+    write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp)))
+    return idata
+
+
+def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Diagnostics:
+    """R-hat, bulk ESS (worst parameter) and divergences of a fit."""
+    summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+    divergences = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    return Diagnostics(
+        rhat_max=float(summary["r_hat"].max()),
+        ess_bulk_min=float(summary["ess_bulk"].min()),
+        divergences=divergences,
+        slowest=str(summary["ess_bulk"].idxmin()),
+    )
+
+
+def require_converged(diag: Diagnostics, model: str) -> None:
+    """Raise `ConvergenceError` naming the model and the failing check."""
+    if not diag.passed:
+        raise ConvergenceError(
+            f"{model} failed its convergence checks: R-hat max {diag.rhat_max:.3f} (≤ {RHAT_MAX}), "
+            f"bulk ESS min {diag.ess_bulk_min:.0f} (≥ {ESS_BULK_MIN}, slowest {diag.slowest}), "
+            f"{diag.divergences} divergences (0). Reparameterise or sample longer; do not report this fit."
+        )
