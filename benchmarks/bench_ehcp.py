@@ -6,7 +6,7 @@ and prints for each: wall time (compile + sample), sampling time, the slowest
 parameter's bulk ESS and bulk ESS per second of wall time and of sampling time,
 R-hat max and divergences.
 
-    /work/venv/bin/python benchmarks/bench_ehcp.py [--draws 1000] [--tune 1000] [--json]
+    python benchmarks/bench_ehcp.py [--draws 1000] [--tune 1000] [--json]
 
 Takes ~3–4 minutes on 2 cores with the defaults (PyMC's NUTS is the slow part).
 """
