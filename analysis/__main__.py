@@ -1,4 +1,4 @@
-"""Command line: `python -m analysis data [--check] [--json]`, `python -m analysis book`."""
+"""Command line: `python -m analysis data|fit|evaluate|book` (see `--help`)."""
 
 from __future__ import annotations
 
@@ -38,15 +38,29 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit(args: argparse.Namespace) -> int:
-    from .ehcp_model import cli_fit
-
-    if args.model != "ehcp":
-        print(f"error: model '{args.model}' is not built yet (only 'ehcp')", file=sys.stderr)
-        return 2
-    report = cli_fit(args.holdout)
-    print(json.dumps(report, indent=1, default=float) if args.json else report)
+def _report(report: dict, as_json: bool) -> int:
+    """Print a model report (JSON or a dict) and return 0 only if its convergence checks passed."""
+    print(json.dumps(report, indent=1, default=float) if as_json else report)
     return 0 if report["passed"] else 1
+
+
+def _fit(args: argparse.Namespace) -> int:
+    if args.model == "ehcp":
+        from .ehcp_model import cli_fit
+
+        return _report(cli_fit(args.holdout), args.json)
+    if args.holdout is not None:
+        print("error: --holdout applies to the ehcp model only", file=sys.stderr)
+        return 2
+    from .spend_model import cli_fit
+
+    return _report(cli_fit(), args.json)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import cli_evaluate
+
+    return _report(cli_evaluate(), args.json)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--holdout", type=int, default=None, help="withhold this January and score its prediction")
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(run=_fit)
+    ev = sub.add_parser("evaluate", help="compare Safety Valve and DBV LAs with matched LAs (event study, synthetic control)")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(run=_evaluate)
     bk = sub.add_parser("book", help="build the data, execute the chapters and render the book into _book/")
     bk.add_argument("--force", action="store_true", help="re-execute every chapter even if nothing changed")
     bk.set_defaults(run=_book)
