@@ -57,11 +57,27 @@ def input_hash(nb: nbformat.NotebookNode) -> str:
 
 
 def imported_modules(code: str) -> set[str]:
-    """The `analysis` modules a chapter's code imports (`from analysis import a, b`, `from analysis.c import …`)."""
-    names = set(re.findall(r"^from analysis\.(\w+) import", code, flags=re.M))
-    for group in re.findall(r"^from analysis import (?:\(([\w,\s]+)\)|([\w, ]+))", code, flags=re.M):
-        group = "".join(group)
-        names |= {n.strip() for n in group.split(",") if n.strip()}
+    """The `analysis` modules a chapter's code imports, and the modules those import in turn.
+
+    Recognises `from analysis import a, b as c`, `from analysis.d import …` in the chapter
+    and `from . import e`, `from .f import …` inside the package.
+    """
+    found: set[str] = set()
+    todo = _direct_imports(code, package=False)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo |= _direct_imports((paths.ROOT / "analysis" / f"{name}.py").read_text(), package=True)
+    return found
+
+
+def _direct_imports(code: str, *, package: bool) -> set[str]:
+    prefix = r"\." if package else r"analysis\."
+    names = set(re.findall(rf"^\s*from {prefix}(\w+) import", code, flags=re.M))
+    bare = r"\." if package else "analysis"
+    for group in re.findall(rf"^\s*from {bare} import (?:\(([\w,\s]+)\)|([\w, ]+))", code, flags=re.M):
+        names |= {n.split(" as ")[0].strip() for n in "".join(group).split(",") if n.strip()}
     return {n for n in names if (paths.ROOT / "analysis" / f"{n}.py").exists()}
 
 

@@ -74,3 +74,11 @@ def test_every_chart_is_stored_interactive_and_static():
 def test_a_second_build_executes_nothing(capsys):
     for nb_path in book.notebooks():
         assert not book.execute(nb_path, log=lambda _: None), f"{nb_path.name} is stale: run python -m analysis book"
+
+
+def test_chapter_staleness_follows_imports_through_the_package():
+    """A chapter is stale when any module it uses changes, including through an alias or another module."""
+    used = book.imported_modules("import pandas as pd\nfrom analysis import ehcp_results as er, charts\n")
+    assert {"ehcp_results", "charts", "ehcp_model", "fitting", "atomic"} <= used
+    assert "cohorts" not in used
+    assert book.imported_modules("from analysis.paths import ROOT\n") == {"paths"}
