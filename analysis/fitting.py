@@ -27,6 +27,7 @@ from . import paths
 from .atomic import write_atomic
 
 FITS = paths.CACHE / "fits"
+BENCHMARKS = paths.ROOT / "benchmarks" / "results"
 SEED = 20261123
 
 #: Convergence thresholds the study applies to every fitted model.
@@ -158,3 +159,17 @@ def require_converged(diag: Diagnostics, model: str) -> None:
             f"bulk ESS min {diag.ess_bulk_min:.0f} (≥ {ESS_BULK_MIN}, slowest {diag.slowest}), "
             f"{diag.divergences} divergences (0). Reparameterise or sample longer; do not report this fit."
         )
+
+
+def benchmark_table(model: str, folder: Path = BENCHMARKS) -> tuple[pd.DataFrame, dict]:
+    """A sampler benchmark recorded by `benchmarks/bench_<model>.py --json` (committed in benchmarks/results/).
+
+    Returns one row per sampler (wall time, slowest parameter's bulk ESS, ESS per second,
+    R-hat, divergences) and the run's settings (draws, tune, chains, machine).
+    """
+    path = folder / f"{model}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python benchmarks/bench_{model}.py --json > {path}`")
+    record = json.loads(path.read_text())
+    table = pd.DataFrame(record["results"])
+    return table, {k: v for k, v in record.items() if k != "results"}
