@@ -1,0 +1,54 @@
+"""The EHCP chapter's tables: rounding, verdicts and labels from known inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis import ehcp_results as er
+
+
+def test_interval_is_median_and_central_quantiles() -> None:
+    mid, lo, hi = er.interval(np.arange(1001))
+    assert np.allclose((mid, lo, hi), (500.0, 50.0, 950.0))
+
+
+def test_pct_reads_a_log_rate_as_a_percentage_change() -> None:
+    assert er.pct(np.log(1.1)) == "10.0%"
+    assert er.pct(np.log(0.9), dp=0) == "-10%"
+
+
+def _loo(diff: int, se: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model": [er.VARIANT_LABELS["full"], er.VARIANT_LABELS["pooled"]],
+            "elpd_loo": [-8560, -8560 - diff],
+            "elpd difference": [0, diff],
+            "SE of difference": [0, se],
+        }
+    )
+
+
+def test_loo_verdict_needs_a_difference_beyond_two_standard_errors() -> None:
+    clear = er.loo_verdicts(_loo(190, 70))
+    assert "clearly worse" in clear[1] and "190" in clear[1] and er.LOO_READINGS["pooled"][0] in clear[1]
+    unclear = er.loo_verdicts(_loo(100, 70))
+    assert "not clearly worse" in unclear[1] and er.LOO_READINGS["pooled"][1] in unclear[1]
+
+
+def test_holdout_table_rounds_and_labels_every_forecast() -> None:
+    scores = {
+        "crps": {"model": 117.4, "last_count": 431.8, "last_growth": 203.2},
+        "crps_relative": {"model": 0.0312, "last_count": 0.1, "last_growth": 0.05},
+        "coverage_50": 0.5816,
+        "coverage_90": 0.915,
+        "baselines": {
+            "last_count": {"crps": 431.8, "crps_relative": 0.1, "coverage_50": 0.31, "coverage_90": 0.7},
+            "last_growth": {"crps": 203.2, "crps_relative": 0.05, "coverage_50": 0.5, "coverage_90": 0.88},
+        },
+    }
+    table = er.holdout_table(scores)
+    assert list(table["forecast"]) == ["Model", *er.BASELINE_LABELS.values()]
+    assert list(table["CRPS (plans)"]) == [117, 432, 203]
+    assert list(table["50% interval coverage"]) == ["58%", "31%", "50%"]
+    assert table.loc[0, "CRPS (% of count)"] == 3.1
