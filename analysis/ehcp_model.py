@@ -101,6 +101,7 @@ Data choices
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, replace
 from functools import cached_property
 
@@ -786,22 +787,30 @@ class EHCPModel:
         return EHCPModel(self.panel, self.first_year, self.last_year, holdout=self.holdout, variant=variant)
 
     def loo_compare(self, variants: tuple[str, ...] = LOO_VARIANTS, conditional: bool = True) -> pd.DataFrame:
-        """PSIS-LOO of each variant (same data and window), compared with `az.compare`, best first.
+        """PSIS-LOO of each variant (same data and window) against this model, in the order given.
 
         Each pointwise term is one January's count given the previous January's (the AR term
         conditions on it), so this is leave-one-conditional-term-out, an in-sample
         (interpolation) criterion: it cannot show what the AR term adds to *forecasts*, which
         `holdout_scores` measures. By default LAs' first Januaries are left out (see
-        `log_likelihood`). Adds `n_k_over_0.7` (terms with unreliable PSIS estimates).
+        `log_likelihood`). Columns: elpd_loo, se, p_loo, elpd_diff (this model's elpd minus the
+        variant's: positive when the variant predicts worse), dse (its standard error, from the
+        pointwise differences) and n_k_over_0.7 (terms with unreliable PSIS estimates). The
+        order is fixed, not sorted, so that variants within noise of each other keep their place.
         """
-        loos, bad = {}, {}
-        for v in variants:
+        pointwise, rows = {}, {}
+        for v in dict.fromkeys((self.variant, *variants)):
             ll = (self if v == self.variant else self.variant_model(v)).log_likelihood(conditional)
-            loos[v] = ll
-            bad[v] = int((az.loo(ll, pointwise=True).pareto_k.values > 0.7).sum())
-        table = az.compare(loos, ic="loo")
-        table["n_k_over_0.7"] = [bad[v] for v in table.index]
-        return table
+            with warnings.catch_warnings():  # high Pareto k is counted in n_k_over_0.7, not warned about
+                warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
+                loo = az.loo(ll, pointwise=True)
+            pointwise[v] = loo.loo_i.values
+            rows[v] = {"elpd_loo": loo.elpd_loo, "se": loo.se, "p_loo": loo.p_loo, "n_k_over_0.7": int((loo.pareto_k.values > 0.7).sum())}
+        ref = pointwise[self.variant]
+        for v in rows:
+            diff = ref - pointwise[v]
+            rows[v] |= {"elpd_diff": float(diff.sum()), "dse": float(np.sqrt(diff.size * diff.var()))}
+        return pd.DataFrame.from_dict(rows, orient="index").loc[list(dict.fromkeys(variants))]
 
 
 # --------------------------------------------------------------------------- CLI

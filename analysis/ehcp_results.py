@@ -213,13 +213,13 @@ def ppc_chart(model: EHCPModel) -> alt.HConcatChart:
 
 
 def loo_table(model: EHCPModel, variants: tuple[str, ...]) -> pd.DataFrame:
-    """PSIS-LOO comparison of `variants` (one-step terms), rounded, best first."""
+    """PSIS-LOO of `variants` against `model` (one-step terms), in the order given, rounded to the nearest 10."""
     table = model.loo_compare(variants)
     return pd.DataFrame(
         {
             "model": [VARIANT_LABELS[v] for v in table.index],
             "elpd_loo": table["elpd_loo"].round(-1).astype(int),
-            "elpd difference": (-table["elpd_diff"]).round(-1).astype(int),
+            "elpd below the full model": table["elpd_diff"].round(-1).astype(int),
             "SE of difference": table["dse"].round(-1).astype(int),
             "p_loo": table["p_loo"].round(-1).astype(int),
             "terms with Pareto k > 0.7": table["n_k_over_0.7"].astype(int),
@@ -229,7 +229,6 @@ def loo_table(model: EHCPModel, variants: tuple[str, ...]) -> pd.DataFrame:
 
 #: What a variant's loss (or not) in PSIS-LOO against the full model says, for the chapter's prose.
 LOO_READINGS = {
-    "full": ("its extra terms cost more in fit than they add", "the simpler model's advantage is within noise"),
     "pooled": ("one national line ignores how much LAs differ in level and growth",
                "LAs' own levels and growth rates add little"),
     "unpooled": ("separate lines with nothing shared overfit the short series of new LAs and the noise of small ones",
@@ -244,17 +243,22 @@ LOO_READINGS = {
 
 
 def loo_verdicts(table: pd.DataFrame) -> list[str]:
-    """One sentence per variant of a `loo_table`: its elpd difference from the best, whether > 2 SE, and what that says."""
+    """One sentence per alternative in a `loo_table` (first row: the full model): how far its elpd is below, and what that says.
+
+    A difference counts as clear when it exceeds twice its standard error; a negative
+    difference means the alternative predicts better than the full model.
+    """
     variant = {label: key for key, label in VARIANT_LABELS.items()}
-    best = table.iloc[0]
-    out = [f"**{best['model']}** has the highest expected log predictive density."]
+    out = []
     for row in table.iloc[1:].itertuples(index=False):
         label, diff, se = row[0], row[2], row[3]
         worse, same = LOO_READINGS[variant[label]]
         if diff > 2 * se:
             out.append(f"**{label}** is clearly worse (elpd {diff:,} lower, standard error {se:,}): {worse}.")
+        elif diff < -2 * se:
+            out.append(f"**{label}** is clearly better (elpd {-diff:,} higher, standard error {se:,}): the full model's extra terms overfit.")
         else:
-            out.append(f"**{label}** is not clearly worse (elpd {diff:,} lower, standard error {se:,}): {same}.")
+            out.append(f"**{label}** is not clearly different (elpd difference {diff:,}, standard error {se:,}): {same}.")
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,6 +26,10 @@ import pytensor
 
 from . import paths
 from .atomic import write_atomic
+
+# PyMC logs each predictive draw's variables ("Sampling: [y]") at INFO; in a chapter that is
+# noise in the stored outputs. Warnings and errors still show.
+logging.getLogger("pymc").setLevel(logging.WARNING)
 
 FITS = paths.CACHE / "fits"
 BENCHMARKS = paths.ROOT / "benchmarks" / "results"
@@ -169,7 +174,7 @@ def benchmark_table(model: str, folder: Path = BENCHMARKS) -> tuple[pd.DataFrame
     """
     path = folder / f"{model}.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `python benchmarks/bench_{model}.py --json > {path}`")
+        raise FileNotFoundError(f"{path} is missing: run `python benchmarks/bench_{model}.py --out benchmarks/results/{model}.json`")
     record = json.loads(path.read_text())
     table = pd.DataFrame(record["results"])
     return table, {k: v for k, v in record.items() if k != "results"}

@@ -27,12 +27,16 @@ from analysis.fitting import SEED, diagnose  # noqa: E402
 
 
 def run(sampler: str, model: pm.Model, params: list[str], draws: int, tune: int, chains: int, target_accept: float) -> dict:
-    """Fit `model` once with `sampler` (no cache) and time it; diagnostics over `params`."""
+    """Fit `model` once with `sampler` (no cache) and time it; diagnostics over `params`.
+
+    Both samplers get every CPU: PyMC's default would otherwise assume half the CPUs are
+    hyperthreads and, on a 2-CPU machine, run its chains one after another.
+    """
     start = time.perf_counter()
     with model:
         idata = pm.sample(
             draws=draws, tune=tune, chains=chains, target_accept=target_accept, nuts_sampler=sampler,
-            random_seed=SEED, progressbar=False, compute_convergence_checks=False,
+            cores=os.cpu_count(), random_seed=SEED, progressbar=False, compute_convergence_checks=False,
         )
     wall = time.perf_counter() - start
     sampling = float(idata.posterior.attrs.get("sampling_time", wall))

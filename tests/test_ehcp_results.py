@@ -23,17 +23,19 @@ def _loo(diff: int, se: int) -> pd.DataFrame:
         {
             "model": [er.VARIANT_LABELS["full"], er.VARIANT_LABELS["pooled"]],
             "elpd_loo": [-8560, -8560 - diff],
-            "elpd difference": [0, diff],
+            "elpd below the full model": [0, diff],
             "SE of difference": [0, se],
         }
     )
 
 
 def test_loo_verdict_needs_a_difference_beyond_two_standard_errors() -> None:
-    clear = er.loo_verdicts(_loo(190, 70))
-    assert "clearly worse" in clear[1] and "190" in clear[1] and er.LOO_READINGS["pooled"][0] in clear[1]
-    unclear = er.loo_verdicts(_loo(100, 70))
-    assert "not clearly worse" in unclear[1] and er.LOO_READINGS["pooled"][1] in unclear[1]
+    (clear,) = er.loo_verdicts(_loo(190, 70))
+    assert "clearly worse" in clear and "190" in clear and er.LOO_READINGS["pooled"][0] in clear
+    (unclear,) = er.loo_verdicts(_loo(100, 70))
+    assert "not clearly different" in unclear and er.LOO_READINGS["pooled"][1] in unclear
+    (better,) = er.loo_verdicts(_loo(-200, 70))
+    assert "clearly better" in better and "200 higher" in better
 
 
 def test_holdout_table_rounds_and_labels_every_forecast() -> None:
