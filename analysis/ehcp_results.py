@@ -40,8 +40,13 @@ def pct(x: float, dp: int = 1) -> str:
     return f"{100 * np.expm1(x):.{dp}f}%"
 
 
-def _draws(model: EHCPModel, name: str) -> np.ndarray:
-    return az.extract(model.fit(), var_names=name).values
+def relative_change(mid: float, lo: float, hi: float) -> str:
+    """A log-scale effect and its interval in words: "2.4% lower (90% interval 1.4% to 3.3% lower)", signed if the interval spans 0."""
+    if lo > 0 or hi < 0:
+        word = "higher" if mid > 0 else "lower"
+        a, b = sorted(abs(100 * np.expm1(v)) for v in (lo, hi))
+        return f"{abs(100 * np.expm1(mid)):.1f}% {word} (90% interval {a:.1f}% to {b:.1f}% {word})"
+    return f"{pct(mid)} (90% interval {pct(lo)} to {pct(hi)})"
 
 
 # --------------------------------------------------------------------------- prior predictive
@@ -304,8 +309,9 @@ def holdout_chart(scores: dict, names: pd.Series) -> alt.LayerChart:
 
 
 def largest_misses(scores: dict, names: pd.Series, n: int = 5) -> pd.DataFrame:
-    """The `n` LAs whose held-out count is furthest (on the log scale) from the model's median."""
+    """Up to `n` LAs whose held-out count fell outside the 90% interval, furthest (on the log scale) from the median first."""
     per = scores["per_la"].assign(la_name=lambda d: d["la_code"].map(names))
+    per = per[(per["observed"] < per["q05"]) | (per["observed"] > per["q95"])]
     per = per.assign(miss=np.abs(np.log(per["observed"] / per["median"]))).nlargest(n, "miss")
     return pd.DataFrame(
         {

@@ -56,8 +56,9 @@ def run(sampler: str, model: pm.Model, params: list[str], draws: int, tune: int,
 
 
 def machine() -> dict:
-    """The CPU the benchmark ran on (the figures only compare samplers on one machine)."""
-    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(), "python": platform.python_version()}
+    """The CPU the benchmark ran on and its load when it started (the figures only compare samplers on one machine)."""
+    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
+            "load_average_1min": round(os.getloadavg()[0], 2)}
 
 
 def main(doc: str, build: Callable[[], tuple[str, pm.Model, list[str]]], target_accept: float, argv: list[str] | None = None) -> int:

@@ -54,3 +54,9 @@ def test_holdout_table_rounds_and_labels_every_forecast() -> None:
     assert list(table["CRPS (plans)"]) == [117, 432, 203]
     assert list(table["50% interval coverage"]) == ["58%", "31%", "50%"]
     assert table.loc[0, "CRPS (% of count)"] == 3.1
+
+
+def test_relative_change_in_words() -> None:
+    assert er.relative_change(np.log(0.976), np.log(0.967), np.log(0.986)) == "2.4% lower (90% interval 1.4% to 3.3% lower)"
+    assert er.relative_change(np.log(1.05), np.log(1.01), np.log(1.1)).endswith("1.0% to 10.0% higher)")
+    assert er.relative_change(np.log(0.999), np.log(0.992), np.log(1.005)) == "-0.1% (90% interval -0.8% to 0.5%)"
