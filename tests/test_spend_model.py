@@ -1,0 +1,178 @@
+"""Spend model (issue 4, model 2): data handling, decomposition arithmetic, parameter recovery
+on data simulated by the model's own generative code, and convergence of the real fit.
+
+The real-data tests share the cached fit with chapter 4 (data/cache/fits); on a clean clone
+they fit it once.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+from scipy import stats
+
+from analysis import fitting
+from analysis import spend_model as sm
+from analysis.errors import ValidationError
+from analysis.fitting import SamplerSettings, diagnose
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+
+# --------------------------------------------------------------------------- data and arithmetic
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> sm.SpendModel:
+    return sm.SpendModel(sm.synthetic_panel(n_las=30, seed=3))
+
+
+def test_missing_column_is_named() -> None:
+    panel = sm.synthetic_panel(n_las=3).drop(columns=["ehcp_special_independent"])
+    with pytest.raises(ValidationError, match="ehcp_special_independent"):
+        sm.SpendModel(panel)
+
+
+def test_zero_spend_is_rejected_with_the_la_year() -> None:
+    panel = sm.synthetic_panel(n_las=3)
+    panel.loc[(panel["la_code"] == "E00000001") & (panel["year"] == 2020), "hn_spend"] = 0.0
+    with pytest.raises(ValidationError, match=r"E00000001', 2020"):
+        sm.SpendModel(panel)
+
+
+def test_suppressed_breakdown_takes_the_previous_shares() -> None:
+    panel = sm.synthetic_panel(n_las=3)
+    row = (panel["la_code"] == "E00000002") & (panel["year"] == 2023)
+    panel.loc[row, sm.PLACEMENT_COLUMNS] = np.nan
+    f = sm.SpendModel(panel).data().set_index(["la_code", "year"])
+    got, before = f.loc[("E00000002", 2023)], f.loc[("E00000002", 2022)]
+    assert got["mix_imputed"] and not before["mix_imputed"]
+    n = [f"n_{k}" for k in sm.TYPES]
+    now, then = got[n].astype(float), before[n].astype(float)
+    assert now.sum() == pytest.approx(got["total"])
+    assert np.allclose(now / now.sum(), then / then.sum())
+
+
+def test_expected_spend_matches_the_written_specification(synthetic: sm.SpendModel) -> None:
+    """The model's log density at fixed parameters equals a NumPy transcription of the maths."""
+    model = synthetic.build()
+    free = [rv.name for rv in model.free_RVs]
+    national = ["log_cost", "trend", "log_base", "trend_base"]  # deterministic transforms of free variables
+    values = dict(zip(free + national, pm.draw([model[n] for n in free + national], random_seed=4)))
+    fixed = pm.do(model, {n: values[n] for n in free})
+    logp = fixed.compile_logp(vars=[fixed["log_spend"]])({})
+    f = synthetic.data()
+    la = synthetic.la_index()
+    s = f["s"].to_numpy(float)
+    rate = np.log(f["total"] / f["pop"]).groupby(f["la_code"]).mean().to_numpy()
+    level = values["gamma"] * (rate - rate.mean()) / rate.std() + values["sigma_la"] * values["z_la"]
+    effect = level[la] + values["sigma_drift"] * values["z_drift"][la] * s
+    log_c = values["log_cost"][:, None] + values["trend"][:, None] * s + effect
+    log_c[list(sm.TYPES).index("special_independent")] += values["sigma_indep"] * values["z_indep"][la]
+    base = np.exp(values["log_base"] + values["trend_base"] * s + effect)
+    mu = (synthetic.counts().T * np.exp(log_c)).sum(axis=0) + f["pop"].to_numpy() * base
+    expected = stats.t.logpdf(np.log(f["spend"]), values["nu"], np.log(mu), values["sigma_obs"]).sum()
+    assert logp == pytest.approx(expected, rel=1e-9)
+
+
+def test_lmdi_parts_add_up_and_attribute_correctly() -> None:
+    n0, n1 = np.array([100.0, 50.0]), np.array([200.0, 100.0])  # plans double, same mix
+    v0 = np.array([[1000.0, 2000.0]])
+    parts = sm.lmdi(v0, v0 * 2, n0, n1)  # spend doubles with them: all "plans"
+    assert parts["plans"][0] == pytest.approx(3000.0) and abs(parts["mix"][0]) < 1e-9 and abs(parts["unit_costs"][0]) < 1e-9
+    rng = np.random.default_rng(0)
+    v0, v1 = rng.uniform(1, 10, (50, 5)), rng.uniform(1, 10, (50, 5))
+    n0, n1 = rng.uniform(10, 100, 5), rng.uniform(10, 100, 5)
+    parts = sm.lmdi(v0, v1, n0, n1)
+    assert np.allclose(parts["plans"] + parts["mix"] + parts["unit_costs"], (v1 - v0).sum(axis=1))
+    same_costs = sm.lmdi(v0[:1], v0[:1] * (n1 / n0), n0, n1)  # unit costs unchanged
+    assert abs(same_costs["unit_costs"][0]) < 1e-9
+
+
+# --------------------------------------------------------------------------- parameter recovery
+
+TRUTH = {
+    "log_cost": np.log([9_000.0, 16_000.0, 55_000.0, 7_000.0, 6_000.0]),
+    "trend_z": np.array([0.25, 0.75]),  # growth 4 % a year (state-funded placements), 6 % (independent special)
+    "sigma_la": 0.2,
+    "sigma_drift": 0.02,
+    "sigma_indep": 0.3,
+    "gamma": -0.1,
+    "log_base": np.log(60.0),
+    "trend_base": 0.02,
+    "sigma_obs": 0.05,
+    "nu": 8.0,
+}
+
+
+def test_parameter_recovery(synthetic: sm.SpendModel, tmp_path) -> None:
+    """Fit spend simulated by `build()` with known values (30 LAs × 8 years); the posterior must recover them.
+
+    Checks: convergence; the 90 % intervals of the national unit costs cover the truth for at
+    least 4 of the 5 types, and always for independent special and mainstream (the types that
+    carry most spend); their medians within 25 %; the LA price levels recovered (90 % intervals
+    cover ≥ 75 % of the 30 and their medians correlate > 0.8 with the truth); σ_obs within 30 %.
+    """
+    spend, truth = synthetic.simulate(TRUTH, seed=7)
+    sim = synthetic.with_spend(spend)
+    settings = SamplerSettings(draws=700, tune=500, chains=4, target_accept=0.85)
+    idata = fitting.cached_fit("spend-recovery", sim.build, sim.data_hash(), settings, cache=tmp_path)
+    assert diagnose(idata, [p for p in sm.SpendModel.PARAMS if not p.startswith("z")]).passed
+    post = idata.posterior
+    lo, hi = post["log_cost"].quantile([0.05, 0.95], dim=("chain", "draw")).values
+    covered = (lo <= truth["log_cost"]) & (truth["log_cost"] <= hi)
+    assert covered.sum() >= 4, (lo, hi)
+    for k in ("special_independent", "mainstream"):
+        j = list(sm.TYPES).index(k)
+        assert covered[j], k
+        assert np.exp(float(post["log_cost"].median(("chain", "draw"))[j]) - truth["log_cost"][j]) == pytest.approx(1.0, abs=0.25)
+    la_draws = (post["sigma_la"] * post["z_la"]).stack(sample=("chain", "draw")).values
+    la_truth = truth["sigma_la"] * truth["z_la"]
+    la_lo, la_hi = np.quantile(la_draws, [0.05, 0.95], axis=1)
+    assert ((la_lo <= la_truth) & (la_truth <= la_hi)).mean() >= 0.75
+    assert np.corrcoef(np.median(la_draws, axis=1), la_truth)[0, 1] > 0.8
+    assert float(post["sigma_obs"].median()) == pytest.approx(TRUTH["sigma_obs"], rel=0.3)
+
+
+# --------------------------------------------------------------------------- real data
+
+
+@pytest.fixture(scope="module")
+def real() -> sm.SpendModel:
+    from analysis import panel
+
+    return sm.SpendModel(panel.load())
+
+
+def test_model_frame_on_the_panel(real: sm.SpendModel) -> None:
+    f = real.data()
+    assert f["year"].between(2018, 2025).all() and not f.duplicated(["la_code", "year"]).any()
+    n = f[[f"n_{k}" for k in sm.TYPES]].sum(axis=1)
+    assert np.allclose(n, f["total"], rtol=1e-9)
+    imputed = set(zip(f.loc[f["mix_imputed"], "la_code"], f.loc[f["mix_imputed"], "year"]))
+    assert len(imputed) == 4
+    # Cumbria's successors have no spend for FY 2023-24
+    assert not f[(f["year"] == 2024) & f["la_code"].isin(["E06000063", "E06000064"])].shape[0]
+
+
+def test_real_fit_converges_and_checks(real: sm.SpendModel) -> None:
+    diag = real.diagnostics()
+    assert diag.passed, diag
+    ppc = real.posterior_predictive_check()
+    assert 0.4 <= ppc["coverage_50"] <= 0.8 and 0.85 <= ppc["coverage_90"] <= 0.99, ppc
+    costs = real.unit_costs().query("measure == 'mean_la'").set_index("type")
+    assert (costs["q05"] > 0).all()
+    assert costs.loc["special_independent", "median"] > 2 * costs.loc["special_state", "median"]
+
+
+def test_cli_fit_report(real: sm.SpendModel) -> None:
+    out = sm.cli_fit(panel_frame=real.panel)
+    assert {"unit_costs", "rhat_max", "ess_bulk_min", "divergences", "passed"} <= set(out)
+    assert set(out["unit_costs"]) == set(sm.TYPES)
+    for k, v in out["unit_costs"].items():
+        assert 0 < v["q05"] <= v["median"] <= v["q95"], k
+    assert out["passed"], out
