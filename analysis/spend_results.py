@@ -2,8 +2,9 @@
 
 Each function takes a fitted `SpendModel` (or what its methods return) and gives a
 tidy frame or an Altair chart; the chapter only narrates. Money shown in prose and
-tables is rounded here (unit costs to £100, totals to £10m, shares to 1 pp), the
-precision the model supports, so a refit on another machine prints the same text.
+tables is rounded here, to the
+precision a refit reproduces (`sig`: 2 significant figures in prose and tables, 3 in chart
+data), so a refit on another machine prints the same text.
 """
 
 from __future__ import annotations
@@ -20,14 +21,29 @@ _FY = alt.X("year:O", title="Financial year ending March", axis=alt.Axis(labelAn
 _TYPE_ORDER = list(TYPE_LABELS.values())
 
 
-def gbp(x: float, to: int = 100) -> str:
-    """£ rounded to the nearest `to` (e.g. '£52,300')."""
-    return charts.fmt_gbp(round(x / to) * to)
+def sig(x, digits: int = 2):
+    """Round to `digits` significant figures (scalars or arrays): posterior summaries are shown at the
+    precision a refit reproduces, in prose, tables and chart data alike."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 10.0 ** (np.floor(np.log10(np.abs(np.where(x == 0, 1.0, x)))) - digits + 1)
+    out = np.round(x / scale) * scale
+    return float(out) if out.ndim == 0 else out
 
 
-def gbp_interval(median: float, lo: float, hi: float, to: int = 100) -> str:
-    """'£52,300 (90 % interval £48,100 to £56,900)'."""
-    return f"{gbp(median, to)} (90% interval {gbp(lo, to)} to {gbp(hi, to)})"
+def gbp(x: float, to: int | None = None) -> str:
+    """£ rounded to the nearest `to`, or to 2 significant figures (e.g. '£52,000')."""
+    return charts.fmt_gbp(sig(x) if to is None else round(x / to) * to)
+
+
+def gbp_interval(median: float, lo: float, hi: float) -> str:
+    """'£52,000 (90 % interval £48,000 to £57,000)', 2 significant figures."""
+    return f"{gbp(median)} (90% interval {gbp(lo)} to {gbp(hi)})"
+
+
+def _rounded(frame: pd.DataFrame, columns: list[str], digits: int = 3) -> pd.DataFrame:
+    """A copy with `columns` at `digits` significant figures (chart data that a refit reproduces)."""
+    return frame.assign(**{c: sig(frame[c].to_numpy(), digits) for c in columns})
 
 
 # --------------------------------------------------------------------------- data and priors
@@ -36,9 +52,10 @@ def gbp_interval(median: float, lo: float, hi: float, to: int = 100) -> str:
 def spend_per_plan_chart(frame: pd.DataFrame) -> alt.LayerChart:
     """LA spend per plan by year (box plots) and England's (line)."""
     la = frame.dropna(subset=["spend_per_plan"])
-    la = la[la["ehcp_total"] >= 100]  # City of London and Isles of Scilly: a few plans, ratios meaningless
-    eng = la.groupby("year").apply(lambda d: d["hn_spend"].sum() / d["ehcp_total"].sum(), include_groups=False).rename("england").reset_index()
-    box = alt.Chart(la).mark_boxplot(extent=1.5, size=22, opacity=0.6).encode(
+    la = la.loc[la["ehcp_total"] >= 100, ["year", "hn_spend", "ehcp_total", "spend_per_plan"]]  # City of London and Isles of Scilly: a few plans, ratios meaningless
+    sums = la.groupby("year")[["hn_spend", "ehcp_total"]].sum()
+    eng = (sums["hn_spend"] / sums["ehcp_total"]).rename("england").round().reset_index()
+    box = alt.Chart(la[["year", "spend_per_plan"]].round(0)).mark_boxplot(extent=1.5, size=22, opacity=0.6).encode(
         x=_FY, y=alt.Y("spend_per_plan:Q", title="Spend per EHC plan (£, cash)", axis=alt.Axis(format=charts.GBP)),
     )
     line = alt.Chart(eng).mark_line(point=True, color=charts.OKABE_ITO[3]).encode(
@@ -62,14 +79,15 @@ def prior_table() -> pd.DataFrame:
 def prior_predictive_frame(model: SpendModel, prior) -> pd.DataFrame:
     """England's spend by year: prior predictive quantiles (sums over LAs per draw) and observed."""
     f = model.data()
-    draws = np.exp(prior.prior_predictive["log_spend"].stack(sample=("chain", "draw")).transpose("sample", "obs").values)
+    with np.errstate(over="ignore"):  # the Student-t prior puts some mass beyond the float range
+        draws = np.exp(prior.prior_predictive["log_spend"].stack(sample=("chain", "draw")).transpose("sample", "obs").values)
     rows = []
     for year in model.years:
         sel = (f["year"] == year).to_numpy()
         total = draws[:, sel].sum(axis=1)
         q = np.quantile(total, [0.05, 0.25, 0.5, 0.75, 0.95])
         rows.append({"year": year, "q05": q[0], "q25": q[1], "median": q[2], "q75": q[3], "q95": q[4], "observed": f.loc[sel, "spend"].sum()})
-    return pd.DataFrame(rows)
+    return _rounded(pd.DataFrame(rows), ["q05", "q25", "median", "q75", "q95"])
 
 
 def _band_chart(frame: pd.DataFrame, y_title: str, label_unit: str = "bn") -> alt.LayerChart:
@@ -113,24 +131,23 @@ def diagnostics_table(diag: Diagnostics, model: SpendModel) -> pd.DataFrame:
 def ppc_chart(model: SpendModel) -> alt.HConcatChart:
     """Left: observed vs predicted spend per LA-year (log-log, 90 % intervals). Right: England by year."""
     pp = model.posterior_predictive()
-    la = pp[pp["la_code"] != ENGLAND[0]].assign(inside=lambda d: np.where((d["observed"] >= d["q05"]) & (d["observed"] <= d["q95"]), "inside", "outside"))
-    la = la.assign(observed_m=la["observed"] / 1e6, median_m=la["median"] / 1e6, q05_m=la["q05"] / 1e6, q95_m=la["q95"] / 1e6)
+    la = pp[pp["la_code"] != ENGLAND[0]]
+    la = pd.DataFrame({
+        "la_name": la["la_name"], "year": la["year"], "observed_m": sig(la["observed"].to_numpy() / 1e6, 3), "median_m": sig(la["median"].to_numpy() / 1e6, 3),
+        "inside": np.where((la["observed"] >= la["q05"]) & (la["observed"] <= la["q95"]), "inside", "outside"),
+    })
     scale = alt.Scale(type="log")
-    base = alt.Chart(la)
-    bars = base.mark_rule(opacity=0.25).encode(
-        x=alt.X("observed_m:Q", title="Observed spend (£m, log scale)", scale=scale), y=alt.Y("q05_m:Q", scale=scale), y2="q95_m:Q"
-    )
-    points = base.mark_point(size=14, opacity=0.7).encode(
-        x="observed_m:Q",
+    points = alt.Chart(la).mark_point(size=14, opacity=0.7).encode(
+        x=alt.X("observed_m:Q", title="Observed spend (£m, log scale)", scale=scale),
         y=alt.Y("median_m:Q", title="Predicted spend (£m, posterior predictive median)", scale=scale),
         color=alt.Color("inside:N", title="Observed vs 90% interval", scale=alt.Scale(domain=["inside", "outside"], range=[charts.OKABE_ITO[0], charts.OKABE_ITO[3]])),
         tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("year:O"), alt.Tooltip("observed_m:Q", format=".1f", title="observed £m"),
                  alt.Tooltip("median_m:Q", format=".1f", title="predicted £m")],
     )
-    lo, hi = float(la[["observed_m", "q05_m"]].min().min()), float(la[["observed_m", "q95_m"]].max().max())
+    lo, hi = float(la[["observed_m", "median_m"]].min().min()), float(la[["observed_m", "median_m"]].max().max())
     diagonal = alt.Chart(pd.DataFrame({"x": [lo, hi]})).mark_line(color="#888888", strokeDash=[4, 3]).encode(x="x:Q", y="x:Q")
-    left = (bars + points + diagonal).properties(width=330, height=300, title="LA-years")
-    nat = pp[pp["la_code"] == ENGLAND[0]]
+    left = (points + diagonal).properties(width=330, height=300, title="LA-years")
+    nat = _rounded(pp[pp["la_code"] == ENGLAND[0]][["year", "observed", "median", "q05", "q25", "q75", "q95"]], ["median", "q05", "q25", "q75", "q95"])
     right = _band_chart(nat, "England spend (£, log scale)").properties(width=250, height=300, title="England")
     return alt.hconcat(left, right)
 
@@ -140,6 +157,7 @@ def ppc_chart(model: SpendModel) -> alt.HConcatChart:
 
 def unit_cost_chart(trends: pd.DataFrame) -> alt.LayerChart:
     """England's plan-weighted unit cost by type and year with 90 % bands (log scale)."""
+    trends = _rounded(trends[["label", "year", "median", "q05", "q95"]], ["median", "q05", "q95"])
     scale = alt.Scale(type="log")
     color = alt.Color("label:N", title="Placement", sort=_TYPE_ORDER)
     band = alt.Chart(trends).mark_area(opacity=0.2).encode(
@@ -168,7 +186,7 @@ def unit_cost_table(costs: pd.DataFrame) -> pd.DataFrame:
 
 def la_cost_chart(la: pd.DataFrame, label: str) -> alt.LayerChart:
     """Caterpillar plot: each LA's unit cost (median and 90 % interval), sorted."""
-    la = la.assign(rank=np.arange(len(la)))
+    la = _rounded(la[["la_name", "median", "q05", "q95", "plans"]], ["median", "q05", "q95"]).assign(rank=np.arange(len(la)))
     base = alt.Chart(la)
     rule = base.mark_rule(opacity=0.5).encode(
         x=alt.X("rank:O", title=f"LAs, ordered by {label.lower()} unit cost", axis=alt.Axis(labels=False, ticks=False)),
@@ -196,7 +214,7 @@ COMPONENT_LABELS = {
 def decomposition_table(table: pd.DataFrame) -> pd.DataFrame:
     """The growth decomposition in £m (nearest £10m) and % of the total change (nearest 1 pp)."""
     out = pd.DataFrame({"component": table["component"].map(COMPONENT_LABELS)})
-    m = lambda x: f"£{round(x / 1e7) * 10:,.0f}m"  # noqa: E731
+    m = lambda x: f"£{sig(x) / 1e6:,.0f}m"  # noqa: E731
     out["change"] = table["median"].map(m)
     out["90% interval"] = [f"{m(a)} to {m(b)}" for a, b in zip(table["q05"], table["q95"])]
     out["share of change"] = [f"{100 * s:.0f}% ({100 * a:.0f}% to {100 * b:.0f}%)" for s, a, b in zip(table["share"], table["share_q05"], table["share_q95"])]
@@ -205,7 +223,7 @@ def decomposition_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def decomposition_chart(table: pd.DataFrame) -> alt.LayerChart:
     """Bars: each component's contribution to the change in spend (£bn) with 90 % intervals."""
-    data = table.assign(label=table["component"].map(COMPONENT_LABELS))
+    data = _rounded(table[["component", "median", "q05", "q95"]], ["median", "q05", "q95"]).assign(label=table["component"].map(COMPONENT_LABELS))
     order = list(COMPONENT_LABELS.values())
     y = alt.Y("label:N", title=None, sort=order)
     bars = alt.Chart(data).mark_bar(opacity=0.8).encode(
@@ -219,6 +237,7 @@ def decomposition_chart(table: pd.DataFrame) -> alt.LayerChart:
 def allocation_chart(frame: pd.DataFrame, year: int) -> alt.LayerChart:
     """LA spend per head against high needs block (after deductions) per head, one financial year."""
     data = frame[(frame["year"] == year)].dropna(subset=["spend_per_head", "allocation_per_head"])
+    data = data[["la_name", "spend_per_head", "allocation_per_head", "spend_per_plan"]].round(0)
     lo, hi = float(data[["spend_per_head", "allocation_per_head"]].min().min()), float(data[["spend_per_head", "allocation_per_head"]].max().max())
     points = alt.Chart(data).mark_point(opacity=0.7).encode(
         x=alt.X("allocation_per_head:Q", title="High needs block after deductions, £ per head aged 2–18", scale=alt.Scale(zero=False), axis=alt.Axis(format=charts.GBP)),
@@ -243,17 +262,19 @@ def crosscheck_table(summary: pd.DataFrame) -> pd.DataFrame:
         {
             "model category ↔ outturn category": summary["group"].map(CROSSCHECK_LABELS),
             "LAs": summary["n_las"],
-            "correlation across LAs (logs)": summary["correlation_log"].round(2),
-            "England: model ÷ outturn": [f"{r:.2f} ({a:.2f} to {b:.2f})" for r, a, b in zip(summary["ratio"], summary["ratio_q05"], summary["ratio_q95"])],
+            "correlation across LAs (logs)": summary["correlation_log"].round(1),
+            "England: model ÷ outturn": [f"{r:.1f} ({a:.1f} to {b:.1f})" for r, a, b in zip(summary["ratio"], summary["ratio_q05"], summary["ratio_q95"])],
         }
     )
 
 
 def crosscheck_chart(table: pd.DataFrame) -> alt.FacetChart:
     """Model-implied vs outturn spend by LA for each category pairing (log-log, £m)."""
-    data = table.dropna(subset=["outturn"]).query("outturn > 0").assign(
-        model_m=lambda d: d["model"] / 1e6, outturn_m=lambda d: d["outturn"] / 1e6, label=lambda d: d["group"].map({k: v.split(" ↔")[0] for k, v in CROSSCHECK_LABELS.items()})
-    )
+    data = table.dropna(subset=["outturn"]).query("outturn > 0")
+    data = pd.DataFrame({
+        "la_name": data["la_name"], "model_m": sig(data["model"].to_numpy() / 1e6, 3), "outturn_m": (data["outturn"] / 1e6).round(2),
+        "label": data["group"].map({k: v.split(" ↔")[0] for k, v in CROSSCHECK_LABELS.items()}),
+    })
     scale = alt.Scale(type="log")
     points = alt.Chart().mark_point(size=16, opacity=0.7).encode(
         x=alt.X("outturn_m:Q", title="Benchmarking outturn 2021-22 (£m, log)", scale=scale),
@@ -271,37 +292,46 @@ def crosscheck_chart(table: pd.DataFrame) -> alt.FacetChart:
 
 def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, growth: pd.DataFrame) -> str:
     """The chapter's 'where the model falls short' section, with its numbers computed from the fit."""
-    costs = model.unit_costs().query("measure == 'mean_la'").set_index("type")
-    state = costs.loc["special_state"]
-    width = state["q95"] / state["q05"]
+    trends = model.unit_cost_trends().set_index(["type", "year"])["median"]
+    first, last = model.first_year, model.last_year
+    indep0 = trends[("special_independent", first)]
+    growth_rate = (trends[("special_state", last)] / trends[("special_state", first)]) ** (1 / (last - first)) - 1
     c = crosscheck.set_index("group")
-    f = model.data()
-    imputed = f[f["mix_imputed"]]
+    g = growth.set_index("component")
+    imputed = model.data()["mix_imputed"].sum()
     items = [
         "**It measures what the LA pays, not what a place costs.** Place funding (£6,000 or £10,000 a place), "
         "the first £6,000 a mainstream school meets itself, transport, and health and social care contributions are "
-        "all outside the spend series. A state special place looks cheap here because most of its cost is place funding.",
-        f"**State special schools and the base are hard to tell apart.** Plans in state special schools rise and fall "
-        f"with an LA's child population almost as the base does, so the data cannot split spend between them well: the "
-        f"90% interval for the state special unit cost spans a factor of {width:.1f}. The base is also where any spend "
-        f"that does not scale with plans ends up (for example, LAs that give plans more readily may give each one less).",
-        "**Unit costs move together over time.** All state-funded placement types share one growth rate, and "
-        "independent special schools have their own; type-specific growth rates for every type could not be "
-        "separated from one another and from the base with eight years of totals.",
-        f"**The benchmarking check is a check of the split, and it is imperfect.** For independent special schools the "
-        f"modelled England total is {c.loc['independent', 'ratio']:.2f} times the outturn category and for the base "
-        f"{c.loc['services', 'ratio']:.2f} times its categories. The categories do not map exactly: 'top-ups to independent "
-        "providers' also pays independent specialist post-16 institutions, and some AP spend is top-up to AP academies.",
-        "**LA estimates lean on pooling.** An LA's unit cost is its national level times its price level, drift and (for "
+        "all outside the spend series.",
+        f"**The split between the base and the plans is not right, and the cross-check shows it.** The model's base "
+        f"(services not tied to a plan) is {c.loc['services', 'ratio']:.1f} times the benchmarking categories it stands for, "
+        f"and its independent special school spend only {c.loc['independent', 'ratio']:.1f} times the top-ups to independent "
+        "providers. Spend totals can separate the base from plan-driven spend only through how spend moves with an LA's "
+        "plans, across LAs and over time. If the extra plans an LA issues cost less than its existing ones — likely, as "
+        "plans reach children with less complex needs — spend rises less than in proportion to plans, and the model "
+        "reads that as a large, flat base plus unit costs that rise steeply. Its unit costs for 2017-18 are therefore too "
+        f"low and their growth too fast: {gbp(indep0)} for an independent special school in 2017-18, against about £54,000 "
+        f"from councils' own returns [@tes_2018_private], and {100 * growth_rate:.0f}% a year growth for state-funded "
+        "placements. The same bias runs into the growth decomposition: the base's "
+        f"{100 * g.loc['base', 'share']:.0f}% share and the unit costs' {100 * g.loc['unit_costs', 'share']:.0f}% should be "
+        "read as 'spend not explained by plan numbers and mix', not as measured price rises. The levels for 2024-25 "
+        "are more trustworthy than the trends, and the independent special school level is probably too low.",
+        "**The categories do not map exactly.** 'Top-ups to independent providers' also pays for young people in "
+        "independent specialist post-16 institutions, whom the census counts as post-16; some AP spend is top-up to AP "
+        "academies. Part of the gap in the independent category is this, not the model.",
+        "**State special schools and the base are the hardest to tell apart.** Plans in state special schools rise with an "
+        "LA's child population almost as the base does.",
+        "**LA estimates lean on pooling.** An LA's unit cost is the national level times its price level, drift and (for "
         "independent special schools) its own effect, each learnt from eight yearly totals. Where an LA has few plans of "
-        "a type, its estimate is mostly the national one.",
+        "a type, its estimate is mostly the national one; small LAs with a handful of independent placements get the "
+        "widest intervals.",
         f"**Counts and spend are not measured at the same moment.** Plans are counted in January, month 10 of the "
         f"financial year, and plans grew by about 10% a year, so unit costs are per January plan, slightly below per "
-        f"average plan. {len(imputed)} LA-years with a suppressed placement breakdown use the LA's previous year's "
+        f"average plan. {imputed} LA-years with a suppressed placement breakdown use the LA's previous year's "
         "mix; some LAs' published counts jump in ways their spend does not (Newham's fall by more than half in "
         "January 2025, for example), which the model treats as noise.",
         "**It is descriptive, not causal.** It says how spend is built up, not what would happen to spend if an LA "
-        "changed its placements; independent placements may be made for the children with the most complex needs.",
+        "changed its placements: independent placements may be made for the children with the most complex needs.",
     ]
     return "\n".join(f"{i}. {t}" for i, t in enumerate(items, 1))
 
