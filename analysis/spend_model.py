@@ -132,6 +132,7 @@ Data choices
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict
 from functools import cached_property
@@ -338,10 +339,8 @@ class SpendModel:
 
     def with_spend(self, spend: np.ndarray) -> SpendModel:
         """A copy of this model whose spend is `spend` (in `data()` row order), e.g. simulated."""
-        other = object.__new__(SpendModel)
-        other.__dict__.update(self.__dict__)
-        other._frame = self._frame.assign(spend=np.asarray(spend, dtype=float))
-        other._idata = None
+        other = copy.copy(self)
+        other._frame, other._idata = self._frame.assign(spend=np.asarray(spend, dtype=float)), None
         return other
 
     @cached_property
@@ -563,16 +562,14 @@ class SpendModel:
     def posterior_predictive_check(self) -> dict:
         """Coverage of the 50 % and 90 % predictive intervals over LA-years and England's years."""
         pp = self.posterior_predictive()
-        la, nat = pp[pp["la_code"] != ENGLAND[0]], pp[pp["la_code"] == ENGLAND[0]]
-
-        def inside(d: pd.DataFrame, lo: str, hi: str) -> float:
-            return float(((d["observed"] >= d[lo]) & (d["observed"] <= d[hi])).mean())
-
+        england = (pp["la_code"] == ENGLAND[0]).to_numpy()
+        in50 = pp["observed"].between(pp["q25"], pp["q75"]).to_numpy()
+        in90 = pp["observed"].between(pp["q05"], pp["q95"]).to_numpy()
         return {
-            "coverage_50": inside(la, "q25", "q75"),
-            "coverage_90": inside(la, "q05", "q95"),
-            "england_coverage_90": inside(nat, "q05", "q95"),
-            "n": len(la),
+            "coverage_50": float(in50[~england].mean()),
+            "coverage_90": float(in90[~england].mean()),
+            "england_coverage_90": float(in90[england].mean()),
+            "n": int((~england).sum()),
         }
 
     # ----------------------------------------------------------------- findings

@@ -119,7 +119,7 @@ def test_parameter_recovery(synthetic: sm.SpendModel, tmp_path) -> None:
     """
     spend, truth = synthetic.simulate(TRUTH, seed=7)
     sim = synthetic.with_spend(spend)
-    settings = SamplerSettings(draws=700, tune=500, chains=4, target_accept=0.85)
+    settings = SamplerSettings(draws=1000, tune=600, chains=4, target_accept=0.9)
     idata = fitting.cached_fit("spend-recovery", sim.build, sim.data_hash(), settings, cache=tmp_path)
     assert diagnose(idata, [p for p in sm.SpendModel.PARAMS if not p.startswith("z")]).passed
     post = idata.posterior
