@@ -236,7 +236,7 @@ class EventStudy:
         for key, part in cells.groupby(by):
             w = part["w"].to_numpy(float)
             avg = draws[:, part.index] @ (w / w.sum())
-            out.append(dict(zip(by, key if isinstance(key, tuple) else (key,))) | {"draws": avg, "n_treated": int(part["n_treated"].max())})
+            out.append(dict(zip(by, key if isinstance(key, tuple) else (key,))) | {"draws": avg, "n_treated": int(part["n_treated"].sum())})
         return pd.DataFrame(out)
 
     def att_by_event_time(self) -> pd.DataFrame:
