@@ -38,7 +38,7 @@ def love_plot(balance: pd.DataFrame) -> alt.Chart:
 def event_plot(att: pd.DataFrame, title: str) -> alt.FacetChart:
     """Pooled ATT (median, 90 % interval) by event time, one small panel per outcome."""
     data = _label(att).round({"median": 3, "lo": 3, "hi": 3})
-    base = alt.Chart().encode(x=alt.X("event_time:O", title="Years since the programme started (0 = first year)", axis=alt.Axis(labelAngle=0)))
+    base = alt.Chart().encode(x=alt.X("event_time:O", title="Years since start", axis=alt.Axis(labelAngle=0)))
     bars = base.mark_rule(strokeWidth=2).encode(y=alt.Y("lo:Q", title=None), y2="hi:Q")
     points = base.mark_point(filled=True, size=40).encode(
         y="median:Q",
@@ -59,23 +59,26 @@ def event_plot(att: pd.DataFrame, title: str) -> alt.FacetChart:
 def placebo_plot(space: pd.DataFrame) -> alt.Chart:
     """Placebo-in-space pooled post-period estimates (dots) and the real estimate (red rule), by programme and outcome."""
     data = _label(space)[["programme", "label", "group", "median", "real"]].round({"median": 3, "real": 3})
-    base = alt.Chart().encode(y=alt.Y("label:N", title=None))
+    base = alt.Chart().encode(y=alt.Y("label:N", title=None, axis=alt.Axis(labelLimit=360)))
     dots = base.mark_tick(thickness=2, size=14, color=charts.OKABE_ITO[1]).encode(
         x=alt.X("median:Q", title="Average effect after the start (median)"), tooltip=["group:N", alt.Tooltip("median:Q", format=".2f")]
     )
     real = base.mark_tick(thickness=3, size=22, color=charts.OKABE_ITO[5]).encode(x="real:Q", tooltip=[alt.Tooltip("real:Q", format=".2f", title="real")])
-    return alt.layer(dots, real, data=data).properties(width=420, height=60).facet(row=alt.Row("programme:N", title=None))
+    return alt.layer(dots, real, data=data).properties(width=420, height=60).facet(
+        row=alt.Row("programme:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelOrient="top", labelFontWeight="bold"))
+    )
 
 
 def synth_plot(att: pd.DataFrame) -> alt.Chart:
     """Synthetic-control pooled gaps (median, 90 % interval) by event time, by programme and outcome."""
     data = _label(att).round({"median": 3, "lo": 3, "hi": 3})
-    base = alt.Chart().encode(x=alt.X("event_time:O", title="Years since the programme started", axis=alt.Axis(labelAngle=0)))
-    bars = base.mark_rule(strokeWidth=2).encode(y=alt.Y("lo:Q", title="Gap to the synthetic LA (%)"), y2="hi:Q")
+    base = alt.Chart().encode(x=alt.X("event_time:O", title="Years since start", axis=alt.Axis(labelAngle=0)))
+    bars = base.mark_rule(strokeWidth=2).encode(y=alt.Y("lo:Q", title="Gap (%)"), y2="hi:Q")
     points = base.mark_point(filled=True, size=40).encode(y="median:Q", tooltip=[alt.Tooltip("median:Q", format=".2f"), "n_treated:Q"])
     zero = alt.Chart().mark_rule(color="grey").encode(y=alt.datum(0))
     return (
         alt.layer(zero, bars, points, data=data)
-        .properties(width=200, height=130)
-        .facet(row=alt.Row("programme:N", title=None), column=alt.Column("label:N", title=None, header=alt.Header(labelLimit=260)))
+        .properties(width=240, height=130)
+        .facet(row=alt.Row("programme:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelOrient="top", labelFontWeight="bold")),
+               column=alt.Column("label:N", title=None, header=alt.Header(labelLimit=240, labelFontSize=11)))
     )
