@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import charts
 from .ehcp_model import ENGLAND, MIX, EHCPModel
+from .fitting import interval
 
 #: How the book names each model variant.
 VARIANT_LABELS = {
@@ -27,12 +28,6 @@ VARIANT_LABELS = {
 }
 BASELINE_LABELS = {"last_count": "Last year's count", "last_growth": "Last year's growth carried forward"}
 _YEAR = alt.X("year:O", title="January")
-
-
-def interval(values: np.ndarray | pd.Series, width: float = 0.9) -> tuple[float, float, float]:
-    """Median and central `width` interval of posterior draws."""
-    lo, mid, hi = np.quantile(np.asarray(values), [(1 - width) / 2, 0.5, (1 + width) / 2])
-    return float(mid), float(lo), float(hi)
 
 
 def pct(x: float, dp: int = 1) -> str:

@@ -37,7 +37,8 @@ import pandas as pd
 from . import cohorts as cohorts_mod
 from . import geography, matching, neighbours, panel as panel_mod, programmes
 from .event_study import SETTINGS as EVENT_SETTINGS
-from .event_study import POST_AVERAGE, EventStudy, interval, stack
+from .event_study import POST_AVERAGE, EventStudy, stack
+from .fitting import interval
 from .fitting import SEED
 from .sources import Store
 from .synthetic_control import SyntheticControl

@@ -269,9 +269,3 @@ class EventStudy:
         y = self.cell_stats["mean"].to_numpy()
         f = self.cell_stats.assign(inside=(y >= lo) & (y <= hi))
         return f.groupby(["group", "outcome", "treated"])["inside"].agg(["mean", "size"]).reset_index().rename(columns={"mean": "coverage", "size": "n"})
-
-
-def interval(draws: np.ndarray, prob: float = 0.9) -> tuple[float, float, float]:
-    """Median and central `prob` interval of draws."""
-    lo, med, hi = np.quantile(draws, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
-    return float(med), float(lo), float(hi)

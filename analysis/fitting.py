@@ -144,6 +144,12 @@ def _compact_counts(idata: az.InferenceData) -> None:
                 pp[name] = da.astype(np.int32)
 
 
+def interval(draws: np.ndarray | pd.Series, width: float = 0.9) -> tuple[float, float, float]:
+    """Median and central `width` interval of posterior draws: (median, lower, upper)."""
+    lo, mid, hi = np.quantile(np.asarray(draws), [(1 - width) / 2, 0.5, (1 + width) / 2])
+    return float(mid), float(lo), float(hi)
+
+
 def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Diagnostics:
     """R-hat, bulk ESS (worst parameter) and divergences of a fit."""
     summary = az.summary(idata, var_names=var_names, kind="diagnostics")
