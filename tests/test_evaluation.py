@@ -14,7 +14,8 @@ import pytest
 
 from analysis import evaluation, matching, programmes
 from analysis.errors import DataError
-from analysis.event_study import EventStudy, interval, stack
+from analysis.event_study import EventStudy, stack
+from analysis.fitting import interval
 from analysis.synthetic_control import SyntheticControl
 
 
