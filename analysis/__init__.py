@@ -1,9 +1,10 @@
-"""SEND value-for-money study: data, panel, models and reporting for the book."""
+"""SEND value-for-money study: data, panel, models and reporting for the book.
 
-import warnings
+Importing the package first pins the numerical environment (`analysis.numerics`),
+so import it before NumPy, pandas or PyMC in any script or notebook.
+"""
 
-# A pip-installed PyTensor cannot find a system BLAS and says so once, at its first
-# C compilation. The models here are sampled by nutpie (Numba, its own BLAS) and their
-# matrix products are tiny, so the warning is noise in the chapters; a conda install
-# (environment.yml) links BLAS and never raises it.
-warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS installation", category=UserWarning)
+from . import numerics
+
+numerics.pin()
+numerics.warn_if_unpinned()

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import analysis  # noqa: E402, F401  (first: it pins the numerical environment before PyMC imports NumPy)
 import pymc as pm  # noqa: E402
 
 from analysis.atomic import write_atomic  # noqa: E402

@@ -1,0 +1,58 @@
+"""The numerical environment is pinned in this process and in every child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from analysis import fitting, numerics
+
+x86 = pytest.mark.skipif(not numerics.is_x86_64(), reason="the instruction set is pinned on x86-64 only")
+
+
+@x86
+def test_the_pins_are_in_force_here():
+    assert numerics.check() == []
+    assert numerics.fingerprint().startswith("pinned:")
+
+
+@x86
+def test_child_processes_inherit_the_pins():
+    """Jupyter kernels (nbval, the book build) and Dask workers are child processes: they must see the pins."""
+    code = (
+        "from numpy._core import _multiarray_umath as m; import os; "
+        "print(m.__cpu_features__.get('X86_V4'), os.environ['NUMBA_CPU_NAME'], os.environ['OPENBLAS_CORETYPE'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "haswell", "Haswell"]
+
+
+@x86
+def test_numpy_imported_before_the_package_is_reported():
+    env = {k: v for k, v in os.environ.items() if k not in numerics.X86_64}
+    result = subprocess.run([sys.executable, "-c", "import numpy, analysis"], capture_output=True, text=True, env=env)
+    assert "NumPy was imported before `analysis` pinned it" in result.stderr
+
+
+def test_the_opt_out_is_silent_and_changes_the_fit_cache_key(monkeypatch):
+    env = {k: v for k, v in os.environ.items() if k not in numerics.X86_64} | {numerics.OPT_OUT: "1"}
+    result = subprocess.run([sys.executable, "-W", "error", "-c", "import analysis.numerics as n; print(n.fingerprint())"],
+                            capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.startswith("native:") and result.stderr == ""
+    import pymc as pm
+
+    with pm.Model() as model:
+        pm.Normal("x")
+    pinned = fitting.cache_key("m", model, "data", fitting.SamplerSettings())
+    monkeypatch.setattr(numerics, "fingerprint", lambda: "native:x86_64:znver4:+avx512f")
+    assert fitting.cache_key("m", model, "data", fitting.SamplerSettings()) != pinned
+
+
+def test_a_users_pytensor_flags_are_kept():
+    merged = numerics._merge_flags("compiledir=/tmp/pt,floatX=float32", numerics.X86_64["PYTENSOR_FLAGS"])
+    flags = numerics._flags(merged)
+    assert flags["compiledir"] == "/tmp/pt" and flags["floatX"] == "float32"
+    assert flags["gcc__cxxflags"] == "-march=haswell -mtune=haswell" and flags["blas__ldflags"] == ""
