@@ -2,10 +2,11 @@
 
 A fit is cached on disk under a key hashed from the model itself (the printed
 PyTensor graph of its log density and deterministics: every distribution,
-prior value and transformation), the data it saw and the sampler settings, so
-re-running a chapter loads the posterior instead of refitting. Any change to
-one of the three refits; editing reporting code, comments or the layout of
-the model module does not.
+prior value and transformation), the data it saw, the sampler settings and the
+numerical environment (`numerics.fingerprint`: the pinned instruction set, or
+the host CPU when unpinned), so re-running a chapter loads the posterior
+instead of refitting. Any change to one of these refits; editing reporting
+code, comments or the layout of the model module does not.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,8 +27,8 @@ import pandas as pd
 import pymc as pm
 import pytensor
 
-from . import paths
-from .atomic import write_atomic
+from . import numerics, paths
+from .atomic import clean_parts, write_atomic
 
 # PyMC logs each predictive draw's variables ("Sampling: [y]") at INFO; in a chapter that is
 # noise in the stored outputs. Warnings and errors still show.
@@ -42,6 +45,10 @@ ESS_BULK_MIN = 400
 
 class ConvergenceError(RuntimeError):
     """A fit failed R-hat, bulk ESS or divergence checks."""
+
+
+class SamplingInterrupted(RuntimeError):
+    """Sampling stopped before every chain had all its draws (Ctrl-C); nothing was cached."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,7 @@ def cache_key(name: str, model: pm.Model, data: str, settings: SamplerSettings, 
     digest.update(data.encode())
     digest.update(json.dumps(asdict(settings), sort_keys=True).encode())
     digest.update(json.dumps(extra or {}, sort_keys=True, default=str).encode())
+    digest.update(numerics.fingerprint().encode())
     return digest.hexdigest()[:16]
 
 
@@ -124,15 +132,51 @@ def cached_fit(
     extra: dict | None = None,
     cache: Path = FITS,
 ) -> az.InferenceData:
-    """Load the fit for (model code, data, settings) from the cache, or sample and store it."""
+    """Load the fit for (model code, data, settings) from the cache, or sample and store it.
+
+    A cache entry that cannot be read, or holds fewer chains or draws than the settings
+    ask for, is moved aside (named, with the reason) and the model refitted. A fit is
+    stored only when it is complete: sampling interrupted by Ctrl-C (nutpie then returns
+    the draws so far) raises `SamplingInterrupted` and stores nothing.
+    """
     model = build()
     path = cache / f"{name}-{cache_key(name, model, data, settings, extra)}.nc"
+    clean_parts(cache)
     if path.exists():
-        return az.from_netcdf(path)
+        idata, problem = _load(path, settings)
+        if idata is not None:
+            return idata
+        aside = path.with_name(path.name + ".bad")
+        os.replace(path, aside)
+        print(f"fit cache: {path.name} {problem}; moved it to {aside} and refitting", file=sys.stderr, flush=True)
     idata = sample(model, settings)
+    complete = _incomplete(idata, settings)
+    if complete:
+        raise SamplingInterrupted(f"sampling {name} stopped early ({complete}); nothing was cached")
     _compact_counts(idata)
     write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp)))
     return idata
+
+
+def _load(path: Path, settings: SamplerSettings) -> tuple[az.InferenceData | None, str]:
+    """A cached fit, or None and why it cannot be used."""
+    try:
+        idata = az.from_netcdf(path)
+        idata.posterior.load()
+    except Exception as exc:  # a truncated or foreign file can fail in h5py, netCDF4 or xarray, in many types
+        return None, f"cannot be read ({type(exc).__name__}: {exc})"
+    incomplete = _incomplete(idata, settings)
+    return (None, f"is incomplete ({incomplete})") if incomplete else (idata, "")
+
+
+def _incomplete(idata: az.InferenceData, settings: SamplerSettings) -> str:
+    """'' when the posterior has every chain and draw the settings ask for, else what it has."""
+    if "posterior" not in idata.groups():
+        return "no posterior"
+    sizes = idata.posterior.sizes
+    if sizes.get("chain") != settings.chains or sizes.get("draw") != settings.draws:
+        return f"{sizes.get('chain', 0)} chains × {sizes.get('draw', 0)} draws, not {settings.chains} × {settings.draws}"
+    return ""
 
 
 def _compact_counts(idata: az.InferenceData) -> None:
