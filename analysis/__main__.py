@@ -1,4 +1,9 @@
-"""Command line: `python -m analysis data|fit|evaluate|book` (see `--help`)."""
+"""Command line: `python -m analysis data|fit|evaluate|findings|book` (see `--help`).
+
+Every failure the user can act on ends in one line (or a short message) saying what
+failed and what to do, and a non-zero exit: 2 for bad input or arguments, 1 for a
+failed check or render, 130 for Ctrl-C (nothing half-written is left behind).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,11 @@ import argparse
 import json
 import sys
 
-from .errors import DataError
+from .errors import BookError, DataError
+
+
+class UsageError(Exception):
+    """An argument that cannot work, caught before any work is done."""
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -17,7 +26,7 @@ def _data(args: argparse.Namespace) -> int:
 
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.json else (lambda msg: print(msg, flush=True))
     store = Store(route=args.route, log=not args.json)
-    panel.ensure(store, log=log)
+    panel.ensure(store, force=args.force, log=log)
     if args.check:
         frame = pd.read_parquet(paths.PANEL)
         dictionary = pd.read_csv(paths.PROCESSED / panel.OUTPUTS["variables"])
@@ -46,12 +55,17 @@ def _report(report: dict, as_json: bool) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     if args.model == "ehcp":
-        from .ehcp_model import cli_fit
+        from . import panel
+        from .ehcp_model import cli_fit, holdout_range
 
-        return _report(cli_fit(args.holdout), args.json)
+        frame = panel.load()
+        if args.holdout is not None:
+            first, last = holdout_range(frame)
+            if not first <= args.holdout <= last:
+                raise UsageError(f"--holdout must be a January from {first} to {last} (the panel's last), not {args.holdout}")
+        return _report(cli_fit(args.holdout, panel_frame=frame), args.json)
     if args.holdout is not None:
-        print("error: --holdout applies to the ehcp model only", file=sys.stderr)
-        return 2
+        raise UsageError("--holdout applies to the ehcp model only")
     from .spend_model import cli_fit
 
     return _report(cli_fit(), args.json)
@@ -63,12 +77,35 @@ def _evaluate(args: argparse.Namespace) -> int:
     return _report(cli_evaluate(), args.json)
 
 
+def _findings(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from . import findings
+
+    fresh = findings.key_numbers()
+    if args.save:
+        print(f"wrote {findings.save(fresh)}", file=sys.stderr)
+    if args.check:
+        table = findings.agree(findings.load(), fresh)
+        print(table.to_json(orient="records", indent=1) if args.json else table.to_string(index=False))
+        bad = table[~table["agree"]]
+        if len(bad):
+            print(f"error: {len(bad)} key number(s) differ from results/key_numbers.json by more than "
+                  f"{findings.Z:g} combined Monte Carlo standard errors: {', '.join(bad['number'])}", file=sys.stderr)
+            return 1
+        return 0
+    numbers = {k: asdict(v) for k, v in fresh.items()}
+    print(json.dumps(numbers, indent=1) if args.json else "\n".join(f"{k}: {v.value:.6g} (MCSE {v.mcse:.2g}) {v.unit}" for k, v in fresh.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     data = sub.add_parser("data", help="fetch the sources and build data/processed/panel.parquet")
     data.add_argument("--check", action="store_true", help="report coverage and national totals")
     data.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    data.add_argument("--force", action="store_true", help="rebuild the panel even if it is current")
     data.add_argument("--from", dest="route", choices=["auto", "mirror", "url"], default="auto",
                       help="where files come from: the mirror if it has them, else the URL (auto)")
     data.set_defaults(run=_data)
@@ -80,15 +117,28 @@ def main(argv: list[str] | None = None) -> int:
     ev = sub.add_parser("evaluate", help="compare Safety Valve and DBV LAs with matched LAs (event study, synthetic control)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=_evaluate)
+    fd = sub.add_parser("findings", help="the key numbers with their Monte Carlo standard errors (results/key_numbers.json)")
+    fd.add_argument("--save", action="store_true", help="store them in results/key_numbers.json")
+    fd.add_argument("--check", action="store_true", help="compare them with the stored ones within Monte Carlo error")
+    fd.add_argument("--json", action="store_true")
+    fd.set_defaults(run=_findings)
     bk = sub.add_parser("book", help="build the data, execute the chapters and render the book into _book/")
     bk.add_argument("--force", action="store_true", help="re-execute every chapter even if nothing changed")
     bk.set_defaults(run=_book)
     args = parser.parse_args(argv)
+    from .fitting import ConvergenceError, SamplingInterrupted
+
     try:
         return args.run(args)
-    except DataError as exc:
+    except (DataError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (BookError, ConvergenceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, SamplingInterrupted):
+        print("interrupted: stopped before finishing; nothing half-written was kept (previous outputs are unchanged)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

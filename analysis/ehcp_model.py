@@ -816,6 +816,11 @@ class EHCPModel:
 # --------------------------------------------------------------------------- CLI
 
 
+def holdout_range(panel: pd.DataFrame) -> tuple[int, int]:
+    """The Januaries that can be held out: at least four fitted before them, and one the panel has."""
+    return FIRST_YEAR + 4, int(panel["year"].max())
+
+
 def cli_fit(holdout: int | None = None, panel_frame: pd.DataFrame | None = None) -> dict:
     """`python -m analysis fit ehcp [--holdout YEAR] --json`: fit (cached), diagnose, score the holdout.
 
@@ -827,6 +832,9 @@ def cli_fit(holdout: int | None = None, panel_frame: pd.DataFrame | None = None)
 
     frame = panel_module.load() if panel_frame is None else panel_frame
     holdout = int(frame["year"].max()) if holdout is None else int(holdout)
+    first, last = holdout_range(frame)
+    if not first <= holdout <= last:
+        raise ValueError(f"holdout must be a January from {first} to {last}, not {holdout}")
     start = time.perf_counter()
     model = EHCPModel(frame, holdout=holdout)
     model.fit()

@@ -23,3 +23,7 @@ class UnknownLAError(DataError):
 
 class ValidationError(DataError):
     """The assembled panel failed a check (duplicates, totals, ranges)."""
+
+
+class BookError(Exception):
+    """The book could not be rendered (the message says where the log is)."""

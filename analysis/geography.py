@@ -25,6 +25,7 @@ import re
 import pandas as pd
 
 from .errors import UnknownLAError
+from .parsing import require_columns
 from .sources import Store
 
 #: Reorganisations that changed boundaries: the LAs on either side form one stable area.
@@ -39,7 +40,10 @@ _LA_ENTITIES = ("E06", "E08", "E09", "E10")
 
 def load_las(store: Store) -> pd.DataFrame:
     """DfE's list of LAs (one row per code) with region, dates and stable area."""
-    raw = pd.read_csv(store.path("dfe_las"), dtype=str)
+    path = store.path("dfe_las")
+    raw = pd.read_csv(path, dtype=str)
+    require_columns(raw, ["new_la_code", "old_la_code", "la_name", "entity_code", "parent_geography_code",
+                          "date_of_operation", "date_of_termination"], where=f"{path.name} (source 'dfe_las')")
     raw = raw[raw["new_la_code"].str.fullmatch(r"E\d{8}") & raw["entity_code"].isin(_LA_ENTITIES)]
     regions = pd.read_csv(store.path("dfe_regions"), dtype=str).set_index("region_code")["region_name"]
     las = pd.DataFrame(

@@ -351,6 +351,13 @@ def _moj_long(grid: pd.DataFrame, *, where: str, rate_scale: float) -> pd.DataFr
         parts.append(pd.DataFrame({"name": body.iloc[:, 0].map(_strip_footnote), "cal_year": year,
                                    "variable": variable, "value": value, "code": code}))
     long = pd.concat(parts, ignore_index=True)
+    repeated = long.duplicated(["name", "cal_year", "variable"], keep=False)
+    if repeated.any():
+        raise SourceFormatError(
+            f"{where}: the same LA and year appear more than once: "
+            f"{long[repeated][['name', 'cal_year']].drop_duplicates().head().to_dict('records')}. "
+            "The release may list an LA twice (check it); the reader cannot choose between the rows."
+        )
     return _moj_zeros(long)
 
 

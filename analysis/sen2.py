@@ -371,8 +371,14 @@ def _read_member(path: Path, member: str) -> pd.DataFrame:
                 f"{path.name}: no member '{member}' (the zip holds {zf.namelist()}). "
                 "The publisher may have renamed the file: update the member name in analysis/sen2.py."
             )
-        with zf.open(member) as fh:
-            return pd.read_csv(fh, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        try:
+            with zf.open(member) as fh:
+                return pd.read_csv(fh, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except (UnicodeDecodeError, pd.errors.ParserError, zipfile.BadZipFile) as exc:
+            raise SourceFormatError(
+                f"{path.name}:{member} is not a readable UTF-8 CSV ({type(exc).__name__}: {exc}). "
+                "The file may be corrupt: delete its copy in data/raw/ to fetch it again, or check the release."
+            ) from exc
 
 
 def _where(path: Path, member: str) -> str:

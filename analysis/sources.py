@@ -10,6 +10,7 @@ interchangeable: a file that passes is byte-for-byte the registered one.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tomllib
 from dataclasses import dataclass, field
@@ -48,10 +49,14 @@ class Source:
         return Path(self.mirror_path).name
 
 
-def load_registry(path: Path = paths.REGISTRY) -> dict[str, Source]:
-    """Read `data/sources.toml` into `Source` records keyed by source key."""
-    with open(path, "rb") as fh:
-        raw = tomllib.load(fh)
+def load_registry(path: Path = paths.REGISTRY, text: bytes | None = None) -> dict[str, Source]:
+    """Read `data/sources.toml` (or its bytes `text`) into `Source` records keyed by source key."""
+    try:
+        raw = tomllib.loads((path.read_bytes() if text is None else text).decode("utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"the source registry {path} is missing: restore it from git (`git checkout -- {path.name}`).") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is not valid TOML: {exc}. Fix that line (or `git diff` the file to see what changed).") from None
     out: dict[str, Source] = {}
     for key, entry in raw.get("sources", {}).items():
         try:
@@ -83,13 +88,28 @@ def _checksum_error(source: Source, where: str, actual: str) -> ChecksumError:
 
 @dataclass
 class Store:
-    """Fetches registered files into `raw` and hands readers their local paths."""
+    """Fetches registered files into `raw` and hands readers their local paths.
 
-    registry: dict[str, Source] = field(default_factory=load_registry)
+    `registry_bytes` is the registry file as read when the store was made (what a
+    build's stamp is computed from); `opened` lists the source keys handed out, so
+    that a reader's failure can name the file it was reading.
+    """
+
+    registry: dict[str, Source] | None = None
     raw: Path = paths.RAW
     mirror: Path = field(default_factory=paths.mirror_dir)
     route: Route = "auto"
     log: bool = False
+    registry_bytes: bytes | None = None
+    opened: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.registry is None:
+            try:
+                self.registry_bytes = paths.REGISTRY.read_bytes()
+            except FileNotFoundError:
+                raise DataError(f"the source registry {paths.REGISTRY} is missing: restore it from git.") from None
+            self.registry = load_registry(paths.REGISTRY, self.registry_bytes)
 
     def path(self, key: str) -> Path:
         """Local, verified path of source `key`, fetching it if needed."""
@@ -97,6 +117,7 @@ class Store:
             source = self.registry[key]
         except KeyError:
             raise DataError(f"no source '{key}' in data/sources.toml; known: {sorted(self.registry)}") from None
+        self.opened.append(key)
         return self.fetch(source)
 
     def fetch(self, source: Source) -> Path:
@@ -113,10 +134,7 @@ class Store:
                     raise _checksum_error(source, f"mirror {mirrored}", actual)
             return target
         if self.route == "mirror":
-            raise MissingSourceError(
-                f"{source.mirror_path} (source '{source.key}') is not in the mirror {self.mirror}. "
-                "Set SEND_DATA_MIRROR to a folder holding it, or fetch online with --from url."
-            )
+            raise MissingSourceError(f"{source.mirror_path} (source '{source.key}') is not in the mirror: {self._mirror_state()}")
         self._say(f"  downloading {source.url}")
         return self._download(source, target, mirrored)
 
@@ -135,11 +153,20 @@ class Store:
             raise _checksum_error(source, source.url, actual) from exc
         except Exception as exc:  # network failures come in many types; all mean "not fetched"
             raise MissingSourceError(
-                f"could not get {source.mirror_path} (source '{source.key}'): not in the mirror "
-                f"({mirrored}) and the download from {source.url} failed: {exc}. "
-                "Put ../shared/data beside the project, set SEND_DATA_MIRROR, or go online."
+                f"could not get {source.mirror_path} (source '{source.key}'): the download from {source.url} "
+                f"failed ({exc}), and it is not in the mirror: {self._mirror_state()}"
             ) from exc
         return target
+
+    def _mirror_state(self) -> str:
+        """Why the mirror did not have a file, and what to do."""
+        named = "SEND_DATA_MIRROR" if os.environ.get("SEND_DATA_MIRROR") else "the default mirror (../shared/data beside the project)"
+        if not self.mirror.exists():
+            return f"{named} is {self.mirror}, which does not exist. Point SEND_DATA_MIRROR at the mirror folder, or go online."
+        if not self.mirror.is_dir():
+            return f"{named} is {self.mirror}, which is a file, not a folder. Point SEND_DATA_MIRROR at the mirror folder."
+        return (f"{named} is {self.mirror}, which has no such file. Check that it is the study's mirror "
+                "(its MANIFEST.md lists the files), or go online with --from url.")
 
     def _say(self, msg: str) -> None:
         if self.log:

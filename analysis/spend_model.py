@@ -202,7 +202,7 @@ def _check_panel(panel: pd.DataFrame) -> None:
     missing = [c for c in PANEL_COLUMNS if c not in panel.columns]
     if missing:
         raise ValidationError(
-            f"spend model: the panel has no column(s) {missing}. Rebuild it with `python -m analysis data` "
+            f"spend model: the panel has no column(s) {missing}. Rebuild it with `python -m analysis data --force` "
             "(or, for a hand-made frame, add them: see analysis.spend_model.PANEL_COLUMNS)."
         )
     bad = panel[(panel["hn_spend"] <= 0) | (panel["ehcp_total"] < 0) | (panel["pop_2_18"] <= 0)]

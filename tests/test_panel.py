@@ -80,7 +80,7 @@ def test_a_failed_build_leaves_the_previous_panel_intact(tmp_path, monkeypatch):
 
     monkeypatch.setitem(panel.READERS, "EHCP caseload (SEN2)", broken)
     with pytest.raises(SourceFormatError):
-        panel.write(panel.build(), out)
+        panel.write(panel.build(), "stamp", out)
     assert (out / "panel.parquet").read_bytes() == before
     assert sorted(p.name for p in out.iterdir()) == ["panel.parquet"]
 
