@@ -4,9 +4,10 @@ Chapters are executed with nbclient and saved in place with their outputs
 (the stored outputs are what nbval re-creates in CI). A chapter is executed
 only when its code, the package or the data changed since its last run; the
 hash of those inputs is kept in the notebook's metadata. With Quarto on the
-PATH the book is then rendered by `quarto render` (HTML and Typst PDF, with
-`freeze: auto`); without it, an HTML preview of every chapter is written to
-`_book/` with nbconvert.
+PATH the book is then rendered by `quarto render` from those stored outputs
+(HTML and Typst PDF; Quarto executes nothing, see `_quarto.yml`); without it,
+or when the render fails, an HTML preview of every chapter is written to
+`_book/` with nbconvert, so the reader always gets a book.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ from nbconvert import HTMLExporter
 from traitlets.config import Config
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-from . import panel, paths
+from . import charts, panel, paths
 from .atomic import write_atomic
+from .errors import BookError
 
 BOOK = paths.ROOT / "_book"
 CONFIG = paths.ROOT / "_quarto.yml"
 STAMP_KEY = "send_vfm"
 TIMEOUT = 1800  # seconds per cell: a cold model fit is the slowest cell
 QUARTO_HELP = "https://quarto.org/docs/get-started/"
+RENDER_LOG = paths.ROOT / "quarto-render.log"
 
 
 def chapter_list(config: Path = CONFIG) -> list[str]:
@@ -121,6 +124,7 @@ def preview(out: Path = BOOK) -> Path:
     )
     index = out / "index.html"
     write_atomic(index, lambda tmp: Path(tmp).write_text(page))
+    charts.write_bundle(out)
     return index
 
 
@@ -134,21 +138,31 @@ def _title(nb: nbformat.NotebookNode) -> str | None:
 
 
 def build(*, force: bool = False, log: Callable[[str], None] = print) -> Path:
-    """Data → chapters → render. Returns the book's index page."""
+    """Data → chapters → render. Returns the book's index page.
+
+    Raises `BookError` when Quarto is installed but its render fails; the executed
+    chapters are saved and the preview is written first, and the message names the log.
+    """
     log("data:")
     panel.ensure(log=lambda m: log(f"  {m}"))
     log("chapters:")
     for nb_path in notebooks():
         execute(nb_path, force=force, log=log)
+    charts.write_bundle(paths.ROOT)
     quarto = shutil.which("quarto")
     if quarto:
-        log("rendering with Quarto (HTML and Typst PDF; frozen chapters are not re-run) …")
-        subprocess.run([quarto, "render"], cwd=paths.ROOT, check=True)
-        return BOOK / "index.html"
-    index = BOOK / "index.html"
-    sources = [*notebooks(), paths.ROOT / "index.qmd"]
-    if not index.exists() or index.stat().st_mtime < max(p.stat().st_mtime for p in sources):
+        log(f"rendering with Quarto (HTML and Typst PDF, from the stored outputs; log: {RENDER_LOG}) …")
+        with open(RENDER_LOG, "w") as out:
+            result = subprocess.run([quarto, "render"], cwd=paths.ROOT, stdout=out, stderr=subprocess.STDOUT)
+        if result.returncode == 0:
+            return BOOK / "index.html"
         index = preview()
+        tail = "\n".join("    " + line for line in RENDER_LOG.read_text(errors="replace").splitlines()[-15:])
+        raise BookError(
+            f"`quarto render` failed (exit {result.returncode}); the whole log is {RENDER_LOG}. Its last lines:\n{tail}\n"
+            f"The executed chapters are saved in chapters/, and an HTML preview without Quarto is at {index}."
+        )
+    index = preview()
     log(f"Quarto is not installed, so the book was previewed with nbconvert: open {index}")
     log(f"For the full HTML and PDF book install Quarto ≥ 1.9 ({QUARTO_HELP}) and run this command again.")
     return index

@@ -14,8 +14,11 @@ Importing this module registers and enables the `send` Altair theme:
 
 `show(chart, name=...)` is what a chapter cell returns. Its output bundle holds
 
-- ``text/html``: the interactive chart (vega-embed; libraries from the jsDelivr CDN),
-  which Quarto's HTML output and nbconvert's HTML exporter pick;
+- ``text/html``: the static SVG, which a small script swaps for the interactive
+  chart once the Vega libraries have loaded from the book's own
+  ``assets/vega-bundle.js`` (written by `write_bundle`, nothing from a CDN); with
+  no JavaScript, or the bundle missing, the static chart stays. Quarto's HTML
+  output picks this part;
 - ``image/svg+xml`` (or ``image/png``): a static image made by vl-convert, which
   Quarto's Typst and LaTeX (PDF) outputs pick, so no chart is lost in the PDF;
 - ``application/vnd.vegalite.v6+json``: the Vega-Lite spec itself (read by
@@ -28,6 +31,10 @@ derived from `name`, and vl-convert's SVG is byte-for-byte reproducible for a
 given vl-convert version, since it measures text with its bundled Liberation
 Sans), so `pytest --nbval` re-creates the stored outputs exactly.
 
+Every chart must fit the HTML text column: `show` raises if the rendered width
+exceeds `MAX_WIDTH` pixels (Quarto's default column is about 680 px wide and
+clips anything wider, legends first).
+
 `la_map(frame, value, year=..., title=...)` draws one value per LA on the ONS
 upper-tier boundaries that match the LAs of that panel year (see `boundary_key`).
 """
@@ -39,14 +46,15 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import altair as alt
 import pandas as pd
 import vl_convert as vlc
-from altair.utils.html import spec_to_html
 
 from . import geography
+from .atomic import write_atomic
 from .errors import UnknownLAError
 from .sources import Store
 
@@ -120,7 +128,7 @@ MISSING = "#b0b0b0"  #: fill for LAs with no value
 NO_BOUNDARY = "#f2f2f2"  #: fill for areas whose boundary is not that year's LA
 
 FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
-WIDTH, HEIGHT = 560, 320
+WIDTH, HEIGHT = 480, 300
 MAP_WIDTH, MAP_HEIGHT = 460, 560
 
 
@@ -169,8 +177,10 @@ VEGALITE_MIME = f"application/vnd.vegalite.v{VEGALITE_VERSION.split('.')[0]}+jso
 _VLC_VERSION = ".".join(VEGALITE_VERSION.split(".")[:2])
 if _VLC_VERSION not in vlc.get_vegalite_versions():  # pragma: no cover - pinned stack
     raise ImportError(f"vl-convert {vlc.__version__} cannot render Vega-Lite {VEGALITE_VERSION}")
-# Versions of the JS libraries the HTML loads (the ones Altair's own renderer uses).
-_VEGA_JS, _EMBED_JS = "6", "7"
+#: Widest chart (rendered SVG width, px) that fits the book's HTML text column.
+MAX_WIDTH = 680
+#: Where the book serves the Vega libraries from, relative to the project root (and to `_book/`).
+BUNDLE = "assets/vega-bundle.js"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
@@ -216,31 +226,82 @@ def show(
     if static not in ("svg", "png"):
         raise ValueError(f"show(): static must be 'svg' or 'png', not {static!r}")
     spec = chart.to_dict()  # validates; the active theme supplies config (locale, fonts, palette)
-    if "</script" in json.dumps(spec).lower():
-        raise ValueError(f"show({name!r}): the chart's text contains '</script', which would break the HTML")
-    html = spec_to_html(
-        spec,
-        mode="vega-lite",
-        vega_version=_VEGA_JS,
-        vegaembed_version=_EMBED_JS,
-        vegalite_version=VEGALITE_VERSION,
-        output_div=f"vis-{name}",
-        embed_options={"mode": "vega-lite", "formatLocale": _NUMBER_LOCALE, "timeFormatLocale": _TIME_LOCALE},
-        json_kwds={"sort_keys": True, "separators": (",", ":")},
-        fullhtml=False,
-        template="universal",
-    )
     opts = dict(vl_version=_VLC_VERSION, format_locale=LOCALE, time_format_locale=LOCALE)
+    svg = vlc.vegalite_to_svg(spec, **opts)
+    width = float(re.search(r'<svg[^>]*?\bwidth="([\d.]+)"', svg).group(1))
+    if width > MAX_WIDTH:
+        raise ValueError(
+            f"show({name!r}): the chart is {width:.0f} px wide, wider than the book's text column ({MAX_WIDTH} px); "
+            "narrow its width, facets or legend (e.g. a legend at the bottom)"
+        )
     if static == "svg":
-        mime, image = "image/svg+xml", vlc.vegalite_to_svg(spec, **opts)
+        mime, image = "image/svg+xml", svg
     else:
         mime = "image/png"  # ppi keeps the printed size that of the SVG at any scale
         png = vlc.vegalite_to_png(spec, scale=scale, ppi=round(72 * scale), **opts)
         image = base64.b64encode(png).decode("ascii")
+    html = _html(name, spec, svg)
     title = spec.get("title", "")
     title = title.get("text", "") if isinstance(title, dict) else title
     title = " ".join(title) if isinstance(title, list) else str(title)
     return Figure(name=name, spec=spec, html=html, static_mime=mime, static=image, title=title, include_spec=include_spec)
+
+
+_SCRIPT = """<script>
+(function () {
+  var el = document.getElementById("vis-%(name)s");
+  var spec = JSON.parse(document.getElementById("vis-%(name)s-spec").textContent);
+  var options = %(options)s;
+  // Load the book's own Vega bundle once per page (chapters sit one folder below the root).
+  window.sendVegaLoaded = window.sendVegaLoaded || new Promise(function (resolve, reject) {
+    if (window.vegaEmbed) { resolve(); return; }
+    var paths = ["../%(bundle)s", "%(bundle)s"];
+    (function next(i) {
+      if (i >= paths.length) { reject(); return; }
+      var s = document.createElement("script");
+      s.src = paths[i];
+      s.onload = function () { if (window.vegaEmbed) { resolve(); } else { next(i + 1); } };
+      s.onerror = function () { s.remove(); next(i + 1); };
+      document.head.appendChild(s);
+    })(0);
+  });
+  window.sendVegaLoaded.then(function () {
+    var target = document.createElement("div");
+    return window.vegaEmbed(target, spec, options).then(function () { el.replaceChildren(target); });
+  }).catch(function () { /* keep the static chart */ });
+})();
+</script>"""
+
+
+def _html(name: str, spec: dict[str, Any], svg: str) -> str:
+    """The static SVG in a div, the spec, and a script that makes it interactive when it can."""
+    options = {"mode": "vega-lite", "actions": False, "formatLocale": _NUMBER_LOCALE, "timeFormatLocale": _TIME_LOCALE}
+    dump = lambda obj: json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
+    body = re.sub(r"^<\?xml[^>]*>\s*", "", svg)
+    # Several charts share a page: make the SVG's internal ids (gradients, clip paths) unique to this one.
+    body = re.sub(r'(\bid="|url\(#|href="#)([^")]+)', lambda m: f"{m.group(1)}{name}-{m.group(2)}", body)
+    return (
+        f'<div class="send-chart" id="vis-{name}" style="max-width:100%;overflow-x:auto">{body}</div>\n'
+        f'<script type="application/json" id="vis-{name}-spec">{dump(spec)}</script>\n'
+        + _SCRIPT % {"name": name, "options": dump(options), "bundle": BUNDLE}
+    )
+
+
+def write_bundle(root: Path) -> Path:
+    """Write the Vega, Vega-Lite and vega-embed libraries (from the pinned vl-convert) to `root/BUNDLE`.
+
+    Wrapped in a function so that its top-level names stay private; it sets
+    `window.vegaEmbed`, `window.vega` and `window.vegaLite`.
+    """
+    code = vlc.javascript_bundle(vl_version=_VLC_VERSION)
+    text = (
+        f"/* Vega {vlc.get_vega_version()}, Vega-Lite {VEGALITE_VERSION}, vega-embed {vlc.get_vega_embed_version()}: "
+        f"bundled by vl-convert {vlc.__version__} (BSD-3-Clause licences) */\n(function () {{\n{code}\n}})();\n"
+    )
+    target = root / BUNDLE
+    if not target.exists() or target.read_text() != text:
+        write_atomic(target, lambda tmp: tmp.write_text(text))
+    return target
 
 
 # --------------------------------------------------------------------------- maps

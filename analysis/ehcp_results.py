@@ -75,14 +75,15 @@ def prior_predictive_chart(model: EHCPModel, paths: pd.DataFrame) -> alt.HConcat
         alt.Chart(pd.concat(shares, ignore_index=True))
         .mark_line(interpolate="step-after")
         .encode(
-            alt.X("rate:Q", title=f"Plans per 1,000 aged 0–25, January {last} (200 or more in the last bin)"),
+            alt.X("rate:Q", title=[f"Plans per 1,000 aged 0–25, January {last}", "(200 or more in the last bin)"]),
             alt.Y("share:Q", title="Share of LAs", axis=alt.Axis(format=charts.PCT)),
-            alt.Color("series:N", title=None, scale=alt.Scale(domain=["prior", "observed"], range=[charts.OKABE_ITO[1], "black"])),
+            alt.Color("series:N", title=None, scale=alt.Scale(domain=["prior", "observed"], range=[charts.OKABE_ITO[1], "black"]),
+                      legend=alt.Legend(orient="bottom")),
         )
     )
     return alt.hconcat(
-        (lines + observed).properties(width=300, height=240, title="England, whole series from the prior"),
-        hist.properties(width=300, height=240, title="LA rates in the last January"),
+        (lines + observed).properties(width=240, height=240, title="England, whole series from the prior"),
+        hist.properties(width=240, height=240, title="LA rates in the last January"),
     )
 
 
@@ -201,14 +202,14 @@ def ppc_chart(model: EHCPModel) -> alt.HConcatChart:
     )
     uniform = alt.Chart(pd.DataFrame({"y": [0.1]})).mark_rule(strokeDash=[4, 4], color="black").encode(y="y:Q")
     nat = pp[pp["la_code"] == ENGLAND[0]]
-    base = alt.Chart(nat).encode(_YEAR)
+    base = alt.Chart(nat).encode(alt.X("year:O", title="January", axis=alt.Axis(labelAngle=0, values=model.years[::3])))
     band = base.mark_rule(strokeWidth=6, opacity=0.5, color=charts.OKABE_ITO[0]).encode(
         alt.Y("q05:Q", title="Active EHC plans, England", axis=alt.Axis(format=charts.COUNT), scale=alt.Scale(zero=False)), y2="q95:Q"
     )
     obs = base.mark_point(shape="diamond", filled=True, size=60, color="black").encode(alt.Y("observed:Q"))
     return alt.hconcat(
-        (hist + uniform).properties(width=280, height=220, title="Calibration of LA-year predictions"),
-        (band + obs).properties(width=280, height=220, title="England: observed (◆) and 90% predictive interval"),
+        (hist + uniform).properties(width=230, height=220, title="Calibration of LA-year predictions"),
+        (band + obs).properties(width=230, height=220, title=["England: observed (◆)", "and 90% predictive interval"]),
     )
 
 
@@ -296,7 +297,8 @@ def holdout_chart(scores: dict, names: pd.Series) -> alt.LayerChart:
     )
     pts = base.mark_point(filled=True, size=18).encode(
         alt.Y("observed_rel:Q"),
-        alt.Color("inside:N", title="Observed vs 90% interval", scale=alt.Scale(domain=["inside", "outside"], range=["black", charts.OKABE_ITO[5]])),
+        alt.Color("inside:N", title="Observed vs 90% interval", scale=alt.Scale(domain=["inside", "outside"], range=["black", charts.OKABE_ITO[5]]),
+                  legend=alt.Legend(orient="bottom")),
         tooltip=["la_name", "observed", alt.Tooltip("median:Q", format=charts.COUNT)],
     )
     year = scores["holdout"]

@@ -32,7 +32,7 @@ def love_plot(balance: pd.DataFrame) -> alt.Chart:
         tooltip=["label:N", "sample:N", alt.Tooltip("abs_smd:Q", format=".2f")],
     )
     rule = alt.Chart().mark_rule(strokeDash=[4, 4], color="grey").encode(x=alt.datum(0.1))
-    return alt.layer(points, rule, data=long).properties(width=260, height=180).facet(column=alt.Column("programme:N", title=None))
+    return alt.layer(points, rule, data=long).properties(width=190, height=180).facet(column=alt.Column("programme:N", title=None))
 
 
 def event_plot(att: pd.DataFrame, title: str) -> alt.FacetChart:
@@ -48,7 +48,7 @@ def event_plot(att: pd.DataFrame, title: str) -> alt.FacetChart:
     zero = alt.Chart().mark_rule(color="grey").encode(y=alt.datum(0))
     return (
         alt.layer(zero, bars, points, data=data)
-        .properties(width=170, height=120)
+        .properties(width=150, height=120)
         .facet(facet=alt.Facet("label:N", title=None, sort=[f"{programmes.OUTCOMES[o].label} ({_unit(o)})" for o in _ORDER],
                                 header=alt.Header(labelLimit=230, labelFontSize=11)), columns=3)
         .resolve_scale(y="independent")
@@ -64,7 +64,7 @@ def placebo_plot(space: pd.DataFrame) -> alt.Chart:
         x=alt.X("median:Q", title="Average effect after the start (median)"), tooltip=["group:N", alt.Tooltip("median:Q", format=".2f")]
     )
     real = base.mark_tick(thickness=3, size=22, color=charts.OKABE_ITO[5]).encode(x="real:Q", tooltip=[alt.Tooltip("real:Q", format=".2f", title="real")])
-    return alt.layer(dots, real, data=data).properties(width=420, height=60).facet(
+    return alt.layer(dots, real, data=data).properties(width=300, height=60).facet(
         row=alt.Row("programme:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelOrient="top", labelFontWeight="bold"))
     )
 

@@ -81,11 +81,11 @@ def growth_chart(eng: pd.DataFrame) -> alt.HConcatChart:
     count = base.mark_line(point=True).encode(
         y=alt.Y("ehcp_total:Q", title="Active EHC plans", axis=alt.Axis(format=charts.COUNT)),
         tooltip=[alt.Tooltip("year:O"), alt.Tooltip("ehcp_total:Q", format=charts.COUNT, title="plans")],
-    ).properties(width=300, height=240, title="Active EHC plans, England")
+    ).properties(width=240, height=240, title="Active EHC plans, England")
     rate = base.mark_line(point=True, color=charts.OKABE_ITO[1]).encode(
         y=alt.Y("ehcp_per_10k_0_25:Q", title="Plans per 10,000 aged 0–25"),
         tooltip=[alt.Tooltip("year:O"), alt.Tooltip("ehcp_per_10k_0_25:Q", format=charts.DECIMAL, title="per 10,000")],
-    ).transform_filter("isValid(datum.ehcp_per_10k_0_25)").properties(width=300, height=240, title="Per 10,000 aged 0–25")
+    ).transform_filter("isValid(datum.ehcp_per_10k_0_25)").properties(width=240, height=240, title="Per 10,000 aged 0–25")
     return alt.hconcat(count, rate)
 
 
@@ -108,13 +108,13 @@ def flows_chart(eng: pd.DataFrame) -> alt.HConcatChart:
         y=alt.Y("n:Q", title="Per year", axis=alt.Axis(format=charts.COUNT)),
         color=alt.Color("flow:N", title=None, sort=list(names.values()), legend=alt.Legend(orient="bottom")),
         tooltip=[alt.Tooltip("year:O"), alt.Tooltip("flow:N"), alt.Tooltip("n:Q", format=charts.COUNT)],
-    ).properties(width=300, height=240, title="Requests, refusals and new plans")
+    ).properties(width=240, height=240, title="Requests, refusals and new plans")
     pct = eng.reset_index()[["year", "within_20wk_pct"]].dropna()
     right = alt.Chart(pct).mark_line(point=True, color=charts.OKABE_ITO[2]).encode(
         x=_year("Panel year (plans issued in the calendar year before)"),
         y=alt.Y("within_20wk_pct:Q", title="% issued within 20 weeks", scale=alt.Scale(domain=[0, 100])),
         tooltip=[alt.Tooltip("year:O"), alt.Tooltip("within_20wk_pct:Q", format=".1f", title="%")],
-    ).properties(width=300, height=240, title="Timeliness (excluding exceptions)")
+    ).properties(width=240, height=240, title="Timeliness (excluding exceptions)")
     return alt.hconcat(left, right)
 
 

@@ -52,12 +52,13 @@ def coverage_chart(panel_frame: pd.DataFrame, dictionary: pd.DataFrame) -> alt.C
         alt.Chart(cov)
         .mark_rect()
         .encode(
-            x=alt.X("year:O", title="Panel year"),
+            x=alt.X("year:O", title="Panel year", axis=alt.Axis(values=list(range(2010, 2026, 3)))),
             y=alt.Y("variable:N", sort=order, title=None),
-            color=alt.Color("n_las:Q", title="LAs with a value", scale=alt.Scale(scheme="viridis", domain=[0, 153])),
+            color=alt.Color("n_las:Q", title="LAs with a value", scale=alt.Scale(scheme="viridis", domain=[0, 153]),
+                            legend=alt.Legend(orient="bottom")),
             tooltip=[alt.Tooltip("variable:N"), alt.Tooltip("table:N", title="source table"), alt.Tooltip("year:O"), alt.Tooltip("n_las:Q", title="LAs")],
         )
-        .properties(width=420, height=alt.Step(11))
+        .properties(width=300, height=alt.Step(11))
     )
 
 

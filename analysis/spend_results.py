@@ -140,15 +140,16 @@ def ppc_chart(model: SpendModel) -> alt.HConcatChart:
     points = alt.Chart(la).mark_point(size=14, opacity=0.7).encode(
         x=alt.X("observed_m:Q", title="Observed spend (£m, log scale)", scale=scale),
         y=alt.Y("median_m:Q", title="Predicted spend (£m, posterior predictive median)", scale=scale),
-        color=alt.Color("inside:N", title="Observed vs 90% interval", scale=alt.Scale(domain=["inside", "outside"], range=[charts.OKABE_ITO[0], charts.OKABE_ITO[3]])),
+        color=alt.Color("inside:N", title="Observed vs 90% interval", scale=alt.Scale(domain=["inside", "outside"], range=[charts.OKABE_ITO[0], charts.OKABE_ITO[3]]),
+                        legend=alt.Legend(orient="bottom")),
         tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("year:O"), alt.Tooltip("observed_m:Q", format=".1f", title="observed £m"),
                  alt.Tooltip("median_m:Q", format=".1f", title="predicted £m")],
     )
     lo, hi = float(la[["observed_m", "median_m"]].min().min()), float(la[["observed_m", "median_m"]].max().max())
     diagonal = alt.Chart(pd.DataFrame({"x": [lo, hi]})).mark_line(color="#888888", strokeDash=[4, 3]).encode(x="x:Q", y="x:Q")
-    left = (points + diagonal).properties(width=330, height=300, title="LA-years")
+    left = (points + diagonal).properties(width=280, height=280, title="LA-years")
     nat = _rounded(pp[pp["la_code"] == ENGLAND[0]][["year", "observed", "median", "q05", "q25", "q75", "q95"]], ["median", "q05", "q25", "q75", "q95"])
-    right = _band_chart(nat, "England spend (£, log scale)").properties(width=250, height=300, title="England")
+    right = _band_chart(nat, "England spend (£, log scale)").properties(width=200, height=280, title="England")
     return alt.hconcat(left, right)
 
 
@@ -159,7 +160,7 @@ def unit_cost_chart(trends: pd.DataFrame) -> alt.LayerChart:
     """England's plan-weighted unit cost by type and year with 90 % bands (log scale)."""
     trends = _rounded(trends[["label", "year", "median", "q05", "q95"]], ["median", "q05", "q95"])
     scale = alt.Scale(type="log")
-    color = alt.Color("label:N", title="Placement", sort=_TYPE_ORDER)
+    color = alt.Color("label:N", title="Placement", sort=_TYPE_ORDER, legend=alt.Legend(orient="bottom", columns=3))
     band = alt.Chart(trends).mark_area(opacity=0.2).encode(
         x=_FY, y=alt.Y("q05:Q", title="£ per plan per year (log scale)", scale=scale, axis=alt.Axis(format=charts.GBP)), y2="q95:Q", color=color
     )
@@ -282,7 +283,7 @@ def crosscheck_chart(table: pd.DataFrame) -> alt.FacetChart:
         tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("outturn_m:Q", format=".1f"), alt.Tooltip("model_m:Q", format=".1f")],
     )
     diagonal = alt.Chart().mark_line(color="#888888", strokeDash=[4, 3]).encode(x="outturn_m:Q", y="outturn_m:Q")
-    return alt.layer(points, diagonal, data=data).properties(width=190, height=190).facet(
+    return alt.layer(points, diagonal, data=data).properties(width=150, height=150).facet(
         column=alt.Column("label:N", title=None, sort=[v.split(" ↔")[0] for v in CROSSCHECK_LABELS.values()])
     ).resolve_scale(x="independent", y="independent")
 

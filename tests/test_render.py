@@ -1,0 +1,292 @@
+"""Faults that only show when Quarto renders the book, caught here without Quarto.
+
+Each test stands for a class of fault found in a real `quarto render` (HTML and
+Typst PDF) of the stored chapters: duplicate labels, tables cut or mangled,
+charts wider than the text column or with colliding labels, equations past the
+margins, anything loaded from a CDN, and a failed render crashing the build.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from analysis import book, charts, paths, tables
+from analysis.errors import BookError
+
+ROOT = paths.ROOT
+
+
+def _sources() -> dict[str, str]:
+    out = {"index.qmd": (ROOT / "index.qmd").read_text()}
+    for name in book.chapter_list():
+        path = ROOT / name
+        if path.suffix == ".ipynb":
+            out[name] = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+        else:
+            out[name] = path.read_text()
+    return out
+
+
+def _outputs():
+    """(chapter, cell index, output) for every stored output of every chapter."""
+    for nb_path in book.notebooks():
+        for i, cell in enumerate(nbformat.read(nb_path, as_version=4).cells):
+            for out in cell.get("outputs", []):
+                yield nb_path.name, i, out
+
+
+def _markdown_tables():
+    """(chapter, cell, rows) for every stored Markdown table output; rows are lists of cell texts."""
+    for name, i, out in _outputs():
+        text = out.get("data", {}).get("text/markdown", "")
+        lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+        if len(lines) >= 2 and re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", lines[1].replace(" ", "")):
+            rows = [[c.strip() for c in re.split(r"(?<!\\)\|", ln)[1:-1]] for ln in lines]
+            yield name, i, rows
+
+
+# --------------------------------------------------------------------------- labels and references
+
+
+def test_labels_are_unique_across_the_book():
+    """Typst stops on a label defined twice; HTML silently links to the wrong one."""
+    labels = Counter()
+    for text in _sources().values():
+        labels.update(re.findall(r"#\|\s*label:\s*((?:fig|tbl)-[\w-]+)", text))
+        labels.update(re.findall(r"\{#((?:sec|fig|tbl|eq)-[\w-]+)", text))
+    dupes = sorted(k for k, n in labels.items() if n > 1)
+    assert not dupes, f"labels defined more than once in the book: {dupes}"
+
+
+def test_the_book_ends_with_a_references_page():
+    last = book.chapter_list()[-1]
+    text = (ROOT / last).read_text()
+    assert re.search(r"^# References", text, flags=re.M) and "{#refs}" in text, f"{last} is not a references page"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_tables_are_markdown_not_pandas_html():
+    """pandas' HTML repr cuts long cells to '...', shows its index and switches to scientific notation."""
+    offenders = [
+        (name, i) for name, i, out in _outputs()
+        if "<table" in out.get("data", {}).get("text/html", "") and "send-chart" not in out["data"]["text/html"]
+    ]
+    assert not offenders, f"cells showing a DataFrame's HTML repr (use analysis.tables.show_table): {offenders}"
+
+
+def test_table_cells_are_whole_plain_numbers_and_breakable():
+    found = 0
+    for name, i, rows in _markdown_tables():
+        found += 1
+        header, body = rows[0], rows[2:]
+        assert header[0] not in ("", "index", "Unnamed: 0"), f"{name} cell {i}: a row index is shown as a column"
+        for row in body:
+            assert len(row) == len(header), f"{name} cell {i}: ragged row {row}"
+            for cell in row:
+                where = f"{name} cell {i}: {cell!r}"
+                assert not cell.endswith(("...", "…")), f"{where} is cut"
+                assert not re.search(r"\d[eE][+−-]?\d", cell), f"{where} is in scientific notation"
+                long = [w for w in cell.split() if len(w.replace(tables.BREAK, " ").split(" ")[0]) > 30]
+                assert not [w for w in long if tables.BREAK not in w], f"{where} has a word too long to wrap in a PDF column"
+    assert found >= 20, f"only {found} Markdown tables found in the chapters"
+
+
+def test_show_table_formats_without_truncation_or_index():
+    import pandas as pd
+
+    frame = pd.DataFrame({"variable": ["ehcp_special_independent", "x"], "gap": [1.19e-13, 2.5], "n": [1200, -3]})
+    table = tables.show_table(frame)
+    cells = table.frame()
+    assert list(cells.columns) == ["variable", "gap", "n"]
+    assert cells["gap"].tolist() == ["0.00", "2.50"] and cells["n"].tolist() == ["1,200", "−3"]
+    assert tables.BREAK in cells.loc[0, "variable"]
+    long = pd.DataFrame({"text": ["word " * 80]})
+    assert "..." not in tables.show_table(long).to_markdown()
+    with pytest.raises(KeyError, match="no column"):
+        tables.show_table(frame, {"missing": ".1f"})
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _svgs():
+    for name, i, out in _outputs():
+        svg = out.get("data", {}).get("image/svg+xml")
+        if svg:
+            yield name, i, svg
+
+
+def test_every_chart_fits_the_text_column():
+    too_wide = []
+    for name, i, svg in _svgs():
+        width = float(re.search(r'<svg[^>]*?\bwidth="([\d.]+)"', svg).group(1))
+        if width > charts.MAX_WIDTH:
+            too_wide.append((name, i, width))
+    assert not too_wide, f"charts wider than {charts.MAX_WIDTH} px (clipped in HTML): {too_wide}"
+
+
+#: Advance widths of Liberation Sans (= Arial metrics), in em, for the characters labels use.
+_EM = {**dict.fromkeys("0123456789£$#_?", 0.556), **dict.fromkeys(" .,:;!|'ijlIft[]()/-", 0.278),
+       **dict.fromkeys("%", 0.889), **dict.fromkeys("mwMW", 0.833), **dict.fromkeys("ABCDEFGHKNOPQRSTUVXYZ", 0.667)}
+
+
+def _text_width(text: str, size: float) -> float:
+    return size * sum(_EM.get(ch, 0.556) for ch in text)
+
+
+def _label_collisions(svg: str) -> list[str]:
+    found = []
+    for group in re.findall(r'<g class="mark-text role-axis-label"[^>]*>(.*?)</g>', svg, flags=re.S):
+        labels = []
+        for attrs, text in re.findall(r"<text([^>]*)>([^<]*)</text>", group):
+            if 'opacity="0"' in attrs or "rotate(" in attrs or not text.strip():
+                continue
+            x, y = map(float, re.search(r"translate\(([-\d.e]+),([-\d.e]+)\)", attrs).groups())
+            size = float(re.search(r'font-size="([\d.]+)px"', attrs).group(1))
+            labels.append((x, y, size, text))
+        if len({y for _, y, _, _ in labels}) == 1:  # a horizontal axis: labels side by side
+            labels.sort()
+            for (x1, _, s1, t1), (x2, _, s2, t2) in zip(labels, labels[1:]):
+                if x2 - x1 < (_text_width(t1, s1) + _text_width(t2, s2)) / 2 + 2:
+                    found.append(f"{t1!r} and {t2!r}")
+        elif len({x for x, _, _, _ in labels}) == 1:  # a vertical axis: labels stacked
+            labels.sort(key=lambda lab: lab[1])
+            for (_, y1, s1, t1), (_, y2, _, t2) in zip(labels, labels[1:]):
+                if y2 - y1 < s1:
+                    found.append(f"{t1!r} and {t2!r}")
+    return found
+
+
+def test_axis_labels_do_not_run_together():
+    collisions = {f"{name} cell {i}": c[:3] for name, i, svg in _svgs() if (c := _label_collisions(svg))}
+    assert not collisions, f"axis labels that overlap: {collisions}"
+
+
+def test_the_label_collision_check_sees_a_crowded_axis():
+    import altair as alt
+    import pandas as pd
+
+    def years(n: int, width: int) -> str:
+        chart = alt.Chart(pd.DataFrame({"year": list(range(2000, 2000 + n)), "v": 1})).mark_bar().encode(x="year:O", y="v")
+        return charts.show(chart.properties(width=width), name="years").static
+
+    assert _label_collisions(years(26, 300))
+    assert not _label_collisions(years(10, 500))
+
+
+def test_show_refuses_a_chart_wider_than_the_column():
+    import altair as alt
+    import pandas as pd
+
+    wide = alt.Chart(pd.DataFrame({"a": [1], "b": [2]})).mark_point().encode(x="a", y="b").properties(width=900)
+    with pytest.raises(ValueError, match="wider than the book's text column"):
+        charts.show(wide, name="wide")
+
+
+# --------------------------------------------------------------------------- equations
+
+
+def _math_width(line: str) -> int:
+    """Rough width in characters of one line of display math as typeset."""
+    t = re.sub(r"\\(begin|end)\{[^}]*\}", "", line)
+    t = re.sub(r"\\text(?:bf|rm|it)?\{([^{}]*)\}", lambda m: m.group(1), t)
+    t = re.sub(r"\\qquad", " " * 4, t)
+    t = re.sub(r"\\quad", " " * 2, t)
+    t = re.sub(r"\\(left|right|big|Big|bigg|,|;|:|!|\s)", "", t)
+    t = re.sub(r"[_^]\{([^{}]*)\}", lambda m: "x" * max(1, round(0.7 * len(re.sub(r"\\[A-Za-z]+", "x", m.group(1))))), t)
+    t = re.sub(r"\\[A-Za-z]+", "x", t)
+    return len(re.sub(r"[{}&]", "", t))
+
+
+#: Widest line of display math (characters) that fits an A4 Typst page at the book's font size.
+MATH_WIDTH = 72
+
+
+def test_display_equations_fit_the_page():
+    wide = []
+    for name, text in _sources().items():
+        for block in re.findall(r"\$\$(.*?)\$\$", text, flags=re.S):
+            for line in re.split(r"\\\\", block):
+                if _math_width(line) > MATH_WIDTH:
+                    wide.append((name, line.strip()[:60]))
+    assert not wide, f"display-math lines too wide for the PDF page (split them): {wide}"
+
+
+def test_the_equation_width_check_flags_joined_equations():
+    joined = r"\ell_{it} = \gamma x_i + u_i + d_i (t - 2022), \qquad \log c_{kit} = \log \hat c_k + \beta_{g(k)} (t - 2022) + \ell_{it}"
+    assert _math_width(joined) > MATH_WIDTH
+    assert _math_width(r"\log c_{kit} = \log \hat c_k + \beta_{g(k)} (t - 2022) + \ell_{it}") <= MATH_WIDTH
+
+
+# --------------------------------------------------------------------------- offline HTML and the Quarto configuration
+
+
+def test_charts_load_nothing_from_a_cdn():
+    for name, i, out in _outputs():
+        html = out.get("data", {}).get("text/html", "")
+        # what is left once the static SVG (XML namespaces) and the spec (its $schema URL) are set aside
+        code = re.sub(r"<svg.*?</svg>|<script type=\"application/json\".*?</script>", "", html, flags=re.S)
+        url = re.search(r"https?://\S+", code)
+        assert not url, f"{name} cell {i} loads from the web: {url and url[0]}"
+        if "send-chart" in html:
+            assert "<svg" in html and charts.BUNDLE in html, f"{name} cell {i}: no static chart or no local bundle"
+
+
+def test_quarto_config_renders_offline_from_stored_outputs():
+    config = yaml.safe_load((ROOT / "_quarto.yml").read_text())
+    assert config["execute"]["enabled"] is False, "Quarto must render stored outputs, not re-execute the chapters"
+    html, typst = config["format"]["html"], config["format"]["typst"]
+    assert html["html-math-method"] == "mathml", "MathJax loads from a CDN"
+    assert typst.get("citeproc") is True, "Typst would number citations while HTML shows author–date"
+    header = (ROOT / typst["include-in-header"]).read_text()
+    assert re.search(r"#show figure: set block\(breakable: true\)", header), "long tables would lose rows in the PDF"
+    scss = [ROOT / t for t in html["theme"] if str(t).endswith(".scss")]
+    assert scss and "$web-font-path: false" in scss[0].read_text(), "the theme would load Google Fonts"
+    assert charts.BUNDLE in config["project"]["resources"]
+
+
+def test_quarto_leftovers_are_ignored():
+    ignored = (ROOT / ".gitignore").read_text().split()
+    for pattern in ("_book/", ".quarto/", "index.typ", "*.quarto_ipynb", charts.BUNDLE, "quarto-render.log"):
+        assert pattern in ignored, f"{pattern} is not in .gitignore"
+
+
+def test_the_vega_bundle_defines_vega_embed(tmp_path):
+    text = charts.write_bundle(tmp_path).read_text()
+    assert "window.vegaEmbed=" in text and not re.search(r"^(import|export) ", text, flags=re.M)
+
+
+# --------------------------------------------------------------------------- a failed render
+
+
+def test_a_failed_render_is_reported_and_leaves_the_preview(tmp_path, monkeypatch):
+    fake = tmp_path / "quarto"
+    fake.write_text("#!/bin/sh\necho 'ERROR: label <tbl-cohorts> occurs multiple times'\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(book, "RENDER_LOG", tmp_path / "quarto-render.log")
+    monkeypatch.setattr(book, "BOOK", tmp_path / "_book")
+    monkeypatch.setattr(book, "preview", lambda out=tmp_path / "_book": _fake_preview(out))
+    monkeypatch.setattr(book, "execute", lambda *args, **kwargs: False)
+    with pytest.raises(BookError) as err:
+        book.build(log=lambda _: None)
+    message = str(err.value)
+    assert "quarto render` failed (exit 1)" in message and str(tmp_path / "quarto-render.log") in message
+    assert "occurs multiple times" in message and "preview" in message
+    assert (tmp_path / "_book" / "index.html").exists()
+
+
+def _fake_preview(out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "index.html").write_text("<p>preview</p>")
+    return out / "index.html"
