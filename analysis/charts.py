@@ -91,6 +91,16 @@ def gbp_label(unit: str = "m", dp: int = 0) -> str:
     return f"(datum.value < 0 ? '−' : '') + '£' + format({scaled}, ',.{dp}f') + '{unit}'"
 
 
+def wrap_label(chars: int = 28) -> str:
+    """A Vega `labelExpr` that breaks a label longer than `chars` at its last space before that, onto two lines.
+
+    For facet headers and axis labels, so that long labels neither widen a chart past the
+    text column nor get cut with an ellipsis: ``alt.Header(labelExpr=wrap_label(), labelLimit=0)``.
+    """
+    cut = f"lastindexof(slice(datum.label, 0, {chars}), ' ')"
+    return f"length(datum.label) > {chars} && {cut} > 0 ? [slice(datum.label, 0, {cut}), slice(datum.label, {cut} + 1)] : datum.label"
+
+
 def fmt_gbp(x: float, dp: int = 0) -> str:
     """£ text for prose and tables, matching `GBP` (negative: '−£1,234')."""
     if x is None or (isinstance(x, float) and math.isnan(x)):

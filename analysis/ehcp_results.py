@@ -57,12 +57,13 @@ def prior_predictive_frame(model: EHCPModel, paths: pd.DataFrame) -> pd.DataFram
 def prior_predictive_chart(model: EHCPModel, paths: pd.DataFrame) -> alt.HConcatChart:
     """Left: England totals along whole series drawn from the prior. Right: LA rates in the last January."""
     frame = prior_predictive_frame(model, paths)
+    sparse = alt.X("year:O", title="January", axis=alt.Axis(labelAngle=0, values=model.years[::3]))
     lines = (
         alt.Chart(frame[frame["series"] == "prior path"])
         .mark_line(opacity=0.25, strokeWidth=1, color=charts.OKABE_ITO[1])
-        .encode(_YEAR, alt.Y("y:Q", title="Active EHC plans, England (log scale)", scale=alt.Scale(type="log")), detail="draw:N")
+        .encode(sparse, alt.Y("y:Q", title="Active EHC plans, England (log scale)", scale=alt.Scale(type="log")), detail="draw:N")
     )
-    observed = alt.Chart(frame[frame["series"] == "observed"]).mark_line(color="black", strokeWidth=2.5).encode(_YEAR, y="y:Q")
+    observed = alt.Chart(frame[frame["series"] == "observed"]).mark_line(color="black", strokeWidth=2.5).encode(sparse, y="y:Q")
     last = model.last_year
     rates = paths[paths["year"] == last].assign(rate=lambda d: 1000 * d["y"] / d["pop"], series="prior")
     observed_rates = model.data().query("year == @last").assign(rate=lambda d: 1000 * d["y"] / d["pop"], series="observed")

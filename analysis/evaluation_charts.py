@@ -48,9 +48,9 @@ def event_plot(att: pd.DataFrame, title: str) -> alt.FacetChart:
     zero = alt.Chart().mark_rule(color="grey").encode(y=alt.datum(0))
     return (
         alt.layer(zero, bars, points, data=data)
-        .properties(width=150, height=120)
+        .properties(width=140, height=120)
         .facet(facet=alt.Facet("label:N", title=None, sort=[f"{programmes.OUTCOMES[o].label} ({_unit(o)})" for o in _ORDER],
-                                header=alt.Header(labelLimit=230, labelFontSize=11)), columns=3)
+                                header=alt.Header(labelExpr=charts.wrap_label(), labelLimit=0, labelFontSize=11)), columns=3)
         .resolve_scale(y="independent")
         .properties(title=title)
     )
@@ -80,5 +80,5 @@ def synth_plot(att: pd.DataFrame) -> alt.Chart:
         alt.layer(zero, bars, points, data=data)
         .properties(width=240, height=130)
         .facet(row=alt.Row("programme:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelOrient="top", labelFontWeight="bold")),
-               column=alt.Column("label:N", title=None, header=alt.Header(labelLimit=240, labelFontSize=11)))
+               column=alt.Column("label:N", title=None, header=alt.Header(labelExpr=charts.wrap_label(), labelLimit=0, labelFontSize=11)))
     )

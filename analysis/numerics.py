@@ -34,6 +34,7 @@ depend on the CPU). A variable the user has already set is left as it is.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
@@ -93,6 +94,10 @@ def pin() -> None:
     A variable the user already set is kept; PyTensor's flags are merged (a user's
     ``PYTENSOR_FLAGS=compiledir=…`` keeps working, with the pinned flags added).
     """
+    # With no BLAS to link (blas__ldflags=""), PyTensor's C backend says so once per fresh compile
+    # cache ("Using NumPy C-API based implementation for BLAS functions"): expected, and noise
+    # in a chapter's outputs on a cold start.
+    logging.getLogger("pytensor.tensor.blas").setLevel(logging.ERROR)
     for name, value in pinned_environment().items():
         if name == "PYTENSOR_FLAGS":
             os.environ[name] = _merge_flags(os.environ.get(name, ""), value)

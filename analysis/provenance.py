@@ -58,7 +58,7 @@ def coverage_chart(panel_frame: pd.DataFrame, dictionary: pd.DataFrame) -> alt.C
                             legend=alt.Legend(orient="bottom")),
             tooltip=[alt.Tooltip("variable:N"), alt.Tooltip("table:N", title="source table"), alt.Tooltip("year:O"), alt.Tooltip("n_las:Q", title="LAs")],
         )
-        .properties(width=300, height=alt.Step(11))
+        .properties(width=300, height=alt.Step(13))
     )
 
 

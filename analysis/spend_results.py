@@ -19,6 +19,7 @@ from .spend_model import ENGLAND, PRIORS, BASE_PRIOR, TYPE_LABELS, TYPES, SpendM
 
 _FY = alt.X("year:O", title="Financial year ending March", axis=alt.Axis(labelAngle=0))
 _TYPE_ORDER = list(TYPE_LABELS.values())
+_POWERS_OF_TEN = [0.01, 0.1, 1, 10, 100, 1000, 10000]  # log-axis labels that never crowd each other
 
 
 def sig(x, digits: int = 2):
@@ -90,17 +91,17 @@ def prior_predictive_frame(model: SpendModel, prior) -> pd.DataFrame:
     return _rounded(pd.DataFrame(rows), ["q05", "q25", "median", "q75", "q95"])
 
 
-def _band_chart(frame: pd.DataFrame, y_title: str, label_unit: str = "bn") -> alt.LayerChart:
-    """90 % and 50 % bands, median line and observed points over financial years."""
+def _band_chart(frame: pd.DataFrame, y_title: str, label_unit: str = "bn", x: alt.X = _FY) -> alt.LayerChart:
+    """90 % and 50 % bands, median line and observed points over financial years (axis `x`)."""
     axis = alt.Axis(labelExpr=charts.gbp_label(label_unit, 0))
     scale = alt.Scale(type="log")
     outer = alt.Chart(frame).mark_area(opacity=0.2, color=charts.OKABE_ITO[0]).encode(
-        x=_FY, y=alt.Y("q05:Q", title=y_title, axis=axis, scale=scale), y2="q95:Q"
+        x=x, y=alt.Y("q05:Q", title=y_title, axis=axis, scale=scale), y2="q95:Q"
     )
-    inner = alt.Chart(frame).mark_area(opacity=0.35, color=charts.OKABE_ITO[0]).encode(x=_FY, y="q25:Q", y2="q75:Q")
-    mid = alt.Chart(frame).mark_line(color=charts.OKABE_ITO[0]).encode(x=_FY, y="median:Q")
+    inner = alt.Chart(frame).mark_area(opacity=0.35, color=charts.OKABE_ITO[0]).encode(x=x, y="q25:Q", y2="q75:Q")
+    mid = alt.Chart(frame).mark_line(color=charts.OKABE_ITO[0]).encode(x=x, y="median:Q")
     obs = alt.Chart(frame).mark_point(color=charts.OKABE_ITO[3], size=60, filled=True).encode(
-        x=_FY, y="observed:Q", tooltip=[alt.Tooltip("year:O"), alt.Tooltip("observed:Q", format=charts.GBP, title="observed")]
+        x=x, y="observed:Q", tooltip=[alt.Tooltip("year:O"), alt.Tooltip("observed:Q", format=charts.GBP, title="observed")]
     )
     return (outer + inner + mid + obs).properties(width=480, height=260)
 
@@ -149,7 +150,8 @@ def ppc_chart(model: SpendModel) -> alt.HConcatChart:
     diagonal = alt.Chart(pd.DataFrame({"x": [lo, hi]})).mark_line(color="#888888", strokeDash=[4, 3]).encode(x="x:Q", y="x:Q")
     left = (points + diagonal).properties(width=280, height=280, title="LA-years")
     nat = _rounded(pp[pp["la_code"] == ENGLAND[0]][["year", "observed", "median", "q05", "q25", "q75", "q95"]], ["median", "q05", "q25", "q75", "q95"])
-    right = _band_chart(nat, "England spend (£, log scale)").properties(width=200, height=280, title="England")
+    every_other = alt.X("year:O", title="Financial year ending March", axis=alt.Axis(labelAngle=0, values=model.years[::2]))
+    right = _band_chart(nat, "England spend (£, log scale)", x=every_other).properties(width=200, height=280, title="England")
     return alt.hconcat(left, right)
 
 
@@ -278,13 +280,14 @@ def crosscheck_chart(table: pd.DataFrame) -> alt.FacetChart:
     })
     scale = alt.Scale(type="log")
     points = alt.Chart().mark_point(size=16, opacity=0.7).encode(
-        x=alt.X("outturn_m:Q", title="Benchmarking outturn 2021-22 (£m, log)", scale=scale),
-        y=alt.Y("model_m:Q", title="Model-implied (£m, log)", scale=scale),
+        x=alt.X("outturn_m:Q", title="Outturn 2021-22 (£m)", scale=scale, axis=alt.Axis(values=_POWERS_OF_TEN)),
+        y=alt.Y("model_m:Q", title="Model-implied (£m)", scale=scale, axis=alt.Axis(values=_POWERS_OF_TEN)),
         tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("outturn_m:Q", format=".1f"), alt.Tooltip("model_m:Q", format=".1f")],
     )
     diagonal = alt.Chart().mark_line(color="#888888", strokeDash=[4, 3]).encode(x="outturn_m:Q", y="outturn_m:Q")
     return alt.layer(points, diagonal, data=data).properties(width=150, height=150).facet(
-        column=alt.Column("label:N", title=None, sort=[v.split(" ↔")[0] for v in CROSSCHECK_LABELS.values()])
+        column=alt.Column("label:N", title=None, sort=[v.split(" ↔")[0] for v in CROSSCHECK_LABELS.values()],
+                          header=alt.Header(labelLimit=170, labelFontSize=11))
     ).resolve_scale(x="independent", y="independent")
 
 

@@ -56,3 +56,20 @@ def test_a_users_pytensor_flags_are_kept():
     flags = numerics._flags(merged)
     assert flags["compiledir"] == "/tmp/pt" and flags["floatX"] == "float32"
     assert flags["gcc__cxxflags"] == "-march=haswell -mtune=haswell" and flags["blas__ldflags"] == ""
+
+
+def test_a_cold_start_writes_nothing_to_stderr(tmp_path):
+    """A fresh clone has empty PyTensor and Numba caches: compiling there must not print into a chapter."""
+    code = (
+        "import analysis.fitting, numpy as np, pymc as pm, pytensor.tensor as pt\n"
+        "with pm.Model():\n"
+        "    b = pm.Normal('b', 0, 1, shape=2)\n"
+        "    pm.Poisson('y', mu=pt.exp(pt.dot(np.ones((5, 2)), b)), observed=np.arange(5))\n"
+        "    idata = pm.sample_prior_predictive(draws=5, random_seed=1)\n"
+        "    pm.compute_log_likelihood(pm.sample(draws=100, tune=50, chains=1, nuts_sampler='nutpie', progressbar=False, random_seed=1),"
+        " progressbar=False)\n"
+    )
+    env = os.environ | {"PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'pytensor'}", "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

@@ -1,0 +1,42 @@
+"""The published key numbers re-create: exactly where the numerics are pinned, within Monte Carlo error elsewhere."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis import findings, numerics
+from analysis.findings import KeyNumber
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    return findings.key_numbers()
+
+
+def test_every_key_number_agrees_with_the_stored_one_within_monte_carlo_error(fresh):
+    table = findings.agree(findings.load(), fresh)
+    assert table["agree"].all(), f"key numbers that moved beyond Monte Carlo error:\n{table[~table['agree']].to_string()}"
+
+
+@pytest.mark.skipif(bool(numerics.check()), reason="numerics not pinned here: agreement within Monte Carlo error is the test")
+def test_pinned_numerics_re_create_the_key_numbers_exactly(fresh):
+    record = json.loads(findings.STORED.read_text())
+    assert record["numerics"] == "pinned"
+    stored = findings.load()
+    assert {k: v.value for k, v in fresh.items()} == {k: v.value for k, v in stored.items()}
+
+
+def test_every_key_number_has_a_positive_monte_carlo_error(fresh):
+    assert len(fresh) >= 15
+    assert all(v.mcse > 0 for v in fresh.values()), {k: v.mcse for k, v in fresh.items() if not v.mcse > 0}
+
+
+def test_agreement_is_judged_by_combined_monte_carlo_error():
+    stored = {"x": KeyNumber(1.0, 0.01, "", ""), "y": KeyNumber(5.0, 0.1, "", "")}
+    close = {"x": KeyNumber(1.05, 0.01, "", ""), "y": KeyNumber(5.0, 0.1, "", "")}  # 0.05 < 4·√2·0.01
+    far = {"x": KeyNumber(1.06, 0.01, "", ""), "y": KeyNumber(5.0, 0.1, "", "")}  # 0.06 > 0.0566
+    assert findings.agree(stored, close)["agree"].all()
+    assert findings.agree(stored, far).set_index("number").loc["x", "agree"] == False  # noqa: E712
+    assert not findings.agree(stored, {"x": stored["x"]})["agree"].all()  # a number that disappeared
