@@ -4,7 +4,7 @@ Importing the package first pins the numerical environment (`analysis.numerics`)
 so import it before NumPy, pandas or PyMC in any script or notebook.
 """
 
-from . import numerics
+from analysis import numerics
 
 numerics.pin()
 numerics.warn_if_unpinned()

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from .errors import BookError, DataError
+from analysis.errors import BookError, DataError
 
 
 class UsageError(Exception):
@@ -21,8 +21,9 @@ class UsageError(Exception):
 def _data(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from . import panel, paths
-    from .sources import Store
+    from analysis import paths
+    from analysis.data import panel
+    from analysis.data.sources import Store
 
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.json else (lambda msg: print(msg, flush=True))
     store = Store(route=args.route, log=not args.json)
@@ -41,7 +42,7 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _book(args: argparse.Namespace) -> int:
-    from . import book
+    from analysis.report import book
 
     book.build(force=args.force)
     return 0
@@ -55,8 +56,8 @@ def _report(report: dict, as_json: bool) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     if args.model == "ehcp":
-        from . import panel
-        from .ehcp_model import cli_fit, holdout_range
+        from analysis.data import panel
+        from analysis.models.ehcp import cli_fit, holdout_range
 
         frame = panel.load()
         if args.holdout is not None:
@@ -66,13 +67,13 @@ def _fit(args: argparse.Namespace) -> int:
         return _report(cli_fit(args.holdout, panel_frame=frame), args.json)
     if args.holdout is not None:
         raise UsageError("--holdout applies to the ehcp model only")
-    from .spend_model import cli_fit
+    from analysis.models.spend import cli_fit
 
     return _report(cli_fit(), args.json)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import cli_evaluate
+    from analysis.evaluation.experiment import cli_evaluate
 
     return _report(cli_evaluate(), args.json)
 
@@ -80,7 +81,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _findings(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from . import findings
+    from analysis.report import findings
 
     fresh = findings.key_numbers()
     if args.save:
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     bk.add_argument("--force", action="store_true", help="re-execute every chapter even if nothing changed")
     bk.set_defaults(run=_book)
     args = parser.parse_args(argv)
-    from .fitting import ConvergenceError, SamplingInterrupted
+    from analysis.models.fitting import ConvergenceError, SamplingInterrupted
 
     try:
         return args.run(args)

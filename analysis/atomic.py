@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DataError
+from analysis.errors import DataError
 
 _PART = re.compile(r"^\..+\.(\d+)\.[^.]+\.part$")
 

@@ -15,6 +15,15 @@ COHORTS = DATA / "cohorts.csv"
 PANEL = PROCESSED / "panel.parquet"
 
 
+def module_file(name: str) -> Path:
+    """The source file of package module `name` ("analysis.data.panel" → analysis/data/panel.py)."""
+    parts = name.split(".")
+    if parts[0] != "analysis":
+        raise ValueError(f"{name} is not a module of the analysis package")
+    base = ROOT.joinpath(*parts)
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
 def mirror_dir() -> Path:
     """The offline mirror: `$SEND_DATA_MIRROR`, else `../shared/data` beside the project."""
     env = os.environ.get("SEND_DATA_MIRROR")

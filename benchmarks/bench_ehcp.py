@@ -1,4 +1,4 @@
-"""Benchmark the EHCP model (issue 4, model 1): PyMC's default NUTS vs nutpie.
+"""Benchmark the EHCP model: PyMC's default NUTS vs nutpie.
 
 Fits the full model on the same data (the real panel, 2016–2025) with the same
 seed, chains, tune/draw counts and target acceptance, with each sampler, no cache,
@@ -17,8 +17,8 @@ import sys
 
 from common import main
 
-from analysis import ehcp_model as em
-from analysis import panel
+from analysis.models import ehcp as em
+from analysis.data import panel
 
 
 def build():

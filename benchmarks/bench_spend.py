@@ -1,4 +1,4 @@
-"""Benchmark the spend model (issue 4, model 2): PyMC's default NUTS vs nutpie.
+"""Benchmark the spend model: PyMC's default NUTS vs nutpie.
 
 Fits the model on the real panel (FY 2017-18 … 2024-25) with each sampler, the same
 seed, chains, tune/draw counts and target acceptance, no cache, and prints wall time
@@ -14,8 +14,8 @@ import sys
 
 from common import main
 
-from analysis import panel
-from analysis import spend_model as sm
+from analysis.data import panel
+from analysis.models import spend as sm
 
 
 def build():

@@ -24,7 +24,7 @@ import analysis  # noqa: E402, F401  (first: it pins the numerical environment b
 import pymc as pm  # noqa: E402
 
 from analysis.atomic import write_atomic  # noqa: E402
-from analysis.fitting import SEED, diagnose  # noqa: E402
+from analysis.models.fitting import SEED, diagnose  # noqa: E402
 
 
 def run(sampler: str, model: pm.Model, params: list[str], draws: int, tune: int, chains: int, target_accept: float) -> dict:

@@ -47,7 +47,7 @@ def probe() -> dict[str, str]:
     import numpy as np
     import pymc as pm
 
-    from analysis import ehcp_model as em
+    from analysis.models import ehcp as em
 
     def digest(a) -> str:
         return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis import geography
-from analysis.sources import Store
+from analysis.data import geography
+from analysis.data.sources import Store
 
 
 @pytest.fixture(scope="session")

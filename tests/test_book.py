@@ -6,7 +6,9 @@ import re
 
 import nbformat
 
-from analysis import book, paths
+from analysis.report import book
+
+from analysis import paths
 
 ROOT = paths.ROOT
 
@@ -77,8 +79,27 @@ def test_a_second_build_executes_nothing(capsys):
 
 
 def test_chapter_staleness_follows_imports_through_the_package():
-    """A chapter is stale when any module it uses changes, including through an alias or another module."""
-    used = book.imported_modules("import pandas as pd\nfrom analysis import ehcp_results as er, charts\n")
-    assert {"ehcp_results", "charts", "ehcp_model", "fitting", "atomic"} <= used
-    assert "cohorts" not in used
-    assert book.imported_modules("from analysis.paths import ROOT\n") == {"paths"}
+    """A chapter is stale when any module it uses changes: through an alias, another module, or an import inside a function."""
+    used = book.imported_modules("import pandas as pd\nfrom analysis.report import ehcp as er, charts\n")
+    assert {"analysis.report.ehcp", "analysis.report.charts", "analysis.models.ehcp.model", "analysis.models.ehcp.predict",
+            "analysis.models.fitting", "analysis.atomic"} <= used
+    assert "analysis.data.cohorts" not in used
+    assert book.imported_modules("from analysis.paths import ROOT\n") == {"analysis.paths"}
+    lazy = book.imported_modules("from analysis.report import findings\n")  # imports its models inside functions
+    assert {"analysis.models.spend.model", "analysis.evaluation.experiment"} <= lazy
+
+
+LAYERS = ["data", "models", "evaluation", "report"]
+
+
+def test_imports_point_one_way_data_models_evaluation_report():
+    """The package's folders show the flow; no module imports from a later layer."""
+    for path in sorted((ROOT / "analysis").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if len(parts) < 3 or parts[1] not in LAYERS:
+            continue
+        layer = LAYERS.index(parts[1])
+        for name in book._direct_imports(path.read_text()):
+            target = name.split(".")
+            if len(target) > 1 and target[1] in LAYERS:
+                assert LAYERS.index(target[1]) <= layer, f"{path.relative_to(ROOT)} imports {name}, a later layer"

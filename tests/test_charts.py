@@ -12,9 +12,11 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from analysis import charts, paths
+from analysis.report import charts
+
+from analysis import paths
 from analysis.errors import UnknownLAError
-from analysis.geography import la_units
+from analysis.data.geography import la_units
 
 #: Okabe & Ito (2008), "Color Universal Design": the eight colours of the palette.
 OKABE_ITO_REFERENCE = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"}
@@ -111,7 +113,7 @@ def _bundle_digest(bundle: dict) -> str:
 _DIGEST_SCRIPT = """
 import hashlib, json
 import altair as alt, pandas as pd
-from analysis import charts
+from analysis.report import charts
 df = pd.DataFrame({"year": [2023, 2024, 2025] * 2, "spend": [1.2e9, 1.5e9, 1.9e9, 0.8e9, 0.9e9, 1.1e9], "g": ["A"] * 3 + ["B"] * 3})
 chart = (alt.Chart(df, title="Spend").mark_line().encode(
     x=alt.X("year:Q", axis=alt.Axis(format=charts.YEAR)),

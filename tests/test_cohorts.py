@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis import cohorts
+from analysis.data import cohorts
 from analysis.errors import DataError
 
 

@@ -1,4 +1,4 @@
-"""EHCP caseload model (issue 4, model 1): scoring functions, the model's arithmetic,
+"""EHCP caseload model: scoring functions, the model's arithmetic,
 parameter recovery on simulated data, and convergence of the real fit.
 
 The real-data tests use the cached fits (data/cache/fits); on a clean clone they fit
@@ -16,8 +16,8 @@ import pytest
 from scipy import stats
 from scipy.linalg import null_space
 
-from analysis import ehcp_model as em
-from analysis.fitting import SamplerSettings, diagnose
+from analysis.models import ehcp as em
+from analysis.models.fitting import SamplerSettings, diagnose
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -160,7 +160,7 @@ def test_parameter_recovery(synthetic: em.EHCPModel, tmp_path) -> None:
     0.7 over simulation seeds 1–6); five of those six seeds meet every check (seed 4 covers
     13 of the 17 hyperparameters).
     """
-    from analysis import fitting
+    from analysis.models import fitting
 
     y, truth = synthetic.simulate(TRUTH, seed=2)
     sim = synthetic.with_counts(y)
@@ -183,7 +183,7 @@ def test_parameter_recovery(synthetic: em.EHCPModel, tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def panel_frame() -> pd.DataFrame:
-    from analysis import panel
+    from analysis.data import panel
 
     return panel.load()
 

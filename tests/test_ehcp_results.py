@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import ehcp_results as er
+from analysis.report import ehcp as er
 
 
 def test_interval_is_median_and_central_quantiles() -> None:

@@ -1,4 +1,4 @@
-"""Programme evaluation (issue 5): effect recovery on simulated panels, matching, the
+"""Programme evaluation: effect recovery on simulated panels, matching, the
 clean-control rule, bad input, and the real report.
 
 Simulated data here are labelled as such and used only to check that the
@@ -12,11 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import evaluation, matching, programmes
+from analysis.evaluation import experiment as evaluation
+
+from analysis.evaluation import matching
+
+from analysis.evaluation import programmes
 from analysis.errors import DataError
-from analysis.event_study import EventStudy, stack
-from analysis.fitting import interval
-from analysis.synthetic_control import SyntheticControl
+from analysis.evaluation.event_study import EventStudy, stack
+from analysis.models.fitting import interval
+from analysis.evaluation.synthetic_control import SyntheticControl
 
 
 

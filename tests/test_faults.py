@@ -22,13 +22,26 @@ import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import atomic, finance, fitting, geography, outcomes, panel, paths, sen2
-from analysis.errors import DataError, MissingSourceError, SourceFormatError, ValidationError
-from analysis.sources import Store, load_registry, sha256_of
+from analysis import atomic
+
+from analysis.data import finance
+
+from analysis.models import fitting
+
+from analysis.data import geography
+
+from analysis.data import outcomes
+
+from analysis.data import panel
+
+from analysis import paths
+
+from analysis.data import sen2
+from analysis.errors import DataError, MissingSourceError, ValidationError
+from analysis.data.sources import Store, load_registry, sha256_of
 
 ROOT = paths.ROOT
 

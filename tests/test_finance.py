@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import finance
+from analysis.data import finance
 from analysis.errors import SourceFormatError, UnknownLAError
-from analysis.geography import la_units
-from analysis.sources import Store, sha256_of
-from analysis.table import SourceTable
+from analysis.data.geography import la_units
+from analysis.data.sources import Store, sha256_of
+from analysis.data.table import SourceTable
 
 TINY = {"E09000001", "E06000053"}  # City of London, Isles of Scilly: far below £1m of high-needs spend
 

@@ -1,11 +1,11 @@
-"""Pins the LA harmonisation policy stated in analysis.geography."""
+"""Pins the LA harmonisation policy stated in analysis.data.geography."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from analysis import geography
+from analysis.data import geography
 from analysis.errors import UnknownLAError
 
 

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from analysis import findings, numerics
-from analysis.findings import KeyNumber
+from analysis.report import findings
+
+from analysis import numerics
+from analysis.report.findings import KeyNumber
 
 
 @pytest.fixture(scope="module")

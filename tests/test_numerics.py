@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from analysis import fitting, numerics
+from analysis.models import fitting
+
+from analysis import numerics
 
 x86 = pytest.mark.skipif(not numerics.is_x86_64(), reason="the instruction set is pinned on x86-64 only")
 
@@ -61,7 +63,7 @@ def test_a_users_pytensor_flags_are_kept():
 def test_a_cold_start_writes_nothing_to_stderr(tmp_path):
     """A fresh clone has empty PyTensor and Numba caches: compiling there must not print into a chapter."""
     code = (
-        "import analysis.fitting, numpy as np, pymc as pm, pytensor.tensor as pt\n"
+        "import analysis.models.fitting, numpy as np, pymc as pm, pytensor.tensor as pt\n"
         "with pm.Model():\n"
         "    b = pm.Normal('b', 0, 1, shape=2)\n"
         "    pm.Poisson('y', mu=pt.exp(pt.dot(np.ones((5, 2)), b)), observed=np.arange(5))\n"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from analysis.errors import SourceFormatError
-from analysis.geography import la_units
-from analysis.neighbours import N_NEIGHBOURS, read_statistical_neighbours
-from analysis.outcomes import (
+from analysis.data.geography import la_units
+from analysis.data.neighbours import N_NEIGHBOURS, read_statistical_neighbours
+from analysis.data.outcomes import (
     LAIT_MEASURES,
     compare_tribunal_releases,
     lait_england,

@@ -10,7 +10,9 @@ import sys
 import pandas as pd
 import pytest
 
-from analysis import panel, paths
+from analysis.data import panel
+
+from analysis import paths
 from analysis.errors import SourceFormatError, ValidationError
 
 #: DfE's published national totals of active EHC plans (statements + plans before 2019), January 2010–2025.

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from analysis.errors import SourceFormatError
-from analysis.geography import la_units
-from analysis.population import AGE_BANDS, read_population
-from analysis.sources import Store, sha256_of
-from analysis.table import SourceTable
+from analysis.data.geography import la_units
+from analysis.data.population import AGE_BANDS, read_population
+from analysis.data.sources import Store, sha256_of
+from analysis.data.table import SourceTable
 
 BANDS = list(AGE_BANDS)
 

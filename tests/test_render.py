@@ -18,7 +18,13 @@ import nbformat
 import pytest
 import yaml
 
-from analysis import book, charts, paths, tables
+from analysis.report import book
+
+from analysis.report import charts
+
+from analysis import paths
+
+from analysis.report import tables
 from analysis.errors import BookError
 
 ROOT = paths.ROOT

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import sen2
+from analysis.data import sen2
 from analysis.errors import SourceFormatError
-from analysis.sources import Store, sha256_of
-from analysis.table import SourceTable
+from analysis.data.sources import Store, sha256_of
+from analysis.data.table import SourceTable
 
 KEYS = ["la_code", "year"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analysis.errors import ChecksumError, MissingSourceError
-from analysis.sources import Store, load_registry, sha256_of
+from analysis.data.sources import Store, load_registry, sha256_of
 
 KEYS = ["dfe_regions", "dfe_las"]
 

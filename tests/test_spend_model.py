@@ -1,4 +1,4 @@
-"""Spend model (issue 4, model 2): data handling, decomposition arithmetic, parameter recovery
+"""Spend model: data handling, decomposition arithmetic, parameter recovery
 on data simulated by the model's own generative code, and convergence of the real fit.
 
 The real-data tests share the cached fit with chapter 4 (data/cache/fits); on a clean clone
@@ -10,15 +10,14 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytest
 from scipy import stats
 
-from analysis import fitting
-from analysis import spend_model as sm
+from analysis.models import fitting
+from analysis.models import spend as sm
 from analysis.errors import ValidationError
-from analysis.fitting import SamplerSettings, diagnose
+from analysis.models.fitting import SamplerSettings, diagnose
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -143,7 +142,7 @@ def test_parameter_recovery(synthetic: sm.SpendModel, tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def real() -> sm.SpendModel:
-    from analysis import panel
+    from analysis.data import panel
 
     return sm.SpendModel(panel.load())
 

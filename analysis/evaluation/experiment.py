@@ -1,0 +1,330 @@
+"""Do Safety Valve and DBV LAs diverge from matched LAs? The analyses behind chapter 5.
+
+`Evaluation(panel, cohorts, neighbours)` assembles, per programme:
+
+* `design(programme)`: cohorts, matched comparison LAs and covariate balance
+  (`matching`), with the clean-control rule of `programmes`;
+* `event_study(programme)`: the stacked Bayesian event study (`event_study`)
+  for every outcome, one model holding three independent analyses —
+  "main"; "deficit" (the sensitivity for the five unidentified Safety Valve
+  members: comparison pools without LAs whose pre-period DSG deficit is above
+  the 25th percentile of the Safety Valve LAs'); "time" (placebo in time:
+  each cohort pretends to start `PLACEBO_SHIFT` years early, using only its
+  real pre-period, so any "effect" is spurious); and, as a separate model,
+  `event_study(programme, placebo_space=True)` (placebo in space:
+  `N_PLACEBO` draws, with a fixed seed, of LAs in neither programme labelled
+  as treated with the programme's cohort timing, each compared with the rest
+  of the pool, all in one model with one pooled mean per draw; headline
+  outcomes only, to keep within the time budget);
+* `leave_one_out(programme)`: the pooled post-period ATT with each treated
+  LA left out, by Pareto-smoothed importance sampling (PSIS) of the main
+  fit rather than refits; valid where the Pareto k̂ < 0.7, which is reported;
+* `synthetic_control(programme, outcome)`: the Bayesian synthetic control
+  (`synthetic_control`) for the headline outcomes.
+
+`cli_evaluate()` returns the JSON report of `python -m analysis evaluate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import cached_property
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from analysis.data import cohorts as cohorts_mod
+from analysis.data import geography, neighbours
+from analysis.data import panel as panel_mod
+from analysis.data.sources import Store
+from analysis.evaluation import matching, programmes
+from analysis.evaluation.event_study import POST_AVERAGE, EventStudy, stack
+from analysis.evaluation.event_study import SETTINGS as EVENT_SETTINGS
+from analysis.evaluation.synthetic_control import SyntheticControl
+from analysis.models.fitting import SEED, interval
+
+ANALYSES = ("main", "deficit", "time")
+PLACEBO_SHIFT = 2
+N_PLACEBO = 20
+#: Pseudo-treated LAs per placebo draw, as a share of the clean pool (the rest are its comparisons).
+PLACEBO_SHARE = 1 / 3
+DEFICIT_QUANTILE = 0.25
+#: The placebo-in-space model has 20 groups and mixes well: 1000 draws per chain give bulk ESS ≈ 600.
+PLACEBO_SETTINGS = replace(EVENT_SETTINGS, draws=1000)
+PARETO_K_MAX = 0.7
+
+
+class Evaluation:
+    """Designs, fits and summaries for both programmes on one panel."""
+
+    def __init__(self, panel: pd.DataFrame, cohorts: pd.DataFrame, neighbour_table: pd.DataFrame | None = None):
+        self.panel = panel
+        self.cohorts = cohorts
+        self.neighbours = neighbour_table
+        self.last_year = int(panel["year"].max())
+        self.treatment = programmes.treatment_table(cohorts, panel)
+        self.outcomes = programmes.outcome_frame(panel)
+        self._fits: dict[tuple, EventStudy | SyntheticControl] = {}
+        self._loo: dict[str, pd.DataFrame] = {}
+
+    @cached_property
+    def features(self) -> dict[int, pd.DataFrame]:
+        years = sorted(self.treatment["first_treated_year"].unique())
+        return {g: matching.covariates(self.panel, g) for g in years}
+
+    @cached_property
+    def deficit_threshold(self) -> float:
+        """25th percentile of the Safety Valve LAs' latest pre-period DSG deficit (% of DSG)."""
+        sv = self.treatment[self.treatment["programme"] == "safety_valve"]
+        values = [self.features[g].at[c, "dsg_deficit_pct"] for c, g in zip(sv["la_code"], sv["first_treated_year"])]
+        return float(np.nanquantile(values, DEFICIT_QUANTILE))
+
+    def treated(self, programme: str, g: int) -> pd.DataFrame:
+        t = self.treatment
+        return t[(t["programme"] == programme) & (t["first_treated_year"] == g)]
+
+    def eligible(self, g: int, analysis: str = "main") -> list[str]:
+        pool = programmes.eligible_controls(self.panel, self.cohorts, programmes.horizon(g, self.last_year))
+        if analysis == "deficit":
+            pool = matching.exclude_deficit_like(self.features[g], pool, self.deficit_threshold)
+        return pool
+
+    def matches(self, programme: str, analysis: str = "main") -> pd.DataFrame:
+        """Matched pairs for every cohort of a programme: cohort, treated, control, rank, distance."""
+        out = []
+        for g in programmes.cohort_years(self.treatment, programme):
+            treated = self.treated(programme, g)["la_code"].tolist()
+            m = matching.match(self.features[g], treated, self.eligible(g, analysis), self.neighbours)
+            out.append(m.assign(cohort=g))
+        return pd.concat(out, ignore_index=True)
+
+    def balance(self, programme: str, analysis: str = "main") -> pd.DataFrame:
+        """SMD of each covariate before (all eligible LAs) and after matching (the pools), cohorts stacked."""
+        m = self.matches(programme, analysis)
+        frames = {"treated": [], "before": [], "after": []}
+        for g, part in m.groupby("cohort"):
+            f = self.features[g][list(matching.COVARIATES)]
+            eligible = [c for c in self.eligible(g, analysis) if c in f.index and f.loc[c].notna().all()]
+            frames["treated"].append(f.loc[part["treated"].unique()])
+            frames["before"].append(f.loc[eligible])
+            frames["after"].append(f.loc[part["control"].unique()])
+        t, before, after = (pd.concat(v) for v in frames.values())
+        sd = np.sqrt((t.var() + before.var()) / 2)
+        out = pd.DataFrame({"before": (t.mean() - before.mean()) / sd, "after": (t.mean() - after.mean()) / sd})
+        return out.rename_axis("covariate").reset_index().assign(label=lambda d: d["covariate"].map(matching.COVARIATES))
+
+    def design(self, programme: str, analysis: str = "main") -> pd.DataFrame:
+        """LAs per stack: group, stack, la_code, treated, censor_year."""
+        m = self.matches(programme, "deficit" if analysis == "deficit" else "main")
+        rows = []
+        for g, part in m.groupby("cohort"):
+            t = self.treated(programme, g)
+            rows.append(pd.DataFrame({"stack": g, "la_code": t["la_code"], "treated": True, "censor_year": t["censor_year"]}))
+            rows.append(pd.DataFrame({"stack": g, "la_code": sorted(part["control"].unique()), "treated": False, "censor_year": np.nan}))
+        return pd.concat(rows, ignore_index=True)
+
+    def placebo_design(self, programme: str) -> pd.DataFrame:
+        """`N_PLACEBO` draws of pseudo-treated LAs from the clean pool with the programme's cohort timing."""
+        rng = np.random.default_rng(SEED)
+        years = programmes.cohort_years(self.treatment, programme)
+        pool = programmes.eligible_controls(self.panel, self.cohorts, self.last_year)
+        sizes = np.array([len(self.treated(programme, g)) for g in years], dtype=float)
+        sizes = np.maximum(1, np.round(sizes / sizes.sum() * len(pool) * PLACEBO_SHARE)).astype(int)
+        rows = []
+        for r in range(N_PLACEBO):
+            order = list(rng.permutation(pool))
+            for g, n in zip(years, sizes):
+                chosen, order = order[:n], order[n:]
+                rows.append(pd.DataFrame({"group": f"placebo {r + 1:02d}", "stack": g, "la_code": chosen, "treated": True}))
+            rest = [c for c in pool if c not in set(pd.concat(rows[-len(years):])["la_code"])]
+            for g in years:
+                rows.append(pd.DataFrame({"group": f"placebo {r + 1:02d}", "stack": g, "la_code": rest, "treated": False}))
+        return pd.concat(rows, ignore_index=True).assign(censor_year=np.nan)
+
+    def frame(self, programme: str, analysis: str) -> pd.DataFrame:
+        """The stacked, differenced frame of one analysis (its rows carry group = analysis)."""
+        if analysis == "space":
+            outcomes = self.outcomes[self.outcomes["outcome"].isin(programmes.HEADLINE)]
+            return stack(outcomes, self.placebo_design(programme), programmes.PRE, programmes.POST, self.last_year)
+        if analysis == "time":
+            design = self.design(programme).assign(stack=lambda d: d["stack"] - PLACEBO_SHIFT, group="time")
+            return stack(self.outcomes, design, programmes.PRE - PLACEBO_SHIFT, PLACEBO_SHIFT - 1, self.last_year)
+        return stack(self.outcomes, self.design(programme, analysis).assign(group=analysis), programmes.PRE, programmes.POST, self.last_year)
+
+    def event_study(self, programme: str, placebo_space: bool = False) -> EventStudy:
+        """The fitted (cached) event study of a programme: one model holding the analyses in
+        `ANALYSES` as independent groups (one compilation), or the placebo-in-space draws."""
+        key = (programme, placebo_space)
+        if key not in self._fits:
+            analyses = ["space"] if placebo_space else list(ANALYSES)
+            frame = pd.concat([self.frame(programme, a) for a in analyses], ignore_index=True)
+            name = f"event-{programme}-{'space' if placebo_space else 'analyses'}"
+            self._fits[key] = EventStudy(frame, name=name, settings=PLACEBO_SETTINGS if placebo_space else EVENT_SETTINGS)
+        return self._fits[key]
+
+    def leave_one_out(self, programme: str) -> pd.DataFrame:
+        """Pooled post-period ATT per outcome without each treated LA (PSIS reweighting of the main fit).
+
+        The outcomes' post-average blocks share no parameters, so each (LA, outcome) is left out of its own
+        outcome's likelihood only; `pareto_k` > 0.7 flags an LA whose removal PSIS cannot emulate."""
+        es = self.event_study(programme)
+        keys, ll = es.log_likelihood_by_la("main")
+        post = (es.tcells["event_time"] == POST_AVERAGE) & (es.tcells["group"] == "main")
+        base = es.att_post().query("group == 'main'").set_index("outcome")
+        rows = []
+        for j, (g, code, outcome) in enumerate(keys):
+            log_w, k_hat = az.psislw(-ll[:, j])
+            w = np.exp(log_w - log_w.max())
+            n = es.tcells["n_treated"] - ((es.tcells["stack"] == g) & post).astype(int)
+            row = es.pooled(["group", "outcome"], where=post & (es.tcells["outcome"] == outcome), weights=n).iloc[0]
+            rows.append({"stack": g, "la_code": code, "outcome": outcome, "pareto_k": float(k_hat),
+                         "att_median": _weighted_median(row["draws"], w), "att_full": float(np.median(base.at[outcome, "draws"]))})
+        self._loo[programme] = pd.DataFrame(rows)
+        return self._loo[programme]
+
+    def synthetic_control(self, programme: str, outcome: str) -> SyntheticControl:
+        key = (programme, "synth", outcome)
+        if key not in self._fits:
+            donors = {}
+            for g, part in self.matches(programme).groupby("cohort"):
+                eligible = self.eligible(g)
+                for code in part["treated"].unique():
+                    donors[code] = eligible
+            self._fits[key] = SyntheticControl(self.outcomes[self.outcomes["outcome"] == outcome], self.treatment[self.treatment["programme"] == programme],
+                                               donors, name=f"synth-{programme}-{outcome}", last_year=self.last_year)
+        return self._fits[key]
+
+
+def _weighted_median(draws: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(draws)
+    cum = np.cumsum(weights[order])
+    return float(draws[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def load(store: Store | None = None) -> Evaluation:
+    """The evaluation on the built panel, the curated cohorts and DfE statistical neighbours."""
+    store = store or Store()
+    las = geography.load_las(store)
+    frame = panel_mod.load()
+    return Evaluation(frame, cohorts_mod.load_cohorts(las), neighbours.read_statistical_neighbours(store, las))
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def in_units(outcome: str, draws: np.ndarray) -> np.ndarray:
+    """Effect draws in reporting units: % difference for log-scale outcomes, else the outcome's own units."""
+    return 100 * np.expm1(draws) if programmes.OUTCOMES[outcome].scale == "log" else draws
+
+
+UNITS = {"log": "%", "pp": "pp", "points": "points"}
+
+
+def summarise(frame: pd.DataFrame, outcome_col: str = "outcome") -> pd.DataFrame:
+    """Median and 90 % interval (reporting units) for each row of a frame of draws."""
+    stats = [interval(in_units(o, d)) for o, d in zip(frame[outcome_col], frame["draws"])]
+    out = frame.drop(columns="draws").copy()
+    out[["median", "lo", "hi"]] = stats
+    out["units"] = out[outcome_col].map(lambda o: UNITS[programmes.OUTCOMES[o].scale])
+    return out
+
+
+def names(ev: Evaluation) -> dict[str, str]:
+    return ev.panel.drop_duplicates("la_code", keep="last").set_index("la_code")["la_name"].to_dict()
+
+
+
+def placebo_space(ev: Evaluation, programme: str) -> pd.DataFrame:
+    """Pooled post-period "effects" of the placebo draws (median per draw) beside the real one."""
+    fake = summarise(ev.event_study(programme, placebo_space=True).att_post())
+    real = summarise(ev.event_study(programme).att_post()).query("group == 'main'").set_index("outcome")["median"]
+    fake["real"] = fake["outcome"].map(real)
+    return fake
+
+
+def headline_table(ev: Evaluation, programme: str) -> pd.DataFrame:
+    """Per outcome: average post-period ATT (main, deficit sensitivity), pre-trend and time placebo."""
+    es = ev.event_study(programme)
+    post = summarise(es.att_post()).pivot(index="outcome", columns="group", values=["median", "lo", "hi"])
+    pre = summarise(es.att_pre()).query("group == 'main'").set_index("outcome")
+    out = pd.DataFrame(index=post.index)
+    for group, label in (("main", "effect"), ("deficit", "deficit_sensitivity"), ("time", "placebo_time")):
+        for stat in ("median", "lo", "hi"):
+            out[f"{label}_{stat}"] = post[(stat, group)]
+    for stat in ("median", "lo", "hi"):
+        out[f"pre_trend_{stat}"] = pre[stat]
+    out["units"] = [UNITS[programmes.OUTCOMES[o].scale] for o in out.index]
+    out["label"] = [programmes.OUTCOMES[o].label for o in out.index]
+    return out.reindex([o for o in programmes.OUTCOMES if o in out.index]).reset_index()
+
+
+def model_checks(ev: Evaluation) -> pd.DataFrame:
+    """Convergence of every fitted model of the evaluation."""
+    rows = []
+    for programme in programmes.PROGRAMMES:
+        for label, model in ((f"event study ({', '.join(ANALYSES)})", ev.event_study(programme)),
+                             ("placebo in space", ev.event_study(programme, placebo_space=True)),
+                             *((f"synthetic control: {o}", ev.synthetic_control(programme, o)) for o in programmes.HEADLINE)):
+            rows.append({"programme": programme, "model": label} | model.diagnostics().as_dict())
+    return pd.DataFrame(rows)
+
+
+
+def _cells(frame: pd.DataFrame) -> list[dict]:
+    return [{"event_time": int(r.event_time), "n_treated": int(r.n_treated), "median": round(r.median, 4), "lo90": round(r.lo, 4), "hi90": round(r.hi, 4)}
+            for r in frame.itertuples()]
+
+
+def report(ev: Evaluation) -> dict:
+    """The JSON-ready report: per programme and outcome, effects, placebos, balance and LAs."""
+    checks = model_checks(ev)
+    out: dict = {"passed": bool(checks["passed"].all()), "models": checks.to_dict("records"),
+                 "units": {o: UNITS[s.scale] for o, s in programmes.OUTCOMES.items()}, "not_evaluated": programmes.NOT_EVALUATED,
+                 "deficit_threshold_pct": round(ev.deficit_threshold, 2), "programmes": {}}
+    label = names(ev)
+    for programme in programmes.PROGRAMMES:
+        es = ev.event_study(programme)
+        by_e = summarise(es.att_by_event_time())
+        table = headline_table(ev, programme).set_index("outcome")
+        space = placebo_space(ev, programme)
+        loo = ev.leave_one_out(programme)
+        bal = ev.balance(programme)
+        m = ev.matches(programme)
+        synth = {o: summarise(ev.synthetic_control(programme, o).att_by_event_time().assign(outcome=o)) for o in programmes.HEADLINE}
+        outcomes = {}
+        for o in table.index:
+            row = table.loc[o]
+            entry = {
+                "att_by_event_time": _cells(by_e[(by_e["group"] == "main") & (by_e["outcome"] == o)]),
+                "att_post": {k: round(float(row[f"effect_{k}"]), 4) for k in ("median", "lo", "hi")},
+                "pre_trend": {k: round(float(row[f"pre_trend_{k}"]), 4) for k in ("median", "lo", "hi")},
+                "placebo_time": {"shift_years": PLACEBO_SHIFT, **{k: round(float(row[f"placebo_time_{k}"]), 4) for k in ("median", "lo", "hi")},
+                                 "by_event_time": _cells(by_e[(by_e["group"] == "time") & (by_e["outcome"] == o)])},
+                "deficit_sensitivity": {k: round(float(row[f"deficit_sensitivity_{k}"]), 4) for k in ("median", "lo", "hi")},
+                "leave_one_out": {"min": round(float(in_units(o, loo.loc[loo["outcome"] == o, "att_median"].to_numpy()).min()), 4),
+                                  "max": round(float(in_units(o, loo.loc[loo["outcome"] == o, "att_median"].to_numpy()).max()), 4),
+                                  "pareto_k_max": round(float(loo.loc[loo["outcome"] == o, "pareto_k"].max()), 3),
+                                  "n_pareto_k_above_0_7": int((loo.loc[loo["outcome"] == o, "pareto_k"] > PARETO_K_MAX).sum())},
+            }
+            fake = space[space["outcome"] == o]
+            if len(fake):
+                entry["placebo_space"] = {"medians": [round(float(v), 4) for v in fake["median"]],
+                                          "share_at_least_as_large": round(float((fake["median"].abs() >= abs(row["effect_median"])).mean()), 3)}
+            if o in synth:
+                entry["synthetic_control"] = _cells(synth[o])
+            outcomes[o] = entry
+        out["programmes"][programme] = {
+            "treated_las": [{"la_code": c, "la_name": label[c], "cohort": int(g)} for c, g in m[["treated", "cohort"]].drop_duplicates().itertuples(index=False)],
+            "comparison_las": sorted({label[c] for c in m["control"]}),
+            "matches": [{"cohort": int(r.cohort), "treated": label[r.treated], "comparison": label[r.control], "rank": int(r.rank)} for r in m.itertuples()],
+            "balance": {"max_abs_smd_before": round(float(bal["before"].abs().max()), 3), "max_abs_smd_after": round(float(bal["after"].abs().max()), 3),
+                        "smd": bal.set_index("covariate")[["before", "after"]].round(3).to_dict("index")},
+            "outcomes": outcomes,
+        }
+    return out
+
+
+def cli_evaluate() -> dict:
+    """`python -m analysis evaluate`: fit (or load) every model and return the report."""
+    return report(load())

@@ -1,0 +1,178 @@
+"""Who was treated when, which LAs may serve as comparisons, and the outcomes compared.
+
+Treatment is staggered and absorbing: an LA counts as treated from its
+`first_treated_year` (see `cohorts`) onwards, whatever happened later
+(suspended Safety Valve agreements stay treated: an intention-to-treat
+reading, since suspension is itself a response to how the LA fared).
+
+Decisions, each applied in one place here:
+
+* **Cohorts** are the programme's first treated panel years: Safety Valve
+  2022–2025 (agreements of FY 2020-21 … 2023-24), DBV 2023 (tranche 1) and
+  2024 (tranches 2 and 3, which start in the same panel year).
+* **Clean comparisons** for a cohort starting in year *g* with a window to
+  *g + post*: LAs in neither programme before the end of the window, i.e.
+  never-treated or not-yet-treated at the horizon (`eligible_controls`).
+  LAs in the *other* programme by then are excluded too, so every
+  comparison is with "business as usual" rather than with another
+  intervention.
+* **LAs in both** (Bristol, Bracknell Forest, Wiltshire: DBV then Safety
+  Valve in 2025) are treated in both evaluations. In the DBV evaluation
+  their years from the Safety Valve start are dropped (censored), so DBV is
+  not credited with Safety Valve; in the Safety Valve evaluation their
+  pre-period already includes DBV, so their effect is "Safety Valve on top
+  of DBV" (one post year only).
+* **Cumbria** joined DBV tranche 1 (panel year 2023) and was abolished in
+  April 2023: as a unit it has one post year and its successors (Cumberland,
+  Westmorland and Furness, from 2024) have no pre-period. It is dropped from
+  the treated set and the successors from every comparison pool.
+* **Tiny LAs** (City of London, Isles of Scilly: a few dozen plans) are
+  excluded: their rates move by tens of points from one child.
+* **Unidentified Safety Valve members** (five 2022-23 agreements) cannot be
+  treated; they may sit in the comparison pools. `exclude_deficit_like`
+  builds the sensitivity pools that drop LAs whose pre-period DSG deficit
+  looks like a treated LA's.
+
+Outcomes (`OUTCOMES`) are LA-year series on the scale the models use: logs for
+rates of counts and money per head (effects are proportional differences) and
+percentage points for shares and rates. Ceased plans are not evaluated: the
+panel has them for 2023–2025 only, so no cohort has a pre-period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import DataError
+
+PROGRAMMES = {"safety_valve": "Safety Valve", "dbv": "Delivering Better Value"}
+#: Event-time window of every stack (years relative to the first treated year).
+PRE, POST = 4, 3
+#: The reference event time (the last pre-treatment year).
+REFERENCE = -1
+EXCLUDED_UNITS = {"E09000001": "City of London", "E06000053": "Isles of Scilly"}
+#: Cumbria's successors inherited DBV from 2024 but have no pre-period as units.
+CUMBRIA, CUMBRIA_SUCCESSORS = "E10000006", ("E06000063", "E06000064")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An outcome series: how it is computed, its scale and label."""
+
+    name: str
+    label: str
+    scale: str  # "log" (effect = proportional difference) or "pp" (percentage points) or "points"
+    first_year: int
+    headline: bool = False
+
+    def values(self, panel: pd.DataFrame) -> pd.Series:
+        """The series; a zero count or spend gives NaN on the log scale (no finite log)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _FORMULAE[self.name](panel).replace([np.inf, -np.inf], np.nan)
+
+
+def _share(col: str):
+    return lambda p: 100 * p[col] / p["ehcp_total"]
+
+
+def _log_rate(num: str, den: str, per: float):
+    return lambda p: np.log(per * p[num] / p[den])
+
+
+_FORMULAE = {
+    "ehcp_rate": _log_rate("ehcp_total", "pop_0_25", 1e4),
+    "new_plans_rate": _log_rate("new_plans", "pop_0_25", 1e4),
+    "share_independent": _share("ehcp_special_independent"),
+    "share_mainstream": _share("ehcp_mainstream"),
+    "refused_pct": lambda p: 100 * p["requests_refused"] / p["requests_received"],
+    "hn_spend_per_head": _log_rate("hn_spend", "pop_2_18", 1.0),
+    "timeliness_pct": lambda p: p["timeliness_20wk_pct"],
+    "tribunal_rate": lambda p: p["tribunal_appeal_rate"],
+    "ks4_att8_ehcp": lambda p: p["ks4_attainment8_ehcp"],
+}
+
+OUTCOMES: dict[str, Outcome] = {
+    o.name: o
+    for o in [
+        Outcome("ehcp_rate", "EHC plans per 10,000 aged 0–25 (growth)", "log", 2016, headline=True),
+        Outcome("new_plans_rate", "New plans per 10,000 aged 0–25", "log", 2016),
+        Outcome("share_independent", "Share of plans in independent special schools", "pp", 2015),
+        Outcome("share_mainstream", "Share of plans in mainstream schools", "pp", 2015),
+        Outcome("refused_pct", "Assessment requests refused (% of requests)", "pp", 2017),
+        Outcome("hn_spend_per_head", "High-needs spend per head aged 2–18", "log", 2018, headline=True),
+        Outcome("timeliness_pct", "New plans issued within 20 weeks (%)", "pp", 2016),
+        Outcome("tribunal_rate", "Tribunal appeals per 100 appealable decisions", "pp", 2015),
+        Outcome("ks4_att8_ehcp", "Attainment 8 of pupils with a plan (KS4)", "points", 2018),
+    ]
+}
+HEADLINE = [o for o, spec in OUTCOMES.items() if spec.headline]
+NOT_EVALUATED = {"ceased_plans": "the panel has ceased plans for 2023–2025 only: no cohort has a pre-period"}
+
+
+def outcome_frame(panel: pd.DataFrame, outcomes: list[str] | None = None) -> pd.DataFrame:
+    """Long frame la_code, year, outcome, y for the evaluated outcomes (NaN rows dropped)."""
+    names = outcomes or list(OUTCOMES)
+    unknown = [o for o in names if o not in OUTCOMES]
+    if unknown:
+        raise KeyError(f"unknown outcome(s) {unknown}; known: {list(OUTCOMES)}")
+    needed = {"la_code", "year", "ehcp_total", "pop_0_25", "pop_2_18"}
+    missing = sorted(needed - set(panel.columns))
+    if missing:
+        raise DataError(f"panel is missing column(s) {missing} needed for the evaluation outcomes")
+    frames = []
+    for name in names:
+        spec = OUTCOMES[name]
+        try:
+            y = spec.values(panel)
+        except KeyError as exc:
+            raise DataError(f"panel is missing column {exc} needed for outcome '{name}'") from exc
+        frame = pd.DataFrame({"la_code": panel["la_code"], "year": panel["year"], "outcome": name, "y": y})
+        frames.append(frame[(frame["year"] >= spec.first_year) & frame["y"].notna()])
+    return pd.concat(frames, ignore_index=True)
+
+
+def treatment_table(cohorts: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
+    """One row per identified LA per programme: first treated year and the censoring year.
+
+    `censor_year` is the first year the LA is in the *other* programme, when
+    that comes later (its years from then are dropped), else NaN. Raises
+    `DataError` naming any LA code that is not in the panel.
+    """
+    ident = cohorts.dropna(subset=["la_code"])
+    unknown = sorted(set(ident["la_code"]) - set(panel["la_code"]))
+    if unknown:
+        names = ident.loc[ident["la_code"].isin(unknown), "la_name"].tolist()
+        raise DataError(f"cohorts: LA code(s) {unknown} ({names}) are not in the panel; fix data/cohorts.csv")
+    table = ident[["programme", "la_code", "la_name", "cohort", "first_treated_year", "membership", "suspended"]].copy()
+    first = table.pivot(index="la_code", columns="programme", values="first_treated_year")
+    other = {"safety_valve": "dbv", "dbv": "safety_valve"}
+    table["censor_year"] = [
+        first.at[c, other[p]] if other[p] in first and first.at[c, other[p]] > g else np.nan
+        for p, c, g in zip(table["programme"], table["la_code"], table["first_treated_year"])
+    ]
+    return table[table["la_code"] != CUMBRIA].reset_index(drop=True)
+
+
+def first_year_any(cohorts: pd.DataFrame) -> pd.Series:
+    """Each identified LA's first treated year in either programme (Cumbria's successors from 2024)."""
+    first = cohorts.dropna(subset=["la_code"]).groupby("la_code")["first_treated_year"].min()
+    return pd.concat([first, pd.Series(2024, index=list(CUMBRIA_SUCCESSORS))])
+
+
+def eligible_controls(panel: pd.DataFrame, cohorts: pd.DataFrame, horizon: int) -> list[str]:
+    """LAs in neither programme up to and including `horizon` (never- or not-yet-treated), bar tiny LAs."""
+    first = first_year_any(cohorts)
+    units = panel["la_code"].unique()
+    return sorted(c for c in units if c not in EXCLUDED_UNITS and first.get(c, 9999) > horizon)
+
+
+def cohort_years(treatment: pd.DataFrame, programme: str) -> list[int]:
+    return sorted(treatment.loc[treatment["programme"] == programme, "first_treated_year"].unique().tolist())
+
+
+def horizon(g: int, last_year: int) -> int:
+    """Last year of the stack for cohort g: g + POST or the panel's end."""
+    return min(g + POST, last_year)

@@ -1,0 +1,230 @@
+"""Sampling, fit caching and convergence checks shared by every model.
+
+A fit is cached on disk under a key hashed from the model itself (the printed
+PyTensor graph of its log density and deterministics: every distribution,
+prior value and transformation), the data it saw, the sampler settings and the
+numerical environment (`numerics.fingerprint`: the pinned instruction set, or
+the host CPU when unpinned), so re-running a chapter loads the posterior
+instead of refitting. Any change to one of these refits; editing reporting
+code, comments or the layout of the model module does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+
+from analysis import numerics, paths
+from analysis.atomic import clean_parts, write_atomic
+
+# PyMC logs each predictive draw's variables ("Sampling: [y]") at INFO; in a chapter that is
+# noise in the stored outputs. Warnings and errors still show.
+logging.getLogger("pymc").setLevel(logging.WARNING)
+
+FITS = paths.CACHE / "fits"
+BENCHMARKS = paths.ROOT / "benchmarks" / "results"
+SEED = 20261123
+
+#: Convergence thresholds the study applies to every fitted model.
+RHAT_MAX = 1.01
+ESS_BULK_MIN = 400
+
+
+class ConvergenceError(RuntimeError):
+    """A fit failed R-hat, bulk ESS or divergence checks."""
+
+
+class SamplingInterrupted(RuntimeError):
+    """Sampling stopped before every chain had all its draws (Ctrl-C); nothing was cached."""
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How a model is sampled; part of the cache key."""
+
+    sampler: str = "nutpie"
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+    target_accept: float = 0.9
+    seed: int = SEED
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    rhat_max: float
+    ess_bulk_min: float
+    divergences: int
+    slowest: str
+
+    @property
+    def passed(self) -> bool:
+        return self.rhat_max <= RHAT_MAX and self.ess_bulk_min >= ESS_BULK_MIN and self.divergences == 0
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"passed": self.passed}
+
+
+def data_hash(*frames: pd.DataFrame | np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for frame in frames:
+        if isinstance(frame, pd.DataFrame):
+            digest.update(pd.util.hash_pandas_object(frame, index=True).values.tobytes())
+            digest.update(",".join(map(str, frame.columns)).encode())
+        else:
+            digest.update(np.ascontiguousarray(frame).tobytes())
+    return digest.hexdigest()
+
+
+def model_text(model: pm.Model) -> str:
+    """The model's log-density and deterministic graphs as text, without object ids or addresses (stable across runs)."""
+    text = pytensor.printing.debugprint([model.logp(), *model.deterministics], file="str", id_type="", print_type=True)
+    return re.sub(r" at 0x[0-9A-Fa-f]+", "", text)
+
+
+def cache_key(name: str, model: pm.Model, data: str, settings: SamplerSettings, extra: dict | None = None) -> str:
+    """Key from the model's graph, the data hash, the settings and any options."""
+    digest = hashlib.sha256(name.encode())
+    digest.update(model_text(model).encode())
+    digest.update(data.encode())
+    digest.update(json.dumps(asdict(settings), sort_keys=True).encode())
+    digest.update(json.dumps(extra or {}, sort_keys=True, default=str).encode())
+    digest.update(numerics.fingerprint().encode())
+    return digest.hexdigest()[:16]
+
+
+def sample(model: pm.Model, settings: SamplerSettings, *, predictive: bool = True) -> az.InferenceData:
+    """Sample the posterior (and the posterior predictive) with fixed seeds."""
+    with model:
+        idata = pm.sample(
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            target_accept=settings.target_accept,
+            nuts_sampler=settings.sampler,
+            random_seed=settings.seed,
+            progressbar=False,
+        )
+        if predictive:
+            pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=settings.seed + 1, progressbar=False)
+    return idata
+
+
+def cached_fit(
+    name: str,
+    build: Callable[[], pm.Model],
+    data: str,
+    settings: SamplerSettings = SamplerSettings(),
+    *,
+    extra: dict | None = None,
+    cache: Path = FITS,
+) -> az.InferenceData:
+    """Load the fit for (model code, data, settings) from the cache, or sample and store it.
+
+    A cache entry that cannot be read, or holds fewer chains or draws than the settings
+    ask for, is moved aside (named, with the reason) and the model refitted. A fit is
+    stored only when it is complete: sampling interrupted by Ctrl-C (nutpie then returns
+    the draws so far) raises `SamplingInterrupted` and stores nothing.
+    """
+    model = build()
+    path = cache / f"{name}-{cache_key(name, model, data, settings, extra)}.nc"
+    clean_parts(cache)
+    if path.exists():
+        idata, problem = _load(path, settings)
+        if idata is not None:
+            return idata
+        aside = path.with_name(path.name + ".bad")
+        os.replace(path, aside)
+        print(f"fit cache: {path.name} {problem}; moved it to {aside} and refitting", file=sys.stderr, flush=True)
+    idata = sample(model, settings)
+    complete = _incomplete(idata, settings)
+    if complete:
+        raise SamplingInterrupted(f"sampling {name} stopped early ({complete}); nothing was cached")
+    _compact_counts(idata)
+    write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp)))
+    return idata
+
+
+def _load(path: Path, settings: SamplerSettings) -> tuple[az.InferenceData | None, str]:
+    """A cached fit, or None and why it cannot be used."""
+    try:
+        idata = az.from_netcdf(path)
+        idata.posterior.load()
+    except Exception as exc:  # a truncated or foreign file can fail in h5py, netCDF4 or xarray, in many types
+        return None, f"cannot be read ({type(exc).__name__}: {exc})"
+    incomplete = _incomplete(idata, settings)
+    return (None, f"is incomplete ({incomplete})") if incomplete else (idata, "")
+
+
+def _incomplete(idata: az.InferenceData, settings: SamplerSettings) -> str:
+    """'' when the posterior has every chain and draw the settings ask for, else what it has."""
+    if "posterior" not in idata.groups():
+        return "no posterior"
+    sizes = idata.posterior.sizes
+    if sizes.get("chain") != settings.chains or sizes.get("draw") != settings.draws:
+        return f"{sizes.get('chain', 0)} chains × {sizes.get('draw', 0)} draws, not {settings.chains} × {settings.draws}"
+    return ""
+
+
+def _compact_counts(idata: az.InferenceData) -> None:
+    """Store integer posterior-predictive draws as int32 (counts here are far below 2³¹); halves the file."""
+    if "posterior_predictive" in idata.groups():
+        pp = idata.posterior_predictive
+        for name, da in pp.data_vars.items():
+            if np.issubdtype(da.dtype, np.integer):
+                pp[name] = da.astype(np.int32)
+
+
+def interval(draws: np.ndarray | pd.Series, width: float = 0.9) -> tuple[float, float, float]:
+    """Median and central `width` interval of posterior draws: (median, lower, upper)."""
+    lo, mid, hi = np.quantile(np.asarray(draws), [(1 - width) / 2, 0.5, (1 + width) / 2])
+    return float(mid), float(lo), float(hi)
+
+
+def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Diagnostics:
+    """R-hat, bulk ESS (worst parameter) and divergences of a fit."""
+    summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+    divergences = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    return Diagnostics(
+        rhat_max=float(summary["r_hat"].max()),
+        ess_bulk_min=float(summary["ess_bulk"].min()),
+        divergences=divergences,
+        slowest=str(summary["ess_bulk"].idxmin()),
+    )
+
+
+def require_converged(diag: Diagnostics, model: str) -> None:
+    """Raise `ConvergenceError` naming the model and the failing check."""
+    if not diag.passed:
+        raise ConvergenceError(
+            f"{model} failed its convergence checks: R-hat max {diag.rhat_max:.3f} (≤ {RHAT_MAX}), "
+            f"bulk ESS min {diag.ess_bulk_min:.0f} (≥ {ESS_BULK_MIN}, slowest {diag.slowest}), "
+            f"{diag.divergences} divergences (0). Reparameterise or sample longer; do not report this fit."
+        )
+
+
+def benchmark_table(model: str, folder: Path = BENCHMARKS) -> tuple[pd.DataFrame, dict]:
+    """A sampler benchmark recorded by `benchmarks/bench_<model>.py --json` (committed in benchmarks/results/).
+
+    Returns one row per sampler (wall time, slowest parameter's bulk ESS, ESS per second,
+    R-hat, divergences) and the run's settings (draws, tune, chains, machine).
+    """
+    path = folder / f"{model}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python benchmarks/bench_{model}.py --out benchmarks/results/{model}.json`")
+    record = json.loads(path.read_text())
+    table = pd.DataFrame(record["results"])
+    return table, {k: v for k, v in record.items() if k != "results"}

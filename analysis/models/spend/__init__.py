@@ -1,0 +1,42 @@
+"""Model 2, high-needs spend: each LA's spend as its plans by placement type × unit costs, plus a base per head.
+
+::
+
+    m = SpendModel(panel.load())        # FY 2017-18 … 2024-25 (panel years 2018–2025)
+    m.fit(); m.diagnostics()            # cached; R-hat, bulk ESS, divergences
+    m.unit_costs()                      # £ per plan per year by placement type, England
+    m.la_unit_costs("special_independent")
+    m.growth_decomposition()            # 2018 → 2025: plans vs placement mix vs unit costs
+    m.benchmark_crosscheck()            # FY 2021-22 outturn by category
+
+Its parts: `data` (the model frame and descriptive spend series), `model` (the
+specification, simulation and fitting) and `results` (what a fit says).
+"""
+
+from analysis.models.spend.data import (
+    BM_YEAR,
+    ENGLAND,
+    FIRST_YEAR,
+    LAST_YEAR,
+    MIN_PLANS,
+    PANEL_COLUMNS,
+    TYPE_LABELS,
+    TYPES,
+    england_per_head,
+    model_frame,
+    spend_per_head,
+)
+from analysis.models.spend.model import (
+    BASE_PRIOR,
+    PRIORS,
+    SETTINGS,
+    SpendModel,
+    cli_fit,
+    synthetic_panel,
+)
+from analysis.models.spend.results import lmdi
+
+__all__ = [
+    "BASE_PRIOR", "BM_YEAR", "ENGLAND", "FIRST_YEAR", "LAST_YEAR", "MIN_PLANS", "PANEL_COLUMNS", "PLACEMENT_COLUMNS", "PRIORS", "SETTINGS", "TYPES", "TYPE_LABELS",
+    "SpendModel", "cli_fit", "england_per_head", "lmdi", "model_frame", "spend_per_head", "synthetic_panel",
+]

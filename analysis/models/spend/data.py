@@ -1,0 +1,138 @@
+"""The spend model's data (one row per LA and financial year) and the descriptive spend series.
+
+Data choices
+------------
+* Window: panel years 2018–2025 (the s251 series), LA-years with spend, total
+  plans and 2–18 population, and at least 100 plans (`MIN_PLANS`: this leaves out
+  the City of London and the Isles of Scilly, with 13–30 plans, whose spend per
+  plan is dominated by one or two placements). Cumberland and Westmorland and Furness have no
+  spend for 2024 (missing in the derived file) and are not fitted that year.
+* Suppressed placement breakdowns (whole breakdown missing, total known; 4
+  LA-years: Hackney and Peterborough 2024, Cambridgeshire and North East
+  Lincolnshire 2025): the LA's latest earlier shares × the known total, flagged
+  ``mix_imputed``. Shares move slowly, so this changes little.
+* Boundary changes: each harmonised LA is its own unit (Northamptonshire to 2021,
+  its successors from 2022; Cumbria to 2023, its successors from 2024; Bournemouth,
+  Poole and old Dorset to 2019, BCP and Dorset from 2020). A successor's LA
+  effects are drawn afresh from the national distribution.
+* January counts are the stock at month 10 of the financial year; with plans
+  growing ~10 % a year they exceed the year's average caseload by ~2–3 %, so
+  unit costs are per January plan, slightly below per average plan.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.errors import ValidationError
+
+FIRST_YEAR = 2018
+LAST_YEAR = 2025
+CENTRE_YEAR = 2022  #: FY 2021-22: national levels refer to this year (the benchmarking year)
+BM_YEAR = 2022
+ENGLAND = ("E92000001", "England")
+
+#: Placement type → the panel's placement columns summed into it.
+TYPES: dict[str, tuple[str, ...]] = {
+    "mainstream": ("ehcp_mainstream",),
+    "special_state": ("ehcp_special_state",),
+    "special_independent": ("ehcp_special_independent",),
+    "post16": ("ehcp_post16",),
+    "other": ("ehcp_ap_pru", "ehcp_other"),
+}
+TYPE_LABELS = {
+    "mainstream": "Mainstream",
+    "special_state": "State special",
+    "special_independent": "Independent special",
+    "post16": "Post-16",
+    "other": "AP and other",
+}
+PLACEMENT_COLUMNS = [c for cols in TYPES.values() for c in cols]
+PANEL_COLUMNS = ["la_code", "la_name", "region_code", "year", "hn_spend", "ehcp_total", "pop_2_18", *PLACEMENT_COLUMNS]
+#: LA-years with fewer plans are not fitted (the City of London and the Isles of Scilly: spend per plan is noise).
+MIN_PLANS = 100
+
+#: Columns of the model frame the fit depends on (they form the data hash).
+FRAME_COLUMNS = ["la_code", "year", "spend", "pop", *[f"n_{k}" for k in TYPES]]
+
+
+def _check_panel(panel: pd.DataFrame) -> None:
+    missing = [c for c in PANEL_COLUMNS if c not in panel.columns]
+    if missing:
+        raise ValidationError(
+            f"spend model: the panel has no column(s) {missing}. Rebuild it with `python -m analysis data --force` "
+            "(or, for a hand-made frame, add them: see analysis.models.spend.PANEL_COLUMNS)."
+        )
+    bad = panel[(panel["hn_spend"] <= 0) | (panel["ehcp_total"] < 0) | (panel["pop_2_18"] <= 0)]
+    if len(bad):
+        rows = bad[["la_code", "year"]].head(5).values.tolist()
+        raise ValidationError(
+            f"spend model: {len(bad)} LA-years have non-positive spend or population or negative plans "
+            f"(e.g. {rows}); suppressed values must be NaN, not 0 — check the reader that produced them."
+        )
+
+
+def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: int = LAST_YEAR) -> pd.DataFrame:
+    """One row per LA-year fitted: spend, 2–18 population and plans by placement type.
+
+    Columns: la_code, la_name, region_code, year, s (= year − 2022), spend (£), pop (2–18),
+    total (all plans), n_<type> for each of `TYPES`, mix_imputed (the breakdown was suppressed
+    and is the LA's latest earlier shares × the total).
+    """
+    _check_panel(panel)
+    frame = panel[PANEL_COLUMNS].sort_values(["la_code", "year"]).copy()
+    counts = pd.DataFrame({f"n_{k}": frame[list(cols)].sum(axis=1, min_count=len(cols)) for k, cols in TYPES.items()})
+    n_cols = list(counts.columns)
+    frame[n_cols] = counts
+    frame["mix_imputed"] = frame[n_cols].isna().any(axis=1) & frame["ehcp_total"].notna()
+    shares = frame[n_cols].div(frame[n_cols].sum(axis=1), axis=0)
+    shares = shares.groupby(frame["la_code"]).ffill()
+    fill = shares.mul(frame["ehcp_total"], axis=0)
+    frame[n_cols] = frame[n_cols].where(~frame["mix_imputed"], fill)
+    frame = frame[frame["year"].between(first_year, last_year)]
+    frame = frame.dropna(subset=["hn_spend", "ehcp_total", "pop_2_18"])
+    frame = frame[frame["ehcp_total"] >= MIN_PLANS]
+    unfilled = frame[frame[n_cols].isna().any(axis=1)]
+    if len(unfilled):
+        raise ValidationError(
+            f"spend model: no placement breakdown, this year or earlier, for {unfilled[['la_code', 'year']].values.tolist()}; "
+            "these LA-years cannot be split by type."
+        )
+    frame = frame.rename(columns={"hn_spend": "spend", "pop_2_18": "pop", "ehcp_total": "total"})
+    frame["s"] = frame["year"] - CENTRE_YEAR
+    cols = ["la_code", "la_name", "region_code", "year", "s", "spend", "pop", "total", *n_cols, "mix_imputed"]
+    return frame[cols].reset_index(drop=True)
+
+
+def spend_per_head(panel: pd.DataFrame) -> pd.DataFrame:
+    """Per LA-year: spend per head aged 2–18 and per plan, and the high needs block per head.
+
+    Allocations (after deductions: what the LA receives after academy recoupment and ESFA's
+    direct place funding) exist for FY 2019-20 … 2023-24 only (panel years 2020–2024).
+    Spend excludes place funding while the allocation pays for some of it, so the ratio
+    overstates how far an LA's plan-related spend is covered; it is not a deficit measure.
+    """
+    _check_panel(panel)
+    cols = ["la_code", "la_name", "year", "hn_spend", "ehcp_total", "pop_2_18", "hn_block_after_deductions"]
+    f = panel[cols].dropna(subset=["hn_spend"]).copy()
+    f["spend_per_head"] = f["hn_spend"] / f["pop_2_18"]
+    f["spend_per_plan"] = f["hn_spend"] / f["ehcp_total"]
+    f["allocation_per_head"] = f["hn_block_after_deductions"] / f["pop_2_18"]
+    f["spend_to_allocation"] = f["hn_spend"] / f["hn_block_after_deductions"]
+    return f.reset_index(drop=True)
+
+
+def england_per_head(panel: pd.DataFrame) -> pd.DataFrame:
+    """England by year: spend, plans, population and allocation summed over LAs with each value."""
+    f = spend_per_head(panel)
+    g = f.groupby("year")
+    alloc = f.dropna(subset=["hn_block_after_deductions"]).groupby("year")
+    out = pd.DataFrame(
+        {
+            "spend_per_head": g["hn_spend"].sum() / g["pop_2_18"].sum(),
+            "spend_per_plan": g["hn_spend"].sum() / f.dropna(subset=["ehcp_total"]).groupby("year")["ehcp_total"].sum(),
+            "allocation_per_head": alloc["hn_block_after_deductions"].sum() / alloc["pop_2_18"].sum(),
+            "spend_to_allocation": alloc["hn_spend"].sum() / alloc["hn_block_after_deductions"].sum(),
+        }
+    )
+    return out.reset_index()

@@ -1,0 +1,368 @@
+"""Model 2: high-needs spend built from placements: the generative model and its fitting.
+
+::
+
+    m = SpendModel(panel.load())        # FY 2017-18 … 2024-25 (panel years 2018–2025)
+    m.fit(); m.diagnostics()            # cached; R-hat, bulk ESS, divergences
+    m.unit_costs()                      # £ per plan per year by placement type, England
+    m.la_unit_costs("special_independent")
+    m.growth_decomposition()            # 2018 → 2025: plans vs placement mix vs unit costs
+    m.benchmark_crosscheck()            # FY 2021-22 outturn by category
+
+What is modelled
+----------------
+``hn_spend`` is net LA expenditure on s251 lines 1.2.x: top-ups to schools and
+colleges of every kind, SEN support and inclusion services, alternative
+provision, hospital education and therapies. It EXCLUDES place funding (line
+1.0.2: £6,000 / £10,000 per commissioned place in resourced units, special
+schools, AP and colleges, much of it paid by ESFA direct to academies). So the
+"unit cost" this model can identify is **what the LA itself pays per plan per
+year, net of place funding** — mostly top-up (element 3) funding. It is not
+the full cost of a placement (place funding, the school's own first £6,000 in
+mainstream, transport, health and social care contributions are all outside
+it).
+
+For LA *i* in panel year *t* (financial year t−1 to t; ``s = t − 2022``, so
+levels refer to FY 2021-22, the year of the benchmarking cross-check):
+
+    ℓ_it   = γ·x_i + σ_u u_i + σ_d d_i·s                                 (the LA's price level and drift)
+    c_kit  = exp(log ĉ_k + β_g(k)·s + ℓ_it + [k = indep] σ_v v_i)        (unit cost of type k, £ per plan)
+    b_it   = exp(log b̂ + β_b·s + ℓ_it)                                   (base spend, £ per head aged 2–18)
+    μ_it   = Σ_k n_kit c_kit + P_it b_it                                  (expected spend, £)
+    log y_it ~ StudentT(ν, log μ_it, σ_obs),   u_i, d_i, v_i ~ N(0, 1)   (non-centred)
+
+``n_kit`` are the LA's EHC plans in January t (the census inside the financial
+year) by placement type k, ``P_it`` its ONS 2–18 population (mid t−1) and
+``x_i`` its mean log plans per head over the window, standardised (γ < 0: LAs
+that give plans more readily pay less per plan). β_g(k) is one growth rate for
+the state-funded placement types and one for independent special schools.
+
+Why this structure (and not a separate LA effect and trend for every type):
+a first version with an independent LA effect per type and per-type trends
+did not converge (R-hat 1.5 after 8 minutes: chains settled on different
+splits of spend between state special schools, mainstream and the base, whose
+counts all rise together); per-type trends for the state-funded types traded
+off against each other and the base (R-hat 1.1); an LA-specific base on top of
+the LA price level converged but could not be split from it. What the data
+can see is each LA's overall level and drift and, because independent
+placements are few and expensive, an LA-specific independent-special cost.
+The Student-t error (heavy tails) keeps a few LA-years with implausible
+counts (e.g. Newham, whose SEN2 counts jump between 779 and 2,705 plans)
+from dragging the national costs.
+
+What the cross-check shows (chapter 4): the split between the base and the
+plan-driven terms is the model's weak point. Spend totals identify it only
+through how spend moves with an LA's plans across LAs and years, and if an
+LA's extra plans cost less than its existing ones (likely: new plans are for
+less complex needs), that shows up as a large base and fast-rising unit
+costs. Against the 2021-22 benchmarking outturn the model's base is more than
+twice the categories it stands for; read the unit-cost trends with that in mind.
+
+Placement types (SEN2 categories, January census)
+-------------------------------------------------
+``mainstream`` (mainstream schools incl. resourced provision and SEN units),
+``special_state`` (maintained special schools and special academies / free
+schools), ``special_independent`` (independent and non-maintained special
+schools), ``post16`` (FE colleges, sixth forms, specialist post-16
+institutions, apprenticeships …) and ``other`` (AP / PRUs plus every other
+arrangement: early years, home education, NEET, awaiting provision …; AP/PRU
+is merged in because it is only ~1 % of plans and has no separate signal).
+
+Priors, in pounds (median and the log-normal's 90 % interval)
+-------------------------------------------------------------
+``PRIORS`` holds (median £, sd of log). They are set from published figures that
+are *not* the data the model is checked against:
+
+* independent special: £50,000 (≈ £22k–£114k). Councils' FOI returns gave an
+  average £52,000 per pupil in 2015-16 [@schoolsweek_2017_private] and £565m for
+  10,520 pupils (≈ £54,000) in 2017-18 [@tes_2018_private]; 51 councils forecast
+  £57,000–£66,000 for 2025-26 [@schoolsweek_2026_private]. Part of some fees is
+  paid by health or social care, so the education share may be lower: wide.
+* state special: £14,000 (≈ £5k–£38k). The same councils forecast a state special
+  place at ≈ £24,000 in 2025-26 [@schoolsweek_2026_private], of which £10,000 is
+  place funding outside ``hn_spend`` [@esfa_hn_operational_guide].
+* mainstream: £6,000 (≈ £1.9k–£19k). Schools meet the first £6,000 of extra
+  support from their own budgets [@esfa_hn_operational_guide]; the LA's top-up
+  pays the rest, typically a few thousand pounds in banded systems.
+* post-16: £8,000 (≈ £2.5k–£25k). Colleges get the first £6,000 as element 2
+  place funding; top-ups are small for most, large for specialist institutions.
+* other: £5,000 (≈ £1k–£26k). A mixed bag from AP top-ups to nothing paid at all.
+* base: £80 per head aged 2–18 (≈ £25–£250 per head): SEN support,
+  inclusion, AP and hospital services and therapies not tied to a plan; our
+  judgement of "of the order of £1bn across 11 million children", left wide.
+* trends β (state-funded types), β (independent special), β_b ~ N(0.03, 0.04) a
+  year (nominal: pay and price inflation was 2–10 % a year over 2017–2025, but LAs
+  have also tightened top-up bands). Levels and trends are sampled standardised
+  by their priors (unit scale for the sampler).
+* σ_u, σ_v ~ HalfNormal(0.4): an LA's costs typically within ±40 % of the national
+  level, occasionally double or half; σ_d ~ HalfNormal(0.03): an LA's costs drift
+  from the national trend by up to a few % a year; γ ~ N(0, 0.3) per SD of plan rate.
+* σ_obs ~ HalfNormal(0.15) (spend within ~±15 % of the model in a typical
+  LA-year); ν ~ Gamma(2, 0.1) (Juárez & Steel 2010; mean 20: between heavy-tailed
+  and normal).
+
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict
+from functools import cached_property
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from analysis.data import panel as panel_module
+from analysis.errors import ValidationError
+from analysis.models import fitting
+from analysis.models.fitting import SEED, Diagnostics, SamplerSettings
+from analysis.models.spend.data import (
+    CENTRE_YEAR,
+    FIRST_YEAR,
+    FRAME_COLUMNS,
+    LAST_YEAR,
+    TYPES,
+    model_frame,
+)
+from analysis.models.spend.results import Summaries
+
+#: Prior median (£ per plan per year, FY 2021-22) and sd of the log, by type; see the module docstring.
+PRIORS: dict[str, tuple[float, float]] = {
+    "mainstream": (6_000.0, 0.7),
+    "special_state": (14_000.0, 0.6),
+    "special_independent": (50_000.0, 0.5),
+    "post16": (8_000.0, 0.7),
+    "other": (5_000.0, 1.0),
+}
+BASE_PRIOR = (80.0, 0.7)  #: £ per head aged 2–18
+TREND_PRIOR = (0.03, 0.04)
+SIGMA_LA_PRIOR = 0.4
+SIGMA_DRIFT_PRIOR = 0.03
+GAMMA_PRIOR = 0.3
+SIGMA_OBS_PRIOR = 0.15
+
+#: nutpie, 4 chains × (1000 tune + 1000 draws); see benchmarks/bench_spend.py.
+SETTINGS = SamplerSettings(sampler="nutpie", chains=4, draws=1000, tune=1000, target_accept=0.85, seed=SEED)
+
+
+def synthetic_panel(n_las: int = 40, years: tuple[int, int] = (2018, 2025), seed: int = SEED) -> pd.DataFrame:
+    """A small panel with the columns the model reads, at realistic sizes and placement mixes.
+
+    `hn_spend` is a placeholder (the national prior medians applied to the counts); tests
+    replace it with `SpendModel.simulate`.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_las):
+        pop = rng.uniform(30_000, 250_000)
+        rate = rng.uniform(0.02, 0.04)
+        mix = rng.dirichlet([14, 11, 2, 6, 3])  # mainstream, state special, independent, post-16, other
+        for year in range(years[0], years[1] + 1):
+            total = pop * rate * 1.09 ** (year - years[0])
+            mix = rng.dirichlet(mix * 400)
+            n = np.round(total * mix)
+            rows.append(
+                {
+                    "la_code": f"E0{i:07d}",
+                    "la_name": f"LA {i}",
+                    "region_code": f"E1200000{i % 4}",
+                    "year": year,
+                    "pop_2_18": round(pop * 1.003 ** (year - years[0])),
+                    "ehcp_total": float(n.sum()),
+                    "ehcp_mainstream": n[0],
+                    "ehcp_special_state": n[1],
+                    "ehcp_special_independent": n[2],
+                    "ehcp_post16": n[3],
+                    "ehcp_ap_pru": np.round(n[4] * 0.1),
+                    "ehcp_other": n[4] - np.round(n[4] * 0.1),
+                    "hn_spend": float(n @ [p for p, _ in PRIORS.values()] + pop * BASE_PRIOR[0]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+class SpendModel(Summaries):
+    """High-needs spend by LA and financial year as plans × unit costs + a base per head.
+
+    Parameters
+    ----------
+    panel : the LA-by-year panel (`analysis.data.panel.load()`) or a frame with `PANEL_COLUMNS`.
+    first_year, last_year : panel years fitted (default 2018–2025: FY 2017-18 … 2024-25).
+    settings : sampler settings (default `SETTINGS`).
+    """
+
+    def __init__(
+        self,
+        panel: pd.DataFrame,
+        first_year: int = FIRST_YEAR,
+        last_year: int = LAST_YEAR,
+        settings: SamplerSettings = SETTINGS,
+    ) -> None:
+        if last_year - first_year < 2:
+            raise ValueError("spend model: needs at least three financial years")
+        self.panel = panel
+        self.first_year, self.last_year, self.settings = first_year, last_year, settings
+        self._frame = model_frame(panel, first_year, last_year)
+        if self._frame.empty:
+            raise ValidationError(f"spend model: no LA-year in {first_year}–{last_year} has spend, plans and population")
+        self._idata: az.InferenceData | None = None
+
+    def __repr__(self) -> str:
+        return f"SpendModel(years={self.first_year}–{self.last_year}, n_las={len(self.las)}, n_obs={len(self._frame)})"
+
+    @property
+    def name(self) -> str:
+        return f"spend-{self.first_year}-{self.last_year}"
+
+    def data(self) -> pd.DataFrame:
+        """The model frame (see `model_frame`)."""
+        return self._frame.copy()
+
+    def with_spend(self, spend: np.ndarray) -> SpendModel:
+        """A copy of this model whose spend is `spend` (in `data()` row order), e.g. simulated."""
+        other = copy.copy(self)
+        other._frame, other._idata = self._frame.assign(spend=np.asarray(spend, dtype=float)), None
+        return other
+
+    @cached_property
+    def las(self) -> pd.DataFrame:
+        """LAs fitted, in model order: la_code, la_name, region_code."""
+        g = self._frame.groupby("la_code", sort=True)
+        return pd.DataFrame({"la_name": g["la_name"].first(), "region_code": g["region_code"].first()}).reset_index()
+
+    @property
+    def years(self) -> list[int]:
+        return list(range(self.first_year, self.last_year + 1))
+
+    def counts(self) -> np.ndarray:
+        """Plans by type, (rows, types), in `data()` order."""
+        return self._frame[[f"n_{k}" for k in TYPES]].to_numpy(dtype=float)
+
+    def la_index(self) -> np.ndarray:
+        return self._frame["la_code"].map({c: j for j, c in enumerate(self.las["la_code"])}).to_numpy()
+
+    def plan_rate(self) -> np.ndarray:
+        """Per LA (model order): its mean log plans per head aged 2–18 over the years fitted, standardised."""
+        f = self._frame
+        rate = np.log(f["total"] / f["pop"]).groupby(f["la_code"]).mean().reindex(self.las["la_code"]).to_numpy()
+        return (rate - rate.mean()) / rate.std()
+
+    def data_hash(self) -> str:
+        return fitting.data_hash(self._frame[FRAME_COLUMNS])
+
+    def build(self) -> pm.Model:
+        """The PyMC model (one generative function for prior checks, fitting and simulation)."""
+        f = self._frame
+        types = list(TYPES)
+        coords = {
+            "type": types,
+            "trend_group": ["state-funded placements", "independent special"],
+            "la": list(self.las["la_code"]),
+            "year": self.years,
+            "obs": [f"{c}:{y}" for c, y in zip(f["la_code"], f["year"])],
+        }
+        la, s = self.la_index(), f["s"].to_numpy(dtype=float)
+        x_rate = self.plan_rate()
+        s_years = np.array(self.years, dtype=float) - CENTRE_YEAR
+        median = np.array([PRIORS[k][0] for k in types])
+        spread = np.array([PRIORS[k][1] for k in types])
+        indep = np.array([k == "special_independent" for k in types], dtype=float)
+        with pm.Model(coords=coords) as model:
+            # national levels and trends, each standardised by its prior (unit scale for the sampler)
+            log_cost = pm.Deterministic("log_cost", np.log(median) + spread * pm.Normal("log_cost_z", 0.0, 1.0, dims="type"), dims="type")
+            # one trend for the state-funded placement types, one for independent special schools
+            trend_z = pm.Normal("trend_z", 0.0, 1.0, dims="trend_group")
+            trend = pm.Deterministic("trend", TREND_PRIOR[0] + TREND_PRIOR[1] * trend_z[indep.astype(int)], dims="type")
+            log_base = pm.Deterministic("log_base", np.log(BASE_PRIOR[0]) + BASE_PRIOR[1] * pm.Normal("log_base_z", 0.0, 1.0))
+            trend_base = pm.Deterministic("trend_base", TREND_PRIOR[0] + TREND_PRIOR[1] * pm.Normal("trend_base_z", 0.0, 1.0))
+            sigma_la = pm.HalfNormal("sigma_la", SIGMA_LA_PRIOR)
+            z_la = pm.Normal("z_la", 0.0, 1.0, dims="la")
+            sigma_drift = pm.HalfNormal("sigma_drift", SIGMA_DRIFT_PRIOR)
+            z_drift = pm.Normal("z_drift", 0.0, 1.0, dims="la")
+            sigma_indep = pm.HalfNormal("sigma_indep", SIGMA_LA_PRIOR)
+            z_indep = pm.Normal("z_indep", 0.0, 1.0, dims="la")
+            sigma_obs = pm.HalfNormal("sigma_obs", SIGMA_OBS_PRIOR)
+            nu = pm.Gamma("nu", 2.0, 0.1)
+            pm.Deterministic("cost", pt.exp(log_cost[:, None] + trend[:, None] * s_years[None, :]), dims=("type", "year"))
+            gamma = pm.Normal("gamma", 0.0, GAMMA_PRIOR)
+            # the LA's price level (partly predicted by how many plans it has per head) and drift: all its spend
+            level = (gamma * x_rate + sigma_la * z_la)[la] + (sigma_drift * z_drift)[la] * s
+            log_c = log_cost[:, None] + trend[:, None] * s[None, :] + level[None, :] + indep[:, None] * (sigma_indep * z_indep)[la][None, :]
+            log_b = log_base + trend_base * s + level
+            n = pm.Data("n", self.counts().T, dims=("type", "obs"))
+            pop = pm.Data("pop", f["pop"].to_numpy(dtype=float), dims="obs")
+            mu = (n * pt.exp(log_c)).sum(axis=0) + pop * pt.exp(log_b)
+            pm.StudentT("log_spend", nu=nu, mu=pt.log(mu), sigma=sigma_obs, observed=np.log(f["spend"].to_numpy()), dims="obs")
+        return model
+
+    #: Parameters checked for convergence.
+    PARAMS = ["log_cost", "trend", "log_base", "trend_base", "sigma_la", "z_la", "sigma_drift", "z_drift", "sigma_indep", "z_indep",
+              "gamma", "sigma_obs", "nu"]
+
+    # ----------------------------------------------------------------- simulation and prior checks
+
+    def simulate(self, params: dict[str, float | np.ndarray], seed: int = SEED) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Spend (£, `data()` order) drawn from `build()` with `params` fixed and the rest from the prior.
+
+        Returns the spend and every parameter's value used (fixed or drawn), for recovery checks.
+        """
+        model = self.build()
+        given = pm.do(model, params)
+        names = [n for n in self.PARAMS if n not in params]
+        draws = pm.draw([given[n] for n in names] + [given["log_spend"]], random_seed=seed)
+        truth = {n: np.asarray(v) for n, v in params.items()} | {n: np.asarray(v) for n, v in zip(names, draws[:-1])}
+        return np.exp(draws[-1]), truth
+
+    def prior_predictive(self, draws: int = 500) -> az.InferenceData:
+        """Draws of every parameter and of log spend from the prior (fixed seed)."""
+        with self.build():
+            return pm.sample_prior_predictive(draws=draws, random_seed=self.settings.seed)
+
+    # ----------------------------------------------------------------- fitting
+
+    def fit(self) -> az.InferenceData:
+        """Sample the posterior and the posterior predictive; cached by model, data and settings."""
+        if self._idata is None:
+            extra = {"first_year": self.first_year, "last_year": self.last_year}
+            self._idata = fitting.cached_fit(self.name, self.build, self.data_hash(), self.settings, extra=extra)
+        return self._idata
+
+    def diagnostics(self) -> Diagnostics:
+        """R-hat (max), bulk ESS (min) and divergences over `PARAMS`."""
+        return fitting.diagnose(self.fit(), self.PARAMS)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def cli_fit(panel_frame: pd.DataFrame | None = None) -> dict:
+    """`python -m analysis fit spend --json`: fit (cached), diagnose, report unit costs.
+
+    Returns a JSON-ready dict: unit_costs (type → median, q05, q95 in £ per plan per year,
+    plan-weighted national, last year), rhat_max, ess_bulk_min, divergences, passed,
+    posterior predictive coverage, years, n_las, n_obs, settings.
+    """
+
+    frame = panel_module.load() if panel_frame is None else panel_frame
+    start = time.perf_counter()
+    model = SpendModel(frame)
+    model.fit()
+    seconds = time.perf_counter() - start
+    costs = model.unit_costs().query("measure == 'mean_la'")
+    return {
+        "model": "spend",
+        "years": [model.first_year, model.last_year],
+        "unit_costs_year": model.last_year,
+        "unit_costs": {r.type: {"median": round(r.median), "q05": round(r.q05), "q95": round(r.q95)} for r in costs.itertuples()},
+        "unit_costs_note": "£ per EHC plan per year paid by the LA, net of place funding (s251 lines 1.2.x)",
+        **model.diagnostics().as_dict(),
+        "posterior_predictive": model.posterior_predictive_check(),
+        "n_las": len(model.las),
+        "n_obs": len(model.data()),
+        "fit_seconds": round(seconds, 1),
+        "settings": asdict(model.settings),
+    }

@@ -1,0 +1,169 @@
+"""The study's key numbers, each with its Monte Carlo standard error, stored and re-checked.
+
+The published headline figures (EHCP trend growth and forecast, the held-out
+scores, unit costs, the programme effects) are posterior summaries, so each
+has a Monte Carlo standard error (MCSE): how far it would move if the sampler
+were run again with another seed, or on a CPU whose arithmetic differs in the
+last bits (arm64, where `analysis.numerics` cannot pin the x86-64
+instruction set). `key_numbers()` computes them from the cached fits;
+`results/key_numbers.json` holds the stored set; `agree()` says whether a
+fresh set matches it within Monte Carlo error: |fresh − stored| ≤ z·√(MCSE²
++ MCSE²) with z = 4 (a false alarm about once in 15,000 numbers).
+
+MCSEs of medians and quantiles are ArviZ's (`az.mcse`); statistics computed
+over many draws at once (held-out coverage, CRPS) use the spread of the
+statistic across the independent chains, SD / √chains.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from analysis import paths
+from analysis.atomic import write_atomic
+
+STORED = paths.ROOT / "results" / "key_numbers.json"
+#: How many combined MCSEs apart a fresh and a stored number may be.
+Z = 4.0
+
+
+@dataclass(frozen=True)
+class KeyNumber:
+    value: float
+    mcse: float
+    unit: str
+    what: str
+
+
+def by_chain(draws: np.ndarray, chains: int) -> np.ndarray:
+    """Stacked posterior samples (chain-major, as xarray's ``stack(sample=("chain", "draw"))``) → (chain, draw)."""
+    draws = np.asarray(draws, dtype=float)
+    return draws.reshape(chains, -1) if draws.ndim == 1 else draws.reshape(draws.shape[0], chains, -1)
+
+
+def quantile_number(draws: np.ndarray, chains: int, prob: float, unit: str, what: str, scale: float = 1.0) -> KeyNumber:
+    """A posterior quantile of one scalar quantity and its MCSE (ArviZ)."""
+    x = by_chain(draws, chains) * scale
+    value = float(np.quantile(x, prob))
+    mcse = float(az.mcse(x, method="median" if prob == 0.5 else "quantile", prob=None if prob == 0.5 else prob))
+    return KeyNumber(value, mcse, unit, what)
+
+
+def chainwise_number(statistic: Callable[[np.ndarray], float], draws: np.ndarray, chains: int, unit: str, what: str) -> KeyNumber:
+    """A statistic of many quantities' draws (…, sample): its value on all draws, MCSE from its spread across chains."""
+    x = np.asarray(draws, dtype=float)
+    per_chain = [statistic(part) for part in np.split(x, chains, axis=-1)]
+    return KeyNumber(float(statistic(x)), float(np.std(per_chain, ddof=1) / np.sqrt(chains)), unit, what)
+
+
+# --------------------------------------------------------------------------- the numbers
+
+
+def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
+    from analysis.models.ehcp import (
+        FORECAST_TO,
+        EHCPModel,
+        crps_draws,
+        interval_coverage,
+    )
+
+    model = EHCPModel(frame)
+    chains = model.settings.chains
+    post = model.fit().posterior
+    slope = post["region_mean"].sel(effect="slope").mean("region").stack(sample=("chain", "draw")).values
+    out = {
+        "ehcp.trend_growth_pct": quantile_number(np.expm1(slope), chains, 0.5, "% a year", "LAs' mean trend growth (median)", 100),
+        "ehcp.theta": quantile_number(post["theta"].stack(sample=("chain", "draw")).values, chains, 0.5, "", "population elasticity θ (median)"),
+    }
+    _, draws = model.predictive_draws(FORECAST_TO)[FORECAST_TO]
+    england = draws.sum(axis=0)
+    for prob, key in ((0.5, "median"), (0.05, "q05"), (0.95, "q95")):
+        out[f"ehcp.england_{FORECAST_TO}_{key}"] = quantile_number(england, chains, prob, "plans", f"England's January {FORECAST_TO} forecast ({key})")
+    held = EHCPModel(frame, holdout=model.last_year)
+    codes, draws = held.predictive_draws(held.holdout)[held.holdout]
+    actual = frame[frame["year"] == held.holdout].set_index("la_code")["ehcp_total"].reindex(codes)
+    keep = actual.notna().to_numpy()
+    draws, y = draws[keep], actual[keep].to_numpy()
+    out["ehcp.holdout_coverage_90"] = chainwise_number(lambda d: interval_coverage(d, y, 0.9), draws, chains, "share",
+                                                       f"January {held.holdout} withheld: share of LAs inside the 90% interval")
+    out["ehcp.holdout_crps"] = chainwise_number(lambda d: float(crps_draws(d, y).mean()), draws, chains, "plans",
+                                                f"January {held.holdout} withheld: mean CRPS over LAs")
+    return out
+
+
+def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
+    from analysis.models.spend import TYPE_LABELS, TYPES, SpendModel
+
+    model = SpendModel(frame)
+    chains = model.settings.chains
+    year = model.last_year
+    comp = model.components(year)
+    rows = np.flatnonzero(model.data()["year"].to_numpy() == year)
+    plans = model.counts()[rows].sum(axis=0)
+    return {
+        f"spend.unit_cost_{k}": quantile_number(comp[k].sum(axis=1) / plans[j], chains, 0.5, "£ per plan per year",
+                                                f"{TYPE_LABELS[k]}: England average unit cost {year - 1}-{str(year)[2:]} (median)")
+        for j, k in enumerate(TYPES)
+    }
+
+
+def evaluation_numbers() -> dict[str, KeyNumber]:
+    from analysis.evaluation import experiment as evaluation
+    from analysis.evaluation import programmes
+
+    ev = evaluation.load()
+    out = {}
+    for programme in programmes.PROGRAMMES:
+        es = ev.event_study(programme)
+        post = es.att_post().query("group == 'main'").set_index("outcome")
+        for outcome in programmes.HEADLINE:
+            draws = evaluation.in_units(outcome, post.at[outcome, "draws"])
+            out[f"evaluation.{programme}.{outcome}"] = quantile_number(
+                draws, es.settings.chains, 0.5, evaluation.UNITS[programmes.OUTCOMES[outcome].scale],
+                f"{programmes.PROGRAMMES[programme]}: {programmes.OUTCOMES[outcome].label}, average difference after the start (median)")
+    return out
+
+
+def key_numbers(frame: pd.DataFrame | None = None) -> dict[str, KeyNumber]:
+    """Every key number, from the cached fits (fitting any that are missing)."""
+    from analysis.data import panel
+
+    frame = panel.load() if frame is None else frame
+    return ehcp_numbers(frame) | spend_numbers(frame) | evaluation_numbers()
+
+
+# --------------------------------------------------------------------------- storing and comparing
+
+
+def save(numbers: dict[str, KeyNumber], path: Path = STORED) -> Path:
+    from analysis import numerics
+
+    record = {"numerics": numerics.fingerprint().split(":")[0], "numbers": {k: asdict(v) for k, v in sorted(numbers.items())}}
+    return write_atomic(path, lambda tmp: tmp.write_text(json.dumps(record, indent=1) + "\n"))
+
+
+def load(path: Path = STORED) -> dict[str, KeyNumber]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python -m analysis findings --save`")
+    return {k: KeyNumber(**v) for k, v in json.loads(path.read_text())["numbers"].items()}
+
+
+def agree(stored: dict[str, KeyNumber], fresh: dict[str, KeyNumber], z: float = Z) -> pd.DataFrame:
+    """One row per key number: stored and fresh value, the tolerance z·√(MCSE² + MCSE²), and whether they agree."""
+    rows = []
+    for key in sorted(set(stored) | set(fresh)):
+        a, b = stored.get(key), fresh.get(key)
+        if a is None or b is None:
+            rows.append({"number": key, "stored": a and a.value, "fresh": b and b.value, "tolerance": np.nan, "agree": False})
+            continue
+        tolerance = z * float(np.hypot(a.mcse, b.mcse))
+        rows.append({"number": key, "stored": a.value, "fresh": b.value, "difference": b.value - a.value,
+                     "tolerance": tolerance, "agree": abs(b.value - a.value) <= tolerance})
+    return pd.DataFrame(rows)

@@ -1,0 +1,378 @@
+"""Tables and charts of the spend model for the book's chapter 4.
+
+Each function takes a fitted `SpendModel` (or what its methods return) and gives a
+tidy frame or an Altair chart; the chapter only narrates. Money shown in prose and
+tables is rounded here, to the
+precision a refit reproduces (`sig`: 2 significant figures in prose and tables, 3 in chart
+data), so a refit on another machine prints the same text.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from analysis.models.fitting import Diagnostics
+from analysis.models.spend import (
+    BASE_PRIOR,
+    ENGLAND,
+    PRIORS,
+    TYPE_LABELS,
+    TYPES,
+    SpendModel,
+)
+from analysis.report import charts
+
+_FY = alt.X("year:O", title="Financial year ending March", axis=alt.Axis(labelAngle=0))
+_TYPE_ORDER = list(TYPE_LABELS.values())
+_POWERS_OF_TEN = [0.01, 0.1, 1, 10, 100, 1000, 10000]  # log-axis labels that never crowd each other
+
+
+def sig(x, digits: int = 2):
+    """Round to `digits` significant figures (scalars or arrays): posterior summaries are shown at the
+    precision a refit reproduces, in prose, tables and chart data alike."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 10.0 ** (np.floor(np.log10(np.abs(np.where(x == 0, 1.0, x)))) - digits + 1)
+    out = np.round(x / scale) * scale
+    return float(out) if out.ndim == 0 else out
+
+
+def gbp(x: float, to: int | None = None) -> str:
+    """£ rounded to the nearest `to`, or to 2 significant figures (e.g. '£52,000')."""
+    return charts.fmt_gbp(sig(x) if to is None else round(x / to) * to)
+
+
+def gbp_interval(median: float, lo: float, hi: float) -> str:
+    """'£52,000 (90 % interval £48,000 to £57,000)', 2 significant figures."""
+    return f"{gbp(median)} (90% interval {gbp(lo)} to {gbp(hi)})"
+
+
+def _rounded(frame: pd.DataFrame, columns: list[str], digits: int = 3) -> pd.DataFrame:
+    """A copy with `columns` at `digits` significant figures (chart data that a refit reproduces)."""
+    return frame.assign(**{c: sig(frame[c].to_numpy(), digits) for c in columns})
+
+
+# --------------------------------------------------------------------------- data and priors
+
+
+def spend_per_plan_chart(frame: pd.DataFrame) -> alt.LayerChart:
+    """LA spend per plan by year (box plots) and England's (line)."""
+    la = frame.dropna(subset=["spend_per_plan"])
+    la = la.loc[la["ehcp_total"] >= 100, ["year", "hn_spend", "ehcp_total", "spend_per_plan"]]  # City of London and Isles of Scilly: a few plans, ratios meaningless
+    sums = la.groupby("year")[["hn_spend", "ehcp_total"]].sum()
+    eng = (sums["hn_spend"] / sums["ehcp_total"]).rename("england").round().reset_index()
+    box = alt.Chart(la[["year", "spend_per_plan"]].round(0)).mark_boxplot(extent=1.5, size=22, opacity=0.6).encode(
+        x=_FY, y=alt.Y("spend_per_plan:Q", title="Spend per EHC plan (£, cash)", axis=alt.Axis(format=charts.GBP)),
+    )
+    line = alt.Chart(eng).mark_line(point=True, color=charts.OKABE_ITO[3]).encode(
+        x=_FY, y="england:Q", tooltip=[alt.Tooltip("year:O"), alt.Tooltip("england:Q", format=charts.GBP, title="England")]
+    )
+    return (box + line).properties(width=480, height=280)
+
+
+def prior_table() -> pd.DataFrame:
+    """The priors on the national unit costs and base, in pounds (median and 90 % interval)."""
+    rows = [(TYPE_LABELS[k], "£ per plan per year", *PRIORS[k]) for k in TYPES]
+    rows.append(("Base (services not tied to a plan)", "£ per head aged 2–18", *BASE_PRIOR))
+    out = []
+    for label, unit, median, sd in rows:
+        lo, hi = median * np.exp(-1.645 * sd), median * np.exp(1.645 * sd)
+        to = 1 if median < 1000 else 100
+        out.append({"component": label, "unit": unit, "prior median": gbp(median, to), "90% prior interval": f"{gbp(lo, to)} to {gbp(hi, to)}"})
+    return pd.DataFrame(out)
+
+
+def prior_predictive_frame(model: SpendModel, prior) -> pd.DataFrame:
+    """England's spend by year: prior predictive quantiles (sums over LAs per draw) and observed."""
+    f = model.data()
+    with np.errstate(over="ignore"):  # the Student-t prior puts some mass beyond the float range
+        draws = np.exp(prior.prior_predictive["log_spend"].stack(sample=("chain", "draw")).transpose("sample", "obs").values)
+    rows = []
+    for year in model.years:
+        sel = (f["year"] == year).to_numpy()
+        total = draws[:, sel].sum(axis=1)
+        q = np.quantile(total, [0.05, 0.25, 0.5, 0.75, 0.95])
+        rows.append({"year": year, "q05": q[0], "q25": q[1], "median": q[2], "q75": q[3], "q95": q[4], "observed": f.loc[sel, "spend"].sum()})
+    return _rounded(pd.DataFrame(rows), ["q05", "q25", "median", "q75", "q95"])
+
+
+def _band_chart(frame: pd.DataFrame, y_title: str, label_unit: str = "bn", x: alt.X = _FY) -> alt.LayerChart:
+    """90 % and 50 % bands, median line and observed points over financial years (axis `x`)."""
+    axis = alt.Axis(labelExpr=charts.gbp_label(label_unit, 0))
+    scale = alt.Scale(type="log")
+    outer = alt.Chart(frame).mark_area(opacity=0.2, color=charts.OKABE_ITO[0]).encode(
+        x=x, y=alt.Y("q05:Q", title=y_title, axis=axis, scale=scale), y2="q95:Q"
+    )
+    inner = alt.Chart(frame).mark_area(opacity=0.35, color=charts.OKABE_ITO[0]).encode(x=x, y="q25:Q", y2="q75:Q")
+    mid = alt.Chart(frame).mark_line(color=charts.OKABE_ITO[0]).encode(x=x, y="median:Q")
+    obs = alt.Chart(frame).mark_point(color=charts.OKABE_ITO[3], size=60, filled=True).encode(
+        x=x, y="observed:Q", tooltip=[alt.Tooltip("year:O"), alt.Tooltip("observed:Q", format=charts.GBP, title="observed")]
+    )
+    return (outer + inner + mid + obs).properties(width=480, height=260)
+
+
+def prior_predictive_chart(model: SpendModel, prior) -> alt.LayerChart:
+    """England's spend implied by the priors alone (bands) against what was spent (points), log scale."""
+    return _band_chart(prior_predictive_frame(model, prior), "England high-needs spend (£, log scale)")
+
+
+# --------------------------------------------------------------------------- fit and checks
+
+
+def diagnostics_table(diag: Diagnostics, model: SpendModel) -> pd.DataFrame:
+    """The convergence checks of the fit, each against its threshold, with pass/FAIL."""
+    from analysis.models.fitting import ESS_BULK_MIN, RHAT_MAX
+
+    rows = [
+        ("R-hat (max over parameters)", f"{diag.rhat_max:.2f}", f"≤ {RHAT_MAX}", diag.rhat_max <= RHAT_MAX),
+        ("bulk ESS (min over parameters)", f"{round(diag.ess_bulk_min, -2):,.0f}", f"≥ {ESS_BULK_MIN}", diag.ess_bulk_min >= ESS_BULK_MIN),
+        ("divergent transitions", f"{diag.divergences}", "0", diag.divergences == 0),
+    ]
+    out = pd.DataFrame(rows, columns=["check", "value", "threshold", "passed"])
+    out["passed"] = out["passed"].map({True: "pass", False: "FAIL"})
+    out.attrs["settings"] = f"{model.settings.sampler}, {model.settings.chains} chains × ({model.settings.tune} tuning + {model.settings.draws} draws), seed {model.settings.seed}"
+    return out
+
+
+def ppc_chart(model: SpendModel) -> alt.HConcatChart:
+    """Left: observed vs predicted spend per LA-year (log-log, 90 % intervals). Right: England by year."""
+    pp = model.posterior_predictive()
+    la = pp[pp["la_code"] != ENGLAND[0]]
+    la = pd.DataFrame({
+        "la_name": la["la_name"], "year": la["year"], "observed_m": sig(la["observed"].to_numpy() / 1e6, 3), "median_m": sig(la["median"].to_numpy() / 1e6, 3),
+        "inside": np.where((la["observed"] >= la["q05"]) & (la["observed"] <= la["q95"]), "inside", "outside"),
+    })
+    scale = alt.Scale(type="log")
+    points = alt.Chart(la).mark_point(size=14, opacity=0.7).encode(
+        x=alt.X("observed_m:Q", title="Observed spend (£m, log scale)", scale=scale),
+        y=alt.Y("median_m:Q", title="Predicted spend (£m, posterior predictive median)", scale=scale),
+        color=alt.Color("inside:N", title="Observed vs 90% interval", scale=alt.Scale(domain=["inside", "outside"], range=[charts.OKABE_ITO[0], charts.OKABE_ITO[3]]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("year:O"), alt.Tooltip("observed_m:Q", format=".1f", title="observed £m"),
+                 alt.Tooltip("median_m:Q", format=".1f", title="predicted £m")],
+    )
+    lo, hi = float(la[["observed_m", "median_m"]].min().min()), float(la[["observed_m", "median_m"]].max().max())
+    diagonal = alt.Chart(pd.DataFrame({"x": [lo, hi]})).mark_line(color="#888888", strokeDash=[4, 3]).encode(x="x:Q", y="x:Q")
+    left = (points + diagonal).properties(width=280, height=280, title="LA-years")
+    nat = _rounded(pp[pp["la_code"] == ENGLAND[0]][["year", "observed", "median", "q05", "q25", "q75", "q95"]], ["median", "q05", "q25", "q75", "q95"])
+    every_other = alt.X("year:O", title="Financial year ending March", axis=alt.Axis(labelAngle=0, values=model.years[::2]))
+    right = _band_chart(nat, "England spend (£, log scale)", x=every_other).properties(width=200, height=280, title="England")
+    return alt.hconcat(left, right)
+
+
+# --------------------------------------------------------------------------- unit costs
+
+
+def unit_cost_chart(trends: pd.DataFrame) -> alt.LayerChart:
+    """England's plan-weighted unit cost by type and year with 90 % bands (log scale)."""
+    trends = _rounded(trends[["label", "year", "median", "q05", "q95"]], ["median", "q05", "q95"])
+    scale = alt.Scale(type="log")
+    color = alt.Color("label:N", title="Placement", sort=_TYPE_ORDER, legend=alt.Legend(orient="bottom", columns=3))
+    band = alt.Chart(trends).mark_area(opacity=0.2).encode(
+        x=_FY, y=alt.Y("q05:Q", title="£ per plan per year (log scale)", scale=scale, axis=alt.Axis(format=charts.GBP)), y2="q95:Q", color=color
+    )
+    line = alt.Chart(trends).mark_line(point=True).encode(
+        x=_FY, y="median:Q", color=color,
+        tooltip=[alt.Tooltip("label:N", title="placement"), alt.Tooltip("year:O"), alt.Tooltip("median:Q", format=charts.GBP),
+                 alt.Tooltip("q05:Q", format=charts.GBP, title="5%"), alt.Tooltip("q95:Q", format=charts.GBP, title="95%")],
+    )
+    return (band + line).properties(width=480, height=300)
+
+
+def unit_cost_table(costs: pd.DataFrame) -> pd.DataFrame:
+    """National unit costs (plan-weighted and typical LA) for one year, rounded to £100."""
+    out = []
+    for k in TYPES:
+        row = {"placement": TYPE_LABELS[k]}
+        for measure, name in (("mean_la", "England average"), ("typical_la", "typical LA")):
+            r = costs[(costs["type"] == k) & (costs["measure"] == measure)].iloc[0]
+            row[name] = gbp(r["median"])
+            row[f"{name}, 90% interval"] = f"{gbp(r['q05'])} to {gbp(r['q95'])}"
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def la_cost_chart(la: pd.DataFrame, label: str) -> alt.LayerChart:
+    """Caterpillar plot: each LA's unit cost (median and 90 % interval), sorted."""
+    la = _rounded(la[["la_name", "median", "q05", "q95", "plans"]], ["median", "q05", "q95"]).assign(rank=np.arange(len(la)))
+    base = alt.Chart(la)
+    rule = base.mark_rule(opacity=0.5).encode(
+        x=alt.X("rank:O", title=f"LAs, ordered by {label.lower()} unit cost", axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("q05:Q", title="£ per plan per year", axis=alt.Axis(format=charts.GBP)), y2="q95:Q",
+    )
+    point = base.mark_point(size=12, filled=True).encode(
+        x="rank:O", y="median:Q",
+        tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("median:Q", format=charts.GBP), alt.Tooltip("q05:Q", format=charts.GBP, title="5%"),
+                 alt.Tooltip("q95:Q", format=charts.GBP, title="95%"), alt.Tooltip("plans:Q", format=charts.COUNT, title="plans in this placement")],
+    )
+    return (rule + point).properties(width=560, height=260)
+
+
+# --------------------------------------------------------------------------- growth, allocations, cross-check
+
+COMPONENT_LABELS = {
+    "plans": "More plans",
+    "mix": "Placement mix",
+    "unit_costs": "Unit costs",
+    "base": "Base services",
+    "total": "Total change",
+}
+
+
+def decomposition_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The growth decomposition in £m (nearest £10m) and % of the total change (nearest 1 pp)."""
+    out = pd.DataFrame({"component": table["component"].map(COMPONENT_LABELS)})
+    m = lambda x: f"£{sig(x) / 1e6:,.0f}m"  # noqa: E731
+    out["change"] = table["median"].map(m)
+    out["90% interval"] = [f"{m(a)} to {m(b)}" for a, b in zip(table["q05"], table["q95"])]
+    out["share of change"] = [f"{100 * s:.0f}% ({100 * a:.0f}% to {100 * b:.0f}%)" for s, a, b in zip(table["share"], table["share_q05"], table["share_q95"])]
+    return out
+
+
+def decomposition_chart(table: pd.DataFrame) -> alt.LayerChart:
+    """Bars: each component's contribution to the change in spend (£bn) with 90 % intervals."""
+    data = _rounded(table[["component", "median", "q05", "q95"]], ["median", "q05", "q95"]).assign(label=table["component"].map(COMPONENT_LABELS))
+    order = list(COMPONENT_LABELS.values())
+    y = alt.Y("label:N", title=None, sort=order)
+    bars = alt.Chart(data).mark_bar(opacity=0.8).encode(
+        x=alt.X("median:Q", title="Contribution to the change in spend (£, cash)", axis=alt.Axis(labelExpr=charts.gbp_label("bn", 1))), y=y,
+        color=alt.condition(alt.datum.component == "total", alt.value(charts.OKABE_ITO[7]), alt.value(charts.OKABE_ITO[0])),
+    )
+    err = alt.Chart(data).mark_rule(strokeWidth=2).encode(x="q05:Q", x2="q95:Q", y=y)
+    return (bars + err).properties(width=460, height=200)
+
+
+def allocation_chart(frame: pd.DataFrame, year: int) -> alt.LayerChart:
+    """LA spend per head against high needs block (after deductions) per head, one financial year."""
+    data = frame[(frame["year"] == year)].dropna(subset=["spend_per_head", "allocation_per_head"])
+    data = data[["la_name", "spend_per_head", "allocation_per_head", "spend_per_plan"]].round(0)
+    lo, hi = float(data[["spend_per_head", "allocation_per_head"]].min().min()), float(data[["spend_per_head", "allocation_per_head"]].max().max())
+    points = alt.Chart(data).mark_point(opacity=0.7).encode(
+        x=alt.X("allocation_per_head:Q", title="High needs block after deductions, £ per head aged 2–18", scale=alt.Scale(zero=False), axis=alt.Axis(format=charts.GBP)),
+        y=alt.Y("spend_per_head:Q", title="High-needs spend (s251 1.2.x), £ per head aged 2–18", scale=alt.Scale(zero=False), axis=alt.Axis(format=charts.GBP)),
+        tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("spend_per_head:Q", format=charts.GBP), alt.Tooltip("allocation_per_head:Q", format=charts.GBP),
+                 alt.Tooltip("spend_per_plan:Q", format=charts.GBP)],
+    )
+    diagonal = alt.Chart(pd.DataFrame({"x": [lo, hi]})).mark_line(color="#888888", strokeDash=[4, 3]).encode(x="x:Q", y="x:Q")
+    return (points + diagonal).properties(width=420, height=320)
+
+
+CROSSCHECK_LABELS = {
+    "independent": "Independent special ↔ top-ups to independent and non-maintained providers",
+    "maintained": "All other placements ↔ top-ups to maintained schools, academies and colleges",
+    "services": "Base ↔ SEN support, AP, hospital and therapy services",
+}
+
+
+def crosscheck_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Model vs benchmarking outturn, FY 2021-22: LAs, correlation (logs), national ratio with interval."""
+    return pd.DataFrame(
+        {
+            "model category ↔ outturn category": summary["group"].map(CROSSCHECK_LABELS),
+            "LAs": summary["n_las"],
+            "correlation across LAs (logs)": summary["correlation_log"].round(1),
+            "England: model ÷ outturn": [f"{r:.1f} ({a:.1f} to {b:.1f})" for r, a, b in zip(summary["ratio"], summary["ratio_q05"], summary["ratio_q95"])],
+        }
+    )
+
+
+def crosscheck_chart(table: pd.DataFrame) -> alt.FacetChart:
+    """Model-implied vs outturn spend by LA for each category pairing (log-log, £m)."""
+    data = table.dropna(subset=["outturn"]).query("outturn > 0")
+    data = pd.DataFrame({
+        "la_name": data["la_name"], "model_m": sig(data["model"].to_numpy() / 1e6, 3), "outturn_m": (data["outturn"] / 1e6).round(2),
+        "label": data["group"].map({k: v.split(" ↔")[0] for k, v in CROSSCHECK_LABELS.items()}),
+    })
+    scale = alt.Scale(type="log")
+    points = alt.Chart().mark_point(size=16, opacity=0.7).encode(
+        x=alt.X("outturn_m:Q", title="Outturn 2021-22 (£m)", scale=scale, axis=alt.Axis(values=_POWERS_OF_TEN)),
+        y=alt.Y("model_m:Q", title="Model-implied (£m)", scale=scale, axis=alt.Axis(values=_POWERS_OF_TEN)),
+        tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("outturn_m:Q", format=".1f"), alt.Tooltip("model_m:Q", format=".1f")],
+    )
+    diagonal = alt.Chart().mark_line(color="#888888", strokeDash=[4, 3]).encode(x="outturn_m:Q", y="outturn_m:Q")
+    return alt.layer(points, diagonal, data=data).properties(width=150, height=150).facet(
+        column=alt.Column("label:N", title=None, sort=[v.split(" ↔")[0] for v in CROSSCHECK_LABELS.values()],
+                          header=alt.Header(labelLimit=170, labelFontSize=11))
+    ).resolve_scale(x="independent", y="independent")
+
+
+# --------------------------------------------------------------------------- limits and computation
+
+
+def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, growth: pd.DataFrame) -> str:
+    """The chapter's 'where the model falls short' section, with its numbers computed from the fit."""
+    trends = model.unit_cost_trends().set_index(["type", "year"])["median"]
+    first, last = model.first_year, model.last_year
+    indep0 = trends[("special_independent", first)]
+    growth_rate = (trends[("special_state", last)] / trends[("special_state", first)]) ** (1 / (last - first)) - 1
+    c = crosscheck.set_index("group")
+    g = growth.set_index("component")
+    imputed = model.data()["mix_imputed"].sum()
+    items = [
+        "**It measures what the LA pays, not what a place costs.** Place funding (£6,000 or £10,000 a place), "
+        "the first £6,000 a mainstream school meets itself, transport, and health and social care contributions are "
+        "all outside the spend series.",
+        f"**The split between the base and the plans is not right, and the cross-check shows it.** The model's base "
+        f"(services not tied to a plan) is {c.loc['services', 'ratio']:.1f} times the benchmarking categories it stands for, "
+        f"and its independent special school spend only {c.loc['independent', 'ratio']:.1f} times the top-ups to independent "
+        "providers. Spend totals can separate the base from plan-driven spend only through how spend moves with an LA's "
+        "plans, across LAs and over time. If the extra plans an LA issues cost less than its existing ones — likely, as "
+        "plans reach children with less complex needs — spend rises less than in proportion to plans, and the model "
+        "reads that as a large, flat base plus unit costs that rise steeply. Its unit costs for 2017-18 are therefore too "
+        f"low and their growth too fast: {gbp(indep0)} for an independent special school in 2017-18, against about £54,000 "
+        f"from councils' own returns [@tes_2018_private], and {100 * growth_rate:.0f}% a year growth for state-funded "
+        "placements. The same bias runs into the growth decomposition: the base's "
+        f"{100 * g.loc['base', 'share']:.0f}% share and the unit costs' {100 * g.loc['unit_costs', 'share']:.0f}% should be "
+        "read as 'spend not explained by plan numbers and mix', not as measured price rises. The levels for 2024-25 "
+        "are more trustworthy than the trends, and the independent special school level is probably too low.",
+        "**The categories do not map exactly.** 'Top-ups to independent providers' also pays for young people in "
+        "independent specialist post-16 institutions, whom the census counts as post-16; some AP spend is top-up to AP "
+        "academies. Part of the gap in the independent category is this, not the model.",
+        "**State special schools and the base are the hardest to tell apart.** Plans in state special schools rise with an "
+        "LA's child population almost as the base does.",
+        "**LA estimates lean on pooling.** An LA's unit cost is the national level times its price level, drift and (for "
+        "independent special schools) its own effect, each learnt from eight yearly totals. Where an LA has few plans of "
+        "a type, its estimate is mostly the national one; small LAs with a handful of independent placements get the "
+        "widest intervals.",
+        f"**Counts and spend are not measured at the same moment.** Plans are counted in January, month 10 of the "
+        f"financial year, and plans grew by about 10% a year, so unit costs are per January plan, slightly below per "
+        f"average plan. {imputed} LA-years with a suppressed placement breakdown use the LA's previous year's "
+        "mix; some LAs' published counts jump in ways their spend does not (Newham's fall by more than half in "
+        "January 2025, for example), which the model treats as noise.",
+        "**It is descriptive, not causal.** It says how spend is built up, not what would happen to spend if an LA "
+        "changed its placements: independent placements may be made for the children with the most complex needs.",
+    ]
+    return "\n".join(f"{i}. {t}" for i, t in enumerate(items, 1))
+
+
+def benchmark_table(bench: pd.DataFrame) -> pd.DataFrame:
+    """The recorded sampler benchmark, rounded for display."""
+    return pd.DataFrame(
+        {
+            "sampler": bench["sampler"].map({"pymc": "PyMC NUTS", "nutpie": "nutpie"}),
+            "wall time (s)": bench["wall_s"].round(0).astype(int),
+            "slowest parameter": bench["slowest"],
+            "bulk ESS (min)": bench["ess_bulk_min"].round(-1).astype(int),
+            "bulk ESS per second": bench["ess_per_s_wall"].round(1),
+            "R-hat (max)": bench["rhat_max"].round(2),
+            "divergences": bench["divergences"],
+        }
+    )
+
+
+def benchmark_text(bench: pd.DataFrame, run: dict, model: SpendModel) -> str:
+    """Which sampler the book uses and why, from the recorded benchmark."""
+    rows = bench.set_index("sampler")
+    fast = rows["ess_per_s_wall"].idxmax()
+    ratio = rows["ess_per_s_wall"].max() / rows["ess_per_s_wall"].min()
+    return (
+        f"The benchmark fitted the model with both samplers on the real panel ({run['chains']} chains × "
+        f"({run['tune']} tuning + {run['draws']} draws), target acceptance {run['target_accept']}, seed {run['seed']}, on "
+        f"{run['machine']['cpus']} CPUs shared with other work, so the times are indicative). "
+        f"{'nutpie' if fast == 'nutpie' else 'PyMC NUTS'} gave {ratio:.1f} times as many effective draws of the slowest "
+        f"parameter per second of wall time (@tbl-spend-benchmark). The book's fit uses {model.settings.sampler}, with "
+        f"{model.settings.chains} chains × ({model.settings.tune} + {model.settings.draws}) draws, and is cached by a hash of "
+        "the model graph, the data and these settings."
+    )
