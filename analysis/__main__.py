@@ -100,6 +100,42 @@ def _findings(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Grids: name → (module holding the task function and its constants, task function name).
+GRIDS = {"backtest": "analysis.models.ehcp.backtest"}
+
+
+def _grid(args: argparse.Namespace) -> int:
+    import importlib
+
+    from analysis import grid
+    from analysis.models import stored
+
+    module = importlib.import_module(GRIDS[args.name])
+    origins = module.REDUCED if args.reduced else module.ORIGINS
+    tasks = [grid.Task(f"origin-{o}", module.origin_scores, {"origin": o}) for o in origins]
+    results = grid.run(tasks, scheduler=args.scheduler, workers=args.workers)
+    if not args.reduced:
+        path = stored.save(args.name, results, GRIDS[args.name])
+        print(f"wrote {path.relative_to(path.parents[1])} ({len(results)} tasks)", file=sys.stderr)
+        return 0
+    saved = stored.load(args.name)
+    differ = [k for k, v in results.items() if json.loads(json.dumps(v)) != saved.results.get(k)]
+    if saved.stale or differ:
+        print(f"error: the reduced {args.name} grid does not reproduce results/{args.name}.json "
+              f"({'stale: ' + ', '.join(saved.stale) if saved.stale else 'different: ' + ', '.join(differ)}); "
+              f"rerun `python -m analysis grid {args.name}`", file=sys.stderr)
+        return 1
+    print(f"the reduced {args.name} grid ({', '.join(results)}) reproduces results/{args.name}.json exactly", file=sys.stderr)
+    return 0
+
+
+def _env(args: argparse.Namespace) -> int:
+    from analysis import grid
+
+    print(grid.environment())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     fd.add_argument("--check", action="store_true", help="compare them with the stored ones within Monte Carlo error")
     fd.add_argument("--json", action="store_true")
     fd.set_defaults(run=_findings)
+    gr = sub.add_parser("grid", help="run a grid of independent fits on Dask and store its summary in results/")
+    gr.add_argument("name", choices=sorted(GRIDS))
+    gr.add_argument("--scheduler", help="'serial', or the address of an existing Dask scheduler (default: a local cluster, "
+                    "or $SEND_VFM_DASK_SCHEDULER)")
+    gr.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per CPU)")
+    gr.add_argument("--reduced", action="store_true", help="run the reduced grid and check it reproduces the stored results")
+    gr.set_defaults(run=_grid)
+    env = sub.add_parser("env", help="print the pinned numerical environment as shell exports (for Dask workers started elsewhere)")
+    env.set_defaults(run=_env)
     bk = sub.add_parser("book", help="build the data, execute the chapters and render the book into _book/")
     bk.add_argument("--force", action="store_true", help="re-execute every chapter even if nothing changed")
     bk.set_defaults(run=_book)

@@ -27,3 +27,13 @@ class ValidationError(DataError):
 
 class BookError(Exception):
     """The book could not be rendered (the message says where the log is)."""
+
+
+def raise_if_interrupted(exc: BaseException) -> None:
+    """Re-raise Ctrl-C that a library wrapped in another error (pandas turns a KeyboardInterrupt during a
+    read into a ParserError), so that an interruption is never reported as a bad file."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        seen = seen.__cause__ or seen.__context__

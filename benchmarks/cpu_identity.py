@@ -30,7 +30,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -39,6 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from machine import machine  # noqa: E402
+
 EMULATED = ("Haswell", "EPYC-Rome")
 
 
@@ -93,15 +95,6 @@ def run(cpu: str | None, pinned: bool) -> dict:
             "hashes": json.loads(result.stdout.strip().splitlines()[-1])}
 
 
-def host() -> dict:
-    import llvmlite.binding as llvm
-
-    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return {"model": model, "llvm_cpu": llvm.get_host_cpu_name(), "avx2": "avx2" in flags, "avx512f": "avx512f" in flags}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--probe", action="store_true", help="(internal) run the probe and print its hashes")
@@ -121,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     pinned_runs = [r["hashes"] for r in runs if r["pinned"]]
     native_runs = [r["hashes"] for r in runs if not r["pinned"]]
     record = {
-        "host": host(),
+        "machine": machine(),
         "runs": runs,
         "pinned_identical_across_cpus": all(h == pinned_runs[0] for h in pinned_runs),
         "unpinned_differ": {k: native_runs[0][k] != native_runs[1][k] for k in native_runs[0]},

@@ -6,6 +6,7 @@ import re
 
 import nbformat
 
+from analysis import dependencies
 from analysis.report import book
 
 from analysis import paths
@@ -80,12 +81,12 @@ def test_a_second_build_executes_nothing(capsys):
 
 def test_chapter_staleness_follows_imports_through_the_package():
     """A chapter is stale when any module it uses changes: through an alias, another module, or an import inside a function."""
-    used = book.imported_modules("import pandas as pd\nfrom analysis.report import ehcp as er, charts\n")
+    used = dependencies.imported_modules("import pandas as pd\nfrom analysis.report import ehcp as er, charts\n")
     assert {"analysis.report.ehcp", "analysis.report.charts", "analysis.models.ehcp.model", "analysis.models.ehcp.predict",
             "analysis.models.fitting", "analysis.atomic"} <= used
     assert "analysis.data.cohorts" not in used
-    assert book.imported_modules("from analysis.paths import ROOT\n") == {"analysis.paths"}
-    lazy = book.imported_modules("from analysis.report import findings\n")  # imports its models inside functions
+    assert dependencies.imported_modules("from analysis.paths import ROOT\n") == {"analysis.paths"}
+    lazy = dependencies.imported_modules("from analysis.report import findings\n")  # imports its models inside functions
     assert {"analysis.models.spend.model", "analysis.evaluation.experiment"} <= lazy
 
 
@@ -99,7 +100,7 @@ def test_imports_point_one_way_data_models_evaluation_report():
         if len(parts) < 3 or parts[1] not in LAYERS:
             continue
         layer = LAYERS.index(parts[1])
-        for name in book._direct_imports(path.read_text()):
+        for name in dependencies.direct_imports(path.read_text()):
             target = name.split(".")
             if len(target) > 1 and target[1] in LAYERS:
                 assert LAYERS.index(target[1]) <= layer, f"{path.relative_to(ROOT)} imports {name}, a later layer"

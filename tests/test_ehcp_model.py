@@ -17,7 +17,7 @@ from scipy import stats
 from scipy.linalg import null_space
 
 from analysis.models import ehcp as em
-from analysis.models.fitting import SamplerSettings, diagnose
+from analysis.models.fitting import SamplerSettings
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -92,8 +92,7 @@ def test_likelihood_matches_the_written_specification(synthetic: em.EHCPModel) -
     f = synthetic.data()
     la = f["la_code"].map({c: k for k, c in enumerate(synthetic.las["la_code"])}).to_numpy()
     region = synthetic.las["region_code"].map({r: k for k, r in enumerate(synthetic.regions)}).to_numpy()
-    L = np.array([[values["chol"][0], 0.0], [values["chol"][1], values["chol"][2]]])
-    ab = values["region_mean"][region] + values["z_la"] @ L.T
+    ab = values["region_mean"][region] + values["z_la"] * values["tau"]
     s = np.arange(2016, 2024) - em.CENTRE_YEAR
     basis = null_space(np.column_stack([np.ones(8), s]).T) * np.sqrt(8 / 6)
     gamma = values["sigma_gamma"] * basis @ values["u_gamma"]
@@ -133,14 +132,14 @@ def test_simulation_generates_whole_series_from_the_same_model(synthetic: em.EHC
 
 TRUTH = {
     "region_mean": np.array([[-3.6, 0.08], [-3.8, 0.10], [-3.4, 0.06], [-3.7, 0.09]]),
-    "chol": np.array([0.2, -0.012, 0.016]),  # tau = (0.2, 0.02), correlation -0.6
+    "tau": np.array([0.2, 0.02]),
     "rho": 0.7,
     "theta": 0.3,
     "delta": np.array([0.05, -0.03]),
     "sigma_obs": 0.03,
     "sigma_gamma": 0.02,
 }
-HYPER = ("rho", "theta", "sigma_obs", "sigma_gamma", "delta", "region_mean", "tau", "corr_intercept_slope")
+HYPER = ("rho", "theta", "sigma_obs", "sigma_gamma", "delta", "region_mean", "tau")
 
 
 def _covers(idata, name: str, truth: np.ndarray, width: float = 0.95) -> np.ndarray:
@@ -152,24 +151,24 @@ def _covers(idata, name: str, truth: np.ndarray, width: float = 0.95) -> np.ndar
 def test_parameter_recovery(synthetic: em.EHCPModel, tmp_path) -> None:
     """Fit data simulated from build() with known values; the posterior must cover them.
 
-    20 LAs × 8 Januaries. Checks: convergence; 95 % intervals cover at least 14 of the 17
-    hyperparameter values (ρ, θ, σ_obs, σ_γ, δ ×2, region means ×8, τ ×2, correlation;
-    16.2 expected), θ and σ_obs always; 90 % intervals cover at least 70 % of the 20 LA
+    20 LAs × 8 Januaries. Checks: convergence; 95 % intervals cover at least 13 of the 16
+    hyperparameter values (ρ, θ, σ_obs, σ_γ, δ ×2, region means ×8, τ ×2; 15.2 expected),
+    θ and σ_obs always; 90 % intervals cover at least 70 % of the 20 LA
     intercepts and of the 20 slopes; ρ and σ_obs are close to the truth. With so short a
-    panel ρ's posterior is pulled towards its prior mean 0.5 (medians 0.41–0.70 for a true
-    0.7 over simulation seeds 1–6); five of those six seeds meet every check (seed 4 covers
-    13 of the 17 hyperparameters).
+    panel ρ's posterior is pulled towards its prior mean 0.5 (medians 0.54–0.79 for a true
+    0.7 over simulation seeds 1–6); four of those six seeds meet every check (seed 1 covers
+    65 % of the slopes; seed 5's fit misses the convergence bar at these test settings).
     """
     from analysis.models import fitting
 
     y, truth = synthetic.simulate(TRUTH, seed=2)
     sim = synthetic.with_counts(y)
     settings = SamplerSettings(draws=1000, tune=1000, chains=4, target_accept=0.9)
-    idata = fitting.cached_fit("ehcp-recovery", sim.build, sim.data_hash(), settings, cache=tmp_path)
-    diag = diagnose(idata, sim.param_names())
+    idata = fitting.cached_fit("ehcp-recovery", sim.build, sim.data_hash(), settings, check=sim.param_names(), cache=tmp_path)
+    diag = fitting.stored_diagnostics(idata)
     assert diag.passed, diag
     covered = {name: _covers(idata, name, truth[name]) for name in HYPER}
-    assert sum(c.sum() for c in covered.values()) >= 14, covered
+    assert sum(c.sum() for c in covered.values()) >= 13, covered
     for name in ("theta", "sigma_obs"):
         assert covered[name].all(), (name, truth[name])
     for name in ("alpha", "beta"):

@@ -17,7 +17,7 @@ from scipy import stats
 from analysis.models import fitting
 from analysis.models import spend as sm
 from analysis.errors import ValidationError
-from analysis.models.fitting import SamplerSettings, diagnose
+from analysis.models.fitting import SamplerSettings
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -119,8 +119,9 @@ def test_parameter_recovery(synthetic: sm.SpendModel, tmp_path) -> None:
     spend, truth = synthetic.simulate(TRUTH, seed=7)
     sim = synthetic.with_spend(spend)
     settings = SamplerSettings(draws=1000, tune=600, chains=4, target_accept=0.9)
-    idata = fitting.cached_fit("spend-recovery", sim.build, sim.data_hash(), settings, cache=tmp_path)
-    assert diagnose(idata, [p for p in sm.SpendModel.PARAMS if not p.startswith("z")]).passed
+    checked = [p for p in sm.SpendModel.PARAMS if not p.startswith("z")]
+    idata = fitting.cached_fit("spend-recovery", sim.build, sim.data_hash(), settings, check=checked, cache=tmp_path)
+    assert fitting.stored_diagnostics(idata).passed
     post = idata.posterior
     lo, hi = post["log_cost"].quantile([0.05, 0.95], dim=("chain", "draw")).values
     covered = (lo <= truth["log_cost"]) & (truth["log_cost"] <= hi)

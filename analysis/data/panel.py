@@ -46,7 +46,7 @@ from analysis.atomic import clean_parts, exclusive, require_writable, write_atom
 from analysis.data import finance, geography, outcomes, population, sen2
 from analysis.data.sources import Store, sha256_of
 from analysis.data.table import SourceTable
-from analysis.errors import DataError, SourceFormatError, ValidationError
+from analysis.errors import DataError, SourceFormatError, ValidationError, raise_if_interrupted
 
 FIRST_YEAR, LAST_YEAR = 2010, 2025
 KEYS = ["la_code", "year"]
@@ -135,6 +135,7 @@ def _read(label: str, store: Store, read: Callable[[], object]):
     except DataError:
         raise
     except (OSError, ValueError, LookupError, TypeError, UnicodeError, zipfile.BadZipFile, pd.errors.ParserError) as exc:
+        raise_if_interrupted(exc)
         raise SourceFormatError(
             f"reading {label}: {type(exc).__name__}: {exc}\n"
             f"  while reading {where()}.\n"

@@ -45,7 +45,7 @@ from analysis.data.geography import harmonise_codes
 from analysis.data.parsing import numeric, require_columns
 from analysis.data.sources import Store
 from analysis.data.table import SourceTable, Variable
-from analysis.errors import SourceFormatError
+from analysis.errors import SourceFormatError, raise_if_interrupted
 
 ENGLAND = "E92000001"
 KEYS = ["la_code", "year"]
@@ -375,6 +375,7 @@ def _read_member(path: Path, member: str) -> pd.DataFrame:
             with zf.open(member) as fh:
                 return pd.read_csv(fh, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         except (UnicodeDecodeError, pd.errors.ParserError, zipfile.BadZipFile) as exc:
+            raise_if_interrupted(exc)
             raise SourceFormatError(
                 f"{path.name}:{member} is not a readable UTF-8 CSV ({type(exc).__name__}: {exc}). "
                 "The file may be corrupt: delete its copy in data/raw/ to fetch it again, or check the release."

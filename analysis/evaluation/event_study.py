@@ -86,6 +86,9 @@ from analysis.models.fitting import Diagnostics, SamplerSettings
 SETTINGS = SamplerSettings(sampler="nutpie", chains=4, draws=2000, tune=1000, target_accept=0.95)
 #: Columns of a stacked frame (see `stack`).
 COLUMNS = ["group", "stack", "la_code", "treated", "outcome", "event_time", "dy", "reuse"]
+#: Variables whose convergence is checked, and the posterior variables the analyses read (all a fit stores).
+CHECKED = ["delta", "tau_bar", "omega", "z", "sigma"]
+STORED = ["delta", "tau", "tau_bar", "omega", "sigma"]
 #: Pseudo event times of each LA's average Δy over the years after the start and over e ≤ −2.
 POST_AVERAGE, PRE_AVERAGE = 99, -99
 
@@ -212,11 +215,11 @@ class EventStudy:
                 # The potential holds only parameters and data, never the predicted cell means, so
                 # their posterior predictive is exact; PyMC warns about any potential regardless.
                 warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
-                self._idata = fitting.cached_fit(self.name, self.build, self.data_hash, self.settings, cache=self.cache)
+                self._idata = fitting.cached_fit(self.name, self.build, self.data_hash, self.settings, check=CHECKED, keep=STORED, cache=self.cache)
         return self._idata
 
     def diagnostics(self) -> Diagnostics:
-        return fitting.diagnose(self.fit(), var_names=["delta", "tau_bar", "omega", "z", "sigma"])
+        return fitting.stored_diagnostics(self.fit())
 
     @cached_property
     def tau_draws(self) -> np.ndarray:

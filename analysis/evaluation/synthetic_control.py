@@ -38,6 +38,9 @@ from analysis.models.fitting import Diagnostics, SamplerSettings
 N_DONORS = 10
 #: 500 tuning steps suffice (bulk ESS ≈ 1500 of 4000 draws with 1000); the synthetic controls are the slowest fits per parameter.
 SETTINGS = SamplerSettings(sampler="nutpie", chains=4, draws=1000, tune=500, target_accept=0.9)
+#: Variables whose convergence is checked, and the posterior variables the analyses read (all a fit stores).
+CHECKED = ["w", "sigma", "Gamma", "psi", "eta"]
+STORED = ["gamma", "synthetic", "sigma"]
 
 
 class SyntheticControl:
@@ -102,11 +105,11 @@ class SyntheticControl:
 
     def fit(self) -> az.InferenceData:
         if "_idata" not in self.__dict__:
-            self._idata = fitting.cached_fit(self.name, self.build, self.data_hash, self.settings, cache=self.cache)
+            self._idata = fitting.cached_fit(self.name, self.build, self.data_hash, self.settings, check=CHECKED, keep=STORED, cache=self.cache)
         return self._idata
 
     def diagnostics(self) -> Diagnostics:
-        return fitting.diagnose(self.fit(), var_names=["w", "sigma", "Gamma", "psi", "eta"])
+        return fitting.stored_diagnostics(self.fit())
 
     def att_by_event_time(self) -> pd.DataFrame:
         """Average gap over treated LAs observed at each event time: draws per row."""

@@ -35,7 +35,6 @@ from analysis.atomic import clean_parts, write_atomic
 logging.getLogger("pymc").setLevel(logging.WARNING)
 
 FITS = paths.CACHE / "fits"
-BENCHMARKS = paths.ROOT / "benchmarks" / "results"
 SEED = 20261123
 
 #: Convergence thresholds the study applies to every fitted model.
@@ -61,6 +60,8 @@ class SamplerSettings:
     tune: int = 1000
     target_accept: float = 0.9
     seed: int = SEED
+    #: nutpie's low-rank modified mass matrix (adapts to a few correlated directions; nutpie only)
+    low_rank: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,21 +96,27 @@ def model_text(model: pm.Model) -> str:
     return re.sub(r" at 0x[0-9A-Fa-f]+", "", text)
 
 
+#: What a cache entry holds (see `cached_fit`); part of the key, so entries of an older layout are refitted.
+CACHE_FORMAT = 2
+
+
 def cache_key(name: str, model: pm.Model, data: str, settings: SamplerSettings, extra: dict | None = None) -> str:
-    """Key from the model's graph, the data hash, the settings and any options."""
+    """Key from the model's graph, the data hash, the settings, any options, the numerics and the cache layout."""
     digest = hashlib.sha256(name.encode())
     digest.update(model_text(model).encode())
     digest.update(data.encode())
     digest.update(json.dumps(asdict(settings), sort_keys=True).encode())
     digest.update(json.dumps(extra or {}, sort_keys=True, default=str).encode())
     digest.update(numerics.fingerprint().encode())
+    digest.update(str(CACHE_FORMAT).encode())
     return digest.hexdigest()[:16]
 
 
-def sample(model: pm.Model, settings: SamplerSettings, *, predictive: bool = True) -> az.InferenceData:
-    """Sample the posterior (and the posterior predictive) with fixed seeds."""
+def sample(model: pm.Model, settings: SamplerSettings, *, predictive: bool = True, cores: int | None = None) -> az.InferenceData:
+    """Sample the posterior (and the posterior predictive) with fixed seeds; `cores` as in `pm.sample`."""
     with model:
         idata = pm.sample(
+            cores=cores,
             draws=settings.draws,
             tune=settings.tune,
             chains=settings.chains,
@@ -117,6 +124,7 @@ def sample(model: pm.Model, settings: SamplerSettings, *, predictive: bool = Tru
             nuts_sampler=settings.sampler,
             random_seed=settings.seed,
             progressbar=False,
+            **({"nuts_sampler_kwargs": {"low_rank_modified_mass_matrix": True}} if settings.low_rank else {}),
         )
         if predictive:
             pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=settings.seed + 1, progressbar=False)
@@ -129,10 +137,20 @@ def cached_fit(
     data: str,
     settings: SamplerSettings = SamplerSettings(),
     *,
+    check: list[str],
+    keep: list[str] | None = None,
     extra: dict | None = None,
     cache: Path = FITS,
 ) -> az.InferenceData:
     """Load the fit for (model code, data, settings) from the cache, or sample and store it.
+
+    What is stored is what the chapters read, compactly: the convergence diagnostics of
+    the `check` variables (computed on the full fit, in the posterior's attributes; read
+    them with `stored_diagnostics`), the posterior variables in `keep` (default: all but
+    PyMC's internal transformed ones) and the posterior predictive, as float32 and int32
+    (7 significant digits: far below any Monte Carlo error), without the warm-up draws.
+    The fit returned after sampling is the stored one, so a cold run and a warm run
+    compute every later number from the same values.
 
     A cache entry that cannot be read, or holds fewer chains or draws than the settings
     ask for, is moved aside (named, with the reason) and the model refitted. A fit is
@@ -140,7 +158,8 @@ def cached_fit(
     the draws so far) raises `SamplingInterrupted` and stores nothing.
     """
     model = build()
-    path = cache / f"{name}-{cache_key(name, model, data, settings, extra)}.nc"
+    stored = (extra or {}) | {"check": sorted(check), "keep": sorted(keep) if keep is not None else None}
+    path = cache / f"{name}-{cache_key(name, model, data, settings, stored)}.nc"
     clean_parts(cache)
     if path.exists():
         idata, problem = _load(path, settings)
@@ -153,9 +172,31 @@ def cached_fit(
     complete = _incomplete(idata, settings)
     if complete:
         raise SamplingInterrupted(f"sampling {name} stopped early ({complete}); nothing was cached")
-    _compact_counts(idata)
+    idata = _compact(idata, diagnose(idata, check), keep)
     write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp)))
     return idata
+
+
+def _compact(idata: az.InferenceData, diagnostics: Diagnostics, keep: list[str] | None) -> az.InferenceData:
+    """The stored form of a fit: diagnostics recorded, warm-up dropped, kept variables only, float32/int32."""
+    groups = {}
+    for group in ("posterior", "posterior_predictive", "sample_stats", "observed_data", "constant_data"):
+        if group not in idata.groups():
+            continue
+        ds = idata[group]
+        if group == "posterior":
+            names = [n for n in ds.data_vars if not n.endswith("__") and (keep is None or n in keep)]
+            ds = ds[names]
+        if group in ("posterior", "posterior_predictive"):
+            ds = ds.map(lambda da: da.astype(np.float32) if da.dtype == np.float64 else da.astype(np.int32) if np.issubdtype(da.dtype, np.integer) else da)
+        groups[group] = ds
+    groups["posterior"].attrs = dict(idata.posterior.attrs) | {"diagnostics": json.dumps(asdict(diagnostics))}
+    return az.InferenceData(**groups)
+
+
+def stored_diagnostics(idata: az.InferenceData) -> Diagnostics:
+    """The convergence diagnostics `cached_fit` computed on the full fit."""
+    return Diagnostics(**json.loads(idata.posterior.attrs["diagnostics"]))
 
 
 def _load(path: Path, settings: SamplerSettings) -> tuple[az.InferenceData | None, str]:
@@ -166,7 +207,11 @@ def _load(path: Path, settings: SamplerSettings) -> tuple[az.InferenceData | Non
     except Exception as exc:  # a truncated or foreign file can fail in h5py, netCDF4 or xarray, in many types
         return None, f"cannot be read ({type(exc).__name__}: {exc})"
     incomplete = _incomplete(idata, settings)
-    return (None, f"is incomplete ({incomplete})") if incomplete else (idata, "")
+    if incomplete:
+        return None, f"is incomplete ({incomplete})"
+    if "diagnostics" not in idata.posterior.attrs:
+        return None, "has no stored diagnostics (an older cache layout)"
+    return idata, ""
 
 
 def _incomplete(idata: az.InferenceData, settings: SamplerSettings) -> str:
@@ -177,15 +222,6 @@ def _incomplete(idata: az.InferenceData, settings: SamplerSettings) -> str:
     if sizes.get("chain") != settings.chains or sizes.get("draw") != settings.draws:
         return f"{sizes.get('chain', 0)} chains × {sizes.get('draw', 0)} draws, not {settings.chains} × {settings.draws}"
     return ""
-
-
-def _compact_counts(idata: az.InferenceData) -> None:
-    """Store integer posterior-predictive draws as int32 (counts here are far below 2³¹); halves the file."""
-    if "posterior_predictive" in idata.groups():
-        pp = idata.posterior_predictive
-        for name, da in pp.data_vars.items():
-            if np.issubdtype(da.dtype, np.integer):
-                pp[name] = da.astype(np.int32)
 
 
 def interval(draws: np.ndarray | pd.Series, width: float = 0.9) -> tuple[float, float, float]:
@@ -214,17 +250,3 @@ def require_converged(diag: Diagnostics, model: str) -> None:
             f"bulk ESS min {diag.ess_bulk_min:.0f} (≥ {ESS_BULK_MIN}, slowest {diag.slowest}), "
             f"{diag.divergences} divergences (0). Reparameterise or sample longer; do not report this fit."
         )
-
-
-def benchmark_table(model: str, folder: Path = BENCHMARKS) -> tuple[pd.DataFrame, dict]:
-    """A sampler benchmark recorded by `benchmarks/bench_<model>.py --json` (committed in benchmarks/results/).
-
-    Returns one row per sampler (wall time, slowest parameter's bulk ESS, ESS per second,
-    R-hat, divergences) and the run's settings (draws, tune, chains, machine).
-    """
-    path = folder / f"{model}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `python benchmarks/bench_{model}.py --out benchmarks/results/{model}.json`")
-    record = json.loads(path.read_text())
-    table = pd.DataFrame(record["results"])
-    return table, {k: v for k, v in record.items() if k != "results"}

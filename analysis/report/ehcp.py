@@ -131,7 +131,6 @@ def parameter_table(model: EHCPModel) -> pd.DataFrame:
         ("mean trend", "average of the regions' log growth rates per year", slopes, 3),
         ("τ intercept", "SD of LA intercepts within a region (log scale)", post["tau"].sel(effect="intercept").values, 2),
         ("τ slope", "SD of LA growth rates within a region (log scale per year)", post["tau"].sel(effect="slope").values, 3),
-        ("corr(intercept, slope)", "correlation of LA level and growth", post["corr_intercept_slope"].values, 2),
         ("σ_γ", "SD of national year effects (log scale)", post["sigma_gamma"].values, 3),
         ("σ_obs", "overdispersion: SD of LA-year noise beyond Poisson (log scale)", post["sigma_obs"].values, 3),
     ]
@@ -358,3 +357,44 @@ def forecast_table(model: EHCPModel, forecast: pd.DataFrame, year: int) -> pd.Da
     )
     out["growth (median)"] = (100 * (out[f"{year} median"] / out[f"January {model.last_year}"] - 1)).round().astype(int).astype(str) + "%"
     return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- rolling-origin backtests
+
+BACKTEST_LABELS = {"model": "Model", "ets": "Exponential smoothing (AutoETS)", "last_growth": "Last year's growth carried forward",
+                   "last_count": "Last year's count"}
+
+
+def backtest_table(results: dict) -> pd.DataFrame:
+    """Per horizon: coverage of the model's and ETS's 50 % and 90 % intervals, and every method's CRPS (plans)."""
+    from analysis.models.ehcp import backtest
+
+    t = backtest.by_horizon(results)
+    wide = t.pivot(index="horizon", columns="method", values="crps")
+    cov = t[t["method"].isin(["model", "ets"])].pivot(index="horizon", columns="method", values=["coverage_50", "coverage_90"])
+    origins = t.groupby("horizon")["origins"].first()
+    return pd.DataFrame({
+        "years ahead": wide.index,
+        "origins": origins.to_numpy(),
+        "model: 50% / 90% coverage": [f"{100 * cov.loc[h, ('coverage_50', 'model')]:.0f}% / {100 * cov.loc[h, ('coverage_90', 'model')]:.0f}%" for h in wide.index],
+        "ETS: 50% / 90% coverage": [f"{100 * cov.loc[h, ('coverage_50', 'ets')]:.0f}% / {100 * cov.loc[h, ('coverage_90', 'ets')]:.0f}%" for h in wide.index],
+        **{f"CRPS: {BACKTEST_LABELS[m]}": wide[m].round().astype(int).to_numpy() for m in backtest.METHODS},
+    })
+
+
+def backtest_chart(results: dict) -> alt.HConcatChart:
+    """Left: 90 % interval coverage by horizon (model, ETS). Right: CRPS by horizon, every method."""
+    from analysis.models.ehcp import backtest
+
+    t = backtest.by_horizon(results).assign(label=lambda d: d["method"].map(BACKTEST_LABELS))
+    order = [BACKTEST_LABELS[m] for m in backtest.METHODS]
+    color = alt.Color("label:N", title=None, sort=order, legend=alt.Legend(orient="bottom", columns=2))
+    x = alt.X("horizon:O", title="Years ahead", axis=alt.Axis(labelAngle=0))
+    cov = alt.Chart(t.dropna(subset=["coverage_90"]).round({"coverage_90": 3})).mark_line(point=True).encode(
+        x, alt.Y("coverage_90:Q", title="Share inside the 90% interval", scale=alt.Scale(domain=[0.5, 1]), axis=alt.Axis(format=charts.PCT)),
+        color, tooltip=["label:N", "horizon:O", alt.Tooltip("coverage_90:Q", format=".0%")])
+    nominal = alt.Chart(pd.DataFrame({"y": [0.9]})).mark_rule(strokeDash=[4, 4], color="black").encode(y="y:Q")
+    crps = alt.Chart(t.round({"crps": 1})).mark_line(point=True).encode(
+        x, alt.Y("crps:Q", title="Mean CRPS (plans)"), color, tooltip=["label:N", "horizon:O", alt.Tooltip("crps:Q", format=",.0f")])
+    return alt.hconcat((cov + nominal).properties(width=230, height=220, title="Calibration"),
+                       crps.properties(width=230, height=220, title="Accuracy (lower is better)"))

@@ -139,6 +139,25 @@ def key_numbers(frame: pd.DataFrame | None = None) -> dict[str, KeyNumber]:
     return ehcp_numbers(frame) | spend_numbers(frame) | evaluation_numbers()
 
 
+def places(mcse: float) -> int:
+    """Decimal places (negative: tens, hundreds …) a number with this Monte Carlo standard error
+    supports: the unit of its last digit is at least twice the MCSE, so a rerun moves it by at
+    most about one unit."""
+    return 6 if not mcse > 0 else int(np.floor(-np.log10(2 * mcse)))
+
+
+def shown(number: KeyNumber) -> str:
+    """The number at the precision its Monte Carlo error supports (thousands separated, typographic minus)."""
+    d = places(number.mcse)
+    return f"{round(number.value, d):,.{max(d, 0)}f}".replace("-", "−")
+
+
+def table(numbers: dict[str, KeyNumber]) -> pd.DataFrame:
+    """The key numbers as a reader sees them: what, value at supported precision, unit, MCSE."""
+    return pd.DataFrame([{"number": v.what, "value": shown(v), "unit": v.unit, "Monte Carlo SE": f"{v.mcse:.2g}"}
+                         for v in numbers.values()])
+
+
 # --------------------------------------------------------------------------- storing and comparing
 
 

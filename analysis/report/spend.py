@@ -345,34 +345,3 @@ def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, growth: pd.DataFra
         "changed its placements: independent placements may be made for the children with the most complex needs.",
     ]
     return "\n".join(f"{i}. {t}" for i, t in enumerate(items, 1))
-
-
-def benchmark_table(bench: pd.DataFrame) -> pd.DataFrame:
-    """The recorded sampler benchmark, rounded for display."""
-    return pd.DataFrame(
-        {
-            "sampler": bench["sampler"].map({"pymc": "PyMC NUTS", "nutpie": "nutpie"}),
-            "wall time (s)": bench["wall_s"].round(0).astype(int),
-            "slowest parameter": bench["slowest"],
-            "bulk ESS (min)": bench["ess_bulk_min"].round(-1).astype(int),
-            "bulk ESS per second": bench["ess_per_s_wall"].round(1),
-            "R-hat (max)": bench["rhat_max"].round(2),
-            "divergences": bench["divergences"],
-        }
-    )
-
-
-def benchmark_text(bench: pd.DataFrame, run: dict, model: SpendModel) -> str:
-    """Which sampler the book uses and why, from the recorded benchmark."""
-    rows = bench.set_index("sampler")
-    fast = rows["ess_per_s_wall"].idxmax()
-    ratio = rows["ess_per_s_wall"].max() / rows["ess_per_s_wall"].min()
-    return (
-        f"The benchmark fitted the model with both samplers on the real panel ({run['chains']} chains × "
-        f"({run['tune']} tuning + {run['draws']} draws), target acceptance {run['target_accept']}, seed {run['seed']}, on "
-        f"{run['machine']['cpus']} CPUs shared with other work, so the times are indicative). "
-        f"{'nutpie' if fast == 'nutpie' else 'PyMC NUTS'} gave {ratio:.1f} times as many effective draws of the slowest "
-        f"parameter per second of wall time (@tbl-spend-benchmark). The book's fit uses {model.settings.sampler}, with "
-        f"{model.settings.chains} chains × ({model.settings.tune} + {model.settings.draws}) draws, and is cached by a hash of "
-        "the model graph, the data and these settings."
-    )

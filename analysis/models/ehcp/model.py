@@ -16,8 +16,8 @@ ONS 0–25 population of mid-(t−1) (the panel's convention: panel year *t* car
 the mid-(t−1) estimate, the latest published before the January census):
 
     η_it   = α_i + β_i·s + γ_t + δᵀ x_i,t−1                    (trend line, log plans per head)
-    (α_i, β_i)ᵀ = μ_r[i] + L z_i,  z_i ~ N(0, I₂),  L = diag(τ)·chol(Ω)   (non-centred)
-    Ω ~ LKJ(2) (intercept–slope correlation),  μ_r ~ N((−3.8, 0.05), diag(0.5², 0.05²)) per region
+    (α_i, β_i)ᵀ = μ_r[i] + diag(τ) z_i,  z_i ~ N(0, I₂)         (non-centred)
+    μ_r ~ N((−3.8, 0.05), diag(0.5², 0.05²)) per region
     γ = σ_γ √(T/(T−2)) Q u,   u ~ N(0, I_{T−2})     (Q: orthonormal basis of the complement of [1, s])
     o_it   = log P_it + (θ − 1)(log P_it − mean_t log P_it)          (population offset)
     d_it   = log(y_it + ½) − o_it − η_it                             (a January's deviation from the line)
@@ -25,7 +25,9 @@ the mid-(t−1) estimate, the latest published before the January census):
     y_it ~ NegBinomial(mean μ_it, dispersion φ = 1/σ_obs²)     (Var = μ + σ_obs² μ²)
 
 LAs are partially pooled towards their region's mean intercept and slope (one
-2×2 covariance shared by all regions); the nine region means have their own
+scale for each, shared by all regions; intercept and slope independent given
+the region — an LKJ correlation between them was not recovered in simulation at
+the real data's size and made sampling three times slower); the nine region means have their own
 weakly informative priors (each rests on 5–33 LAs — a further national level
 added a hard-to-sample σ_region funnel and nothing to the forecasts). γ_t are
 national year effects: each January's departure from the log-linear trend,
@@ -52,7 +54,7 @@ predictive are conditional on the previous January.
 
 Priors (log scale, per year): μ_r as above (0.8–6 % of 0–25-year-olds in
 January 2020 at ±2 sd; growth −5 % to +15 % a year), τ ~ HN(0.3, 0.03),
-Ω ~ LKJ(2), σ_γ ~ HN(0.03), δ ~ N(0, 0.1) per SD of share, ρ ~ Beta(2, 2),
+σ_γ ~ HN(0.03), δ ~ N(0, 0.1) per SD of share, ρ ~ Beta(2, 2),
 θ ~ N(1, 0.5) (centred on proportionality), σ_obs ~ HN(0.1).
 
 Variants: "pooled" (α_i = a₀ ~ N(−3.8, 0.5), β_i = b₀ ~ N(0.05, 0.05): one
@@ -97,19 +99,20 @@ from analysis.models.fitting import SEED, Diagnostics, SamplerSettings
 
 VARIANTS = ("full", "pooled", "unpooled", "no_mix", "no_ar", "offset")
 
-#: Sampler settings for the real panel: nutpie, 4 chains × (1000 tune + 2000 draws). The
-#: slowest quantity (the LKJ Cholesky factor's slope element, i.e. the intercept-slope
-#: correlation) mixes at ~0.07–0.1 effective draws per draw, so 8000 draws give bulk ESS
-#: ≈ 550–800; target_accept 0.8 (~17 leapfrog steps) had no divergences in any variant.
-SETTINGS = SamplerSettings(sampler="nutpie", chains=4, draws=2000, tune=1000, target_accept=0.8, seed=SEED)
+#: Sampler settings for the real panel: nutpie with its low-rank modified mass matrix (it
+#: learns the few directions in which the region means, ρ and the LA effects move together,
+#: ~16 leapfrog steps a draw instead of ~25 with a diagonal one), 4 chains × (1000 tune +
+#: 1000 draws); the slowest parameters (a region's mean intercept, ρ) mix at ~0.15
+#: effective draws per draw, so bulk ESS ≈ 550–650 (`benchmarks/samplers.py`).
+SETTINGS = SamplerSettings(sampler="nutpie", chains=4, draws=1000, tune=1000, target_accept=0.85, seed=SEED, low_rank=True)
 
 #: Per-variant overrides. In the pooled model the year effects are sharply identified and
-#: target_accept 0.8 left 3 divergences in the tail of σ_γ; 0.95 removes them (it is cheap).
-#: Neither the pooled nor the unpooled model has the slow-mixing LKJ correlation (their
-#: slowest parameters reach bulk ESS > 1,200 from 8,000 draws), so 1,000 draws a chain suffice.
+#: target_accept 0.85 left divergences in the tail of σ_γ; 0.95 removes them (it is cheap).
+#: Without persistence (ρ = 0) the LA intercepts carry every LA's deviations and mix more slowly:
+#: 2000 draws at target_accept 0.9 give bulk ESS ≈ 900 (1000 draws gave 270).
 VARIANT_SETTINGS = {
-    "pooled": replace(SETTINGS, draws=1000, target_accept=0.95),
-    "unpooled": replace(SETTINGS, draws=1000),
+    "pooled": replace(SETTINGS, target_accept=0.95),
+    "no_ar": replace(SETTINGS, draws=2000, target_accept=0.9),
 }
 #: Windows shorter than this many Januaries (held-out fits ending before 2024) leave the LA
 #: slopes less determined; the 2016–2022 fit had 1 divergence at 0.8 and none at 0.9.
@@ -300,13 +303,9 @@ class EHCPModel(Predictions):
                 region_mean = pm.Normal(
                     "region_mean", mu=np.array([-3.8, 0.05]), sigma=np.array([0.5, 0.05]), dims=("region", "effect")
                 )
-                chol, corr, tau = pm.LKJCholeskyCov(
-                    "chol", n=2, eta=2.0, sd_dist=pm.HalfNormal.dist(sigma=np.array([0.3, 0.03]), shape=2), compute_corr=True
-                )
-                pm.Deterministic("tau", tau, dims="effect")
-                pm.Deterministic("corr_intercept_slope", corr[0, 1])
+                tau = pm.HalfNormal("tau", sigma=np.array([0.3, 0.03]), dims="effect")
                 z_la = pm.Normal("z_la", 0.0, 1.0, dims=("la", "effect"))
-                ab = region_mean[region_idx] + pt.dot(z_la, chol.T)
+                ab = region_mean[region_idx] + z_la * tau
                 alpha = pm.Deterministic("alpha", ab[:, 0], dims="la")
                 beta = pm.Deterministic("beta", ab[:, 1], dims="la")
             sigma_gamma = pm.HalfNormal("sigma_gamma", 0.03)
@@ -349,7 +348,7 @@ class EHCPModel(Predictions):
         names = {
             "pooled": ["a0", "b0"],
             "unpooled": ["level_first", "alpha", "beta"],
-        }.get(self.variant, ["region_mean", "chol", "tau", "corr_intercept_slope", "z_la", "alpha", "beta"])
+        }.get(self.variant, ["region_mean", "tau", "z_la", "alpha", "beta"])
         names += ["sigma_gamma", "u_gamma", "gamma", "sigma_obs"]
         names += [] if self.variant == "no_mix" else ["delta"]
         names += [] if self.variant == "no_ar" else ["rho"]
@@ -420,12 +419,12 @@ class EHCPModel(Predictions):
             self.settings, self._idata = settings, None
         if self._idata is None:
             extra = {"variant": self.variant, "first_year": self.first_year, "last_year": self.last_year}
-            self._idata = fitting.cached_fit(self.name, self.build, self.data_hash(), self.settings, extra=extra)
+            self._idata = fitting.cached_fit(self.name, self.build, self.data_hash(), self.settings, check=self.param_names(), extra=extra)
         return self._idata
 
     def diagnostics(self) -> Diagnostics:
         """R-hat (max), bulk ESS (min) and divergences over `param_names()`."""
-        return fitting.diagnose(self.fit(), self.param_names())
+        return fitting.stored_diagnostics(self.fit())
 
 
 # --------------------------------------------------------------------------- CLI

@@ -145,7 +145,7 @@ SIGMA_DRIFT_PRIOR = 0.03
 GAMMA_PRIOR = 0.3
 SIGMA_OBS_PRIOR = 0.15
 
-#: nutpie, 4 chains × (1000 tune + 1000 draws); see benchmarks/bench_spend.py.
+#: nutpie, 4 chains × (1000 tune + 1000 draws); see benchmarks/samplers.py.
 SETTINGS = SamplerSettings(sampler="nutpie", chains=4, draws=1000, tune=1000, target_accept=0.85, seed=SEED)
 
 
@@ -328,12 +328,12 @@ class SpendModel(Summaries):
         """Sample the posterior and the posterior predictive; cached by model, data and settings."""
         if self._idata is None:
             extra = {"first_year": self.first_year, "last_year": self.last_year}
-            self._idata = fitting.cached_fit(self.name, self.build, self.data_hash(), self.settings, extra=extra)
+            self._idata = fitting.cached_fit(self.name, self.build, self.data_hash(), self.settings, check=self.PARAMS, extra=extra)
         return self._idata
 
     def diagnostics(self) -> Diagnostics:
         """R-hat (max), bulk ESS (min) and divergences over `PARAMS`."""
-        return fitting.diagnose(self.fit(), self.PARAMS)
+        return fitting.stored_diagnostics(self.fit())
 
 
 # --------------------------------------------------------------------------- CLI

@@ -1,0 +1,66 @@
+"""The computational appendix: what the recorded benchmarks and checks say, as tables and sentences.
+
+Reads the records the benchmark scripts write (`benchmarks/results/*.json`: the
+samplers side by side, the book's build times and cache size, the cross-CPU
+check) and the stored key numbers (`results/key_numbers.json`). Nothing here runs
+a benchmark: they are separate commands, and the appendix reports when and where
+each record was made.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import paths
+
+RESULTS = paths.ROOT / "benchmarks" / "results"
+LABELS = {"ehcp": "EHC plan growth", "spend": "High-needs spend", "event_study": "Event study (Safety Valve)",
+          "synthetic_control": "Synthetic control (Safety Valve, spend)"}
+
+
+def record(name: str, folder: Path = RESULTS) -> dict:
+    """A benchmark record (`benchmarks/results/<name>.json`), or a clear error saying how to make it."""
+    path = folder / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python benchmarks/{name}.py --out {path.relative_to(paths.ROOT)}`")
+    return json.loads(path.read_text())
+
+
+def sampler_table(samplers: dict) -> pd.DataFrame:
+    """One row per model: bulk ESS per second of its slowest parameter under each sampler, and the ratio."""
+    rows = []
+    for key, m in samplers["models"].items():
+        pymc, nut = m["pymc"], m["nutpie"]
+        rows.append({"model": LABELS.get(key, key), "draws × chains": f"{nut['settings']['draws']:,} × {nut['settings']['chains']}",
+                     "PyMC NUTS: wall (s)": pymc["wall_s"], "PyMC ESS/s": pymc["ess_per_s"],
+                     "nutpie: wall (s)": nut["wall_s"], "nutpie ESS/s": nut["ess_per_s"], "nutpie ÷ PyMC": m["speedup"],
+                     "slowest parameter (nutpie)": nut["slowest"]})
+    return pd.DataFrame(rows)
+
+
+def build_table(book: dict) -> pd.DataFrame:
+    """Seconds per chapter in a cold build (empty fit cache), and the whole build cold and warm."""
+    rows = [{"step": name, "cold (s)": seconds} for name, seconds in book["cold"]["chapters_s"].items()]
+    rows.append({"step": "whole build (data check, chapters, preview)", "cold (s)": book["cold"]["seconds"]})
+    rows.append({"step": "rebuild with nothing changed", "cold (s)": book["warm"]["seconds"]})
+    return pd.DataFrame(rows).rename(columns={"cold (s)": "seconds"})
+
+
+def machine_text(machine: dict) -> str:
+    level = "AVX-512" if machine.get("avx512f") else "AVX2" if machine.get("avx2") else "no AVX2"
+    return f"{machine['cpus']} CPUs ({machine['cpu']}, {level}), PyMC {machine['pymc']}, nutpie {machine['nutpie']}"
+
+
+def identity_table(identity: dict) -> pd.DataFrame:
+    """The cross-CPU check: per run (CPU, pinned or not), whether each result equals the native pinned run's."""
+    runs = identity["runs"]
+    reference = next(r["hashes"] for r in runs if r["cpu"] == "native" and r["pinned"])
+    rows = []
+    for r in runs:
+        same = [k for k, v in r["hashes"].items() if v == reference[k]]
+        rows.append({"CPU": "this machine" if r["cpu"] == "native" else f"emulated {r['cpu']}", "numerics pinned": r["pinned"],
+                     "results identical to the pinned native run": f"{len(same)} of {len(reference)}"})
+    return pd.DataFrame(rows)
