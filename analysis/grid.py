@@ -23,6 +23,7 @@ task (a bar, with the task just finished) on standard error.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -72,7 +73,12 @@ def run(tasks: list[Task], *, scheduler: str | None = None, workers: int | None 
     results: dict[str, Any] = {}
     if scheduler == "serial":
         for task in tasks:
-            results[task.key] = _checked(task.key, *_execute(task.func, task.kwargs), here)
+            try:
+                value, fingerprint = _execute(task.func, task.kwargs)
+            except Exception as exc:
+                show.close()
+                raise GridError(f"grid task {task.key!r} failed: {type(exc).__name__}: {exc}") from exc
+            results[task.key] = _checked(task.key, value, fingerprint, here)
             show.done(task.key)
         show.close()
         return {k: results[k] for k in keys}
@@ -81,7 +87,7 @@ def run(tasks: list[Task], *, scheduler: str | None = None, workers: int | None 
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs="error")
+                               dashboard_address=None, silence_logs=logging.ERROR)
     try:
         with Client(cluster if cluster is not None else scheduler) as client:
             futures = {client.submit(_execute, t.func, t.kwargs, key=f"send-vfm-{t.key}", pure=False): t.key for t in tasks}

@@ -267,7 +267,8 @@ class EventStudy:
 
     def predictive_check(self, prob: float = 0.9) -> pd.DataFrame:
         """Share of observed cell means inside the central `prob` posterior predictive interval, by outcome and role."""
-        pp = self.fit().posterior_predictive["cell_mean"].stack(d=("chain", "draw")).transpose("d", ...).to_numpy()
+        pp = fitting.posterior_predictive(self.build, self.fit(), self.settings.seed + 1)["cell_mean"]
+        pp = pp.stack(d=("chain", "draw")).transpose("d", ...).to_numpy()
         lo, hi = np.quantile(pp, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
         y = self.cell_stats["mean"].to_numpy()
         f = self.cell_stats.assign(inside=(y >= lo) & (y <= hi))

@@ -129,7 +129,8 @@ class SyntheticControl:
 
     def predictive_check(self, prob: float = 0.9) -> float:
         """Share of observed values inside the central `prob` posterior predictive interval."""
-        pp = self.fit().posterior_predictive["y"].stack(d=("chain", "draw")).transpose("d", ...).to_numpy()
+        pp = fitting.posterior_predictive(self.build, self.fit(), self.settings.seed + 1)["y"]
+        pp = pp.stack(d=("chain", "draw")).transpose("d", ...).to_numpy()
         lo, hi = np.quantile(pp, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
         y = self.frame["y"].to_numpy()
         return float(((y >= lo) & (y <= hi)).mean())

@@ -97,7 +97,7 @@ def model_text(model: pm.Model) -> str:
 
 
 #: What a cache entry holds (see `cached_fit`); part of the key, so entries of an older layout are refitted.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 def cache_key(name: str, model: pm.Model, data: str, settings: SamplerSettings, extra: dict | None = None) -> str:
@@ -146,11 +146,12 @@ def cached_fit(
 
     What is stored is what the chapters read, compactly: the convergence diagnostics of
     the `check` variables (computed on the full fit, in the posterior's attributes; read
-    them with `stored_diagnostics`), the posterior variables in `keep` (default: all but
-    PyMC's internal transformed ones) and the posterior predictive, as float32 and int32
-    (7 significant digits: far below any Monte Carlo error), without the warm-up draws.
-    The fit returned after sampling is the stored one, so a cold run and a warm run
-    compute every later number from the same values.
+    them with `stored_diagnostics`) and the posterior variables in `keep` (default: all
+    but PyMC's internal transformed ones), as float32 (7 significant digits: far below
+    any Monte Carlo error), without the warm-up draws. Posterior predictive draws are
+    not stored: `posterior_predictive` draws them from the stored posterior when asked,
+    with a fixed seed. The fit returned after sampling is the stored one, so a cold run
+    and a warm run compute every later number from the same values.
 
     A cache entry that cannot be read, or holds fewer chains or draws than the settings
     ask for, is moved aside (named, with the reason) and the model refitted. A fit is
@@ -168,7 +169,7 @@ def cached_fit(
         aside = path.with_name(path.name + ".bad")
         os.replace(path, aside)
         print(f"fit cache: {path.name} {problem}; moved it to {aside} and refitting", file=sys.stderr, flush=True)
-    idata = sample(model, settings)
+    idata = sample(model, settings, predictive=False)
     complete = _incomplete(idata, settings)
     if complete:
         raise SamplingInterrupted(f"sampling {name} stopped early ({complete}); nothing was cached")
@@ -178,20 +179,30 @@ def cached_fit(
 
 
 def _compact(idata: az.InferenceData, diagnostics: Diagnostics, keep: list[str] | None) -> az.InferenceData:
-    """The stored form of a fit: diagnostics recorded, warm-up dropped, kept variables only, float32/int32."""
-    groups = {}
-    for group in ("posterior", "posterior_predictive", "sample_stats", "observed_data", "constant_data"):
-        if group not in idata.groups():
-            continue
-        ds = idata[group]
-        if group == "posterior":
-            names = [n for n in ds.data_vars if not n.endswith("__") and (keep is None or n in keep)]
-            ds = ds[names]
-        if group in ("posterior", "posterior_predictive"):
-            ds = ds.map(lambda da: da.astype(np.float32) if da.dtype == np.float64 else da.astype(np.int32) if np.issubdtype(da.dtype, np.integer) else da)
-        groups[group] = ds
+    """The stored form of a fit: diagnostics recorded, warm-up dropped, kept variables only, float32."""
+    groups = {group: idata[group] for group in ("sample_stats", "observed_data", "constant_data") if group in idata.groups()}
+    names = [n for n in idata.posterior.data_vars if not n.endswith("__") and (keep is None or n in keep)]
+    groups["posterior"] = idata.posterior[names].map(lambda da: da.astype(np.float32) if da.dtype == np.float64 else da)
     groups["posterior"].attrs = dict(idata.posterior.attrs) | {"diagnostics": json.dumps(asdict(diagnostics))}
     return az.InferenceData(**groups)
+
+
+_PREDICTIVE: dict[int, tuple[az.InferenceData, object]] = {}
+
+
+def posterior_predictive(build: Callable[[], pm.Model], idata: az.InferenceData, seed: int):
+    """Posterior predictive draws of the model's observed variables from `idata`'s posterior, with `seed`.
+
+    Drawn once per fit object and kept in memory (a few seconds for the study's models);
+    the same stored posterior and seed give the same draws on every run.
+    """
+    hit = _PREDICTIVE.get(id(idata))
+    if hit is not None and hit[0] is idata:
+        return hit[1]
+    with build():
+        pp = pm.sample_posterior_predictive(idata, random_seed=seed, progressbar=False).posterior_predictive
+    _PREDICTIVE[id(idata)] = (idata, pp)
+    return pp
 
 
 def stored_diagnostics(idata: az.InferenceData) -> Diagnostics:

@@ -51,11 +51,20 @@ def notebooks(config: Path = CONFIG) -> list[Path]:
 
 
 def input_hash(nb: nbformat.NotebookNode) -> str:
-    """Hash of what a chapter's outputs depend on: its code, the package modules it uses, the data stamp."""
+    """Hash of what a chapter's outputs depend on: its code, the package modules it uses, the data stamp,
+    and the stored results it declares it reads (``metadata.send_vfm.reads``: paths from the root)."""
     code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
     digest = hashlib.sha256(panel.stamp().encode() + code.encode())
     digest.update(dependencies.code_hash(dependencies.imported_modules(code)).encode())
+    for name in sorted(reads(nb)):
+        path = paths.ROOT / name
+        digest.update(name.encode() + (path.read_bytes() if path.exists() else b"missing"))
     return digest.hexdigest()[:16]
+
+
+def reads(nb: nbformat.NotebookNode) -> list[str]:
+    """The stored results a chapter declares it reads (benchmark records, grid summaries, key numbers)."""
+    return list(nb.metadata.get(STAMP_KEY, {}).get("reads", []))
 
 
 def execute(path: Path, *, force: bool = False, log: Callable[[str], None] = print) -> bool:
@@ -68,7 +77,7 @@ def execute(path: Path, *, force: bool = False, log: Callable[[str], None] = pri
     log(f"  {path.name}: executing …")
     start = time.perf_counter()
     NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    nb.metadata[STAMP_KEY] = {"inputs": stamp}
+    nb.metadata[STAMP_KEY] = nb.metadata.get(STAMP_KEY, {}) | {"inputs": stamp}
     write_atomic(path, lambda tmp: nbformat.write(nb, tmp))
     log(f"  {path.name}: executed in {time.perf_counter() - start:.0f} s")
     return True

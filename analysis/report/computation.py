@@ -21,12 +21,15 @@ LABELS = {"ehcp": "EHC plan growth", "spend": "High-needs spend", "event_study":
           "synthetic_control": "Synthetic control (Safety Valve, spend)"}
 
 
-def record(name: str, folder: Path = RESULTS) -> dict:
-    """A benchmark record (`benchmarks/results/<name>.json`), or a clear error saying how to make it."""
+def record(name: str, folder: Path = RESULTS) -> dict | None:
+    """A benchmark record (`benchmarks/results/<name>.json`), or None if it has not been made yet."""
     path = folder / f"{name}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `python benchmarks/{name}.py --out {path.relative_to(paths.ROOT)}`")
-    return json.loads(path.read_text())
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def missing(name: str) -> str:
+    """What the appendix says where a record has not been made yet."""
+    return f"*Not recorded yet: run `python benchmarks/{name}.py --out benchmarks/results/{name}.json`.*"
 
 
 def sampler_table(samplers: dict) -> pd.DataFrame:

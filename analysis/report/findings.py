@@ -56,11 +56,18 @@ def quantile_number(draws: np.ndarray, chains: int, prob: float, unit: str, what
     return KeyNumber(value, mcse, unit, what)
 
 
-def chainwise_number(statistic: Callable[[np.ndarray], float], draws: np.ndarray, chains: int, unit: str, what: str) -> KeyNumber:
-    """A statistic of many quantities' draws (…, sample): its value on all draws, MCSE from its spread across chains."""
+def chainwise_number(statistic: Callable[[np.ndarray], float], draws: np.ndarray, chains: int, unit: str, what: str,
+                     resolution: float = 0.0) -> KeyNumber:
+    """A statistic of many quantities' draws (…, sample): its value on all draws, MCSE from its spread across chains.
+
+    A statistic that moves in steps (a share of n LAs moves by 1/n) gets at least the error
+    of rounding to its step, `resolution`/√12: four chains that happen to agree exactly do
+    not make it exact.
+    """
     x = np.asarray(draws, dtype=float)
     per_chain = [statistic(part) for part in np.split(x, chains, axis=-1)]
-    return KeyNumber(float(statistic(x)), float(np.std(per_chain, ddof=1) / np.sqrt(chains)), unit, what)
+    mcse = max(float(np.std(per_chain, ddof=1) / np.sqrt(chains)), resolution / np.sqrt(12))
+    return KeyNumber(float(statistic(x)), mcse, unit, what)
 
 
 # --------------------------------------------------------------------------- the numbers
@@ -92,7 +99,8 @@ def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     keep = actual.notna().to_numpy()
     draws, y = draws[keep], actual[keep].to_numpy()
     out["ehcp.holdout_coverage_90"] = chainwise_number(lambda d: interval_coverage(d, y, 0.9), draws, chains, "share",
-                                                       f"January {held.holdout} withheld: share of LAs inside the 90% interval")
+                                                       f"January {held.holdout} withheld: share of LAs inside the 90% interval",
+                                                       resolution=1 / len(y))
     out["ehcp.holdout_crps"] = chainwise_number(lambda d: float(crps_draws(d, y).mean()), draws, chains, "plans",
                                                 f"January {held.holdout} withheld: mean CRPS over LAs")
     return out
@@ -154,8 +162,16 @@ def shown(number: KeyNumber) -> str:
 
 def table(numbers: dict[str, KeyNumber]) -> pd.DataFrame:
     """The key numbers as a reader sees them: what, value at supported precision, unit, MCSE."""
-    return pd.DataFrame([{"number": v.what, "value": shown(v), "unit": v.unit, "Monte Carlo SE": f"{v.mcse:.2g}"}
+    return pd.DataFrame([{"number": v.what, "value": shown(v), "unit": v.unit, "Monte Carlo SE": _two_figures(v.mcse)}
                          for v in numbers.values()])
+
+
+def _two_figures(x: float) -> str:
+    """Two significant figures in plain notation (340, 0.0019)."""
+    if not x > 0:
+        return "0"
+    places = max(0, 1 - int(np.floor(np.log10(x))))
+    return f"{round(x, 1 - int(np.floor(np.log10(x)))):,.{places}f}"
 
 
 # --------------------------------------------------------------------------- storing and comparing

@@ -13,14 +13,17 @@ every LA alive at the origin. Three baselines are scored the same way:
 - *ETS*: automatic exponential smoothing (`statsforecast.AutoETS`, additive
   errors, trend chosen by AICc) of each LA's log count over every January up to
   the origin (from 2010), with its own 50% and 90% intervals, and a random walk with
-  drift where a series is too short; its CRPS treats its predictive as log-normal
-  with the spread of its 90% interval.
+  drift where a series is too short, and the last count (with the others' median
+  spread) for a successor LA with a single January; its CRPS treats its predictive
+  as log-normal with the spread of its 90% interval.
 
 Each origin is one grid task (`analysis.grid`); `run` collects them and the
 summary is stored as `results/backtest.json` (`python -m analysis grid backtest`).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -86,12 +89,26 @@ def _ets(counts: pd.DataFrame, origin: int, h: int) -> pd.DataFrame:
     long = history.loc[alive].stack().rename("y").reset_index().rename(columns={"la_code": "unique_id", "year": "ds"})
     long = long[long["y"] > 0].assign(y=lambda d: np.log(d["y"]))
     sf = StatsForecast(models=[AutoETS(season_length=1, model="ZZN")], freq=1, n_jobs=1, fallback_model=RandomWalkWithDrift())
-    fc = sf.forecast(df=long, h=h, level=[50, 90])
+    enough = long.groupby("unique_id")["y"].transform("size") >= 2  # a successor LA's single January: last count instead
+    with warnings.catch_warnings():  # short series make the fallback's variance formula divide by zero: expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fc = sf.forecast(df=long[enough], h=h, level=[50, 90])
     lo90, hi90 = np.minimum(fc["AutoETS-lo-90"], fc["AutoETS-hi-90"]), np.maximum(fc["AutoETS-lo-90"], fc["AutoETS-hi-90"])
     lo50, hi50 = np.minimum(fc["AutoETS-lo-50"], fc["AutoETS-hi-50"]), np.maximum(fc["AutoETS-lo-50"], fc["AutoETS-hi-50"])
-    return pd.DataFrame({"la_code": fc["unique_id"], "year": fc["ds"].astype(int), "median": np.exp(fc["AutoETS"]),
-                         "lo50": np.exp(lo50), "hi50": np.exp(hi50), "lo90": np.exp(lo90), "hi90": np.exp(hi90),
-                         "sigma": (hi90 - lo90) / (2 * _Z90)})
+    out = pd.DataFrame({"la_code": fc["unique_id"], "year": fc["ds"].astype(int), "median": np.exp(fc["AutoETS"]),
+                        "lo50": np.exp(lo50), "hi50": np.exp(hi50), "lo90": np.exp(lo90), "hi90": np.exp(hi90),
+                        "sigma": (hi90 - lo90) / (2 * _Z90)})
+    short = sorted(set(alive) - set(out["la_code"]))
+    if short:  # the last count, with the median spread of the others at that horizon
+        last = history.loc[short, origin]
+        spread = out.groupby("year")["sigma"].median()
+        rows = [{"la_code": c, "year": y, "median": last[c], "sigma": spread[y]} for c in short for y in spread.index]
+        extra = pd.DataFrame(rows)
+        for level, z in (("50", 0.6744897501960817), ("90", _Z90)):
+            extra[f"lo{level}"] = extra["median"] * np.exp(-z * extra["sigma"])
+            extra[f"hi{level}"] = extra["median"] * np.exp(z * extra["sigma"])
+        out = pd.concat([out, extra[out.columns]], ignore_index=True)
+    return out
 
 
 def _lognormal_crps(median: pd.Series, sigma: pd.Series, y: np.ndarray, n: int = 2000) -> np.ndarray:

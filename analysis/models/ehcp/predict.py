@@ -16,6 +16,7 @@ import pandas as pd
 import pymc as pm
 from scipy import stats
 
+from analysis.models import fitting
 from analysis.models.ehcp.data import ENGLAND, FORECAST_TO
 from analysis.models.ehcp.scores import (
     crps_draws,
@@ -55,7 +56,8 @@ class Predictions:
         the count, ties halved; uniform if the model is calibrated). England rows
         (la_code E92000001) sum each draw over the LAs of that January.
         """
-        draws = self.fit().posterior_predictive["y"].stack(sample=("chain", "draw")).transpose("obs", "sample").values
+        pp = fitting.posterior_predictive(self.build, self.fit(), self.settings.seed + 1)
+        draws = pp["y"].stack(sample=("chain", "draw")).transpose("obs", "sample").values
         f = self._frame
         out = self._summarise(draws, f["year"].to_numpy(), list(f["la_code"]), f["y"].to_numpy())
         nat = [

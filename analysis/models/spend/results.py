@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.models import fitting
 from analysis.models.spend.data import BM_YEAR, ENGLAND, TYPE_LABELS, TYPES
 
 
@@ -131,7 +132,7 @@ class Summaries:
         Columns: la_code, la_name, year, observed, median, q05, q25, q75, q95 (£), pit.
         England rows sum the draws over the LAs fitted that year.
         """
-        pp = self.fit().posterior_predictive["log_spend"].stack(sample=("chain", "draw"))
+        pp = fitting.posterior_predictive(self.build, self.fit(), self.settings.seed + 1)["log_spend"].stack(sample=("chain", "draw"))
         draws = np.exp(pp.transpose("sample", "obs").values)  # (sample, obs)
         f = self._frame
         rows = [self._summary(draws.T, f["la_code"], f["la_name"], f["year"], f["spend"])]
