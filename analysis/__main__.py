@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from analysis.errors import BookError, DataError
+from analysis.errors import BookError, DataError, watch_interrupts
 
 
 class UsageError(Exception):
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from analysis.models.fitting import ConvergenceError, SamplingInterrupted
 
+    watch_interrupts()
     try:
         return args.run(args)
     except (DataError, UsageError) as exc:

@@ -1,4 +1,6 @@
-"""Errors raised on bad input: each one says what went wrong and what to do."""
+"""Errors raised on bad input: each one says what went wrong and what to do; and telling Ctrl-C from them."""
+
+import signal
 
 
 class DataError(Exception):
@@ -29,9 +31,27 @@ class BookError(Exception):
     """The book could not be rendered (the message says where the log is)."""
 
 
+_interrupted = False
+
+
+def watch_interrupts() -> None:
+    """Remember Ctrl-C before Python raises KeyboardInterrupt, so that `raise_if_interrupted` can tell
+    an interruption from a bad file even where a library drops the KeyboardInterrupt itself."""
+
+    def handler(signum, frame):
+        global _interrupted
+        _interrupted = True
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+
+
 def raise_if_interrupted(exc: BaseException) -> None:
-    """Re-raise Ctrl-C that a library wrapped in another error (pandas turns a KeyboardInterrupt during a
-    read into a ParserError), so that an interruption is never reported as a bad file."""
+    """Re-raise Ctrl-C that a library turned into another error (pandas' C parser reports a
+    KeyboardInterrupt during a read as "Calling read(nbytes) on source failed"), so that an
+    interruption is never reported as a bad file."""
+    if _interrupted:
+        raise KeyboardInterrupt from None
     seen = exc
     while seen is not None:
         if isinstance(seen, KeyboardInterrupt):

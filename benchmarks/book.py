@@ -18,7 +18,6 @@ Takes as long as a cold build (about 8 minutes on 2 cores). It empties `data/cac
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import resource
 import shutil
@@ -31,8 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analysis import paths  # noqa: E402
-from analysis.atomic import write_atomic  # noqa: E402
-from machine import machine  # noqa: E402
+from machine import machine, publish  # noqa: E402
 
 
 def build(*args: str) -> dict:
@@ -59,10 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     record["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     record["fit_cache_mb"] = cache_mb()
     record["warm"] = build()
-    text = json.dumps(record, indent=1)
-    print(text)
-    if args.out:
-        write_atomic(args.out, lambda tmp: tmp.write_text(text + "\n"))
+    publish(record, args.out)
     return 0
 
 

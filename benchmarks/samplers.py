@@ -22,7 +22,6 @@ About 25 minutes on 2 cores (PyMC's sampler is most of it).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -34,9 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 import analysis  # noqa: E402, F401  (first: it pins the numerical environment)
 
-from analysis.atomic import write_atomic  # noqa: E402
 from analysis.models.fitting import SamplerSettings, diagnose, sample  # noqa: E402
-from machine import machine  # noqa: E402
+from machine import machine, publish  # noqa: E402
 
 
 def models() -> dict:
@@ -89,10 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         rows["speedup"] = round(rows["nutpie"]["ess_per_s"] / rows["pymc"]["ess_per_s"], 1)
         record["models"][name] = {"model": label, **rows}
         print(f"{name}: PyMC {rows['pymc']['ess_per_s']} ESS/s, nutpie {rows['nutpie']['ess_per_s']} ESS/s ({rows['speedup']}×)", file=sys.stderr, flush=True)
-    text = json.dumps(record, indent=1)
-    print(text)
-    if args.out:
-        write_atomic(args.out, lambda tmp: tmp.write_text(text + "\n"))
+    publish(record, args.out)
     return 0
 
 

@@ -40,7 +40,7 @@ from analysis.data import panel
 from analysis import paths
 
 from analysis.data import sen2
-from analysis.errors import DataError, MissingSourceError, ValidationError
+from analysis.errors import DataError, MissingSourceError, SourceFormatError, ValidationError
 from analysis.data.sources import Store, load_registry, sha256_of
 
 ROOT = paths.ROOT
@@ -360,6 +360,19 @@ def test_a_holdout_outside_the_panel_fails_before_fitting(year):
     assert out.returncode == 2
     assert f"--holdout must be a January from 2020 to 2025 (the panel's last), not {year}" in out.stderr
     assert "Traceback" not in out.stderr and time.perf_counter() - started < 60
+
+
+def test_an_interrupt_that_a_library_turned_into_a_parse_error_stays_an_interrupt(store, monkeypatch):
+    from analysis import errors
+
+    def reader():
+        raise pd.errors.ParserError("Error tokenizing data. C error: Calling read(nbytes) on source failed.")
+
+    with pytest.raises(SourceFormatError):  # a genuine parse error is a bad file …
+        panel._read("EHCP caseload (SEN2)", store, reader)
+    monkeypatch.setattr(errors, "_interrupted", True)  # … but after Ctrl-C it is the interruption
+    with pytest.raises(KeyboardInterrupt):
+        panel._read("EHCP caseload (SEN2)", store, reader)
 
 
 @pytest.mark.parametrize("after", [2.5, 4.5])

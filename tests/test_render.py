@@ -80,6 +80,13 @@ def test_the_chapters_end_with_a_references_page():
     assert re.search(r"^# References", text, flags=re.M) and "{#refs}" in text, f"{last} is not a references page"
 
 
+def test_no_chapter_output_is_a_warning_or_an_error():
+    """stderr in a stored output is a fault: it carries a machine's paths (so nbval fails elsewhere) and it is noise to a reader."""
+    noisy = [(name, i, out.get("text", "")[:120]) for name, i, out in _outputs()
+             if out.get("output_type") == "error" or (out.get("output_type") == "stream" and out.get("name") == "stderr")]
+    assert not noisy, f"chapter outputs on stderr or errors: {noisy}"
+
+
 # --------------------------------------------------------------------------- tables
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -199,7 +200,10 @@ def posterior_predictive(build: Callable[[], pm.Model], idata: az.InferenceData,
     hit = _PREDICTIVE.get(id(idata))
     if hit is not None and hit[0] is idata:
         return hit[1]
-    with build():
+    with build(), warnings.catch_warnings():
+        # A model with a Potential (the synthetic control's constraint) is warned about: the draws of
+        # its observed variables given posterior draws, which already satisfy the Potential, are right.
+        warnings.filterwarnings("ignore", message="The effect of Potentials on other parameters is ignored")
         pp = pm.sample_posterior_predictive(idata, random_seed=seed, progressbar=False).posterior_predictive
     _PREDICTIVE[id(idata)] = (idata, pp)
     return pp

@@ -134,7 +134,9 @@ def summary(results: dict[str, dict]) -> pd.DataFrame:
 def by_horizon(results: dict[str, dict]) -> pd.DataFrame:
     """Per horizon and method: coverage and CRPS averaged over origins (weighted by LAs)."""
     s = summary(results)
-    w = lambda col: lambda d: np.average(d[col], weights=d["n_las"]) if d[col].notna().all() else np.nan
-    g = s.groupby(["horizon", "method"], sort=False)
-    return pd.DataFrame({"origins": g["origin"].nunique(), "coverage_50": g.apply(w("coverage_50")), "coverage_90": g.apply(w("coverage_90")),
-                         "crps": g.apply(w("crps"))}).reset_index()
+    cols = ["coverage_50", "coverage_90", "crps"]
+    weighted = s[cols].mul(s["n_las"], axis=0).assign(horizon=s["horizon"], method=s["method"], n_las=s["n_las"])
+    g = weighted.groupby(["horizon", "method"], sort=False)
+    out = g[cols].sum(min_count=1).div(g["n_las"].sum(), axis=0)
+    out.insert(0, "origins", s.groupby(["horizon", "method"], sort=False)["origin"].nunique())
+    return out.reset_index()

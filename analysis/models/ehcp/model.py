@@ -1,13 +1,5 @@
-"""Model 1: active EHC plans by LA and January: the generative model and its fitting.
-
-An experiment-like object in the style of CausalPy / the PyMC examples::
-
-    m = EHCPModel(panel.load())                 # 2016–2025, variant "full"
-    idata = m.fit()                             # cached by code + data + sampler settings
-    m.diagnostics()                             # R-hat, bulk ESS, divergences
-    m.forecast(to_year=2029)                    # LA and England, with intervals
-    EHCPModel(panel.load(), holdout=2025).holdout_scores()
-    m.loo_compare()                             # full vs pooled / unpooled / no_mix
+"""Model 1: active EHC plans by LA and January: the generative model and its fitting
+(how to use it: `analysis.models.ehcp`).
 
 Model (variant "full")
 ----------------------

@@ -20,6 +20,7 @@ from analysis.models.spend.data import (
     LAST_YEAR,
     MIN_PLANS,
     PANEL_COLUMNS,
+    PLACEMENT_COLUMNS,
     TYPE_LABELS,
     TYPES,
     england_per_head,

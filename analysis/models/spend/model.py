@@ -1,13 +1,5 @@
-"""Model 2: high-needs spend built from placements: the generative model and its fitting.
-
-::
-
-    m = SpendModel(panel.load())        # FY 2017-18 … 2024-25 (panel years 2018–2025)
-    m.fit(); m.diagnostics()            # cached; R-hat, bulk ESS, divergences
-    m.unit_costs()                      # £ per plan per year by placement type, England
-    m.la_unit_costs("special_independent")
-    m.growth_decomposition()            # 2018 → 2025: plans vs placement mix vs unit costs
-    m.benchmark_crosscheck()            # FY 2021-22 outturn by category
+"""Model 2: high-needs spend built from placements: the generative model and its fitting
+(how to use it: `analysis.models.spend`).
 
 What is modelled
 ----------------
