@@ -1,4 +1,4 @@
-"""Command line: `python -m analysis data|fit|evaluate|findings|book` (see `--help`).
+"""Command line: `python -m analysis data|fit|forecast|evaluate|findings|grid|book` (see `--help`).
 
 Every failure the user can act on ends in one line (or a short message) saying what
 failed and what to do, and a non-zero exit: 2 for bad input or arguments, 1 for a
@@ -70,6 +70,25 @@ def _fit(args: argparse.Namespace) -> int:
     from analysis.models.spend import cli_fit
 
     return _report(cli_fit(), args.json)
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from analysis.data import panel
+    from analysis.models.ehcp import EHCPModel, publish
+
+    model = EHCPModel(panel.load())
+    args.january = model.last_year + 1 if args.january is None else args.january
+    if args.january <= model.last_year:
+        raise UsageError(f"--january must come after the panel's last January ({model.last_year}), not {args.january}")
+    table = publish.forecast_table(model, args.january)
+    try:
+        path = publish.write(table)
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path.relative_to(publish.FOLDER.parents[1])} ({table['median'].notna().sum()} forecasts, "
+          f"{table['median'].isna().sum()} LAs without)", file=sys.stderr)
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -151,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--holdout", type=int, default=None, help="withhold this January and score its prediction")
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(run=_fit)
+    fc = sub.add_parser("forecast", help="store the EHCP model's forecast of one January for every LA as a dated CSV in results/forecasts/")
+    fc.add_argument("--january", type=int, default=None, help="the January to forecast (default: the one after the panel's last)")
+    fc.set_defaults(run=_forecast)
     ev = sub.add_parser("evaluate", help="compare Safety Valve and DBV LAs with matched LAs (event study, synthetic control)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=_evaluate)

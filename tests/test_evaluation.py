@@ -183,3 +183,9 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
         for name in programmes.HEADLINE:
             assert len(block["outcomes"][name]["placebo_space"]["medians"]) == evaluation.N_PLACEBO
             assert block["outcomes"][name]["synthetic_control"]
+
+
+def test_the_deficit_sensitivity_drops_only_high_deficit_las_that_could_be_unidentified_members():
+    features = pd.DataFrame({"dsg_deficit_pct": [20.0, 20.0, 1.0, float("nan")]}, index=["A", "B", "C", "D"])
+    kept = matching.exclude_deficit_like(features, ["A", "B", "C", "D"], threshold=10.0, candidates={"B", "C", "D"})
+    assert kept == ["A", "C", "D"]

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 
@@ -113,11 +114,20 @@ def test_table_cells_are_whole_plain_numbers_and_breakable():
                 assert not re.search(r"\d[eE][+−-]?\d", cell), f"{where} is in scientific notation"
                 long = [w for w in cell.split() if len(w.replace(tables.BREAK, " ").split(" ")[0]) > 30]
                 assert not [w for w in long if tables.BREAK not in w], f"{where} has a word too long to wrap in a PDF column"
+        years = [j for j, h in enumerate(header) if any(w in h.lower() for w in tables.YEAR_NAMES)]
+        for row in body:
+            for j in years:
+                assert not re.fullmatch(r"\d,\d{3}", row[j]), f"{name} cell {i}: year {row[j]!r} printed with a thousands separator"
     assert found >= 20, f"only {found} Markdown tables found in the chapters"
 
 
+def test_years_are_printed_without_thousands_separators():
+    frame = pd.DataFrame({"cohort": [2022, 2023], "January": [2025, 2026], "first_treated_year": [2024, 2025], "plans": [2022, 12000]})
+    cells = tables.show_table(frame).frame()
+    assert cells.iloc[0].tolist() == ["2022", "2025", "2024", "2,022"]
+
+
 def test_show_table_formats_without_truncation_or_index():
-    import pandas as pd
 
     frame = pd.DataFrame({"variable": ["ehcp_special_independent", "x"], "gap": [1.19e-13, 2.5], "n": [1200, -3]})
     table = tables.show_table(frame)

@@ -10,9 +10,14 @@ it) that falls wholly after the LA joined:
 - DBV tranche 1 began in summer 2022 → 2023; tranche 2 in January 2023 and
   tranche 3 in summer 2023 → 2024.
 
-Five 2022-23 Safety Valve members are not identified in any source we hold;
-they are rows with `membership = "unidentified"` and no `la_code`. North
-Tyneside's membership is inferred from the press (`membership = "inferred"`).
+Two 2022-23 Safety Valve members are not identified in any source we hold;
+they are rows with `membership = "unidentified"` and no `la_code`. DfE lists
+each year's agreements alphabetically and the readable copy of its 2022-23 list
+stops after Norfolk, so both come after "Norfolk" in the alphabet
+(`UNIDENTIFIED_AFTER`), and both had very high deficits (the programme's entry
+condition): the evaluation's sensitivity pools use both facts. North Tyneside's
+membership is inferred from the press, its year by elimination
+(`membership = "inferred"`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from analysis.errors import DataError
 SAFETY_VALVE_COUNTS = {"2020-21": 5, "2021-22": 9, "2022-23": 20, "2023-24": 4}
 #: LAs per DBV tranche as published.
 DBV_COUNTS = {"tranche 1": 20, "tranche 2": 21, "tranche 3": 14}
+#: The last LA named in the readable copy of DfE's alphabetical 2022-23 list: the unidentified members sort after it.
+UNIDENTIFIED_AFTER = "Norfolk"
 COLUMNS = ["programme", "la_code", "la_name", "cohort", "start", "first_treated_year", "membership", "suspended", "evidence", "source"]
 
 
@@ -51,6 +58,11 @@ def load_cohorts(las: pd.DataFrame, path=paths.COHORTS) -> pd.DataFrame:
         raise DataError(f"{path}: LAs listed twice in one programme: {dupes['la_name'].tolist()}")
     frame["la_code"] = frame["la_code"].replace("", pd.NA)
     return frame
+
+
+def could_be_unidentified(names: pd.Series) -> pd.Series:
+    """Whether each LA name sorts after `UNIDENTIFIED_AFTER`, as the unidentified members' names do."""
+    return names.str.casefold() > UNIDENTIFIED_AFTER.casefold()
 
 
 def membership(cohorts: pd.DataFrame) -> pd.DataFrame:

@@ -6,9 +6,10 @@
   (`matching`), with the clean-control rule of `programmes`;
 * `event_study(programme)`: the stacked Bayesian event study (`event_study`)
   for every outcome, one model holding three independent analyses —
-  "main"; "deficit" (the sensitivity for the five unidentified Safety Valve
-  members: comparison pools without LAs whose pre-period DSG deficit is above
-  the 25th percentile of the Safety Valve LAs'); "time" (placebo in time:
+  "main"; "deficit" (the sensitivity for the two unidentified Safety Valve
+  members: comparison pools without the LAs that could be them, those whose
+  names sort after "Norfolk" and whose pre-period DSG deficit is above the
+  25th percentile of the Safety Valve LAs'); "time" (placebo in time:
   each cohort pretends to start `PLACEBO_SHIFT` years early, using only its
   real pre-period, so any "effect" is spurious); and, as a separate model,
   `event_study(programme, placebo_space=True)` (placebo in space:
@@ -34,6 +35,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from analysis.data import breaks
 from analysis.data import cohorts as cohorts_mod
 from analysis.data import geography, neighbours
 from analysis.data import panel as panel_mod
@@ -59,12 +61,12 @@ class Evaluation:
     """Designs, fits and summaries for both programmes on one panel."""
 
     def __init__(self, panel: pd.DataFrame, cohorts: pd.DataFrame, neighbour_table: pd.DataFrame | None = None):
-        self.panel = panel
+        self.panel = breaks.mask(panel)
         self.cohorts = cohorts
         self.neighbours = neighbour_table
         self.last_year = int(panel["year"].max())
-        self.treatment = programmes.treatment_table(cohorts, panel)
-        self.outcomes = programmes.outcome_frame(panel)
+        self.treatment = programmes.treatment_table(cohorts, self.panel)
+        self.outcomes = programmes.outcome_frame(self.panel)
         self._fits: dict[tuple, EventStudy | SyntheticControl] = {}
         self._loo: dict[str, pd.DataFrame] = {}
 
@@ -80,6 +82,12 @@ class Evaluation:
         values = [self.features[g].at[c, "dsg_deficit_pct"] for c, g in zip(sv["la_code"], sv["first_treated_year"])]
         return float(np.nanquantile(values, DEFICIT_QUANTILE))
 
+    @cached_property
+    def unidentified_candidates(self) -> set[str]:
+        """LAs whose names sort where the unidentified Safety Valve members' do (after "Norfolk")."""
+        names = self.panel.drop_duplicates("la_code", keep="last").set_index("la_code")["la_name"]
+        return set(names.index[cohorts_mod.could_be_unidentified(names)])
+
     def treated(self, programme: str, g: int) -> pd.DataFrame:
         t = self.treatment
         return t[(t["programme"] == programme) & (t["first_treated_year"] == g)]
@@ -87,7 +95,7 @@ class Evaluation:
     def eligible(self, g: int, analysis: str = "main") -> list[str]:
         pool = programmes.eligible_controls(self.panel, self.cohorts, programmes.horizon(g, self.last_year))
         if analysis == "deficit":
-            pool = matching.exclude_deficit_like(self.features[g], pool, self.deficit_threshold)
+            pool = matching.exclude_deficit_like(self.features[g], pool, self.deficit_threshold, self.unidentified_candidates)
         return pool
 
     def matches(self, programme: str, analysis: str = "main") -> pd.DataFrame:

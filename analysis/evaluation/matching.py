@@ -49,7 +49,12 @@ COVARIATES = {
 
 
 def covariates(panel: pd.DataFrame, g: int) -> pd.DataFrame:
-    """Pre-treatment characteristics of every LA for a cohort first treated in year g (index la_code)."""
+    """Pre-treatment characteristics of every LA for a cohort first treated in year g (index la_code).
+
+    Placement shares are the January g−1 values, or the LA's latest in the two years
+    before where g−1 is suppressed or flagged as a reporting break; the DSG deficit is
+    the latest at or before g−1 (the series ends in 2022).
+    """
     p = panel.set_index(["la_code", "year"]).sort_index()
     rate = programmes.OUTCOMES["ehcp_rate"].values(p.reset_index()).set_axis(p.index)
     spend = programmes.OUTCOMES["hn_spend_per_head"].values(p.reset_index()).set_axis(p.index)
@@ -64,14 +69,19 @@ def covariates(panel: pd.DataFrame, g: int) -> pd.DataFrame:
             out = out.fillna((end - start) / lag)
         return out
 
-    deficit = p["dsg_deficit_pct"].dropna().reset_index()
-    deficit = deficit[deficit["year"] <= g - 1].sort_values("year").groupby("la_code")["dsg_deficit_pct"].last()
+    def latest(series: pd.Series, back: int = 0) -> pd.Series:
+        """Each LA's value in g−1, or its latest in the `back` years before (a suppressed or flagged g−1)."""
+        values = series.dropna().reset_index()
+        values = values[values["year"].between(g - 1 - back, g - 1)].sort_values("year")
+        return values.groupby("la_code")[series.name].last()
+
+    deficit = latest(p["dsg_deficit_pct"], back=g)
     frame = pd.DataFrame(
         {
             "log_ehcp_rate": at(rate, g - 1),
             "ehcp_growth": growth(rate, 3),
-            "share_independent": at(100 * p["ehcp_special_independent"] / p["ehcp_total"], g - 1),
-            "share_mainstream": at(100 * p["ehcp_mainstream"] / p["ehcp_total"], g - 1),
+            "share_independent": latest((100 * p["ehcp_special_independent"] / p["ehcp_total"]).rename("share"), back=2),
+            "share_mainstream": latest((100 * p["ehcp_mainstream"] / p["ehcp_total"]).rename("share"), back=2),
             "log_spend_per_head": at(spend, g - 1),
             "spend_growth": growth(spend, 2),
         }
@@ -135,12 +145,12 @@ def smd(features: pd.DataFrame, treated: list[str], controls: list[str], referen
     return (t.mean() - c.mean()) / sd
 
 
-def exclude_deficit_like(features: pd.DataFrame, eligible: list[str], threshold: float) -> list[str]:
-    """Eligible LAs whose latest pre-period DSG deficit is at or below `threshold` (or unknown).
+def exclude_deficit_like(features: pd.DataFrame, eligible: list[str], threshold: float, candidates: set[str]) -> list[str]:
+    """Eligible LAs, less the `candidates` whose latest pre-period DSG deficit is above `threshold`.
 
-    Used for the sensitivity analysis on the five unidentified Safety Valve
-    members: they had very high deficits, so LAs that look like them are
-    removed from the comparison pool.
+    Used for the sensitivity analysis on the two unidentified Safety Valve
+    members: they had very high deficits and their names sort after "Norfolk"
+    (the `candidates`), so LAs that fit both are removed from the comparison pool.
     """
     deficit = features["dsg_deficit_pct"].reindex(eligible)
-    return [c for c in eligible if not deficit[c] > threshold]
+    return [c for c in eligible if not (c in candidates and deficit[c] > threshold)]

@@ -28,10 +28,10 @@ Decisions, each applied in one place here:
   the treated set and the successors from every comparison pool.
 * **Tiny LAs** (City of London, Isles of Scilly: a few dozen plans) are
   excluded: their rates move by tens of points from one child.
-* **Unidentified Safety Valve members** (five 2022-23 agreements) cannot be
+* **Unidentified Safety Valve members** (two 2022-23 agreements) cannot be
   treated; they may sit in the comparison pools. `exclude_deficit_like`
-  builds the sensitivity pools that drop LAs whose pre-period DSG deficit
-  looks like a treated LA's.
+  builds the sensitivity pools that drop the LAs that could be them: names
+  after "Norfolk" and a pre-period DSG deficit like a treated LA's.
 
 Outcomes (`OUTCOMES`) are LA-year series on the scale the models use: logs for
 rates of counts and money per head (effects are proportional differences) and

@@ -8,7 +8,7 @@ import altair as alt
 import pandas as pd
 
 from analysis import paths
-from analysis.data import finance, geography, outcomes, panel, sen2
+from analysis.data import breaks, finance, geography, outcomes, panel, sen2
 from analysis.data.sources import Store, load_registry
 
 
@@ -81,6 +81,31 @@ def suppression_counts() -> pd.DataFrame:
     """How many LA-year cells each source published as a suppression code (now missing)."""
     sup = pd.read_parquet(paths.PROCESSED / panel.OUTPUTS["suppressed"])
     return sup.groupby(["source", "code"]).size().rename("cells").reset_index()
+
+
+BREAK_LABELS = {
+    "ehcp_total": "All plans",
+    "ehcp_mainstream": "Mainstream",
+    "ehcp_special_state": "State special",
+    "ehcp_special_independent": "Independent special",
+}
+
+
+def reporting_breaks(panel_frame: pd.DataFrame) -> pd.DataFrame:
+    """The counts the reporting-break rule flags, for reading: LA, January, count, values around it."""
+    flags = breaks.detect(panel_frame)
+    return pd.DataFrame(
+        {
+            "LA": flags["la_name"],
+            "January": flags["year"].astype(str),
+            "Plans in": flags["variable"].map(BREAK_LABELS),
+            "Year before": flags["previous"].map("{:,.0f}".format),
+            "Flagged": flags["value"].map("{:,.0f}".format),
+            "Year after": flags["next"].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}"),
+            "Change vs England": flags["relative_change"].map("×{:.2f}".format),
+            "Kind": flags["kind"],
+        }
+    )
 
 
 def cross_checks(store: Store | None = None) -> dict[str, float]:

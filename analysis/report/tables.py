@@ -23,6 +23,8 @@ import pandas as pd
 LONG_TOKEN = 18
 BREAK = "\u200b"
 MISSING = "–"
+#: Column names that mark a column of years (printed without a thousands separator).
+YEAR_NAMES = ("year", "cohort", "january")
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,9 @@ def show_table(frame: pd.DataFrame, formats: dict[str, str] | None = None, *, br
 
 
 def _is_year(name: str, values: pd.Series) -> bool:
-    """A column of calendar years (named '…year…', whole numbers 1900–2100): no thousands separator."""
+    """A column of calendar years (named '…year…', 'cohort' or 'January', whole numbers 1900–2100): no thousands separator."""
     v = pd.to_numeric(values, errors="coerce").dropna()
-    return "year" in name.lower() and not v.empty and (v == v.round()).all() and v.between(1900, 2100).all()
+    return any(w in name.lower() for w in YEAR_NAMES) and not v.empty and (v == v.round()).all() and v.between(1900, 2100).all()
 
 
 def _default_format(values: pd.Series) -> str:

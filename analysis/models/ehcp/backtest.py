@@ -40,10 +40,10 @@ _Z90 = 1.6448536269514722
 
 def origin_scores(origin: int) -> dict:
     """Fit the model to 2016 … `origin`, forecast what follows, score it and the baselines, per horizon."""
-    from analysis.data import panel
+    from analysis.data import breaks, panel
     from analysis.models.ehcp.model import EHCPModel
 
-    frame = panel.load()
+    frame = breaks.mask(panel.load())
     last = int(frame["year"].max())
     to_year = min(origin + max(HORIZONS), last)
     model = EHCPModel(frame, last_year=origin)

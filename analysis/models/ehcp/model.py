@@ -77,6 +77,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.linalg import null_space
 
+from analysis.data import breaks
 from analysis.models import fitting
 from analysis.models.ehcp.data import (
     CENTRE_YEAR,
@@ -151,10 +152,10 @@ class EHCPModel(Predictions):
         last_year = int(panel["year"].max()) if last_year is None else int(last_year)
         if last_year - first_year < 3:
             raise ValueError("EHCP model: needs at least four Januaries")
-        self.panel = panel
+        self.panel = breaks.mask(panel)
         self.first_year, self.last_year, self.holdout = first_year, last_year, holdout
         self.variant, self.settings = variant, settings or settings_for(variant, last_year - first_year + 1)
-        self._frame = model_frame(panel, first_year, last_year)
+        self._frame = model_frame(self.panel, first_year, last_year)
         self._idata: az.InferenceData | None = None
 
     def __repr__(self) -> str:

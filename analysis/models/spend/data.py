@@ -11,6 +11,11 @@ Data choices
   LA-years: Hackney and Peterborough 2024, Cambridgeshire and North East
   Lincolnshire 2025): the LA's latest earlier shares × the known total, flagged
   ``mix_imputed``. Shares move slowly, so this changes little.
+* Reporting breaks: placement counts flagged by `analysis.data.breaks` (for
+  example Redcar and Cleveland's January 2023 mainstream and state special
+  counts, each half the year before and after) are missing, so that LA-year's
+  breakdown is imputed as a suppressed one is; a flagged total (Newham 2025)
+  leaves the LA-year out.
 * Boundary changes: each harmonised LA is its own unit (Northamptonshire to 2021,
   its successors from 2022; Cumbria to 2023, its successors from 2024; Bournemouth,
   Poole and old Dorset to 2019, BCP and Dorset from 2020). A successor's LA

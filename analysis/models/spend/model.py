@@ -108,6 +108,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
+from analysis.data import breaks
 from analysis.data import panel as panel_module
 from analysis.errors import ValidationError
 from analysis.models import fitting
@@ -196,9 +197,9 @@ class SpendModel(Summaries):
     ) -> None:
         if last_year - first_year < 2:
             raise ValueError("spend model: needs at least three financial years")
-        self.panel = panel
+        self.panel = breaks.mask(panel)
         self.first_year, self.last_year, self.settings = first_year, last_year, settings
-        self._frame = model_frame(panel, first_year, last_year)
+        self._frame = model_frame(self.panel, first_year, last_year)
         if self._frame.empty:
             raise ValidationError(f"spend model: no LA-year in {first_year}–{last_year} has spend, plans and population")
         self._idata: az.InferenceData | None = None
