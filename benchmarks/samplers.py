@@ -51,7 +51,7 @@ def models() -> dict:
     sc = ev.synthetic_control("safety_valve", "hn_spend_per_head")
     return {
         "ehcp": (repr(e), e.build, e.param_names(), e.settings),
-        "spend": (repr(s), s.build, s.PARAMS, s.settings),
+        "spend": (repr(s), s.build, s.params, s.settings),
         "event_study": ("Safety Valve stacked event study (main, deficit and time-placebo analyses)", es.build, event_study.CHECKED, es.settings),
         "synthetic_control": ("Safety Valve synthetic control, high-needs spend per head", sc.build, synthetic_control.CHECKED, sc.settings),
     }

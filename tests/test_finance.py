@@ -18,24 +18,22 @@ from analysis.data.table import SourceTable
 TINY = {"E09000001", "E06000053"}  # City of London, Isles of Scilly: far below £1m of high-needs spend
 
 
-@pytest.fixture(scope="module")
-def spend(store: Store, las: pd.DataFrame) -> SourceTable:
-    return finance.read_hn_spend(store, las)
+def _table(reader):
+    """A module-scoped fixture holding what `reader` returns for the mirror's file."""
+
+    @pytest.fixture(scope="module")
+    def fixture(store: Store, las: pd.DataFrame) -> SourceTable:
+        return reader(store, las)
+
+    return fixture
 
 
-@pytest.fixture(scope="module")
-def bench(store: Store, las: pd.DataFrame) -> SourceTable:
-    return finance.read_hn_benchmarking(store, las)
-
-
-@pytest.fixture(scope="module")
-def alloc(store: Store, las: pd.DataFrame) -> SourceTable:
-    return finance.read_hn_allocations(store, las)
-
-
-@pytest.fixture(scope="module")
-def deficit(store: Store, las: pd.DataFrame) -> SourceTable:
-    return finance.read_dsg_deficit(store, las)
+spend = _table(finance.read_hn_spend)
+bench = _table(finance.read_hn_benchmarking)
+alloc = _table(finance.read_hn_allocations)
+deficit = _table(finance.read_dsg_deficit)
+specialist = _table(finance.read_specialist_spend)
+deductions = _table(finance.read_place_deductions)
 
 
 def _at(table: SourceTable, la_code: str, year: int, var: str) -> float:
@@ -44,9 +42,9 @@ def _at(table: SourceTable, la_code: str, year: int, var: str) -> float:
     return float(row[var].iloc[0])
 
 
-def test_one_row_per_la_year_and_only_for_live_las(spend, bench, alloc, deficit, las) -> None:
+def test_one_row_per_la_year_and_only_for_live_las(spend, bench, alloc, deficit, specialist, deductions, las) -> None:
     units = la_units(las).set_index("la_code")
-    for table in (spend, bench, alloc, deficit):
+    for table in (spend, bench, alloc, deficit, specialist, deductions):
         assert list(table.la.columns) == ["la_code", "year", *[v.name for v in table.variables]], table.name
         assert not table.la.duplicated(["la_code", "year"]).any(), table.name
         # The year convention: every row's LA existed on 1 January of its panel year.
@@ -185,3 +183,34 @@ def test_deficit_unknown_la_names(tmp_path: Path, store: Store, las: pd.DataFram
     table.to_excel(tmp_path / "mirror" / "deficit.xlsx", index=False)
     with pytest.raises(UnknownLAError, match=r"deficit\.xlsx.*\['Atlantis'\]"):
         finance.read_dsg_deficit(_store_with(tmp_path, store, "dsg_deficit", "deficit.xlsx"), las)
+
+
+def test_specialist_spend_published_figures(specialist: SourceTable) -> None:
+    la = specialist.la.set_index("year")
+    # DfE dashboard, England 2021-22: £2.08bn state special, £1.40bn independent and non-maintained special
+    assert la.loc[2022, "special_state_spend"].sum() == pytest.approx(2_083_898_000, rel=1e-4)
+    assert la.loc[2022, "special_independent_spend"].sum() == pytest.approx(1_400_354_000, rel=1e-4)
+    assert sorted(la.index.unique()) == [2019, 2020, 2021, 2022]
+    assert (specialist.la[["special_state_spend", "special_independent_spend"]] >= 0).all().all()
+
+
+def test_place_deductions_add_up_and_match_england(deductions: SourceTable) -> None:
+    la, nat = deductions.la, deductions.national.set_index("year")
+    parts = ["ded_special", "ded_mainstream_units", "ded_ap", "ded_post16", "ded_hospital"]
+    assert (la[parts].sum(axis=1) - la["ded_total"]).abs().max() <= 1.0
+    sums = la.groupby("year")[["ded_total", "ded_special", "ded_special_places"]].sum()
+    assert (sums["ded_total"] - nat["ded_total"]).abs().max() <= 1.0
+    # ESFA 2023-24: £1,079,358,891 deducted in all; special academy and free school places at £10,000 each
+    assert nat.loc[2024, "ded_total"] == 1_079_358_891
+    assert (sums["ded_special"] / sums["ded_special_places"]).between(9_000, 10_500).all()
+
+
+def test_deductions_with_an_unknown_provider_type(tmp_path: Path, store: Store, las: pd.DataFrame) -> None:
+    sheets = pd.read_excel(store.path("dsg_2021"), sheet_name=None, header=None)
+    sheets["High_needs_deductions"].iloc[0, 14] = "Hovercraft academies"
+    (tmp_path / "mirror").mkdir()
+    with pd.ExcelWriter(tmp_path / "mirror" / "dsg.xlsx") as writer:
+        for name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=name, header=False, index=False)
+    with pytest.raises(SourceFormatError, match=r"dsg\.xlsx, sheet 'High_needs_deductions': column O .*hovercraft"):
+        finance._deduction_sheet(tmp_path / "mirror" / "dsg.xlsx", 2021, las)

@@ -63,10 +63,10 @@ def test_cli_check_json_reports_every_source_with_coverage():
     out = subprocess.run([sys.executable, "-m", "analysis", "data", "--check", "--json"], capture_output=True, text=True, check=True, cwd=paths.ROOT)
     report = json.loads(out.stdout)
     assert {"coverage", "national_totals", "sources"} <= set(report)
-    assert set(report["sources"]) == {"sen2_caseload", "sen2_flows", "population", "hn_spend", "hn_benchmarking", "hn_allocations", "dsg_deficit", "outcomes", "tribunals"}
+    assert set(report["sources"]) == {"sen2_caseload", "sen2_flows", "population", "hn_spend", "hn_benchmarking", "hn_allocations", "dsg_deficit", "specialist_spend", "place_deductions", "outcomes", "tribunals"}
     assert report["national_totals"]["ehcp_total"]["2025"] == 638745
     assert report["coverage"]["ehcp_total"]["2010"] == 152
-    for variable in ["pop_0_25", "hn_spend", "hn_block_after_deductions", "dsg_deficit_pct", "tribunal_appeal_rate", "ks4_attainment8_ehcp", "timeliness_20wk_pct", "ceased_plans"]:
+    for variable in ["pop_0_25", "hn_spend", "hn_block_after_deductions", "dsg_deficit_pct", "special_state_spend", "ded_special", "tribunal_appeal_rate", "ks4_attainment8_ehcp", "timeliness_20wk_pct", "ceased_plans"]:
         assert len(report["coverage"][variable]) >= 3, variable
 
 

@@ -14,6 +14,7 @@ import pymc as pm
 import pytest
 from scipy import stats
 
+from analysis.data import breaks, panel
 from analysis.models import fitting
 from analysis.models import spend as sm
 from analysis.errors import ValidationError
@@ -60,7 +61,7 @@ def test_expected_spend_matches_the_written_specification(synthetic: sm.SpendMod
     """The model's log density at fixed parameters equals a NumPy transcription of the maths."""
     model = synthetic.build()
     free = [rv.name for rv in model.free_RVs]
-    national = ["log_cost", "trend", "log_base", "trend_base"]  # deterministic transforms of free variables
+    national = ["log_cost", "trend", "log_base", "trend_base", "year_effect"]  # deterministic transforms of free variables
     values = dict(zip(free + national, pm.draw([model[n] for n in free + national], random_seed=4)))
     fixed = pm.do(model, {n: values[n] for n in free})
     logp = fixed.compile_logp(vars=[fixed["log_spend"]])({})
@@ -69,7 +70,8 @@ def test_expected_spend_matches_the_written_specification(synthetic: sm.SpendMod
     s = f["s"].to_numpy(float)
     rate = np.log(f["total"] / f["pop"]).groupby(f["la_code"]).mean().to_numpy()
     level = values["gamma"] * (rate - rate.mean()) / rate.std() + values["sigma_la"] * values["z_la"]
-    effect = level[la] + values["sigma_drift"] * values["z_drift"][la] * s
+    effect = level[la] + values["sigma_drift"] * values["z_drift"][la] * s + values["year_effect"][synthetic.year_index()]
+    assert values["trend_base"] == pytest.approx(values["trend"][0])  # services share the state-funded trend
     log_c = values["log_cost"][:, None] + values["trend"][:, None] * s + effect
     log_c[list(sm.TYPES).index("special_independent")] += values["sigma_indep"] * values["z_indep"][la]
     base = np.exp(values["log_base"] + values["trend_base"] * s + effect)
@@ -102,14 +104,15 @@ TRUTH = {
     "sigma_indep": 0.3,
     "gamma": -0.1,
     "log_base": np.log(60.0),
-    "trend_base": 0.02,
+    "sigma_year": 0.03,
     "sigma_obs": 0.05,
     "nu": 8.0,
 }
 
 
 def test_parameter_recovery(synthetic: sm.SpendModel, tmp_path) -> None:
-    """Fit spend simulated by `build()` with known values (30 LAs × 8 years); the posterior must recover them.
+    """Fit spend simulated by `build()` with known values (30 LAs × 8 years, with category spend in the years
+    the real panel has it); the posterior must recover them.
 
     Checks: convergence; the 90 % intervals of the national unit costs cover the truth for at
     least 4 of the 5 types, and always for independent special and mainstream (the types that
@@ -117,9 +120,9 @@ def test_parameter_recovery(synthetic: sm.SpendModel, tmp_path) -> None:
     cover ≥ 75 % of the 30 and their medians correlate > 0.8 with the truth); σ_obs within 30 %.
     """
     spend, truth = synthetic.simulate(TRUTH, seed=7)
-    sim = synthetic.with_spend(spend)
-    settings = SamplerSettings(draws=1000, tune=600, chains=4, target_accept=0.9)
-    checked = [p for p in sm.SpendModel.PARAMS if not p.startswith("z")]
+    sim = synthetic.with_spend(spend, truth["category_spend"])
+    settings = sm.SETTINGS  # as the real fit is sampled
+    checked = [p for p in sim.params if not p.startswith("z")]
     idata = fitting.cached_fit("spend-recovery", sim.build, sim.data_hash(), settings, check=checked, cache=tmp_path)
     assert fitting.stored_diagnostics(idata).passed
     post = idata.posterior
@@ -143,8 +146,6 @@ def test_parameter_recovery(synthetic: sm.SpendModel, tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def real() -> sm.SpendModel:
-    from analysis.data import panel
-
     return sm.SpendModel(panel.load())
 
 
@@ -154,7 +155,11 @@ def test_model_frame_on_the_panel(real: sm.SpendModel) -> None:
     n = f[[f"n_{k}" for k in sm.TYPES]].sum(axis=1)
     assert np.allclose(n, f["total"], rtol=1e-9)
     imputed = set(zip(f.loc[f["mix_imputed"], "la_code"], f.loc[f["mix_imputed"], "year"]))
-    assert len(imputed) == 4
+    # four suppressed breakdowns, and the LA-years with a school-type count flagged as a reporting break
+    suppressed = {("E09000012", 2024), ("E06000031", 2024), ("E10000003", 2025), ("E06000012", 2025)}
+    flags = breaks.detect(panel.load())
+    flagged = set(zip(flags["la_code"], flags["year"]))
+    assert suppressed <= imputed and imputed - suppressed <= flagged and len(imputed - suppressed) >= 5
     # Cumbria's successors have no spend for FY 2023-24
     assert not f[(f["year"] == 2024) & f["la_code"].isin(["E06000063", "E06000064"])].shape[0]
 
@@ -176,3 +181,27 @@ def test_cli_fit_report(real: sm.SpendModel) -> None:
     for k, v in out["unit_costs"].items():
         assert 0 < v["q05"] <= v["median"] <= v["q95"], k
     assert out["passed"], out
+
+
+def test_category_data_pin_the_unit_costs_in_the_order_they_imply(real: sm.SpendModel) -> None:
+    from analysis.report import spend as sr
+
+    cats = real.category_observations().groupby("category").size()
+    assert cats["special_state"] >= 550 and cats["special_independent"] >= 550 and cats["base"] >= 140
+    bm = real.unit_costs(sm.BM_YEAR).query("measure == 'mean_la'").set_index("type")["median"]
+    direct = sr.direct_ratios(real)
+    for k in ("special_state", "special_independent"):
+        assert bm[k] == pytest.approx(direct[k], rel=0.15), (k, bm[k], direct[k])
+    assert bm["special_independent"] > bm["special_state"] > bm["mainstream"] > bm["post16"]
+    check = real.category_check().groupby("category")["coverage_90"].mean()
+    assert check.between(0.85, 0.995).all(), check
+    full = real.unit_costs().query("measure == 'full_mean_la'").set_index("type")["median"]
+    top_up = real.unit_costs().query("measure == 'mean_la'").set_index("type")["median"]
+    assert full["special_state"] == pytest.approx(top_up["special_state"] + 10_000)
+    assert full["special_independent"] == pytest.approx(top_up["special_independent"])
+
+
+def test_cli_fit_reports_full_costs_and_the_base(real: sm.SpendModel) -> None:
+    out = sm.cli_fit(panel_frame=real.panel)
+    assert set(out["full_costs"]) == set(sm.TYPES) and out["base_per_head"]["median"] > 0
+    assert set(out["category_coverage_90"]) == {"special_state", "special_independent", "base"}

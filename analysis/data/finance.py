@@ -14,6 +14,12 @@ Readers (each returns a `SourceTable`; money in £, panel year Y = financial yea
   deductions (academy recoupment, ESFA-funded places) and total DSG allocation.
 - `read_dsg_deficit`: cumulative DSG balance carried forward as % of DSG (DERIVED
   by DfE's dashboard team), positive = deficit.
+- `read_specialist_spend`: spend on pupils in state special schools and in
+  independent and non-maintained special schools, FY 2018-19 … 2021-22 (DERIVED
+  by DfE's dashboard team from s251 outturn).
+- `read_place_deductions`: ESFA's direct funding of high needs places in
+  academies, free schools and colleges (the "deductions" from the high needs
+  block), by provider type, FY 2020-21 … 2023-24, with special academy places.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from analysis.data.geography import (
 from analysis.data.parsing import numeric, require_columns
 from analysis.data.sources import Store
 from analysis.data.table import SourceTable, Variable
-from analysis.errors import SourceFormatError
+from analysis.errors import SourceFormatError, UnknownLAError
 
 FY_PERIOD = "financial year `year`-1 to `year` (April–March)"
 
@@ -481,3 +487,166 @@ def _no_duplicates(frame: pd.DataFrame, *, where: str) -> None:
     dup = frame[frame.duplicated(["la_code", "year"], keep=False)]
     if len(dup):
         raise SourceFormatError(f"{where}: LA-years {sorted(set(zip(dup['la_code'], dup['year'])))[:5]} appear twice.")
+
+
+# --------------------------------------------------------------------------- category-level money
+
+_SPECIALIST_SOURCE = "DfE SEND and AP Inclusion Dashboard, prepared data, table specialist_spend (dashboard)"
+SPECIALIST_VARIABLES = [
+    Variable(
+        "special_state_spend",
+        "Spend on pupils in state special schools (maintained, academy and free special schools): DERIVED by DfE's "
+        "SEND and AP Inclusion Dashboard from s251 outturn",
+        "£", FY_PERIOD, _SPECIALIST_SOURCE, "money",
+    ),
+    Variable(
+        "special_independent_spend",
+        "Spend on pupils in independent and non-maintained special schools: DERIVED by DfE's SEND and AP "
+        "Inclusion Dashboard from s251 outturn",
+        "£", FY_PERIOD, _SPECIALIST_SOURCE, "money",
+    ),
+]
+_SPECIALIST_CATEGORIES = {"State": "special_state_spend", "Independent or non-maintained": "special_independent_spend"}
+
+
+def read_specialist_spend(store: Store, las: pd.DataFrame) -> SourceTable:
+    """State and independent special school spend by LA, panel years 2019–2022 (FY 2018-19 … 2021-22)."""
+    import pyreadr
+
+    path = store.path("dashboard")
+    try:
+        frames = pyreadr.read_r(str(path), use_objects=["specialist_spend", "nat_specialist_spend"])
+    except (pyreadr.custom_errors.PyreadrError, KeyError) as exc:
+        raise SourceFormatError(f"{path.name}: cannot read specialist_spend ({exc}); check the file.") from exc
+    where = f"{path.name}, table specialist_spend"
+    table = frames["specialist_spend"]
+    require_columns(table, ["la_name", "category", "year", "total_spend"], where=where)
+    unknown = sorted(set(table["category"]) - set(_SPECIALIST_CATEGORIES) - {"Total"})
+    if unknown:
+        raise SourceFormatError(f"{where}: unknown categories {unknown}; expected {sorted(_SPECIALIST_CATEGORIES)} and Total.")
+    total = table[table["category"] == "Total"].set_index(["la_name", "year"])["total_spend"]
+    parts = table[table["category"] != "Total"].groupby(["la_name", "year"])["total_spend"].sum(min_count=2)
+    gap = (parts.reindex(total.index) - total).abs()
+    if (gap > 1.0).any():
+        raise SourceFormatError(f"{where}: State + Independent differs from Total for {gap.idxmax()} by £{gap.max():,.0f}.")
+    table = table[table["category"] != "Total"]
+    table = table.assign(year=table["year"].str[:4].astype(int) + 1, variable=table["category"].map(_SPECIALIST_CATEGORIES))
+    table["total_spend"] = numeric(table["total_spend"], where=f"{where}, column 'total_spend'")[0]
+    # LAs created or abolished in 2019 or 2021 appear in the other years with zero spend: rows of no LA, dropped
+    zero = table["total_spend"].fillna(0) == 0
+    gone = pd.Series(False, index=table.index)
+    for (name, year), rows in table[zero].groupby(["la_name", "year"]):
+        try:
+            codes_from_names(pd.Series([name]), las, year, where=where)
+        except UnknownLAError:
+            gone[rows.index] = True
+    table = table[~gone].copy()
+    table["la_code"] = codes_from_names(table["la_name"], las, table["year"], where=f"{where}, column 'la_name'")
+    life = la_units(las).set_index("la_code").reindex(table["la_code"])
+    alive = (table["year"].to_numpy() >= life["first_year"].to_numpy()) & (
+        life["last_year"].isna().to_numpy() | (table["year"].to_numpy() <= life["last_year"].to_numpy()))
+    table = table[alive | ~zero[table.index].to_numpy()]
+    la = table.pivot_table(index=["la_code", "year"], columns="variable", values="total_spend", aggfunc="sum").reset_index()
+    names = [v.name for v in SPECIALIST_VARIABLES]
+    la = la.rename_axis(columns=None)[["la_code", "year", *names]].sort_values(["year", "la_code"], ignore_index=True)
+    nat = frames["nat_specialist_spend"]
+    nat = nat[nat["category"] != "Total"]
+    nat = nat.assign(year=nat["year"].str[:4].astype(int) + 1, variable=nat["category"].map(_SPECIALIST_CATEGORIES))
+    national = nat.pivot_table(index="year", columns="variable", values="total_spend").reset_index().rename_axis(columns=None)
+    notes = ["specialist_spend: DERIVED by DfE's SEND and AP Inclusion Dashboard from s251 outturn; LA names only."]
+    return SourceTable(name="specialist_spend", la=la, variables=SPECIALIST_VARIABLES, national=national, tolerance=1e-6, notes=notes)
+
+
+_DEDUCTION_SOURCE = "ESFA dedicated schools grant, sheet High_needs_deductions (dsg_2021 … dsg_2024)"
+#: Panel year → the registry key of the DSG workbook whose High_needs_deductions sheet covers that financial year.
+DEDUCTION_WORKBOOKS = {2021: "dsg_2021", 2022: "dsg_2022", 2023: "dsg_2023", 2024: "dsg_2024"}
+#: Deduction groups (row 1 of the sheet, or row 0 where row 1 is blank) → panel variable.
+_DEDUCTION_GROUPS = {
+    ("special academies", "sen"): "special",
+    ("special free schools", "sen"): "special",
+    ("mainstream academies", "sen"): "mainstream_units",
+    ("mainstream academies", "alternative"): "ap",
+    ("special academies", "ap"): "ap",
+    ("special free schools", "ap"): "ap",
+    ("alternative provision", "sen"): "ap",
+    ("alternative provision", "ap"): "ap",
+    ("hospital", "hospital"): "hospital",
+    ("16-19", "sen"): "post16",
+    ("further education", "fe"): "post16",
+}
+DEDUCTION_VARIABLES = [
+    Variable(name, description, "places" if name.endswith("places") else "£", FY_PERIOD, _DEDUCTION_SOURCE,
+             "count" if name.endswith("places") else "money")
+    for name, description in (
+        ("ded_total", "High needs place funding deducted from the DSG and paid by ESFA directly to academies, free "
+                      "schools, colleges and other providers (all types)"),
+        ("ded_special", "ESFA direct place funding of special academies and special free schools (£10,000 a place)"),
+        ("ded_special_places", "Places in special academies and special free schools funded directly by ESFA "
+                               "(September–March of the financial year)"),
+        ("ded_mainstream_units", "ESFA direct place funding of SEN units and resourced provision in mainstream "
+                                 "academies (£6,000 or £10,000 a place)"),
+        ("ded_ap", "ESFA direct place funding of alternative provision places in academies and free schools"),
+        ("ded_post16", "ESFA direct place funding of post-16 SEN places in 16-19 academies, FE colleges and "
+                       "independent learning providers"),
+        ("ded_hospital", "ESFA direct funding of hospital academies"),
+    )
+]
+
+
+def read_place_deductions(store: Store, las: pd.DataFrame) -> SourceTable:
+    """ESFA's direct funding of high needs places by LA and provider type, panel years 2021–2024."""
+    sheets = [_deduction_sheet(store.path(key), year, las) for year, key in DEDUCTION_WORKBOOKS.items()]
+    names = [v.name for v in DEDUCTION_VARIABLES]
+    la = pd.concat([s[0] for s in sheets], ignore_index=True)[["la_code", "year", *names]]
+    la = la.sort_values(["year", "la_code"], ignore_index=True)
+    national = pd.concat([s[1] for s in sheets], ignore_index=True)[["year", *names]]
+    return SourceTable(name="place_deductions", la=la, variables=DEDUCTION_VARIABLES, national=national, tolerance=1e-6,
+                       notes=["place_deductions: places are the count for September–March (August–March for post-16)."])
+
+
+def _deduction_sheet(path: Path, year: int, las: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(LA rows, England row) of one High_needs_deductions sheet, grouped into the panel's variables."""
+    where = f"{path.name}, sheet 'High_needs_deductions'"
+    try:
+        grid = pd.read_excel(path, sheet_name="High_needs_deductions", header=None)
+    except ValueError as exc:
+        raise SourceFormatError(f"{where}: cannot read the sheet ({exc}); check the workbook.") from exc
+    labels = grid.iloc[:3].map(_normalise)
+    provider = labels.iloc[0].replace("", np.nan).ffill().fillna("")
+    kind = labels.iloc[1].replace("", np.nan).ffill().fillna("")
+    england_row, _ = _one_cell(grid.map(_normalise).to_numpy(dtype=str), "england", where=where)
+    total_col = [j for j in grid.columns if provider[j].startswith("total deduction")]
+    if len(total_col) != 1:
+        raise SourceFormatError(f"{where}: no single 'Total deduction …' column in row 1; the layout changed.")
+    columns: dict[str, list[tuple[int, bool]]] = {}
+    for j in grid.columns[2:total_col[0]]:
+        group = next((v for (p, k), v in _DEDUCTION_GROUPS.items() if provider[j].startswith(p) and k in kind[j]), None)
+        if group is None:
+            raise SourceFormatError(f"{where}: column {get_column_letter(j + 1)} ({provider[j]!r} / {kind[j]!r}) is not a "
+                                    "known deduction type; update analysis.data.finance._DEDUCTION_GROUPS.")
+        is_money = "deduction" in labels.iloc[2, j]
+        is_late_count = not is_money and not ("april" in labels.iloc[2, j])
+        if is_money or (group == "special" and is_late_count):
+            columns.setdefault(group if is_money else "special_places", []).append((j, is_money))
+    codes = _old_codes(grid[0])
+    rows = grid[codes.notna()]
+    la = pd.DataFrame({"la_code": codes_from_old(codes[rows.index], las, where=f"{where}, LA code column"), "year": year})
+    national = pd.DataFrame({"year": [year]})
+
+    def values(frame: pd.DataFrame, cols: list[int]) -> np.ndarray:
+        return sum(numeric(frame[c], where=f"{where}, column {get_column_letter(c + 1)}")[0].to_numpy(dtype=float) for c in cols)
+
+    for group, cols in columns.items():
+        name = "ded_special_places" if group == "special_places" else f"ded_{group}"
+        la[name] = values(rows, [c for c, _ in cols])
+        national[name] = values(grid.loc[[england_row]], [c for c, _ in cols])
+    la["ded_total"] = values(rows, total_col)
+    national["ded_total"] = values(grid.loc[[england_row]], total_col)
+    parts = [f"ded_{g}" for g in ("special", "mainstream_units", "ap", "post16", "hospital")]
+    gap = (la[parts].sum(axis=1) - la["ded_total"]).abs()
+    if (gap > 1.0 + 1e-6 * la["ded_total"]).any():
+        bad = la.loc[gap.idxmax(), "la_code"]
+        raise SourceFormatError(f"{where}: the deduction types do not add up to the total for {bad} (gap £{gap.max():,.0f}); "
+                                "a column was misread or the layout changed.")
+    _no_duplicates(la, where=where)
+    return la.reset_index(drop=True), national

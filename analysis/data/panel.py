@@ -61,6 +61,8 @@ READERS: dict[str, Reader] = {
     "High-needs benchmarking 2021-22": finance.read_hn_benchmarking,
     "DSG allocations (ESFA)": finance.read_hn_allocations,
     "DSG deficit": finance.read_dsg_deficit,
+    "Specialist spend (dashboard)": finance.read_specialist_spend,
+    "High needs place deductions (ESFA)": finance.read_place_deductions,
     "Outcomes (LAIT)": outcomes.read_lait,
     "SEND tribunal appeals (MoJ)": outcomes.read_tribunals,
 }

@@ -107,19 +107,22 @@ def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
 
 
 def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
-    from analysis.models.spend import TYPE_LABELS, TYPES, SpendModel
+    from analysis.models.spend import BM_YEAR, TYPE_LABELS, TYPES, SpendModel
 
     model = SpendModel(frame)
     chains = model.settings.chains
-    year = model.last_year
-    comp = model.components(year)
-    rows = np.flatnonzero(model.data()["year"].to_numpy() == year)
-    plans = model.counts()[rows].sum(axis=0)
-    return {
-        f"spend.unit_cost_{k}": quantile_number(comp[k].sum(axis=1) / plans[j], chains, 0.5, "£ per plan per year",
-                                                f"{TYPE_LABELS[k]}: England average unit cost {year - 1}-{str(year)[2:]} (median)")
-        for j, k in enumerate(TYPES)
-    }
+    out = {}
+    # the last year, and 2021-22: the last year the category data pin the unit costs
+    for year, suffix in ((model.last_year, ""), (BM_YEAR, f"_{BM_YEAR}")):
+        comp = model.components(year)
+        rows = np.flatnonzero(model.data()["year"].to_numpy() == year)
+        plans = model.counts()[rows].sum(axis=0)
+        out |= {
+            f"spend.unit_cost_{k}{suffix}": quantile_number(comp[k].sum(axis=1) / plans[j], chains, 0.5, "£ per plan per year",
+                                                          f"{TYPE_LABELS[k]}: England average unit cost {year - 1}-{str(year)[2:]} (median)")
+            for j, k in enumerate(TYPES)
+        }
+    return out
 
 
 def evaluation_numbers() -> dict[str, KeyNumber]:

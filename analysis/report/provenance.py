@@ -99,9 +99,9 @@ def reporting_breaks(panel_frame: pd.DataFrame) -> pd.DataFrame:
             "LA": flags["la_name"],
             "January": flags["year"].astype(str),
             "Plans in": flags["variable"].map(BREAK_LABELS),
-            "Year before": flags["previous"].map("{:,.0f}".format),
+            "Plans before": flags["previous"].map("{:,.0f}".format),
             "Flagged": flags["value"].map("{:,.0f}".format),
-            "Year after": flags["next"].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}"),
+            "Plans after": flags["next"].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}"),
             "Change vs England": flags["relative_change"].map("×{:.2f}".format),
             "Kind": flags["kind"],
         }

@@ -16,6 +16,7 @@ import pandas as pd
 from analysis.models.fitting import Diagnostics
 from analysis.models.spend import (
     BASE_PRIOR,
+    BM_YEAR,
     ENGLAND,
     PRIORS,
     TYPE_LABELS,
@@ -44,9 +45,9 @@ def gbp(x: float, to: int | None = None) -> str:
     return charts.fmt_gbp(sig(x) if to is None else round(x / to) * to)
 
 
-def gbp_interval(median: float, lo: float, hi: float) -> str:
-    """'£52,000 (90 % interval £48,000 to £57,000)', 2 significant figures."""
-    return f"{gbp(median)} (90% interval {gbp(lo)} to {gbp(hi)})"
+def gbp_interval(median: float, lo: float, hi: float, to: int | None = None) -> str:
+    """'£52,000 (90 % interval £48,000 to £57,000)': 2 significant figures, or to the nearest `to`."""
+    return f"{gbp(median, to)} (90% interval {gbp(lo, to)} to {gbp(hi, to)})"
 
 
 def _rounded(frame: pd.DataFrame, columns: list[str], digits: int = 3) -> pd.DataFrame:
@@ -182,14 +183,14 @@ def unit_cost_chart(trends: pd.DataFrame) -> alt.LayerChart:
 
 
 def unit_cost_table(costs: pd.DataFrame) -> pd.DataFrame:
-    """National unit costs (plan-weighted and typical LA) for one year, rounded to £100."""
+    """National unit costs (plan-weighted, typical LA, full public cost) for one year, rounded to £100."""
     out = []
     for k in TYPES:
         row = {"placement": TYPE_LABELS[k]}
-        for measure, name in (("mean_la", "England average"), ("typical_la", "typical LA")):
+        for measure, name in (("mean_la", "England average"), ("typical_la", "typical LA"), ("full_mean_la", "full cost")):
             r = costs[(costs["type"] == k) & (costs["measure"] == measure)].iloc[0]
-            row[name] = gbp(r["median"])
-            row[f"{name}, 90% interval"] = f"{gbp(r['q05'])} to {gbp(r['q95'])}"
+            row[name] = gbp(r["median"], 100)
+            row[f"{name}, 90% interval"] = f"{gbp(r['q05'], 100)} to {gbp(r['q95'], 100)}"
         out.append(row)
     return pd.DataFrame(out)
 
@@ -266,6 +267,38 @@ CROSSCHECK_LABELS = {
 }
 
 
+def direct_ratios(model: SpendModel, year: int = BM_YEAR) -> dict[str, float]:
+    """Published special school spend ÷ plans of that type, England, `year` (LAs with both): the unit cost with no model."""
+    f = model.data()
+    f = f[f["year"] == year]
+    out = {}
+    for k in ("special_state", "special_independent"):
+        both = f[f[f"cat_{k}"].notna()]
+        out[k] = float(both[f"cat_{k}"].sum() / both[f"n_{k}"].sum())
+    return out
+
+
+def _millions(x: float) -> str:
+    """'£1,810m': £ millions to 3 significant figures."""
+    return charts.fmt_gbp(sig(x / 1e6, 3)) + "m"
+
+
+def category_table(check: pd.DataFrame) -> pd.DataFrame:
+    """Posterior predictive check of each category source, by year: coverage, and England's sum beside the model's."""
+    labels = {"special_state": "State special (dashboard)", "special_independent": "Independent special (dashboard)",
+              "base": "Services not tied to a plan (benchmarking)"}
+    return pd.DataFrame({
+        "category": check["category"].map(labels),
+        "financial year": [f"{y - 1}-{str(y)[2:]}" for y in check["year"]],
+        "LAs": check["n"],
+        "inside 50%": (100 * check["coverage_50"]).round().astype(int).astype(str) + "%",
+        "inside 90%": (100 * check["coverage_90"]).round().astype(int).astype(str) + "%",
+        "England observed": check["observed"].map(_millions),
+        "England, model": [f"{_millions(m)} ({_millions(lo)} to {_millions(hi)})"
+                              for m, lo, hi in zip(check["median"], check["q05"], check["q95"])],
+    })
+
+
 def crosscheck_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Model vs benchmarking outturn, FY 2021-22: LAs, correlation (logs), national ratio with interval."""
     return pd.DataFrame(
@@ -301,46 +334,39 @@ def crosscheck_chart(table: pd.DataFrame) -> alt.FacetChart:
 # --------------------------------------------------------------------------- limits and computation
 
 
-def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, growth: pd.DataFrame) -> str:
+def shortcomings(model: SpendModel, crosscheck: pd.DataFrame) -> str:
     """The chapter's 'where the model falls short' section, with its numbers computed from the fit."""
     trends = model.unit_cost_trends().set_index(["type", "year"])["median"]
-    first, last = model.first_year, model.last_year
-    indep0 = trends[("special_independent", first)]
-    growth_rate = (trends[("special_state", last)] / trends[("special_state", first)]) ** (1 / (last - first)) - 1
+    last = model.last_year
+    state_rate = (trends[("special_state", last)] / trends[("special_state", BM_YEAR)]) ** (1 / (last - BM_YEAR)) - 1
     c = crosscheck.set_index("group")
-    g = growth.set_index("component")
     imputed = model.data()["mix_imputed"].sum()
     items = [
-        "**It measures what the LA pays, not what a place costs.** Place funding (£6,000 or £10,000 a place), "
-        "the first £6,000 a mainstream school meets itself, transport, and health and social care contributions are "
-        "all outside the spend series.",
-        f"**The split between the base and the plans is not right, and the cross-check shows it.** The model's base "
-        f"(services not tied to a plan) is {c.loc['services', 'ratio']:.1f} times the benchmarking categories it stands for, "
-        f"and its independent special school spend only {c.loc['independent', 'ratio']:.1f} times the top-ups to independent "
-        "providers. Spend totals can separate the base from plan-driven spend only through how spend moves with an LA's "
-        "plans, across LAs and over time. If the extra plans an LA issues cost less than its existing ones — likely, as "
-        "plans reach children with less complex needs — spend rises less than in proportion to plans, and the model "
-        "reads that as a large, flat base plus unit costs that rise steeply. Its unit costs for 2017-18 are therefore too "
-        f"low and their growth too fast: {gbp(indep0)} for an independent special school in 2017-18, against about £54,000 "
-        f"from councils' own returns [@tes_2018_private], and {100 * growth_rate:.0f}% a year growth for state-funded "
-        "placements. The same bias runs into the growth decomposition: the base's "
-        f"{100 * g.loc['base', 'share']:.0f}% share and the unit costs' {100 * g.loc['unit_costs', 'share']:.0f}% should be "
-        "read as 'spend not explained by plan numbers and mix', not as measured price rises. The levels for 2024-25 "
-        "are more trustworthy than the trends, and the independent special school level is probably too low.",
-        "**The categories do not map exactly.** 'Top-ups to independent providers' also pays for young people in "
-        "independent specialist post-16 institutions, whom the census counts as post-16; some AP spend is top-up to AP "
-        "academies. Part of the gap in the independent category is this, not the model.",
-        "**State special schools and the base are the hardest to tell apart.** Plans in state special schools rise with an "
-        "LA's child population almost as the base does.",
+        "**Full cost is top-up plus a standard rate.** The full public cost adds £10,000 (special) or £6,000 "
+        "(mainstream, post-16) to what the LA pays; the actual place funding of an LA's schools, the school's own "
+        "first £6,000 for a mainstream pupil without a resourced place, transport, and health and social care "
+        "contributions are not measured here.",
+        "**Unit costs are pinned by category data only up to 2021-22.** The dashboard's special school spend runs "
+        "from 2018-19 to 2021-22 and the benchmarking split covers 2021-22 only. After that, the split between "
+        "the base and the plans rests on spend totals and on the assumption that state-funded places and services "
+        f"share one price trend ({100 * state_rate:.0f}% a year for a state special plan from 2021-22 to "
+        f"{last - 1}-{str(last)[2:]}). The 2021-22 levels are the ones the data identify; the later ones are the "
+        "model's extrapolation, and the growth decomposition is made only for the years the categories cover.",
+        f"**Top-ups to maintained schools, academies and colleges are the remaining check, and it is close but not exact.** "
+        f"The model's mainstream, state special, post-16 and other spend is {c.loc['maintained', 'ratio']:.2f} times that "
+        "benchmarking category, which was not used in the fit.",
+        "**The categories do not map exactly.** The dashboard's state special spend also holds top-ups to AP and PRUs "
+        "(about 1% of plans), which the model counts under 'other'; 'top-ups to independent providers' in the "
+        "benchmarking tool also pays for independent specialist post-16 institutions, which the dashboard's independent "
+        "special figure leaves out. York's 2021-22 dashboard rows are published as zero and are left out.",
         "**LA estimates lean on pooling.** An LA's unit cost is the national level times its price level, drift and (for "
-        "independent special schools) its own effect, each learnt from eight yearly totals. Where an LA has few plans of "
-        "a type, its estimate is mostly the national one; small LAs with a handful of independent placements get the "
-        "widest intervals.",
+        "independent special schools) its own effect, learnt from eight yearly totals and four years of special school "
+        "spend. Where an LA has few plans of a type, its estimate is mostly the national one; small LAs with a handful "
+        "of independent placements get the widest intervals.",
         f"**Counts and spend are not measured at the same moment.** Plans are counted in January, month 10 of the "
         f"financial year, and plans grew by about 10% a year, so unit costs are per January plan, slightly below per "
         f"average plan. {imputed} LA-years with a suppressed placement breakdown use the LA's previous year's "
-        "mix; some LAs' published counts jump in ways their spend does not (Newham's fall by more than half in "
-        "January 2025, for example), which the model treats as noise.",
+        "mix, as do LA-years whose school-type counts are flagged as reporting breaks (@sec-breaks).",
         "**It is descriptive, not causal.** It says how spend is built up, not what would happen to spend if an LA "
         "changed its placements: independent placements may be made for the children with the most complex needs.",
     ]

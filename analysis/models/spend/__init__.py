@@ -4,9 +4,10 @@
 
     m = SpendModel(panel.load())        # FY 2017-18 … 2024-25 (panel years 2018–2025)
     m.fit(); m.diagnostics()            # cached; R-hat, bulk ESS, divergences
-    m.unit_costs()                      # £ per plan per year by placement type, England
+    m.unit_costs()                      # £ per plan per year by placement type (top-up and full cost), England
     m.la_unit_costs("special_independent")
-    m.growth_decomposition()            # 2018 → 2025: plans vs placement mix vs unit costs
+    m.category_check()                  # each category source against its posterior predictive
+    m.growth_decomposition(2019, 2022)  # plans vs placement mix vs unit costs, where categories pin them
     m.benchmark_crosscheck()            # FY 2021-22 outturn by category
 
 Its parts: `data` (the model frame and descriptive spend series), `model` (the

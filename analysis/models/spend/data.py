@@ -54,11 +54,21 @@ TYPE_LABELS = {
 }
 PLACEMENT_COLUMNS = [c for cols in TYPES.values() for c in cols]
 PANEL_COLUMNS = ["la_code", "la_name", "region_code", "year", "hn_spend", "ehcp_total", "pop_2_18", *PLACEMENT_COLUMNS]
+#: Spend by category, observed for some LA-years: category → (panel columns summed, the model terms it measures).
+CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # DfE dashboard, FY 2018-19 … 2021-22: s251 top-ups (1.2.1 + 1.2.2) in the special and AP/PRU columns
+    "special_state": (("special_state_spend",), ("special_state",)),
+    # the same, line 1.2.3 (non-maintained and independent providers)
+    "special_independent": (("special_independent_spend",), ("special_independent",)),
+    # benchmarking outturn 2021-22: services not tied to a plan
+    "base": (("bm_sen_support", "bm_alternative_provision", "bm_hospital", "bm_therapies"), ("base",)),
+}
+CATEGORY_COLUMNS = [c for cols, _ in CATEGORIES.values() for c in cols]
 #: LA-years with fewer plans are not fitted (the City of London and the Isles of Scilly: spend per plan is noise).
 MIN_PLANS = 100
 
 #: Columns of the model frame the fit depends on (they form the data hash).
-FRAME_COLUMNS = ["la_code", "year", "spend", "pop", *[f"n_{k}" for k in TYPES]]
+FRAME_COLUMNS = ["la_code", "year", "spend", "pop", *[f"n_{k}" for k in TYPES], *[f"cat_{k}" for k in CATEGORIES]]
 
 
 def _check_panel(panel: pd.DataFrame) -> None:
@@ -82,15 +92,21 @@ def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: in
 
     Columns: la_code, la_name, region_code, year, s (= year − 2022), spend (£), pop (2–18),
     total (all plans), n_<type> for each of `TYPES`, mix_imputed (the breakdown was suppressed
-    and is the LA's latest earlier shares × the total).
+    and is the LA's latest earlier shares × the total), cat_<category> for each of `CATEGORIES`
+    (£; missing where not published, and where published as 0 for an LA with plans of that
+    kind, as York's 2021-22 dashboard rows are; a panel without the category columns has none).
     """
     _check_panel(panel)
-    frame = panel[PANEL_COLUMNS].sort_values(["la_code", "year"]).copy()
+    present = [c for c in CATEGORY_COLUMNS if c in panel.columns]
+    frame = panel[PANEL_COLUMNS + present].sort_values(["la_code", "year"]).copy()
+    for k, (cols, _) in CATEGORIES.items():
+        values = frame[list(cols)].sum(axis=1, min_count=len(cols)) if set(cols) <= set(present) else pd.Series(float("nan"), index=frame.index)
+        frame[f"cat_{k}"] = values.where(values > 0)
     counts = pd.DataFrame({f"n_{k}": frame[list(cols)].sum(axis=1, min_count=len(cols)) for k, cols in TYPES.items()})
     n_cols = list(counts.columns)
     frame[n_cols] = counts
     frame["mix_imputed"] = frame[n_cols].isna().any(axis=1) & frame["ehcp_total"].notna()
-    shares = frame[n_cols].div(frame[n_cols].sum(axis=1), axis=0)
+    shares = frame[n_cols].div(frame[n_cols].sum(axis=1), axis=0).where(~frame["mix_imputed"])  # whole breakdowns only
     shares = shares.groupby(frame["la_code"]).ffill()
     fill = shares.mul(frame["ehcp_total"], axis=0)
     frame[n_cols] = frame[n_cols].where(~frame["mix_imputed"], fill)
@@ -105,7 +121,7 @@ def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: in
         )
     frame = frame.rename(columns={"hn_spend": "spend", "pop_2_18": "pop", "ehcp_total": "total"})
     frame["s"] = frame["year"] - CENTRE_YEAR
-    cols = ["la_code", "la_name", "region_code", "year", "s", "spend", "pop", "total", *n_cols, "mix_imputed"]
+    cols = ["la_code", "la_name", "region_code", "year", "s", "spend", "pop", "total", *n_cols, "mix_imputed", *[f"cat_{k}" for k in CATEGORIES]]
     return frame[cols].reset_index(drop=True)
 
 

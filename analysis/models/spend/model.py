@@ -17,9 +17,9 @@ it).
 For LA *i* in panel year *t* (financial year t−1 to t; ``s = t − 2022``, so
 levels refer to FY 2021-22, the year of the benchmarking cross-check):
 
-    ℓ_it   = γ·x_i + σ_u u_i + σ_d d_i·s                                 (the LA's price level and drift)
+    ℓ_it   = γ·x_i + σ_u u_i + σ_d d_i·s + η_t                           (the LA's price level and drift, the year)
     c_kit  = exp(log ĉ_k + β_g(k)·s + ℓ_it + [k = indep] σ_v v_i)        (unit cost of type k, £ per plan)
-    b_it   = exp(log b̂ + β_b·s + ℓ_it)                                   (base spend, £ per head aged 2–18)
+    b_it   = exp(log b̂ + β_state·s + ℓ_it)                               (base spend, £ per head aged 2–18)
     μ_it   = Σ_k n_kit c_kit + P_it b_it                                  (expected spend, £)
     log y_it ~ StudentT(ν, log μ_it, σ_obs),   u_i, d_i, v_i ~ N(0, 1)   (non-centred)
 
@@ -27,7 +27,12 @@ levels refer to FY 2021-22, the year of the benchmarking cross-check):
 year) by placement type k, ``P_it`` its ONS 2–18 population (mid t−1) and
 ``x_i`` its mean log plans per head over the window, standardised (γ < 0: LAs
 that give plans more readily pay less per plan). β_g(k) is one growth rate for
-the state-funded placement types and one for independent special schools.
+the state-funded placement types and one for independent special schools; the
+base shares the state-funded rate (with a rate of its own it fell steeply after
+2021-22 while unit costs rose fast: two readings of the same totals that no data
+after 2021-22 can tell apart). η_t = σ_η·(B u)_t is a national year effect on
+every price, built on a basis B with no level and no slope (so it cannot stand
+in for the costs or their trends), σ_η ~ HalfNormal(0.05).
 
 Why this structure (and not a separate LA effect and trend for every type):
 a first version with an independent LA effect per type and per-type trends
@@ -39,16 +44,29 @@ the LA price level converged but could not be split from it. What the data
 can see is each LA's overall level and drift and, because independent
 placements are few and expensive, an LA-specific independent-special cost.
 The Student-t error (heavy tails) keeps a few LA-years with implausible
-counts (e.g. Newham, whose SEN2 counts jump between 779 and 2,705 plans)
-from dragging the national costs.
+counts from dragging the national costs (counts flagged as reporting breaks
+are treated as missing: see `analysis.data.breaks`).
 
-What the cross-check shows (chapter 4): the split between the base and the
-plan-driven terms is the model's weak point. Spend totals identify it only
-through how spend moves with an LA's plans across LAs and years, and if an
-LA's extra plans cost less than its existing ones (likely: new plans are for
-less complex needs), that shows up as a large base and fast-rising unit
-costs. Against the 2021-22 benchmarking outturn the model's base is more than
-twice the categories it stands for; read the unit-cost trends with that in mind.
+Category-level spend as data
+----------------------------
+Totals alone cannot split spend between the base and plans whose counts all
+rise together (a first version made a mainstream plan dearer than a state
+special one). So every category-level source we hold is observed as a part of
+the same spend, with its own error σ_j ~ HalfNormal(0.3):
+
+    log S_jit ~ StudentT(ν, log μ_jit, σ_j)
+
+* state special and independent special school spend, FY 2018-19 … 2021-22
+  (DfE's dashboard: s251 top-ups, lines 1.2.1 + 1.2.2 and 1.2.3, in the special
+  school and AP/PRU columns; μ = n_k c_k for the two special school types);
+* services not tied to a plan (SEN support, AP, hospital, therapies), FY 2021-22
+  (the benchmarking outturn; μ = P b).
+
+The parts and the total share one mean structure, so the categories add up to
+the total. Top-ups to maintained schools, academies and colleges (benchmarking
+2021-22) are left out of the fit as the check. After 2021-22 there is no
+category data and the split rests on totals again: the trends from 2022 on are
+the model's extrapolation.
 
 Placement types (SEN2 categories, January census)
 -------------------------------------------------
@@ -90,7 +108,7 @@ are *not* the data the model is checked against:
   level, occasionally double or half; σ_d ~ HalfNormal(0.03): an LA's costs drift
   from the national trend by up to a few % a year; γ ~ N(0, 0.3) per SD of plan rate.
 * σ_obs ~ HalfNormal(0.15) (spend within ~±15 % of the model in a typical
-  LA-year); ν ~ Gamma(2, 0.1) (Juárez & Steel 2010; mean 20: between heavy-tailed
+  LA-year); σ_j ~ HalfNormal(0.3) for the category parts; ν ~ Gamma(2, 0.1) (Juárez & Steel 2010; mean 20: between heavy-tailed
   and normal).
 
 """
@@ -107,6 +125,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+from scipy.linalg import null_space
 
 from analysis.data import breaks
 from analysis.data import panel as panel_module
@@ -114,6 +133,7 @@ from analysis.errors import ValidationError
 from analysis.models import fitting
 from analysis.models.fitting import SEED, Diagnostics, SamplerSettings
 from analysis.models.spend.data import (
+    CATEGORIES,
     CENTRE_YEAR,
     FIRST_YEAR,
     FRAME_COLUMNS,
@@ -137,16 +157,20 @@ SIGMA_LA_PRIOR = 0.4
 SIGMA_DRIFT_PRIOR = 0.03
 GAMMA_PRIOR = 0.3
 SIGMA_OBS_PRIOR = 0.15
+SIGMA_CATEGORY_PRIOR = 0.3
+SIGMA_YEAR_PRIOR = 0.05
 
-#: nutpie, 4 chains × (1000 tune + 1000 draws); see benchmarks/samplers.py.
-SETTINGS = SamplerSettings(sampler="nutpie", chains=4, draws=1000, tune=1000, target_accept=0.85, seed=SEED)
+#: nutpie with its low-rank mass matrix (the category data tie each national unit cost to the LA
+#: levels: with a diagonal mass matrix R-hat was 1.03), 4 chains × (1000 tune + 1000 draws).
+SETTINGS = SamplerSettings(sampler="nutpie", chains=4, draws=1000, tune=1000, target_accept=0.95, seed=SEED, low_rank=True)
 
 
 def synthetic_panel(n_las: int = 40, years: tuple[int, int] = (2018, 2025), seed: int = SEED) -> pd.DataFrame:
     """A small panel with the columns the model reads, at realistic sizes and placement mixes.
 
-    `hn_spend` is a placeholder (the national prior medians applied to the counts); tests
-    replace it with `SpendModel.simulate`.
+    `hn_spend` and the category spend (special schools FY 2018-19 … 2021-22 and services
+    FY 2021-22, as in the real panel) are placeholders (the national prior medians applied to
+    the counts); tests replace them with `SpendModel.simulate`.
     """
     rng = np.random.default_rng(seed)
     rows = []
@@ -173,6 +197,10 @@ def synthetic_panel(n_las: int = 40, years: tuple[int, int] = (2018, 2025), seed
                     "ehcp_ap_pru": np.round(n[4] * 0.1),
                     "ehcp_other": n[4] - np.round(n[4] * 0.1),
                     "hn_spend": float(n @ [p for p, _ in PRIORS.values()] + pop * BASE_PRIOR[0]),
+                    "special_state_spend": n[1] * PRIORS["special_state"][0] if 2019 <= year <= 2022 else np.nan,
+                    "special_independent_spend": n[2] * PRIORS["special_independent"][0] if 2019 <= year <= 2022 else np.nan,
+                    **{c: pop * BASE_PRIOR[0] / 4 if year == 2022 else np.nan
+                       for c in ("bm_sen_support", "bm_alternative_provision", "bm_hospital", "bm_therapies")},
                 }
             )
     return pd.DataFrame(rows)
@@ -215,10 +243,17 @@ class SpendModel(Summaries):
         """The model frame (see `model_frame`)."""
         return self._frame.copy()
 
-    def with_spend(self, spend: np.ndarray) -> SpendModel:
-        """A copy of this model whose spend is `spend` (in `data()` row order), e.g. simulated."""
+    def with_spend(self, spend: np.ndarray, category_spend: np.ndarray | None = None) -> SpendModel:
+        """A copy of this model whose spend is `spend` (in `data()` row order) and, if given, whose category
+        spend is `category_spend` (in `category_observations()` order): e.g. simulated ones."""
         other = copy.copy(self)
-        other._frame, other._idata = self._frame.assign(spend=np.asarray(spend, dtype=float)), None
+        frame = self._frame.assign(spend=np.asarray(spend, dtype=float))
+        if category_spend is not None:
+            cats = self.category_observations()
+            for k in CATEGORIES:
+                sel = (cats["category"] == k).to_numpy()
+                frame.loc[frame.index[cats.loc[sel, "row"]], f"cat_{k}"] = np.asarray(category_spend, dtype=float)[sel]
+        other._frame, other._idata = frame, None
         return other
 
     @cached_property
@@ -247,6 +282,25 @@ class SpendModel(Summaries):
     def data_hash(self) -> str:
         return fitting.data_hash(self._frame[FRAME_COLUMNS])
 
+    def year_index(self) -> np.ndarray:
+        return (self._frame["year"] - self.first_year).to_numpy()
+
+    def year_basis(self) -> np.ndarray:
+        """(years, years − 2): year effects that sum to zero and have no linear trend, with unit variance."""
+        s_years = np.array(self.years, dtype=float) - CENTRE_YEAR
+        n = len(s_years)
+        return null_space(np.column_stack([np.ones(n), s_years]).T) * np.sqrt(n / (n - 2))
+
+    def category_observations(self) -> pd.DataFrame:
+        """Observed spend by category, long: row (in `data()`), category, term (index into types + base), spend (£)."""
+        terms = [*TYPES, "base"]
+        rows = []
+        for k, (_, (term,)) in CATEGORIES.items():
+            values = self._frame[f"cat_{k}"]
+            keep = np.flatnonzero(values.notna().to_numpy())
+            rows.append(pd.DataFrame({"row": keep, "category": k, "term": terms.index(term), "spend": values.to_numpy()[keep]}))
+        return pd.concat(rows, ignore_index=True)
+
     def build(self) -> pm.Model:
         """The PyMC model (one generative function for prior checks, fitting and simulation)."""
         f = self._frame
@@ -257,6 +311,7 @@ class SpendModel(Summaries):
             "la": list(self.las["la_code"]),
             "year": self.years,
             "obs": [f"{c}:{y}" for c, y in zip(f["la_code"], f["year"])],
+            "year_basis": list(range(len(self.years) - 2)),
         }
         la, s = self.la_index(), f["s"].to_numpy(dtype=float)
         x_rate = self.plan_rate()
@@ -271,7 +326,8 @@ class SpendModel(Summaries):
             trend_z = pm.Normal("trend_z", 0.0, 1.0, dims="trend_group")
             trend = pm.Deterministic("trend", TREND_PRIOR[0] + TREND_PRIOR[1] * trend_z[indep.astype(int)], dims="type")
             log_base = pm.Deterministic("log_base", np.log(BASE_PRIOR[0]) + BASE_PRIOR[1] * pm.Normal("log_base_z", 0.0, 1.0))
-            trend_base = pm.Deterministic("trend_base", TREND_PRIOR[0] + TREND_PRIOR[1] * pm.Normal("trend_base_z", 0.0, 1.0))
+            # services not tied to a plan are bought in the same state-funded market as state-funded places: one trend
+            trend_base = pm.Deterministic("trend_base", TREND_PRIOR[0] + TREND_PRIOR[1] * trend_z[0])
             sigma_la = pm.HalfNormal("sigma_la", SIGMA_LA_PRIOR)
             z_la = pm.Normal("z_la", 0.0, 1.0, dims="la")
             sigma_drift = pm.HalfNormal("sigma_drift", SIGMA_DRIFT_PRIOR)
@@ -283,37 +339,69 @@ class SpendModel(Summaries):
             pm.Deterministic("cost", pt.exp(log_cost[:, None] + trend[:, None] * s_years[None, :]), dims=("type", "year"))
             gamma = pm.Normal("gamma", 0.0, GAMMA_PRIOR)
             # the LA's price level (partly predicted by how many plans it has per head) and drift: all its spend
-            level = (gamma * x_rate + sigma_la * z_la)[la] + (sigma_drift * z_drift)[la] * s
+            # a national year effect on every price (a dearer or cheaper year for all LAs), with no level or slope
+            # of its own so that it cannot stand in for the costs or their trends
+            sigma_year = pm.HalfNormal("sigma_year", SIGMA_YEAR_PRIOR)
+            u_year = pm.Normal("u_year", 0.0, 1.0, dims="year_basis")
+            year_effect = pm.Deterministic("year_effect", sigma_year * pt.dot(self.year_basis(), u_year), dims="year")
+            level = (gamma * x_rate + sigma_la * z_la)[la] + (sigma_drift * z_drift)[la] * s + year_effect[self.year_index()]
             log_c = log_cost[:, None] + trend[:, None] * s[None, :] + level[None, :] + indep[:, None] * (sigma_indep * z_indep)[la][None, :]
             log_b = log_base + trend_base * s + level
             n = pm.Data("n", self.counts().T, dims=("type", "obs"))
             pop = pm.Data("pop", f["pop"].to_numpy(dtype=float), dims="obs")
-            mu = (n * pt.exp(log_c)).sum(axis=0) + pop * pt.exp(log_b)
+            terms = pt.concatenate([n * pt.exp(log_c), (pop * pt.exp(log_b))[None, :]], axis=0)  # (type + base, obs)
+            mu = terms.sum(axis=0)
             pm.StudentT("log_spend", nu=nu, mu=pt.log(mu), sigma=sigma_obs, observed=np.log(f["spend"].to_numpy()), dims="obs")
+            cats = self.category_observations()
+            if len(cats):
+                # the parts of the same spend that a category-level source publishes, each with its own error
+                model.add_coords({"category": list(CATEGORIES),
+                                  "cat_obs": [f"{c}:{k}" for c, k in zip(np.asarray(coords["obs"])[cats["row"]], cats["category"])]})
+                sigma_cat = pm.HalfNormal("sigma_cat", SIGMA_CATEGORY_PRIOR, dims="category")
+                which = cats["category"].map({k: j for j, k in enumerate(CATEGORIES)}).to_numpy()
+                part = terms[cats["term"].to_numpy(), cats["row"].to_numpy()]
+                pm.StudentT("log_category", nu=nu, mu=pt.log(part), sigma=sigma_cat[which], observed=np.log(cats["spend"].to_numpy()),
+                            dims="cat_obs")
         return model
 
-    #: Parameters checked for convergence.
+    #: Parameters checked for convergence (with `sigma_cat` when category spend is observed: see `params`).
     PARAMS = ["log_cost", "trend", "log_base", "trend_base", "sigma_la", "z_la", "sigma_drift", "z_drift", "sigma_indep", "z_indep",
-              "gamma", "sigma_obs", "nu"]
+              "gamma", "sigma_obs", "nu", "sigma_year", "u_year"]
+
+    @property
+    def params(self) -> list[str]:
+        """The parameters of this model: `PARAMS`, and the category errors where categories are observed."""
+        return self.PARAMS + (["sigma_cat"] if len(self.category_observations()) else [])
 
     # ----------------------------------------------------------------- simulation and prior checks
 
     def simulate(self, params: dict[str, float | np.ndarray], seed: int = SEED) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Spend (£, `data()` order) drawn from `build()` with `params` fixed and the rest from the prior.
 
-        Returns the spend and every parameter's value used (fixed or drawn), for recovery checks.
+        Returns the spend and every parameter's value used (fixed or drawn), for recovery checks;
+        where categories are observed, ``truth["category_spend"]`` holds their simulated spend
+        (`category_observations()` order), for `with_spend`.
         """
         model = self.build()
         given = pm.do(model, params)
-        names = [n for n in self.PARAMS if n not in params]
-        draws = pm.draw([given[n] for n in names] + [given["log_spend"]], random_seed=seed)
-        truth = {n: np.asarray(v) for n, v in params.items()} | {n: np.asarray(v) for n, v in zip(names, draws[:-1])}
-        return np.exp(draws[-1]), truth
+        names = [n for n in self.params if n not in params]
+        observed = ["log_spend", *(["log_category"] if "log_category" in given.named_vars else [])]
+        draws = pm.draw([given[n] for n in names] + [given[o] for o in observed], random_seed=seed)
+        truth = {n: np.asarray(v) for n, v in params.items()} | {n: np.asarray(v) for n, v in zip(names, draws)}
+        if len(observed) == 2:
+            truth["category_spend"] = np.exp(draws[-1])
+        return np.exp(draws[len(names)]), truth
 
     def prior_predictive(self, draws: int = 500) -> az.InferenceData:
-        """Draws of every parameter and of log spend from the prior (fixed seed)."""
-        with self.build():
-            return pm.sample_prior_predictive(draws=draws, random_seed=self.settings.seed)
+        """Draws of the observed quantities (log spend and its category parts) from the prior (fixed seed).
+
+        Only those: compiling every parameter and the observations into one function trips a graph
+        rewrite in PyTensor 2.38 (FusionOptimizer, KeyError), which it logs as an error and skips.
+        """
+        model = self.build()
+        with model:
+            names = [v.name for v in model.observed_RVs]
+            return pm.sample_prior_predictive(draws=draws, random_seed=self.settings.seed, var_names=names)
 
     # ----------------------------------------------------------------- fitting
 
@@ -321,11 +409,11 @@ class SpendModel(Summaries):
         """Sample the posterior and the posterior predictive; cached by model, data and settings."""
         if self._idata is None:
             extra = {"first_year": self.first_year, "last_year": self.last_year}
-            self._idata = fitting.cached_fit(self.name, self.build, self.data_hash(), self.settings, check=self.PARAMS, extra=extra)
+            self._idata = fitting.cached_fit(self.name, self.build, self.data_hash(), self.settings, check=self.params, extra=extra)
         return self._idata
 
     def diagnostics(self) -> Diagnostics:
-        """R-hat (max), bulk ESS (min) and divergences over `PARAMS`."""
+        """R-hat (max), bulk ESS (min) and divergences over `params`."""
         return fitting.stored_diagnostics(self.fit())
 
 
@@ -345,13 +433,26 @@ def cli_fit(panel_frame: pd.DataFrame | None = None) -> dict:
     model = SpendModel(frame)
     model.fit()
     seconds = time.perf_counter() - start
-    costs = model.unit_costs().query("measure == 'mean_la'")
+    costs = model.unit_costs()
+
+    def by_type(measure: str) -> dict:
+        rows = costs[costs["measure"] == measure]
+        return {r.type: {"median": round(r.median, -2), "q05": round(r.q05, -2), "q95": round(r.q95, -2)} for r in rows.itertuples()}
+
+    base = np.quantile(np.exp(model._draws("log_base") + model._draws("trend_base") * (model.last_year - CENTRE_YEAR)), [0.5, 0.05, 0.95])
+    categories = model.category_check()
     return {
         "model": "spend",
         "years": [model.first_year, model.last_year],
         "unit_costs_year": model.last_year,
-        "unit_costs": {r.type: {"median": round(r.median), "q05": round(r.q05), "q95": round(r.q95)} for r in costs.itertuples()},
-        "unit_costs_note": "£ per EHC plan per year paid by the LA, net of place funding (s251 lines 1.2.x)",
+        "unit_costs": by_type("mean_la"),
+        "unit_costs_note": "£ per EHC plan per year paid by the LA, net of place funding (s251 lines 1.2.x), to the nearest £100",
+        "full_costs": by_type("full_mean_la"),
+        "full_costs_note": "top-up plus standard place or element 2 funding (£10,000 special, £6,000 mainstream and post-16, "
+                           "none for independent special and other): the full public cost per plan",
+        "base_per_head": {"median": round(base[0], 1), "q05": round(base[1], 1), "q95": round(base[2], 1),
+                          "note": "£ per resident aged 2–18, typical LA: services not tied to a plan"},
+        "category_coverage_90": {k: round(float(g["coverage_90"].mean()), 3) for k, g in categories.groupby("category")},
         **model.diagnostics().as_dict(),
         "posterior_predictive": model.posterior_predictive_check(),
         "n_las": len(model.las),

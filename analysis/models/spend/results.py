@@ -40,6 +40,13 @@ def lmdi(v0: np.ndarray, v1: np.ndarray, n0: np.ndarray, n1: np.ndarray) -> dict
     return {"plans": (weight * growth).sum(axis=-1), "mix": (weight * mix).sum(axis=-1), "unit_costs": (weight * cost).sum(axis=-1)}
 
 
+#: Standard funding of a plan's place outside the LA's top-up, £ a year [@esfa_hn_operational_guide]: a commissioned
+#: place in a special school or AP (£10,000, through the LA's budget or from ESFA for academies); element 2 of a
+#: mainstream school's or college's notional SEN budget (£6,000); none for independent special schools (the fee is
+#: the whole cost) and none assumed for "other" arrangements (home education, awaiting provision and the like).
+PLACE_FUNDING = {"mainstream": 6_000.0, "special_state": 10_000.0, "special_independent": 0.0, "post16": 6_000.0, "other": 0.0}
+
+
 class Summaries:
     """Unit costs, predictive checks, growth decomposition and the benchmarking cross-check of a fitted `SpendModel`."""
 
@@ -57,6 +64,7 @@ class Summaries:
         x_rate = self.plan_rate()[la]
         level = self._draws("gamma", thin)[:, None] * x_rate + self._draws("sigma_la", thin)[:, None] * self._draws("z_la", thin)[:, la]
         level = level + self._draws("sigma_drift", thin)[:, None] * self._draws("z_drift", thin)[:, la] * s
+        level = level + self._draws("year_effect", thin)[:, (f["year"] - self.first_year).to_numpy()]
         own = self._draws("sigma_indep", thin)[:, None] * self._draws("z_indep", thin)[:, la]
         log_c = self._draws("log_cost", thin)[:, :, None] + self._draws("trend", thin)[:, :, None] * s + level[:, None, :]
         log_c = log_c + indep[None, :, None] * own[:, None, :]
@@ -85,7 +93,9 @@ class Summaries:
 
         `mean_la`: plan-weighted average over LAs (national spend on the type ÷ its plans);
         `typical_la`: the national level exp(log ĉ_k + β_k s), the cost of an LA at the centre of
-        the LA distribution. Columns: type, label, year, measure, median, q05, q95.
+        the LA distribution; `full_mean_la`: `mean_la` plus the standard place or element 2 funding
+        of a plan of that type (`PLACE_FUNDING`), the full public cost of the placement.
+        Columns: type, label, year, measure, median, q05, q95.
         """
         year = self.last_year if year is None else year
         comp = self.components(year)
@@ -94,7 +104,8 @@ class Summaries:
         typical = self._draws("cost")[:, :, self.years.index(year)]
         out = []
         for j, k in enumerate(TYPES):
-            for measure, draws in (("mean_la", comp[k].sum(axis=1) / n[j]), ("typical_la", typical[:, j])):
+            mean = comp[k].sum(axis=1) / n[j]
+            for measure, draws in (("mean_la", mean), ("typical_la", typical[:, j]), ("full_mean_la", mean + PLACE_FUNDING[k])):
                 q = np.quantile(draws, [0.5, 0.05, 0.95])
                 out.append({"type": k, "label": TYPE_LABELS[k], "year": year, "measure": measure, "median": q[0], "q05": q[1], "q95": q[2]})
         return pd.DataFrame(out)
@@ -150,6 +161,28 @@ class Summaries:
              "median": q[0], "q05": q[1], "q25": q[2], "q75": q[3], "q95": q[4], "pit": (draws < obs[:, None]).mean(axis=1)}
         )
 
+    def category_check(self) -> pd.DataFrame:
+        """Each category source against the model: per category and year, the LA-years observed, the share
+        inside their 50 % and 90 % posterior predictive intervals, and England's observed sum beside the
+        model's expected sum of those LAs' parts (£, median and 90 % interval; no observation noise, whose
+        heavy tails would swamp a sum)."""
+        cats = self.category_observations()
+        pp = fitting.posterior_predictive(self.build, self.fit(), self.settings.seed + 1)["log_category"].stack(sample=("chain", "draw"))
+        draws = np.exp(pp.transpose("cat_obs", "sample").values)
+        q = np.quantile(draws, [0.05, 0.25, 0.75, 0.95], axis=1)
+        cats = cats.assign(year=self._frame["year"].to_numpy()[cats["row"]],
+                           in50=(cats["spend"] >= q[1]) & (cats["spend"] <= q[2]), in90=(cats["spend"] >= q[0]) & (cats["spend"] <= q[3]))
+        terms = [*TYPES, "base"]
+        out = []
+        for (category, year), group in cats.groupby(["category", "year"], sort=False):
+            comp = self.components(year)
+            la = pd.Index(comp["la_code"]).get_indexer(self._frame["la_code"].to_numpy()[group["row"]])
+            total = comp[terms[int(group["term"].iloc[0])]][:, la].sum(axis=1)
+            lo, mid, hi = np.quantile(total, [0.05, 0.5, 0.95])
+            out.append({"category": category, "year": year, "n": len(group), "coverage_50": group["in50"].mean(),
+                        "coverage_90": group["in90"].mean(), "observed": group["spend"].sum(), "median": mid, "q05": lo, "q95": hi})
+        return pd.DataFrame(out)
+
     def posterior_predictive_check(self) -> dict:
         """Coverage of the 50 % and 90 % predictive intervals over LA-years and England's years."""
         pp = self.posterior_predictive()
@@ -197,9 +230,12 @@ class Summaries:
 
         Independent special ↔ top-ups to independent and non-maintained providers; mainstream +
         state special + post-16 + AP/other ↔ top-ups to maintained schools, academies and colleges;
-        base ↔ SEN support, AP, hospital and therapy services. The benchmarking outturn was not used
-        to set the priors or fit the model. Returns (per-LA medians beside outturn, summary per
-        category: LAs, correlation of logs, national ratio model / outturn with 90 % interval).
+        base ↔ SEN support, AP, hospital and therapy services. The services are data in the fit (the
+        base's category observation), and independent special spend is fitted to the dashboard's
+        series, which covers special schools only; top-ups to maintained schools, academies and
+        colleges were not used, so the "maintained" row is the check that is out of sample. Returns
+        (per-LA medians beside outturn, summary per category: LAs, correlation of logs, national
+        ratio model / outturn with 90 % interval).
         """
         comp = self.components(BM_YEAR)
         groups = {
