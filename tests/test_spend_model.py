@@ -205,3 +205,13 @@ def test_cli_fit_reports_full_costs_and_the_base(real: sm.SpendModel) -> None:
     out = sm.cli_fit(panel_frame=real.panel)
     assert set(out["full_costs"]) == set(sm.TYPES) and out["base_per_head"]["median"] > 0
     assert set(out["category_coverage_90"]) == {"special_state", "special_independent", "base"}
+
+
+def test_unit_costs_agree_with_dfe_published_costs_where_the_data_pin_them(real: sm.SpendModel) -> None:
+    """DfE's own cost per plan in independent and non-maintained special schools (never used in the fit):
+    the model within 10 % in the years the category data cover, within 20 % after."""
+    from analysis.report import spend as sr
+
+    dfe = sr.published_comparison(real).query("source == 'dfe_pq_100030_2026'").set_index("year")["ratio"]
+    assert dfe.loc[[2021, 2022]].between(0.9, 1.1).all(), dfe
+    assert dfe.between(0.8, 1.2).all(), dfe

@@ -278,6 +278,49 @@ def direct_ratios(model: SpendModel, year: int = BM_YEAR) -> dict[str, float]:
     return out
 
 
+#: Published costs per plan, for comparison with the model (never used in it): (source key, financial year end,
+#: placement, £ per plan per year, what it measures). DfE's figures are spending on independent and non-maintained
+#: special schools (with the £10,000 non-maintained place funding) over the plans placed there [@dfe_pq_100030_2026];
+#: the others are councils' freedom-of-information returns [@tes_2018_private; @schoolsweek_2026_private].
+PUBLISHED_COSTS = [
+    ("dfe_pq_100030_2026", 2021, "special_independent", 54_000, "DfE: LA spend ÷ plans"),
+    ("dfe_pq_100030_2026", 2022, "special_independent", 57_000, "DfE: LA spend ÷ plans"),
+    ("dfe_pq_100030_2026", 2023, "special_independent", 62_000, "DfE: LA spend ÷ plans"),
+    ("dfe_pq_100030_2026", 2024, "special_independent", 63_000, "DfE: LA spend ÷ plans"),
+    ("dfe_pq_100030_2026", 2025, "special_independent", 64_000, "DfE: LA spend ÷ plans"),
+    ("tes_2018_private", 2018, "special_independent", 54_000, "councils' FOI returns: fees ÷ pupils"),
+    ("schoolsweek_2026_private", 2026, "special_independent", 57_074, "51 councils' forecast, same area (FOI)"),
+    ("schoolsweek_2026_private", 2026, "special_state", 23_907, "51 councils' forecast (FOI)"),
+]
+
+
+def published_comparison(model: SpendModel) -> pd.DataFrame:
+    """Each published cost per plan beside the model's full cost for the same type and year (or the last
+    year the model has, for forecasts beyond it): model median, 90 % interval and model ÷ published."""
+    rows = []
+    for source, year, placement, value, what in PUBLISHED_COSTS:
+        at = min(year, model.last_year)
+        r = model.unit_costs(at).query("measure == 'full_mean_la' and type == @placement").iloc[0]
+        rows.append({"source": source, "what": what, "year": year, "model_year": at, "placement": placement,
+                     "published": float(value), "median": r["median"], "q05": r["q05"], "q95": r["q95"],
+                     "ratio": r["median"] / value})
+    return pd.DataFrame(rows)
+
+
+def published_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """`published_comparison` for reading."""
+    return pd.DataFrame({
+        "source": comparison["what"] + " [@" + comparison["source"] + "]",
+        "placement": comparison["placement"].map(TYPE_LABELS),
+        "financial year": [f"{y - 1}-{str(y)[2:]}" for y in comparison["year"]],
+        "published": comparison["published"].map(lambda v: gbp(v, 100)),
+        "model (full cost)": [f"{gbp(m, 100)} ({gbp(lo, 100)} to {gbp(hi, 100)})" + ("" if y == my else f", {my - 1}-{str(my)[2:]}")
+                              for m, lo, hi, y, my in zip(comparison["median"], comparison["q05"], comparison["q95"],
+                                                          comparison["year"], comparison["model_year"])],
+        "model ÷ published": comparison["ratio"].map("{:.2f}".format),
+    })
+
+
 def _millions(x: float) -> str:
     """'£1,810m': £ millions to 3 significant figures."""
     return charts.fmt_gbp(sig(x / 1e6, 3)) + "m"
