@@ -215,3 +215,13 @@ def test_unit_costs_agree_with_dfe_published_costs_where_the_data_pin_them(real:
     dfe = sr.published_comparison(real).query("source == 'dfe_pq_100030_2026'").set_index("year")["ratio"]
     assert dfe.loc[[2021, 2022]].between(0.9, 1.1).all(), dfe
     assert dfe.between(0.8, 1.2).all(), dfe
+
+
+def test_the_whole_high_needs_bill_adds_up(real: sm.SpendModel) -> None:
+    bill = sm.national_high_needs_cost(panel.load()).set_index("year")
+    # 2021-22: the one year with LA-paid place funding published by LA; ESFA's 2023-24 deductions as published
+    assert bill["total"].dropna().index.tolist() == [2022]
+    row = bill.loc[2022]
+    assert row["total"] == pytest.approx(row["top_ups"] + row["esfa_place_funding"] + row["maintained_place_funding"])
+    assert 0 < row["gap"] < 0.2 * row["allocation"]
+    assert bill.loc[2024, "esfa_place_funding"] == pytest.approx(1_079_358_891)

@@ -321,6 +321,20 @@ def published_table(comparison: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def high_needs_bill_table(bill: pd.DataFrame) -> pd.DataFrame:
+    """`national_high_needs_cost` for reading: £ billions to 2 decimals, '–' where not published."""
+    bn = lambda v: "–" if pd.isna(v) else f"£{v / 1e9:,.2f}bn"  # noqa: E731
+    return pd.DataFrame({
+        "financial year": [f"{y - 1}-{str(y)[2:]}" for y in bill["year"]],
+        "LA top-ups and services (s251 1.2.x)": bill["top_ups"].map(bn),
+        "place funding paid by ESFA": bill["esfa_place_funding"].map(bn),
+        "place funding paid by LAs": bill["maintained_place_funding"].map(bn),
+        "whole bill": bill["total"].map(bn),
+        "high needs block allocation": bill["allocation"].map(bn),
+        "bill − allocation": bill["gap"].map(bn).str.replace("£-", "−£"),
+    })
+
+
 def _millions(x: float) -> str:
     """'£1,810m': £ millions to 3 significant figures."""
     return charts.fmt_gbp(sig(x / 1e6, 3)) + "m"

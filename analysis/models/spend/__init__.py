@@ -26,6 +26,7 @@ from analysis.models.spend.data import (
     TYPES,
     england_per_head,
     model_frame,
+    national_high_needs_cost,
     spend_per_head,
 )
 from analysis.models.spend.model import (
@@ -40,5 +41,6 @@ from analysis.models.spend.results import lmdi
 
 __all__ = [
     "BASE_PRIOR", "BM_YEAR", "ENGLAND", "FIRST_YEAR", "LAST_YEAR", "MIN_PLANS", "PANEL_COLUMNS", "PLACEMENT_COLUMNS", "PRIORS", "SETTINGS", "TYPES", "TYPE_LABELS",
-    "SpendModel", "cli_fit", "england_per_head", "lmdi", "model_frame", "spend_per_head", "synthetic_panel",
+    "SpendModel", "cli_fit", "england_per_head", "lmdi", "model_frame", "national_high_needs_cost", "spend_per_head",
+    "synthetic_panel",
 ]

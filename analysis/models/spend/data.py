@@ -157,3 +157,25 @@ def england_per_head(panel: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out.reset_index()
+
+
+def national_high_needs_cost(panel: pd.DataFrame) -> pd.DataFrame:
+    """England by financial year: the whole public high-needs bill beside the high needs block allocation (£).
+
+    `top_ups` is LAs' s251 lines 1.2.x (the spend this chapter models); `esfa_place_funding` the
+    places ESFA funds directly (the deductions from the block); `maintained_place_funding` the place
+    funding LAs pay their own special schools and units (s251 line 1.0.2), published by LA only in the
+    2021-22 benchmarking outturn. `total` is their sum where all three are known; `allocation` the
+    block before deductions and `gap` = total − allocation (positive: more spent than allocated).
+    """
+    sums = panel.groupby("year")[["hn_spend", "ded_total", "bm_place_funding", "hn_block_before_deductions"]].sum(min_count=1)
+    out = pd.DataFrame({
+        "year": sums.index,
+        "top_ups": sums["hn_spend"].to_numpy(),
+        "esfa_place_funding": sums["ded_total"].to_numpy(),
+        "maintained_place_funding": sums["bm_place_funding"].to_numpy(),
+        "allocation": sums["hn_block_before_deductions"].to_numpy(),
+    })
+    out["total"] = out[["top_ups", "esfa_place_funding", "maintained_place_funding"]].sum(axis=1, min_count=3)
+    out["gap"] = out["total"] - out["allocation"]
+    return out[out[["top_ups", "allocation"]].notna().all(axis=1)].reset_index(drop=True)
