@@ -297,10 +297,12 @@ PUBLISHED_COSTS = [
 def published_comparison(model: SpendModel) -> pd.DataFrame:
     """Each published cost per plan beside the model's full cost for the same type and year (or the last
     year the model has, for forecasts beyond it): model median, 90 % interval and model ÷ published."""
+    years = {min(year, model.last_year) for _, year, *_ in PUBLISHED_COSTS}
+    costs = {at: model.unit_costs(at).query("measure == 'full_mean_la'").set_index("type") for at in years}
     rows = []
     for source, year, placement, value, what in PUBLISHED_COSTS:
         at = min(year, model.last_year)
-        r = model.unit_costs(at).query("measure == 'full_mean_la' and type == @placement").iloc[0]
+        r = costs[at].loc[placement]
         rows.append({"source": source, "what": what, "year": year, "model_year": at, "placement": placement,
                      "published": float(value), "median": r["median"], "q05": r["q05"], "q95": r["q95"],
                      "ratio": r["median"] / value})

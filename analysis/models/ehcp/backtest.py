@@ -40,13 +40,13 @@ _Z90 = 1.6448536269514722
 
 def origin_scores(origin: int) -> dict:
     """Fit the model to 2016 … `origin`, forecast what follows, score it and the baselines, per horizon."""
-    from analysis.data import breaks, panel
+    from analysis.data import panel
     from analysis.models.ehcp.model import EHCPModel
 
-    frame = breaks.mask(panel.load())
+    model = EHCPModel(panel.load(), last_year=origin)
+    frame = model.panel  # reporting breaks masked: flagged counts are neither fitted nor scored
     last = int(frame["year"].max())
     to_year = min(origin + max(HORIZONS), last)
-    model = EHCPModel(frame, last_year=origin)
     model.fit()
     draws_by_year = model.predictive_draws(to_year)
     counts = frame.pivot_table(index="la_code", columns="year", values="ehcp_total")

@@ -173,9 +173,10 @@ class Summaries:
         cats = cats.assign(year=self._frame["year"].to_numpy()[cats["row"]],
                            in50=(cats["spend"] >= q[1]) & (cats["spend"] <= q[2]), in90=(cats["spend"] >= q[0]) & (cats["spend"] <= q[3]))
         terms = [*TYPES, "base"]
+        by_year = {year: self.components(year) for year in cats["year"].unique()}
         out = []
         for (category, year), group in cats.groupby(["category", "year"], sort=False):
-            comp = self.components(year)
+            comp = by_year[year]
             la = pd.Index(comp["la_code"]).get_indexer(self._frame["la_code"].to_numpy()[group["row"]])
             total = comp[terms[int(group["term"].iloc[0])]][:, la].sum(axis=1)
             lo, mid, hi = np.quantile(total, [0.05, 0.5, 0.95])
