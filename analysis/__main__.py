@@ -119,8 +119,13 @@ def _findings(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Grids: name → (module holding the task function and its constants, task function name).
-GRIDS = {"backtest": "analysis.models.ehcp.backtest"}
+#: Grids: name → (module holding the task functions, the function giving the tasks of the full or reduced grid).
+GRIDS = {
+    "backtest": ("analysis.models.ehcp.backtest", "tasks"),
+    "spend-sbc": ("analysis.models.spend.calibration", "sbc_tasks"),
+    "spend-holdout": ("analysis.models.spend.calibration", "holdout_tasks"),
+    "placebos": ("analysis.evaluation.placebos", "tasks"),
+}
 
 
 def _grid(args: argparse.Namespace) -> int:
@@ -129,12 +134,11 @@ def _grid(args: argparse.Namespace) -> int:
     from analysis import grid
     from analysis.models import stored
 
-    module = importlib.import_module(GRIDS[args.name])
-    origins = module.REDUCED if args.reduced else module.ORIGINS
-    tasks = [grid.Task(f"origin-{o}", module.origin_scores, {"origin": o}) for o in origins]
+    module_name, tasks_name = GRIDS[args.name]
+    tasks = getattr(importlib.import_module(module_name), tasks_name)(reduced=args.reduced)
     results = grid.run(tasks, scheduler=args.scheduler, workers=args.workers)
     if not args.reduced:
-        path = stored.save(args.name, results, GRIDS[args.name])
+        path = stored.save(args.name, results, module_name)
         print(f"wrote {path.relative_to(path.parents[1])} ({len(results)} tasks)", file=sys.stderr)
         return 0
     saved = stored.load(args.name)

@@ -132,6 +132,10 @@ class _Progress:
     def done(self, key: str) -> None:
         if self.enabled:
             self.bar.update(self.task, advance=1, description=f"finished {key}")
+            if not self.bar.console.is_terminal:  # a log file: one line per task instead of a redrawn bar
+                done = int(self.bar.tasks[0].completed)
+                self.bar.console.print(f"{done}/{self.bar.tasks[0].total:.0f} finished {key} "
+                                       f"({time.perf_counter() - self.start:.0f} s)", soft_wrap=True)
 
     def close(self) -> None:
         if self.enabled:

@@ -16,8 +16,7 @@ def test_the_stored_backtest_is_current_and_the_reduced_grid_reproduces_it():
     saved = stored.load("backtest")
     assert not saved.stale, saved.note("python -m analysis grid backtest")
     assert set(saved.results) == {f"origin-{o}" for o in backtest.ORIGINS}
-    tasks = [grid.Task(f"origin-{o}", backtest.origin_scores, {"origin": o}) for o in backtest.REDUCED]
-    fresh = grid.run(tasks, scheduler="serial", progress=False)
+    fresh = grid.run(backtest.tasks(reduced=True), scheduler="serial", progress=False)
     for key, value in fresh.items():
         assert json.loads(json.dumps(value)) == saved.results[key], key
 

@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from analysis import grid
 from analysis.models.ehcp.scores import crps_draws, interval_coverage
 
 ORIGINS = (2019, 2020, 2021, 2022)
@@ -73,6 +74,11 @@ def origin_scores(origin: int) -> dict:
                         "q05": float(np.quantile(d.sum(axis=0), 0.05)), "q95": float(np.quantile(d.sum(axis=0), 0.95))},
         }
     return {"origin": origin, "horizons": out}
+
+
+def tasks(reduced: bool = False) -> list[grid.Task]:
+    """One task per origin: every origin, or CI's `REDUCED` subset."""
+    return [grid.Task(f"origin-{o}", origin_scores, {"origin": o}) for o in (REDUCED if reduced else ORIGINS)]
 
 
 def _inside(y: np.ndarray, lo: pd.Series, hi: pd.Series) -> float:
