@@ -344,10 +344,8 @@ def _millions(x: float) -> str:
 
 def category_table(check: pd.DataFrame) -> pd.DataFrame:
     """Posterior predictive check of each category source, by year: coverage, and England's sum beside the model's."""
-    labels = {"special_state": "State special (dashboard)", "special_independent": "Independent special (dashboard)",
-              "base": "Services not tied to a plan (benchmarking)"}
     return pd.DataFrame({
-        "category": check["category"].map(labels),
+        "category": check["category"].map(CATEGORY_LABELS),
         "financial year": [f"{y - 1}-{str(y)[2:]}" for y in check["year"]],
         "LAs": check["n"],
         "inside 50%": (100 * check["coverage_50"]).round().astype(int).astype(str) + "%",
@@ -355,6 +353,57 @@ def category_table(check: pd.DataFrame) -> pd.DataFrame:
         "England observed": check["observed"].map(_millions),
         "England, model": [f"{_millions(m)} ({_millions(lo)} to {_millions(hi)})"
                               for m, lo, hi in zip(check["median"], check["q05"], check["q95"])],
+    })
+
+
+CATEGORY_LABELS = {"special_state": "State special (dashboard)", "special_independent": "Independent special (dashboard)",
+                    "base": "Services not tied to a plan (benchmarking)"}
+
+
+def sbc_label(quantity: str) -> str:
+    name, _, inner = quantity.partition("[")
+    inner = inner.rstrip("]")
+    words = {"log_cost": f"unit cost: {TYPE_LABELS.get(inner, inner)}", "trend": f"cost trend: {inner}",
+             "log_base": "base per head", "gamma": "plan-rate slope (γ)"}
+    return words[name]
+
+
+def sbc_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """SBC per quantity: uniformity test of the ranks and the shares at the extremes (5 % expected at each end)."""
+    return pd.DataFrame({
+        "quantity": summary["quantity"].map(sbc_label),
+        "replicates": summary["replicates"],
+        "χ² p (uniform ranks)": summary["chi2_p"].map(lambda p: f"{p:.2f}" if p >= 0.01 else "< 0.01"),
+        "rank ≤ 5%": (100 * summary["low_5"]).round().astype(int).astype(str) + "%",
+        "rank ≥ 95%": (100 * summary["high_5"]).round().astype(int).astype(str) + "%",
+        "mean rank": summary["mean_rank"].map("{:.2f}".format),
+    })
+
+
+def sbc_chart(ranks: pd.DataFrame) -> alt.FacetChart:
+    """Histogram of SBC ranks per quantity (10 bins; rule: the count each bin expects if ranks are uniform)."""
+    data = ranks.assign(label=ranks["quantity"].map(sbc_label), bin=np.minimum((ranks["rank"] * 10).astype(int), 9) / 10)
+    expected = len(data) / data["label"].nunique() / 10
+    bars = alt.Chart(data).mark_bar(color=charts.OKABE_ITO[0]).encode(
+        x=alt.X("bin:Q", bin=alt.Bin(step=0.1, extent=[0, 1]), title="rank of the true value (0–1)"),
+        y=alt.Y("count():Q", title="replicates"))
+    rule = alt.Chart(data).mark_rule(color=charts.OKABE_ITO[1], strokeDash=[4, 3]).encode(y=alt.datum(expected))
+    return alt.layer(bars, rule, data=data).properties(width=150, height=90).facet(
+        facet=alt.Facet("label:N", title=None), columns=3)
+
+
+def holdout_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Held-out category check by category and fold: coverage, typical error and England's held-out sum."""
+    return pd.DataFrame({
+        "category": summary["category"].map(CATEGORY_LABELS),
+        "half held out": summary["fold"] + 1,
+        "LA-years": summary["n"],
+        "inside 50%": (100 * summary["coverage_50"]).round().astype(int).astype(str) + "%",
+        "inside 90%": (100 * summary["coverage_90"]).round().astype(int).astype(str) + "%",
+        "typical error": (100 * np.expm1(summary["median_abs_log_error"])).round().astype(int).astype(str) + "%",
+        "held-out LAs' sum, observed": summary["observed_sum"].map(_millions),
+        "predicted": [f"{_millions(m)} ({_millions(lo)} to {_millions(hi)})"
+                      for m, lo, hi in zip(summary["predicted_median"], summary["predicted_q05"], summary["predicted_q95"])],
     })
 
 

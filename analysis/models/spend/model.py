@@ -256,6 +256,14 @@ class SpendModel(Summaries):
         other._frame, other._idata = frame, None
         return other
 
+    def without_categories(self, la_codes: list[str]) -> SpendModel:
+        """A copy of this model that does not see the category spend of `la_codes` (a held-out check)."""
+        other = copy.copy(self)
+        frame = self._frame.copy()
+        frame.loc[frame["la_code"].isin(la_codes), [f"cat_{k}" for k in CATEGORIES]] = np.nan
+        other._frame, other._idata = frame, None
+        return other
+
     @cached_property
     def las(self) -> pd.DataFrame:
         """LAs fitted, in model order: la_code, la_name, region_code."""
@@ -386,11 +394,17 @@ class SpendModel(Summaries):
         given = pm.do(model, params)
         names = [n for n in self.params if n not in params]
         observed = ["log_spend", *(["log_category"] if "log_category" in given.named_vars else [])]
-        draws = pm.draw([given[n] for n in names] + [given[o] for o in observed], random_seed=seed)
-        truth = {n: np.asarray(v) for n, v in params.items()} | {n: np.asarray(v) for n, v in zip(names, draws)}
+        # the parameters first, then the observations given all of them (one function drawing both
+        # trips the PyTensor graph rewrite described in `prior_predictive`)
+        free = [v.name for v in given.free_RVs]
+        values = pm.draw([given[n] for n in free + names], random_seed=seed)
+        drawn = dict(zip(free + names, values))
+        fixed = pm.do(model, {**params, **{n: drawn[n] for n in free}})
+        data = pm.draw([fixed[o] for o in observed], random_seed=seed + 1)
+        truth = {n: np.asarray(v) for n, v in params.items()} | {n: np.asarray(drawn[n]) for n in names}
         if len(observed) == 2:
-            truth["category_spend"] = np.exp(draws[-1])
-        return np.exp(draws[len(names)]), truth
+            truth["category_spend"] = np.exp(data[1])
+        return np.exp(data[0]), truth
 
     def prior_predictive(self, draws: int = 500) -> az.InferenceData:
         """Draws of the observed quantities (log spend and its category parts) from the prior (fixed seed).

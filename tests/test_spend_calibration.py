@@ -1,0 +1,82 @@
+"""The spend model's identification checks: the stored SBC and held-out grids are current, CI's reduced SBC grid
+reproduces the stored replicate exactly, and the summaries flag what they should."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analysis import grid
+from analysis.models import stored
+from analysis.models.spend import calibration, synthetic_panel
+from analysis.models.spend.model import SpendModel
+
+
+def test_the_stored_sbc_is_current_and_the_reduced_grid_reproduces_it():
+    saved = stored.load("spend-sbc")
+    assert not saved.stale, saved.note("python -m analysis grid spend-sbc")
+    assert len(saved.results) == calibration.REPLICATES
+    fresh = grid.run(calibration.sbc_tasks(reduced=True), scheduler="serial", progress=False)
+    for key, value in fresh.items():
+        assert json.loads(json.dumps(value)) == saved.results[key], key
+
+
+def test_the_stored_sbc_ranks_are_uniform():
+    """Every ranked quantity's ranks, over all replicates, are consistent with uniform (χ² p ≥ 0.01)."""
+    summary = calibration.sbc_summary(stored.load("spend-sbc").results)
+    assert (summary["chi2_p"] >= 0.01).all(), summary
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known shortfall, reported in chapter 4: 6 of 40 SBC refits (2 chains × (600 + 500)) miss R-hat ≤ 1.01 "
+    "(1.01–1.03) or bulk ESS ≥ 99; longer refits are needed before the SBC counts as clean"))
+def test_almost_every_sbc_refit_converged():
+    summary = calibration.sbc_summary(stored.load("spend-sbc").results)
+    assert (summary["failed"] <= 0.1 * summary["replicates"]).all(), summary
+
+
+def test_the_stored_holdout_is_current_and_covers_every_category_in_both_folds():
+    saved = stored.load("spend-holdout")
+    assert not saved.stale, saved.note("python -m analysis grid spend-holdout")
+    table = calibration.holdout_summary(saved.results)
+    assert sorted(table["fold"].unique()) == list(calibration.FOLDS)
+    assert set(table["category"]) == {"special_state", "special_independent", "base"}
+    assert (table["n"] > 0).all() and table["coverage_90"].between(0, 1).all(), table
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known model limitation, reported in chapter 4: held-out 90% intervals for independent special spend cover "
+    "73% and 82% of LA-years in the two folds (the model is overconfident about an unseen LA's split); "
+    "when a model change fixes it this test passes and the mark must go"))
+def test_held_out_category_spend_is_covered_near_nominal():
+    table = calibration.holdout_summary(stored.load("spend-holdout").results)
+    assert table["coverage_90"].between(0.8, 1.0).all(), table
+
+
+def test_sbc_summary_flags_piled_ranks_and_passes_uniform_ones():
+    rng = np.random.default_rng(0)
+    uniform = {f"r{i}": {"replicate": i, "passed": True, "ranks": {"a": int(v)}} for i, v in enumerate(rng.integers(0, 100, 200))}
+    piled = {f"r{i}": {"replicate": i, "passed": True, "ranks": {"a": int(v)}} for i, v in enumerate(rng.choice([0, 99], 200))}
+    assert calibration.sbc_summary(uniform)["chi2_p"].iloc[0] > 0.01
+    assert calibration.sbc_summary(piled)["chi2_p"].iloc[0] < 1e-6
+
+
+def test_holdout_halves_split_every_la_once():
+    codes = [f"E{i:08d}" for i in range(151)]
+    halves = calibration.holdout_split(codes)
+    assert not set(halves[0]) & set(halves[1]) and sorted(halves[0] + halves[1]) == codes
+    assert abs(len(halves[0]) - len(halves[1])) <= 1
+    assert calibration.holdout_split(codes) == halves
+
+
+def test_without_categories_hides_only_those_las_category_spend():
+    model = SpendModel(synthetic_panel(n_las=6))
+    held = list(model.las["la_code"][:3])
+    cats = model.without_categories(held).category_observations()
+    frame = model.data()
+    seen = set(frame["la_code"].to_numpy()[cats["row"]])
+    assert seen == set(model.las["la_code"]) - set(held)
+    assert len(model.category_observations()) > len(cats) > 0
+    assert model.without_categories(held).data_hash() != model.data_hash()
