@@ -16,7 +16,7 @@ from analysis.evaluation import experiment as evaluation
 
 from analysis.evaluation import matching
 
-from analysis.evaluation import programmes
+from analysis.evaluation import placebos, programmes, robustness
 from analysis.errors import DataError
 from analysis.evaluation.event_study import EventStudy, stack
 from analysis.models.fitting import interval
@@ -71,6 +71,20 @@ def test_event_study_recovers_a_known_effect_and_a_zero_one(tmp_path) -> None:
     for group in ("effect", "null"):
         _, lo, hi = interval(pre.at[group, "draws"])
         assert lo <= 0.0 <= hi, (group, lo, hi)
+
+
+def test_least_squares_cross_check_recovers_a_known_effect() -> None:
+    """pyfixest on the stacked data: +0.2 (log) → about +22% with the interval around it, and no pre-trend."""
+    years = range(2016, 2026)
+    cohorts = {2021: [f"L{i:03d}" for i in range(0, 6)], 2023: [f"L{i:03d}" for i in range(6, 12)]}
+    effect = {c: (g, 0.2) for g, cs in cohorts.items() for c in cs}
+    outcome = simulated_outcome(40, years, effect, 1).assign(outcome="hn_spend_per_head")
+    frame = stack(outcome, _design("main", cohorts, [f"L{i:03d}" for i in range(12, 40)]), 4, 2, 2025)
+    out = robustness.fixest_att(frame).set_index("block")
+    after, before = out.loc["after"], out.loc["before"]
+    assert after["lo"] <= 100 * np.expm1(0.2) <= after["hi"] and after["lo"] > 0, after
+    assert before["lo"] <= 0 <= before["hi"], before
+    assert after["n_treated"] == 12
 
 
 def test_stack_differences_from_the_reference_year_and_censors() -> None:
@@ -146,6 +160,19 @@ def test_real_comparison_pools_hold_no_treated_las(real: evaluation.Evaluation) 
 # --------------------------------------------------------------------------- bad input
 
 
+def test_later_wave_comparisons_are_programme_members_seen_only_before_they_joined(real: evaluation.Evaluation) -> None:
+    first = programmes.first_year_any(real.cohorts)
+    for programme in programmes.PROGRAMMES:
+        lw = real.later_waves(programme)
+        members = set(real.treatment.loc[real.treatment["programme"] == programme, "la_code"])
+        assert len(lw) and set(lw["control"]) <= members
+        assert (lw["control"].map(first) > lw["cohort"]).all()
+        frame = real.frame(programme, "later_waves")
+        controls = frame[~frame["treated"] & frame["event_time"].abs().lt(90)]
+        year = controls["stack"] + controls["event_time"]
+        assert (year < controls["la_code"].map(first)).all(), "a later member's years after its own start were used"
+
+
 def test_unknown_la_code_in_cohorts_is_named(real: evaluation.Evaluation) -> None:
     bad = real.cohorts.copy()
     bad.loc[bad.index[0], "la_code"] = "E99999999"
@@ -181,8 +208,14 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
             cell = entry["att_by_event_time"][0]
             assert {"event_time", "median", "lo90", "hi90"} <= set(cell) and cell["lo90"] <= cell["median"] <= cell["hi90"]
         for name in programmes.HEADLINE:
-            assert len(block["outcomes"][name]["placebo_space"]["medians"]) == evaluation.N_PLACEBO
+            space = block["outcomes"][name]["placebo_space"]
+            assert not space["stale"], "results/placebos.json is stale: rerun `python -m analysis grid placebos`"
+            assert {space[f]["n"] for f in placebos.FAMILIES} == {placebos.BATCH * placebos.BATCHES}
             assert block["outcomes"][name]["synthetic_control"]
+            assert -1 not in {c["event_time"] for c in block["outcomes"][name]["synthetic_control_from_base"]}
+        for name, entry in block["outcomes"].items():
+            lo, hi = entry["trend_sensitivity"]["robust_m1"]
+            assert lo <= entry["att_post"]["lo"] and hi >= entry["att_post"]["hi"], name
 
 
 def test_the_deficit_sensitivity_drops_only_high_deficit_las_that_could_be_unidentified_members():

@@ -5,18 +5,19 @@
 * `design(programme)`: cohorts, matched comparison LAs and covariate balance
   (`matching`), with the clean-control rule of `programmes`;
 * `event_study(programme)`: the stacked Bayesian event study (`event_study`)
-  for every outcome, one model holding three independent analyses —
-  "main"; "deficit" (the sensitivity for the two unidentified Safety Valve
+  for every outcome, one model holding four independent analyses —
+  "main"; "later_waves" (a design that needs no balance on deficit levels:
+  each cohort against the programme's own later cohorts, not yet in it, each
+  control's years from its own start dropped — they were chosen for their
+  deficits too — so the windows end before the later wave starts and the
+  follow-up is one or two years); "deficit" (the sensitivity for the two unidentified Safety Valve
   members: comparison pools without the LAs that could be them, those whose
   names sort after "Norfolk" and whose pre-period DSG deficit is above the
   25th percentile of the Safety Valve LAs'); "time" (placebo in time:
   each cohort pretends to start `PLACEBO_SHIFT` years early, using only its
-  real pre-period, so any "effect" is spurious); and, as a separate model,
-  `event_study(programme, placebo_space=True)` (placebo in space:
-  `N_PLACEBO` draws, with a fixed seed, of LAs in neither programme labelled
-  as treated with the programme's cohort timing, each compared with the rest
-  of the pool, all in one model with one pooled mean per draw; headline
-  outcomes only, to keep within the time budget);
+  real pre-period, so any "effect" is spurious); placebos in space (matched
+  placebo groups drawn with and without selection on deficits) are a grid of
+  their own fits (`placebos`, stored in `results/placebos.json`);
 * `leave_one_out(programme)`: the pooled post-period ATT with each treated
   LA left out, by Pareto-smoothed importance sampling (PSIS) of the main
   fit rather than refits; valid where the Pareto k̂ < 0.7, which is reported;
@@ -28,7 +29,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import cached_property
 
 import arviz as az
@@ -40,20 +40,16 @@ from analysis.data import cohorts as cohorts_mod
 from analysis.data import geography, neighbours
 from analysis.data import panel as panel_mod
 from analysis.data.sources import Store
-from analysis.evaluation import matching, programmes
+from analysis.evaluation import matching, programmes, robustness
+from analysis.evaluation.programmes import UNITS, in_units
 from analysis.evaluation.event_study import POST_AVERAGE, EventStudy, stack
 from analysis.evaluation.event_study import SETTINGS as EVENT_SETTINGS
 from analysis.evaluation.synthetic_control import SyntheticControl
 from analysis.models.fitting import SEED, interval
 
-ANALYSES = ("main", "deficit", "time")
+ANALYSES = ("main", "later_waves", "deficit", "time")
 PLACEBO_SHIFT = 2
-N_PLACEBO = 20
-#: Pseudo-treated LAs per placebo draw, as a share of the clean pool (the rest are its comparisons).
-PLACEBO_SHARE = 1 / 3
 DEFICIT_QUANTILE = 0.25
-#: The placebo-in-space model has 20 groups and mixes well: 1000 draws per chain give bulk ESS ≈ 600.
-PLACEBO_SETTINGS = replace(EVENT_SETTINGS, draws=1000)
 PARETO_K_MAX = 0.7
 
 
@@ -122,8 +118,43 @@ class Evaluation:
         out = pd.DataFrame({"before": (t.mean() - before.mean()) / sd, "after": (t.mean() - after.mean()) / sd})
         return out.rename_axis("covariate").reset_index().assign(label=lambda d: d["covariate"].map(matching.COVARIATES))
 
+    def later_waves(self, programme: str) -> pd.DataFrame:
+        """Each cohort's comparison LAs in the later-waves design: cohort, control, censor_year (its own start,
+        or its first year in either programme if earlier). Cohorts with no later wave are left out."""
+        t = self.treatment[self.treatment["programme"] == programme]
+        first_any = programmes.first_year_any(self.cohorts)
+        rows = [{"cohort": g, "control": c, "censor_year": float(first_any[c])}
+                for g in programmes.cohort_years(self.treatment, programme)
+                for c in sorted(t.loc[t["first_treated_year"] > g, "la_code"]) if first_any[c] > g]
+        return pd.DataFrame(rows, columns=["cohort", "control", "censor_year"])
+
+    def later_waves_balance(self, programme: str) -> pd.DataFrame:
+        """SMD of each covariate (levels and pre-period trends) between programme LAs and their comparisons, in the
+        matched design and in the later-waves design (pooled SD of programme LAs and all eligible LAs, as `balance`)."""
+        cols = list(matching.COVARIATES)
+        treated, matched, later, eligible = [], [], [], []
+        m, lw = self.matches(programme), self.later_waves(programme)
+        for g in sorted(lw["cohort"].unique()):
+            f = self.features[g][cols]
+            treated.append(f.loc[self.treated(programme, g)["la_code"]])
+            matched.append(f.loc[m.loc[m["cohort"] == g, "control"].unique()])
+            later.append(f.loc[lw.loc[lw["cohort"] == g, "control"]])
+            eligible.append(f.loc[[c for c in self.eligible(g) if c in f.index]])
+        t, a, b, e = (pd.concat(v) for v in (treated, matched, later, eligible))
+        sd = np.sqrt((t.var() + e.var()) / 2)
+        out = pd.DataFrame({"matched": (t.mean() - a.mean()) / sd, "later_waves": (t.mean() - b.mean()) / sd})
+        return out.rename_axis("covariate").reset_index().assign(label=lambda d: d["covariate"].map(matching.COVARIATES))
+
     def design(self, programme: str, analysis: str = "main") -> pd.DataFrame:
         """LAs per stack: group, stack, la_code, treated, censor_year."""
+        if analysis == "later_waves":
+            lw = self.later_waves(programme)
+            rows = []
+            for g, part in lw.groupby("cohort"):
+                t = self.treated(programme, g)
+                rows.append(pd.DataFrame({"stack": g, "la_code": t["la_code"], "treated": True, "censor_year": t["censor_year"]}))
+                rows.append(pd.DataFrame({"stack": g, "la_code": part["control"], "treated": False, "censor_year": part["censor_year"]}))
+            return pd.concat(rows, ignore_index=True)
         m = self.matches(programme, "deficit" if analysis == "deficit" else "main")
         rows = []
         for g, part in m.groupby("cohort"):
@@ -132,44 +163,20 @@ class Evaluation:
             rows.append(pd.DataFrame({"stack": g, "la_code": sorted(part["control"].unique()), "treated": False, "censor_year": np.nan}))
         return pd.concat(rows, ignore_index=True)
 
-    def placebo_design(self, programme: str) -> pd.DataFrame:
-        """`N_PLACEBO` draws of pseudo-treated LAs from the clean pool with the programme's cohort timing."""
-        rng = np.random.default_rng(SEED)
-        years = programmes.cohort_years(self.treatment, programme)
-        pool = programmes.eligible_controls(self.panel, self.cohorts, self.last_year)
-        sizes = np.array([len(self.treated(programme, g)) for g in years], dtype=float)
-        sizes = np.maximum(1, np.round(sizes / sizes.sum() * len(pool) * PLACEBO_SHARE)).astype(int)
-        rows = []
-        for r in range(N_PLACEBO):
-            order = list(rng.permutation(pool))
-            for g, n in zip(years, sizes):
-                chosen, order = order[:n], order[n:]
-                rows.append(pd.DataFrame({"group": f"placebo {r + 1:02d}", "stack": g, "la_code": chosen, "treated": True}))
-            rest = [c for c in pool if c not in set(pd.concat(rows[-len(years):])["la_code"])]
-            for g in years:
-                rows.append(pd.DataFrame({"group": f"placebo {r + 1:02d}", "stack": g, "la_code": rest, "treated": False}))
-        return pd.concat(rows, ignore_index=True).assign(censor_year=np.nan)
-
     def frame(self, programme: str, analysis: str) -> pd.DataFrame:
         """The stacked, differenced frame of one analysis (its rows carry group = analysis)."""
-        if analysis == "space":
-            outcomes = self.outcomes[self.outcomes["outcome"].isin(programmes.HEADLINE)]
-            return stack(outcomes, self.placebo_design(programme), programmes.PRE, programmes.POST, self.last_year)
         if analysis == "time":
             design = self.design(programme).assign(stack=lambda d: d["stack"] - PLACEBO_SHIFT, group="time")
             return stack(self.outcomes, design, programmes.PRE - PLACEBO_SHIFT, PLACEBO_SHIFT - 1, self.last_year)
         return stack(self.outcomes, self.design(programme, analysis).assign(group=analysis), programmes.PRE, programmes.POST, self.last_year)
 
-    def event_study(self, programme: str, placebo_space: bool = False) -> EventStudy:
+    def event_study(self, programme: str) -> EventStudy:
         """The fitted (cached) event study of a programme: one model holding the analyses in
-        `ANALYSES` as independent groups (one compilation), or the placebo-in-space draws."""
-        key = (programme, placebo_space)
-        if key not in self._fits:
-            analyses = ["space"] if placebo_space else list(ANALYSES)
-            frame = pd.concat([self.frame(programme, a) for a in analyses], ignore_index=True)
-            name = f"event-{programme}-{'space' if placebo_space else 'analyses'}"
-            self._fits[key] = EventStudy(frame, name=name, settings=PLACEBO_SETTINGS if placebo_space else EVENT_SETTINGS)
-        return self._fits[key]
+        `ANALYSES` as independent groups (one compilation)."""
+        if programme not in self._fits:
+            frame = pd.concat([self.frame(programme, a) for a in ANALYSES], ignore_index=True)
+            self._fits[programme] = EventStudy(frame, name=f"event-{programme}-analyses", settings=EVENT_SETTINGS)
+        return self._fits[programme]
 
     def leave_one_out(self, programme: str) -> pd.DataFrame:
         """Pooled post-period ATT per outcome without each treated LA (PSIS reweighting of the main fit).
@@ -221,14 +228,6 @@ def load(store: Store | None = None) -> Evaluation:
 # --------------------------------------------------------------------------- summaries
 
 
-def in_units(outcome: str, draws: np.ndarray) -> np.ndarray:
-    """Effect draws in reporting units: % difference for log-scale outcomes, else the outcome's own units."""
-    return 100 * np.expm1(draws) if programmes.OUTCOMES[outcome].scale == "log" else draws
-
-
-UNITS = {"log": "%", "pp": "pp", "points": "points"}
-
-
 def summarise(frame: pd.DataFrame, outcome_col: str = "outcome") -> pd.DataFrame:
     """Median and 90 % interval (reporting units) for each row of a frame of draws."""
     stats = [interval(in_units(o, d)) for o, d in zip(frame[outcome_col], frame["draws"])]
@@ -243,25 +242,19 @@ def names(ev: Evaluation) -> dict[str, str]:
 
 
 
-def placebo_space(ev: Evaluation, programme: str) -> pd.DataFrame:
-    """Pooled post-period "effects" of the placebo draws (median per draw) beside the real one."""
-    fake = summarise(ev.event_study(programme, placebo_space=True).att_post())
-    real = summarise(ev.event_study(programme).att_post()).query("group == 'main'").set_index("outcome")["median"]
-    fake["real"] = fake["outcome"].map(real)
-    return fake
-
-
 def headline_table(ev: Evaluation, programme: str) -> pd.DataFrame:
-    """Per outcome: average post-period ATT (main, deficit sensitivity), pre-trend and time placebo."""
+    """Per outcome: average post-period ATT (main, later waves, deficit sensitivity), pre-trends and time placebo."""
     es = ev.event_study(programme)
     post = summarise(es.att_post()).pivot(index="outcome", columns="group", values=["median", "lo", "hi"])
     pre = summarise(es.att_pre()).query("group == 'main'").set_index("outcome")
     out = pd.DataFrame(index=post.index)
-    for group, label in (("main", "effect"), ("deficit", "deficit_sensitivity"), ("time", "placebo_time")):
+    pre_later = summarise(es.att_pre()).query("group == 'later_waves'").set_index("outcome")
+    for group, label in (("main", "effect"), ("later_waves", "later_waves"), ("deficit", "deficit_sensitivity"), ("time", "placebo_time")):
         for stat in ("median", "lo", "hi"):
             out[f"{label}_{stat}"] = post[(stat, group)]
     for stat in ("median", "lo", "hi"):
         out[f"pre_trend_{stat}"] = pre[stat]
+        out[f"later_waves_pre_{stat}"] = pre_later[stat]
     out["units"] = [UNITS[programmes.OUTCOMES[o].scale] for o in out.index]
     out["label"] = [programmes.OUTCOMES[o].label for o in out.index]
     return out.reindex([o for o in programmes.OUTCOMES if o in out.index]).reset_index()
@@ -272,7 +265,6 @@ def model_checks(ev: Evaluation) -> pd.DataFrame:
     rows = []
     for programme in programmes.PROGRAMMES:
         for label, model in ((f"event study ({', '.join(ANALYSES)})", ev.event_study(programme)),
-                             ("placebo in space", ev.event_study(programme, placebo_space=True)),
                              *((f"synthetic control: {o}", ev.synthetic_control(programme, o)) for o in programmes.HEADLINE)):
             rows.append({"programme": programme, "model": label} | model.diagnostics().as_dict())
     return pd.DataFrame(rows)
@@ -284,18 +276,29 @@ def _cells(frame: pd.DataFrame) -> list[dict]:
             for r in frame.itertuples()]
 
 
+def real_effects(ev: Evaluation) -> pd.DataFrame:
+    """The main analysis' average effect after the start: programme, outcome, median, lo, hi (reporting units)."""
+    return pd.concat([headline_table(ev, p)[["outcome", "effect_median", "effect_lo", "effect_hi"]].assign(programme=p)
+                      for p in programmes.PROGRAMMES], ignore_index=True).rename(
+        columns={"effect_median": "median", "effect_lo": "lo", "effect_hi": "hi"})
+
+
 def report(ev: Evaluation) -> dict:
     """The JSON-ready report: per programme and outcome, effects, placebos, balance and LAs."""
+    from analysis.evaluation import placebos  # the placebo grid builds on this module
+    from analysis.models import stored
+
     checks = model_checks(ev)
     out: dict = {"passed": bool(checks["passed"].all()), "models": checks.to_dict("records"),
                  "units": {o: UNITS[s.scale] for o, s in programmes.OUTCOMES.items()}, "not_evaluated": programmes.NOT_EVALUATED,
                  "deficit_threshold_pct": round(ev.deficit_threshold, 2), "programmes": {}}
     label = names(ev)
+    saved = stored.load("placebos")
+    space = placebos.summary(saved.results, real_effects(ev))
     for programme in programmes.PROGRAMMES:
         es = ev.event_study(programme)
         by_e = summarise(es.att_by_event_time())
         table = headline_table(ev, programme).set_index("outcome")
-        space = placebo_space(ev, programme)
         loo = ev.leave_one_out(programme)
         bal = ev.balance(programme)
         m = ev.matches(programme)
@@ -310,17 +313,28 @@ def report(ev: Evaluation) -> dict:
                 "placebo_time": {"shift_years": PLACEBO_SHIFT, **{k: round(float(row[f"placebo_time_{k}"]), 4) for k in ("median", "lo", "hi")},
                                  "by_event_time": _cells(by_e[(by_e["group"] == "time") & (by_e["outcome"] == o)])},
                 "deficit_sensitivity": {k: round(float(row[f"deficit_sensitivity_{k}"]), 4) for k in ("median", "lo", "hi")},
+                "later_waves": {k: round(float(row[f"later_waves_{k}"]), 4) for k in ("median", "lo", "hi")}
+                | {"pre_trend": {k: round(float(row[f"later_waves_pre_{k}"]), 4) for k in ("median", "lo", "hi")}},
                 "leave_one_out": {"min": round(float(in_units(o, loo.loc[loo["outcome"] == o, "att_median"].to_numpy()).min()), 4),
                                   "max": round(float(in_units(o, loo.loc[loo["outcome"] == o, "att_median"].to_numpy()).max()), 4),
                                   "pareto_k_max": round(float(loo.loc[loo["outcome"] == o, "pareto_k"].max()), 3),
                                   "n_pareto_k_above_0_7": int((loo.loc[loo["outcome"] == o, "pareto_k"] > PARETO_K_MAX).sum())},
             }
-            fake = space[space["outcome"] == o]
+            fake = space[(space["programme"] == programme) & (space["outcome"] == o)]
             if len(fake):
-                entry["placebo_space"] = {"medians": [round(float(v), 4) for v in fake["median"]],
-                                          "share_at_least_as_large": round(float((fake["median"].abs() >= abs(row["effect_median"])).mean()), 3)}
+                entry["placebo_space"] = {"stale": saved.stale, **{
+                    r.family: {"n": int(r.n), "coverage_90": round(r.coverage_90, 3), "q05": round(r.q05, 4), "q95": round(r.q95, 4),
+                               "share_at_least_as_large": round(r.share_as_large, 3)} for r in fake.itertuples()}}
             if o in synth:
                 entry["synthetic_control"] = _cells(synth[o])
+                same = robustness.common_estimand(es, ev.synthetic_control(programme, o), o)
+                entry["synthetic_control_from_base"] = [
+                    {"event_time": int(r.event_time), "n_treated": int(r.n_treated), "median": round(r.median, 4), "lo90": round(r.lo, 4), "hi90": round(r.hi, 4)}
+                    for r in same[same["estimator"] == "synthetic control"].itertuples()]
+            trend = robustness.trend_sensitivity(es, o)
+            at_one = next(i for i in trend["intervals"] if i["m"] == 1.0)
+            entry["trend_sensitivity"] = {"breakdown_m": trend["breakdown"], "pre_change": round(trend["pre_change"], 4),
+                                          "robust_m1": [round(at_one["lo"], 4), round(at_one["hi"], 4)]}
             outcomes[o] = entry
         out["programmes"][programme] = {
             "treated_las": [{"la_code": c, "la_name": label[c], "cohort": int(g)} for c, g in m[["treated", "cohort"]].drop_duplicates().itertuples(index=False)],

@@ -112,6 +112,15 @@ HEADLINE = [o for o, spec in OUTCOMES.items() if spec.headline]
 NOT_EVALUATED = {"ceased_plans": "the panel has ceased plans for 2023–2025 only: no cohort has a pre-period"}
 
 
+def in_units(outcome: str, draws: np.ndarray) -> np.ndarray:
+    """Effect draws in reporting units: % difference for log-scale outcomes, else the outcome's own units."""
+    return 100 * np.expm1(draws) if OUTCOMES[outcome].scale == "log" else draws
+
+
+#: Reporting units by outcome scale.
+UNITS = {"log": "%", "pp": "pp", "points": "points"}
+
+
 def outcome_frame(panel: pd.DataFrame, outcomes: list[str] | None = None) -> pd.DataFrame:
     """Long frame la_code, year, outcome, y for the evaluated outcomes (NaN rows dropped)."""
     names = outcomes or list(OUTCOMES)

@@ -117,6 +117,24 @@ class SyntheticControl:
         return pd.DataFrame([{"event_time": e, "n_treated": len(ix), "draws": gamma[:, ix].mean(axis=1)}
                              for e, ix in self.gaps.groupby("event_time").indices.items()])
 
+    def att_from_base(self, base: int = -1) -> pd.DataFrame:
+        """Average over treated LAs of (y − synthetic) at each event time minus the same LA's gap at `base`.
+
+        The event study's estimand (the change since event time `base`, against comparison LAs'
+        change), so the two estimators can be set side by side; pre-period rows are this
+        estimator's pre-trend check. Only LAs observed at `base` count. Draws per row.
+        """
+        synth = self.fit().posterior["synthetic"].stack(d=("chain", "draw")).transpose("d", ...).to_numpy()
+        gap = self.frame["y"].to_numpy()[None, :] - synth
+        f = self.frame.reset_index(drop=True)
+        at_base = f[f["event_time"] == base].set_index("la_code").index
+        anchor = pd.Series(f.index[f["event_time"] == base], index=at_base)
+        rows = []
+        for e, part in f[f["la_code"].isin(at_base) & (f["event_time"] != base)].groupby("event_time"):
+            rel = gap[:, part.index] - gap[:, anchor[part["la_code"]].to_numpy()]
+            rows.append({"event_time": int(e), "n_treated": len(part), "draws": rel.mean(axis=1)})
+        return pd.DataFrame(rows)
+
     def att_post(self) -> np.ndarray:
         """Draws of the average gap over every post-period treated LA-year."""
         return self.fit().posterior["gamma"].mean("gap").stack(d=("chain", "draw")).to_numpy()

@@ -135,9 +135,9 @@ def evaluation_numbers() -> dict[str, KeyNumber]:
         es = ev.event_study(programme)
         post = es.att_post().query("group == 'main'").set_index("outcome")
         for outcome in programmes.HEADLINE:
-            draws = evaluation.in_units(outcome, post.at[outcome, "draws"])
+            draws = programmes.in_units(outcome, post.at[outcome, "draws"])
             out[f"evaluation.{programme}.{outcome}"] = quantile_number(
-                draws, es.settings.chains, 0.5, evaluation.UNITS[programmes.OUTCOMES[outcome].scale],
+                draws, es.settings.chains, 0.5, programmes.UNITS[programmes.OUTCOMES[outcome].scale],
                 f"{programmes.PROGRAMMES[programme]}: {programmes.OUTCOMES[outcome].label}, average difference after the start (median)")
     return out
 

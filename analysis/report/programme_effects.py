@@ -7,13 +7,13 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from analysis.evaluation import programmes
+from analysis.evaluation import programmes, robustness
+from analysis.evaluation.programmes import in_units
 from analysis.evaluation.experiment import (
     PARETO_K_MAX,
     PLACEBO_SHIFT,
     Evaluation,
     headline_table,
-    in_units,
     model_checks,
     names,
 )
@@ -27,7 +27,7 @@ def _label(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _unit(outcome: str) -> str:
-    return {"log": "%", "pp": "pp", "points": "points"}[programmes.OUTCOMES[outcome].scale]
+    return programmes.UNITS[programmes.OUTCOMES[outcome].scale]
 
 
 def love_plot(balance: pd.DataFrame) -> alt.Chart:
@@ -68,17 +68,24 @@ def event_plot(att: pd.DataFrame, title: str) -> alt.FacetChart:
     )
 
 
-def placebo_plot(space: pd.DataFrame) -> alt.Chart:
-    """Placebo-in-space pooled post-period estimates (dots) and the real estimate (red rule), by programme and outcome."""
-    data = _label(space)[["programme", "label", "group", "median", "real"]].round({"median": 3, "real": 3})
-    base = alt.Chart().encode(y=alt.Y("label:N", title=None, axis=alt.Axis(labelLimit=360)))
-    dots = base.mark_tick(thickness=2, size=14, color=charts.OKABE_ITO[1]).encode(
-        x=alt.X("median:Q", title="Average effect after the start (median)"), tooltip=["group:N", alt.Tooltip("median:Q", format=".2f")]
-    )
-    real = base.mark_tick(thickness=3, size=22, color=charts.OKABE_ITO[5]).encode(x="real:Q", tooltip=[alt.Tooltip("real:Q", format=".2f", title="real")])
-    return alt.layer(dots, real, data=data).properties(width=300, height=60).facet(
-        row=alt.Row("programme:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelOrient="top", labelFontWeight="bold"))
-    )
+_FAMILIES = {"random": "drawn at random", "deficit": "drawn by deficit"}
+
+
+def placebo_plot(estimates: pd.DataFrame, real: pd.DataFrame) -> alt.FacetChart:
+    """Matched placebo estimates (ticks, by how they were drawn) and the real estimate (red), by programme and outcome."""
+    data = _label(estimates.assign(programme=estimates["programme"].map(programmes.PROGRAMMES),
+                                   family=estimates["family"].map(_FAMILIES)))[["programme", "label", "family", "placebo", "median"]]
+    data = data.round({"median": 3})
+    marks = _label(real.assign(programme=real["programme"].map(programmes.PROGRAMMES)))[["programme", "label", "median"]].round({"median": 3})
+    y = alt.Y("label:N", title=None, axis=alt.Axis(labelLimit=360))
+    dots = alt.Chart(data).mark_tick(thickness=1, size=10, opacity=0.6).encode(
+        x=alt.X("median:Q", title="Average 'effect' after the start (median; % or points)"), y=y, yOffset="family:N",
+        color=alt.Color("family:N", title="Placebo LAs", scale=alt.Scale(range=[charts.OKABE_ITO[1], charts.OKABE_ITO[4]])),
+        tooltip=["placebo:N", "family:N", alt.Tooltip("median:Q", format=".2f")])
+    mark = alt.Chart(marks).mark_tick(thickness=3, size=24, color=charts.OKABE_ITO[5]).encode(
+        x="median:Q", y=y, tooltip=[alt.Tooltip("median:Q", format=".2f", title="real")])
+    return alt.layer(dots, mark).properties(width=300, height=80).facet(
+        row=alt.Row("programme:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelOrient="top", labelFontWeight="bold")))
 
 
 def synth_plot(att: pd.DataFrame) -> alt.Chart:
@@ -139,6 +146,9 @@ def findings_text(ev: Evaluation, programme: str) -> str:
             warnings_.append(f"the groups already differed before the start ({effect_text(r.pre_trend_median, r.pre_trend_lo, r.pre_trend_hi, r.units)})")
         if r.placebo_time_lo > 0 or r.placebo_time_hi < 0:
             warnings_.append(f"a fake start {PLACEBO_SHIFT} years early also shows a difference ({effect_text(r.placebo_time_median, r.placebo_time_lo, r.placebo_time_hi, r.units)})")
+        if verdict(r.later_waves_lo, r.later_waves_hi) != verdict(r.effect_lo, r.effect_hi):
+            warnings_.append("against the programme's own later members, before they joined, the difference is "
+                             f"{effect_text(r.later_waves_median, r.later_waves_lo, r.later_waves_hi, r.units)}")
         if (r.deficit_sensitivity_lo > 0 or r.deficit_sensitivity_hi < 0) != (r.effect_lo > 0 or r.effect_hi < 0):
             warnings_.append(f"without deficit-like comparison LAs the estimate is {effect_text(r.deficit_sensitivity_median, r.deficit_sensitivity_lo, r.deficit_sensitivity_hi, r.units)}")
         lines.append(text + (" Caution: " + "; ".join(warnings_) + "." if warnings_ else " The checks below do not contradict this."))
@@ -155,6 +165,7 @@ def display_table(ev: Evaluation, programme: str) -> pd.DataFrame:
         "Average difference after the start": [cell(r, "effect") for r in t.itertuples()],
         "Before the start (should be ≈ 0)": [cell(r, "pre_trend") for r in t.itertuples()],
         f"Fake start {PLACEBO_SHIFT} years early (should be ≈ 0)": [cell(r, "placebo_time") for r in t.itertuples()],
+        "Against later members before they joined": [cell(r, "later_waves") for r in t.itertuples()],
         "Without deficit-like comparison LAs": [cell(r, "deficit_sensitivity") for r in t.itertuples()],
     })
 
@@ -184,7 +195,7 @@ def checks_table(ev: Evaluation) -> pd.DataFrame:
         if model.startswith("synthetic"):
             coverage.append(ev.synthetic_control(programme, model.split(": ")[1]).predictive_check())
         else:
-            coverage.append(float(ev.event_study(programme, placebo_space=model == "placebo in space").predictive_check()["coverage"].mean()))
+            coverage.append(float(ev.event_study(programme).predictive_check()["coverage"].mean()))
     return pd.DataFrame({
         "Programme": t["programme"].map(programmes.PROGRAMMES), "Model": t["model"],
         "Max R-hat": t["rhat_max"].map("{:.2f}".format), "Min bulk ESS": t["ess_bulk_min"].map(lambda v: f"{round(v, -2):,.0f}" if v >= 1000 else f"{round(v, -1):.0f}"),
@@ -193,13 +204,113 @@ def checks_table(ev: Evaluation) -> pd.DataFrame:
     })
 
 
-def placebo_text(space: pd.DataFrame) -> str:
-    """Plain-language summary of the placebo-in-space draws (`programme`, `outcome`, `median`, `lo`, `hi`, `real`)."""
-    big = space.assign(big=space["median"].abs() >= space["real"].abs()).groupby(["programme", "outcome"], sort=False)["big"].mean()
-    cover = float(((space["lo"] <= 0) & (space["hi"] >= 0)).mean())
-    parts = "; ".join(f"{p}, {programmes.OUTCOMES[o].label}: {100 * v:.0f}%" for (p, o), v in big.items())
-    calibration = ("close to the 90% expected, so the intervals are about the right width"
-                   if cover >= 0.8 else "well below the 90% expected, so the model's intervals are too narrow and "
-                   "an effect should be read against the placebo spread, not its own interval")
-    return (f"The share of placebo groups with an average 'effect' at least as large as the real one is {parts}. "
-            f"The model's 90% intervals for the placebo groups covered zero in {100 * cover:.0f}% of cases, {calibration}.")
+def placebo_text(summary: pd.DataFrame) -> str:
+    """Plain-language summary of the matched placebos (`placebos.summary`)."""
+    parts, covers = [], []
+    for (p, o), g in summary.groupby(["programme", "outcome"], sort=False):
+        shares = ", ".join(f"{100 * r.share_as_large:.0f}% of those {_FAMILIES[r.family]}" for r in g.itertuples())
+        parts.append(f"{programmes.PROGRAMMES[p]}, {programmes.OUTCOMES[o].label}: {shares}")
+    cover = summary.groupby("family")["coverage_90"].mean()
+    covers = ", ".join(f"{100 * v:.0f}% for placebos {_FAMILIES[f]}" for f, v in cover.items())
+    low = cover[cover < 0.8]
+    reading = ("close enough to 90% for the model's own intervals to be taken at face value" if low.empty else
+               "**well below the 90% a calibrated interval gives** for placebos " + " and ".join(_FAMILIES[f] for f in low.index)
+               + ": under those conditions the design finds differences where there are none, so a real estimate should be "
+               "read against the placebo spread (@fig-placebo-space), not against its own interval")
+    per_draw = summary.drop_duplicates(["programme", "family"])
+    failed, total = int(per_draw["failed_fits"].sum()), int(per_draw["n"].sum())
+    checks = ("" if failed == 0 else f" {failed} of the {total} placebos come from fits that missed a convergence check; "
+              "they are counted, not dropped.")
+    return (f"The share of matched placebos with an average 'effect' at least as large as the real one is: {'; '.join(parts)}. "
+            f"The placebos' 90% intervals included zero (the truth, for them) in {covers}: {reading}.{checks}")
+
+
+def _interval_cell(median: float, lo: float, hi: float, n: int | None = None) -> str:
+    return f"{median:+.1f} ({lo:+.1f} to {hi:+.1f})" + (f", {n} LAs" if n is not None else "")
+
+
+def estimand_table(ev: Evaluation) -> pd.DataFrame:
+    """Event study and synthetic control side by side: change since the year before the start, treated minus
+    comparison, by years since the start (headline outcomes; % for log outcomes)."""
+    rows = []
+    for programme, name in programmes.PROGRAMMES.items():
+        for o in programmes.HEADLINE:
+            t = robustness.common_estimand(ev.event_study(programme), ev.synthetic_control(programme, o), o)
+            wide = {est: part.set_index("event_time") for est, part in t.groupby("estimator")}
+            for e in sorted(t["event_time"].unique()):
+                cell = {est: (_interval_cell(p.at[e, "median"], p.at[e, "lo"], p.at[e, "hi"], int(p.at[e, "n_treated"]))
+                              if e in p.index else "–") for est, p in wide.items()}
+                rows.append({"Programme": name, "Outcome": programmes.OUTCOMES[o].label, "Years since start": int(e),
+                             "Event study (matched LAs)": cell.get("event study", "–"),
+                             "Synthetic control (donor blend)": cell.get("synthetic control", "–")})
+    return pd.DataFrame(rows)
+
+
+def sensitivity(ev: Evaluation) -> pd.DataFrame:
+    """Trend sensitivity of every outcome's average effect after the start, per programme (numbers)."""
+    return pd.concat([robustness.sensitivity_table(ev.event_study(p), [o for o in programmes.OUTCOMES if o in set(ev.event_study(p).outcomes)])
+                      .assign(programme=p) for p in programmes.PROGRAMMES], ignore_index=True)
+
+
+def _breakdown_words(m: float | None) -> str:
+    if m is None:
+        return f"more than {robustness.M_MAX:g}×"
+    return "already includes 0" if m == 0 else f"{m:.2f}×"
+
+
+def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
+    """`sensitivity` as the chapter shows it."""
+    return pd.DataFrame({
+        "Programme": table["programme"].map(programmes.PROGRAMMES),
+        "Outcome": [programmes.OUTCOMES[o].label for o in table["outcome"]],
+        "Average difference after the start": [f"{_interval_cell(r.median, r.lo, r.hi)} {_unit(r.outcome)}" for r in table.itertuples()],
+        "Largest pre-period year-to-year change": [f"{r.pre_change:.1f} {_unit(r.outcome)}" for r in table.itertuples()],
+        "Robust interval, departures up to that size (M̄ = 1)": [f"{r.robust_lo_m1:+.1f} to {r.robust_hi_m1:+.1f}" for r in table.itertuples()],
+        "Departure that reaches 0 (breakdown M̄)": [_breakdown_words(r.breakdown) for r in table.itertuples()],
+    })
+
+
+def preferred_text(ev: Evaluation, table: pd.DataFrame) -> str:
+    """One preferred estimate per programme and headline outcome, with the reason and how robust it is."""
+    lines = []
+    for programme, name in programmes.PROGRAMMES.items():
+        for o in programmes.HEADLINE:
+            r = table[(table["programme"] == programme) & (table["outcome"] == o)].iloc[0]
+            units = _unit(o)
+            clear = r.lo > 0 or r.hi < 0
+            if not clear:
+                robust = "the interval already includes no difference, so there is no conclusion for a trend to overturn"
+            elif r.breakdown is not None and r.breakdown < 1:
+                robust = (f"**not robust**: a departure from parallel trends {r.breakdown:.2f} times the largest year-to-year "
+                          "change already seen before the start would be enough to include no difference")
+            else:
+                robust = ("robust to departures from parallel trends as large as the largest year-to-year change seen before "
+                          f"the start (breakdown {_breakdown_words(r.breakdown)})")
+            lines.append(f"- **{name}, {programmes.OUTCOMES[o].label}**: {effect_text(r.median, r.lo, r.hi, units)} on average "
+                         f"after the start; {robust}.")
+    return "\n".join(lines)
+
+
+def crosscheck_table(ev: Evaluation) -> pd.DataFrame:
+    """The Bayesian event study's average effect after the start beside pyfixest's least-squares estimate of it."""
+    rows = []
+    for programme, name in programmes.PROGRAMMES.items():
+        bayes = headline_table(ev, programme).set_index("outcome")
+        ls = robustness.fixest_att(ev.frame(programme, "main")).query("block == 'after'").set_index("outcome")
+        for o in bayes.index:
+            b, f = bayes.loc[o], ls.loc[o]
+            rows.append({"Programme": name, "Outcome": b["label"],
+                         "Bayesian event study": effect_text(b["effect_median"], b["effect_lo"], b["effect_hi"], b["units"]),
+                         "Least squares (pyfixest)": effect_text(f["estimate"], f["lo"], f["hi"], b["units"])})
+    return pd.DataFrame(rows)
+
+
+def later_waves_table(ev: Evaluation) -> pd.DataFrame:
+    """Balance of the two designs, levels and pre-period trends: SMD against matched LAs and against later members."""
+    rows = []
+    for programme, name in programmes.PROGRAMMES.items():
+        b = ev.later_waves_balance(programme)
+        for r in b.itertuples():
+            rows.append({"Programme": name, "Covariate (year before the start)": r.label,
+                         "Matched LAs": f"{r.matched:+.2f}", "Later members": f"{r.later_waves:+.2f}"})
+    return pd.DataFrame(rows)

@@ -1,0 +1,60 @@
+"""Trend sensitivity (relative-magnitudes bounds) and the common estimand, on constructed posteriors with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.evaluation import robustness
+
+
+class _Posterior:
+    """Stands in for a fitted `EventStudy`: given draws of the pre-period path and of the post-period average
+    (one pp-scale outcome, so reporting units equal model units)."""
+
+    outcomes = ["refused_pct"]
+
+    def __init__(self, pre: dict[int, np.ndarray], post_cells: dict[int, int], att: np.ndarray) -> None:
+        rows = [{"group": "main", "outcome": "refused_pct", "event_time": e, "n_treated": 10, "draws": d} for e, d in pre.items()]
+        rows += [{"group": "main", "outcome": "refused_pct", "event_time": e, "n_treated": n, "draws": att} for e, n in post_cells.items()]
+        self._by_e = pd.DataFrame(rows)
+        self._post = pd.DataFrame([{"group": "main", "outcome": "refused_pct", "draws": att}])
+
+    def att_by_event_time(self) -> pd.DataFrame:
+        return self._by_e
+
+    def att_post(self) -> pd.DataFrame:
+        return self._post
+
+
+def test_breakdown_matches_the_closed_form() -> None:
+    """Pre-period path −4: 0.0, −3: 0.5, −2: 1.0 (then 0 at −1): the largest change D = 1.0 exactly. Post cells at
+    e = 0 and 1 with equal weight give k̄ = 1.5. With the effect fixed at −3, the robust interval reaches 0 when
+    3 = M̄·D·k̄, so M̄* = 2."""
+    n = 4000
+    const = lambda v: np.full(n, v)
+    es = _Posterior({-4: const(0.0), -3: const(0.5), -2: const(1.0)}, {0: 5, 1: 5}, const(-3.0))
+    out = robustness.trend_sensitivity(es, "refused_pct")
+    assert out["k_bar"] == pytest.approx(1.5)
+    assert out["pre_change"] == pytest.approx(1.0)
+    assert out["breakdown"] == pytest.approx(2.0, abs=robustness.M_STEP)
+    at_one = next(i for i in out["intervals"] if i["m"] == 1.0)
+    assert at_one["lo"] == pytest.approx(-4.5) and at_one["hi"] == pytest.approx(-1.5)
+
+
+def test_an_interval_that_already_includes_zero_breaks_down_at_zero_and_a_huge_effect_never() -> None:
+    rng = np.random.default_rng(1)
+    pre = {-3: rng.normal(0, 0.1, 4000), -2: rng.normal(0, 0.1, 4000)}
+    assert robustness.trend_sensitivity(_Posterior(pre, {0: 3}, rng.normal(0.1, 1.0, 4000)), "refused_pct")["breakdown"] == 0
+    assert robustness.trend_sensitivity(_Posterior(pre, {0: 3}, rng.normal(-50, 0.1, 4000)), "refused_pct")["breakdown"] is None
+
+
+def test_noisy_pre_periods_widen_the_robust_interval() -> None:
+    """The same point pre-path with more posterior noise gives a wider robust interval: D's uncertainty counts."""
+    rng = np.random.default_rng(2)
+    att = rng.normal(-2.0, 0.2, 4000)
+    tight = {-3: rng.normal(0.3, 0.01, 4000), -2: rng.normal(0.6, 0.01, 4000)}
+    loose = {-3: rng.normal(0.3, 0.5, 4000), -2: rng.normal(0.6, 0.5, 4000)}
+    width = lambda pre: np.diff([robustness.trend_sensitivity(_Posterior(pre, {0: 1}, att), "refused_pct")["intervals"][2][k] for k in ("lo", "hi")])[0]
+    assert width(loose) > width(tight)
