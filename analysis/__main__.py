@@ -198,9 +198,22 @@ def main(argv: list[str] | None = None) -> int:
     bk.add_argument("--force", action="store_true", help="re-execute every chapter even if nothing changed")
     bk.set_defaults(run=_book)
     args = parser.parse_args(argv)
+    watch_interrupts()
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("interrupted: stopped before finishing; nothing half-written was kept (previous outputs are unchanged)", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run a command, turning the errors a user can act on into one line and an exit code.
+
+    The fitting module is imported here, after Ctrl-C is watched: importing PyMC takes
+    seconds, and an interruption during it must end like any other.
+    """
     from analysis.models.fitting import ConvergenceError, SamplingInterrupted
 
-    watch_interrupts()
     try:
         return args.run(args)
     except (DataError, UsageError) as exc:
@@ -209,9 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     except (BookError, ConvergenceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, SamplingInterrupted):
-        print("interrupted: stopped before finishing; nothing half-written was kept (previous outputs are unchanged)", file=sys.stderr)
-        return 130
+    except SamplingInterrupted:
+        raise KeyboardInterrupt from None
 
 
 if __name__ == "__main__":
