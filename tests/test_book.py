@@ -90,6 +90,19 @@ def test_chapter_staleness_follows_imports_through_the_package():
     assert {"analysis.models.spend.model", "analysis.evaluation.experiment"} <= lazy
 
 
+def test_a_chapter_is_stale_when_a_grid_summary_it_loads_changes():
+    """Grid summaries are found from `stored.load("name")` in the chapter or in the package modules it
+    uses, so a rerun grid re-executes the chapters that show it without anyone declaring it."""
+    direct = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('from analysis.models import stored\nx = stored.load("spend-sbc")')])
+    through_package = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from analysis.evaluation import experiment")])
+    assert book.reads(direct) == ["results/spend-sbc.json"]
+    assert "results/placebos.json" in book.reads(through_package)
+    for nb in book.notebooks():
+        code = "\n".join(c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "code")
+        for name in re.findall(r'stored\.load\("([\w-]+)"\)', code):
+            assert f"results/{name}.json" in book.reads(nbformat.read(nb, as_version=4)), nb.name
+
+
 LAYERS = ["data", "models", "evaluation", "report"]
 
 

@@ -13,6 +13,7 @@ or when the render fails, an HTML preview of every chapter is written to
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import time
@@ -35,6 +36,7 @@ BOOK = paths.ROOT / "_book"
 CONFIG = paths.ROOT / "_quarto.yml"
 STAMP_KEY = "send_vfm"
 TIMEOUT = 1800  # seconds per cell: a cold model fit is the slowest cell
+_STORED_LOAD = re.compile(r"""stored\.load\(\s*["']([\w-]+)["']""")
 QUARTO_HELP = "https://quarto.org/docs/get-started/"
 RENDER_LOG = paths.ROOT / "quarto-render.log"
 
@@ -52,7 +54,7 @@ def notebooks(config: Path = CONFIG) -> list[Path]:
 
 def input_hash(nb: nbformat.NotebookNode) -> str:
     """Hash of what a chapter's outputs depend on: its code, the package modules it uses, the data stamp,
-    and the stored results it declares it reads (``metadata.send_vfm.reads``: paths from the root)."""
+    and the stored results it reads (`reads`)."""
     code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
     digest = hashlib.sha256(panel.stamp().encode() + code.encode())
     digest.update(dependencies.code_hash(dependencies.imported_modules(code)).encode())
@@ -63,8 +65,13 @@ def input_hash(nb: nbformat.NotebookNode) -> str:
 
 
 def reads(nb: nbformat.NotebookNode) -> list[str]:
-    """The stored results a chapter declares it reads (benchmark records, grid summaries, key numbers)."""
-    return list(nb.metadata.get(STAMP_KEY, {}).get("reads", []))
+    """The stored results a chapter reads: every grid summary loaded by name (``stored.load("name")``)
+    in its code or in the package modules it uses, found so that none can be forgotten, and the
+    files it declares (``metadata.send_vfm.reads``: benchmark records, key numbers)."""
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    sources = [code, *(paths.module_file(m).read_text() for m in sorted(dependencies.imported_modules(code)))]
+    loaded = {f"results/{name}.json" for text in sources for name in _STORED_LOAD.findall(text)}
+    return sorted(loaded | set(nb.metadata.get(STAMP_KEY, {}).get("reads", [])))
 
 
 def execute(path: Path, *, force: bool = False, log: Callable[[str], None] = print) -> bool:
