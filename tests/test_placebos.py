@@ -53,3 +53,16 @@ def test_summary_counts_coverage_and_extremes():
     real = pd.DataFrame({"programme": ["safety_valve"], "outcome": ["ehcp_rate"], "median": [-4.0]})
     row = placebos.summary(results, real).iloc[0]
     assert row["n"] == 4 and row["coverage_90"] == 0.5 and row["share_as_large"] == 0.5
+
+
+def test_the_placebo_chart_shows_every_placebo_and_the_real_estimate():
+    from analysis.report import programme_effects as effects
+
+    saved = stored.load("placebos")
+    estimates = placebos.estimates(saved.results)
+    real = estimates.groupby(["programme", "outcome"], as_index=False)["median"].first().assign(median=-99.0)
+    spec = effects.placebo_plot(estimates, real).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    assert sum(r["family"] == "real" for r in rows) == len(real)
+    assert sum(r["family"] != "real" for r in rows) == len(estimates)
+    assert {r["median"] for r in rows if r["family"] == "real"} == {-99.0}

@@ -58,3 +58,20 @@ def test_noisy_pre_periods_widen_the_robust_interval() -> None:
     loose = {-3: rng.normal(0.3, 0.5, 4000), -2: rng.normal(0.6, 0.5, 4000)}
     width = lambda pre: np.diff([robustness.trend_sensitivity(_Posterior(pre, {0: 1}, att), "refused_pct")["intervals"][2][k] for k in ("lo", "hi")])[0]
     assert width(loose) > width(tight)
+
+
+def test_the_preferred_estimates_say_how_robust_each_is():
+    from analysis.evaluation import programmes
+    from analysis.report import programme_effects as effects
+
+    cases = [(-5.0, -8.0, -2.0, 0.5), (-5.0, -8.0, -2.0, None), (1.0, -1.0, 3.0, 0.0), (4.0, 2.0, 6.0, 1.7)]
+    rows = [{"programme": p, "outcome": o, "median": m, "lo": lo, "hi": hi, "pre_change": 2.0, "breakdown": b,
+             "robust_lo_m1": lo - 2, "robust_hi_m1": hi + 2}
+            for p in programmes.PROGRAMMES for o, (m, lo, hi, b) in zip(programmes.HEADLINE, cases)]
+    table = pd.DataFrame(rows)
+    text = effects.preferred_text(table)
+    assert text.count("\n") == len(programmes.PROGRAMMES) * len(programmes.HEADLINE) - 1
+    assert "-5.0" in text and "nan" not in text.lower()
+    assert ("not robust" in text) == any(b is not None and b < 1 and (hi < 0 or lo > 0) for _, lo, hi, b in cases[:len(programmes.HEADLINE)])
+    shown = effects.sensitivity_display(table)
+    assert not shown.map(lambda v: "nan" in str(v).lower()).any().any()

@@ -73,18 +73,20 @@ _FAMILIES = {"random": "drawn at random", "deficit": "drawn by deficit"}
 
 def placebo_plot(estimates: pd.DataFrame, real: pd.DataFrame) -> alt.FacetChart:
     """Matched placebo estimates (ticks, by how they were drawn) and the real estimate (red), by programme and outcome."""
-    data = _label(estimates.assign(programme=estimates["programme"].map(programmes.PROGRAMMES),
-                                   family=estimates["family"].map(_FAMILIES)))[["programme", "label", "family", "placebo", "median"]]
-    data = data.round({"median": 3})
-    marks = _label(real.assign(programme=real["programme"].map(programmes.PROGRAMMES)))[["programme", "label", "median"]].round({"median": 3})
+    placebo = estimates.assign(family=estimates["family"].map(_FAMILIES))
+    data = _label(pd.concat([placebo, real.assign(family="real", placebo="real")], ignore_index=True)
+                  .assign(programme=lambda d: d["programme"].map(programmes.PROGRAMMES)))
+    data = data[["programme", "label", "family", "placebo", "median"]].round({"median": 3})
     y = alt.Y("label:N", title=None, axis=alt.Axis(labelLimit=360))
-    dots = alt.Chart(data).mark_tick(thickness=1, size=10, opacity=0.6).encode(
-        x=alt.X("median:Q", title="Average 'effect' after the start (median; % or points)"), y=y, yOffset="family:N",
+    x = alt.X("median:Q", title="Average 'effect' after the start (median; % or points)")
+    is_real = alt.datum.family == "real"
+    dots = alt.Chart().mark_tick(thickness=1, size=10, opacity=0.6).encode(
+        x=x, y=y, yOffset="family:N",
         color=alt.Color("family:N", title="Placebo LAs", scale=alt.Scale(range=[charts.OKABE_ITO[1], charts.OKABE_ITO[4]])),
-        tooltip=["placebo:N", "family:N", alt.Tooltip("median:Q", format=".2f")])
-    mark = alt.Chart(marks).mark_tick(thickness=3, size=24, color=charts.OKABE_ITO[5]).encode(
-        x="median:Q", y=y, tooltip=[alt.Tooltip("median:Q", format=".2f", title="real")])
-    return alt.layer(dots, mark).properties(width=300, height=80).facet(
+        tooltip=["placebo:N", "family:N", alt.Tooltip("median:Q", format=".2f")]).transform_filter(~is_real)
+    mark = alt.Chart().mark_tick(thickness=3, size=24, color=charts.OKABE_ITO[5]).encode(
+        x="median:Q", y=y, tooltip=[alt.Tooltip("median:Q", format=".2f", title="real")]).transform_filter(is_real)
+    return alt.layer(dots, mark, data=data).properties(width=260, height=80).facet(
         row=alt.Row("programme:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelOrient="top", labelFontWeight="bold")))
 
 
@@ -253,7 +255,7 @@ def sensitivity(ev: Evaluation) -> pd.DataFrame:
 
 
 def _breakdown_words(m: float | None) -> str:
-    if m is None:
+    if m is None or pd.isna(m):
         return f"more than {robustness.M_MAX:g}×"
     return "already includes 0" if m == 0 else f"{m:.2f}×"
 
@@ -270,23 +272,23 @@ def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def preferred_text(ev: Evaluation, table: pd.DataFrame) -> str:
+def preferred_text(table: pd.DataFrame) -> str:
     """One preferred estimate per programme and headline outcome, with the reason and how robust it is."""
     lines = []
     for programme, name in programmes.PROGRAMMES.items():
         for o in programmes.HEADLINE:
             r = table[(table["programme"] == programme) & (table["outcome"] == o)].iloc[0]
             units = _unit(o)
-            clear = r.lo > 0 or r.hi < 0
+            clear = r["lo"] > 0 or r["hi"] < 0
             if not clear:
                 robust = "the interval already includes no difference, so there is no conclusion for a trend to overturn"
-            elif r.breakdown is not None and r.breakdown < 1:
-                robust = (f"**not robust**: a departure from parallel trends {r.breakdown:.2f} times the largest year-to-year "
+            elif pd.notna(r["breakdown"]) and r["breakdown"] < 1:
+                robust = (f"**not robust**: a departure from parallel trends {r['breakdown']:.2f} times the largest year-to-year "
                           "change already seen before the start would be enough to include no difference")
             else:
                 robust = ("robust to departures from parallel trends as large as the largest year-to-year change seen before "
-                          f"the start (breakdown {_breakdown_words(r.breakdown)})")
-            lines.append(f"- **{name}, {programmes.OUTCOMES[o].label}**: {effect_text(r.median, r.lo, r.hi, units)} on average "
+                          f"the start (breakdown {_breakdown_words(r['breakdown'])})")
+            lines.append(f"- **{name}, {programmes.OUTCOMES[o].label}**: {effect_text(r['median'], r['lo'], r['hi'], units)} on average "
                          f"after the start; {robust}.")
     return "\n".join(lines)
 
