@@ -205,6 +205,8 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
         assert set(block["outcomes"]) == set(programmes.OUTCOMES)
         for name, entry in block["outcomes"].items():
             assert {"att_by_event_time", "att_post", "pre_trend", "placebo_time", "deficit_sensitivity", "leave_one_out"} <= set(entry)
+            if name in programmes.HEADLINE:
+                assert {"main", "later_waves", "deficit", *real.sensitivities(programme)} == set(entry["sensitivities"])
             cell = entry["att_by_event_time"][0]
             assert {"event_time", "median", "lo90", "hi90"} <= set(cell) and cell["lo90"] <= cell["median"] <= cell["hi90"]
         for name in programmes.HEADLINE:
@@ -216,6 +218,38 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
         for name, entry in block["outcomes"].items():
             lo, hi = entry["trend_sensitivity"]["robust_m1"]
             assert lo <= entry["att_post"]["lo"] and hi >= entry["att_post"]["hi"], name
+
+
+def test_the_sensitivities_leave_out_suspended_agreements_and_pandemic_years(real: evaluation.Evaluation) -> None:
+    suspended = real.suspended("safety_valve")
+    assert {"Dorset", "Hillingdon", "Norfolk"} <= set(real.treatment.set_index("la_code").loc[list(suspended), "la_name"])
+    assert real.sensitivities("dbv") == ["no_covid"]
+    design = real.design("safety_valve", "no_suspended")
+    main = real.design("safety_valve")
+    kept = set(design.loc[design["treated"], "la_code"])
+    assert kept == set(main.loc[main["treated"], "la_code"]) - suspended
+    m = real.matches("safety_valve")
+    assert set(design.loc[~design["treated"], "la_code"]) == set(m.loc[~m["treated"].isin(suspended), "control"])
+    frame = real.frame("safety_valve", "no_covid")
+    years = frame.loc[frame["event_time"].abs() < evaluation.POST_AVERAGE, "stack"] + frame["event_time"]
+    assert not years.dropna().isin(evaluation.COVID_YEARS).any()
+    assert 2022 not in set(frame["stack"])  # its reference year, January 2021, is a pandemic year
+    assert set(frame["stack"]) == set(real.frame("safety_valve", "main")["stack"]) - {2022}
+
+
+def test_the_sensitivity_table_and_text_show_every_analysis(real: evaluation.Evaluation) -> None:
+    from analysis.report import programme_effects as effects
+
+    analyses = ["main", "later_waves", "deficit", "no_suspended", "no_covid"]
+    table = pd.DataFrame([{"programme": "safety_valve", "analysis": a, "outcome": o, "n_treated": 30, "median": m, "lo": m - 2, "hi": m + 2,
+                           "units": "%"} for o in programmes.HEADLINE for a, m in zip(analyses, [-5.0, 6.0, -4.0, -4.5, 1.0])])
+    shown = effects.sensitivities_table(real, table)
+    assert len(shown) == len(analyses) and shown["Analysis"].notna().all()
+    assert shown["Analysis"].str.split().str[0].tolist() == ["Main:", "Against", "Without", "Without", "Pandemic"]
+    assert "-5.0 (-7.0 to -3.0), 30 LAs" in shown.iloc[0].tolist()
+    text = effects.sensitivities_text(real, table)
+    assert text.count("differs in: Against later members before they joined; Pandemic years (2020, 2021) left out") == len(programmes.HEADLINE)
+    assert "from -4.5 to +6.0" in text
 
 
 def test_the_deficit_sensitivity_drops_only_high_deficit_las_that_could_be_unidentified_members():

@@ -18,6 +18,14 @@
   real pre-period, so any "effect" is spurious); placebos in space (matched
   placebo groups drawn with and without selection on deficits) are a grid of
   their own fits (`placebos`, stored in `results/placebos.json`);
+* `sensitivity_study(programme)`: the same event study in a model of its own
+  (so adding a sensitivity never moves the main estimates) for the analyses
+  in `SENSITIVITIES` — "no_suspended" (the Safety Valve LAs whose agreements
+  were later suspended left out, with the comparison LAs matched to them
+  alone) and "no_covid" (the pandemic's panel years `COVID_YEARS` dropped,
+  so no pre-period or reference value comes from them and a cohort whose
+  reference year is one of them drops out). Reporting breaks are missing in
+  every analysis (`breaks.mask`), so there is no separate "without breaks" run;
 * `leave_one_out(programme)`: the pooled post-period ATT with each treated
   LA left out, by Pareto-smoothed importance sampling (PSIS) of the main
   fit rather than refits; valid where the Pareto k̂ < 0.7, which is reported;
@@ -48,6 +56,10 @@ from analysis.evaluation.synthetic_control import SyntheticControl
 from analysis.models.fitting import SEED, interval
 
 ANALYSES = ("main", "later_waves", "deficit", "time")
+SENSITIVITIES = ("no_suspended", "no_covid")
+#: Panel 2020 is academic year 2019/20 (schools closed from March 2020, exams cancelled); panel 2021 is
+#: the January 2021 census, FY 2020-21, academic year 2020/21 and plans issued in calendar 2020.
+COVID_YEARS = (2020, 2021)
 PLACEBO_SHIFT = 2
 DEFICIT_QUANTILE = 0.25
 PARETO_K_MAX = 0.7
@@ -156,9 +168,12 @@ class Evaluation:
                 rows.append(pd.DataFrame({"stack": g, "la_code": part["control"], "treated": False, "censor_year": part["censor_year"]}))
             return pd.concat(rows, ignore_index=True)
         m = self.matches(programme, "deficit" if analysis == "deficit" else "main")
+        if analysis == "no_suspended":
+            m = m[~m["treated"].isin(self.suspended(programme))]
         rows = []
         for g, part in m.groupby("cohort"):
             t = self.treated(programme, g)
+            t = t[t["la_code"].isin(part["treated"])]
             rows.append(pd.DataFrame({"stack": g, "la_code": t["la_code"], "treated": True, "censor_year": t["censor_year"]}))
             rows.append(pd.DataFrame({"stack": g, "la_code": sorted(part["control"].unique()), "treated": False, "censor_year": np.nan}))
         return pd.concat(rows, ignore_index=True)
@@ -168,6 +183,9 @@ class Evaluation:
         if analysis == "time":
             design = self.design(programme).assign(stack=lambda d: d["stack"] - PLACEBO_SHIFT, group="time")
             return stack(self.outcomes, design, programmes.PRE - PLACEBO_SHIFT, PLACEBO_SHIFT - 1, self.last_year)
+        if analysis == "no_covid":
+            outcomes = self.outcomes[~self.outcomes["year"].isin(COVID_YEARS)]
+            return stack(outcomes, self.design(programme).assign(group=analysis), programmes.PRE, programmes.POST, self.last_year)
         return stack(self.outcomes, self.design(programme, analysis).assign(group=analysis), programmes.PRE, programmes.POST, self.last_year)
 
     def event_study(self, programme: str) -> EventStudy:
@@ -177,6 +195,23 @@ class Evaluation:
             frame = pd.concat([self.frame(programme, a) for a in ANALYSES], ignore_index=True)
             self._fits[programme] = EventStudy(frame, name=f"event-{programme}-analyses", settings=EVENT_SETTINGS)
         return self._fits[programme]
+
+    def suspended(self, programme: str) -> set[str]:
+        """LAs of the programme whose agreement was later suspended (they stay treated in the main analysis)."""
+        t = self.treatment
+        return set(t.loc[(t["programme"] == programme) & (t["suspended"].fillna("").astype(str).str.strip() != ""), "la_code"])
+
+    def sensitivities(self, programme: str) -> list[str]:
+        """The `SENSITIVITIES` that differ from the main analysis for this programme."""
+        return [a for a in SENSITIVITIES if a != "no_suspended" or self.suspended(programme)]
+
+    def sensitivity_study(self, programme: str) -> EventStudy:
+        """The fitted (cached) event study of the programme's `sensitivities`, apart from the main model."""
+        key = (programme, "sensitivities")
+        if key not in self._fits:
+            frame = pd.concat([self.frame(programme, a) for a in self.sensitivities(programme)], ignore_index=True)
+            self._fits[key] = EventStudy(frame, name=f"event-{programme}-sensitivities", settings=EVENT_SETTINGS)
+        return self._fits[key]
 
     def leave_one_out(self, programme: str) -> pd.DataFrame:
         """Pooled post-period ATT per outcome without each treated LA (PSIS reweighting of the main fit).
@@ -260,14 +295,32 @@ def headline_table(ev: Evaluation, programme: str) -> pd.DataFrame:
     return out.reindex([o for o in programmes.OUTCOMES if o in out.index]).reset_index()
 
 
+def headline_sensitivities(ev: Evaluation) -> pd.DataFrame:
+    """The headline outcomes' average effect after the start under every analysis of a programme (the main one,
+    its sensitivities in the main model and those fitted apart): programme, analysis, outcome, n_treated,
+    median, lo, hi (reporting units)."""
+    frames = []
+    for programme in programmes.PROGRAMMES:
+        for model in (ev.event_study(programme), ev.sensitivity_study(programme)):
+            post = model.att_post()
+            frames.append(summarise(post[post["outcome"].isin(programmes.HEADLINE) & (post["group"] != "time")]).assign(programme=programme))
+    order = {a: i for i, a in enumerate(("main", "later_waves", "deficit", *SENSITIVITIES))}
+    out = pd.concat(frames, ignore_index=True).rename(columns={"group": "analysis"})
+    out = out.sort_values(["programme", "outcome", "analysis"], key=lambda c: c.map(order) if c.name == "analysis" else c)
+    return out[["programme", "analysis", "outcome", "n_treated", "median", "lo", "hi", "units"]].reset_index(drop=True)
+
+
+def fitted_models(ev: Evaluation, programme: str) -> dict[str, EventStudy | SyntheticControl]:
+    """Every model fitted for a programme, by the label the checks show."""
+    return {f"event study ({', '.join(ANALYSES)})": ev.event_study(programme),
+            f"event study ({', '.join(ev.sensitivities(programme))})": ev.sensitivity_study(programme),
+            **{f"synthetic control: {o}": ev.synthetic_control(programme, o) for o in programmes.HEADLINE}}
+
+
 def model_checks(ev: Evaluation) -> pd.DataFrame:
     """Convergence of every fitted model of the evaluation."""
-    rows = []
-    for programme in programmes.PROGRAMMES:
-        for label, model in ((f"event study ({', '.join(ANALYSES)})", ev.event_study(programme)),
-                             *((f"synthetic control: {o}", ev.synthetic_control(programme, o)) for o in programmes.HEADLINE)):
-            rows.append({"programme": programme, "model": label} | model.diagnostics().as_dict())
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"programme": programme, "model": label} | model.diagnostics().as_dict()
+                         for programme in programmes.PROGRAMMES for label, model in fitted_models(ev, programme).items()])
 
 
 
@@ -295,6 +348,7 @@ def report(ev: Evaluation) -> dict:
     label = names(ev)
     saved = stored.load("placebos")
     space = placebos.summary(saved.results, real_effects(ev))
+    sens = headline_sensitivities(ev)
     for programme in programmes.PROGRAMMES:
         es = ev.event_study(programme)
         by_e = summarise(es.att_by_event_time())
@@ -331,6 +385,9 @@ def report(ev: Evaluation) -> dict:
                 entry["synthetic_control_from_base"] = [
                     {"event_time": int(r.event_time), "n_treated": int(r.n_treated), "median": round(r.median, 4), "lo90": round(r.lo, 4), "hi90": round(r.hi, 4)}
                     for r in same[same["estimator"] == "synthetic control"].itertuples()]
+                entry["sensitivities"] = {
+                    r.analysis: {"n_treated": int(r.n_treated), "median": round(r.median, 4), "lo": round(r.lo, 4), "hi": round(r.hi, 4)}
+                    for r in sens[(sens["programme"] == programme) & (sens["outcome"] == o)].itertuples()}
             trend = robustness.trend_sensitivity(es, o)
             at_one = next(i for i in trend["intervals"] if i["m"] == 1.0)
             entry["trend_sensitivity"] = {"breakdown_m": trend["breakdown"], "pre_change": round(trend["pre_change"], 4),

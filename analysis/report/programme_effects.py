@@ -12,7 +12,10 @@ from analysis.evaluation.programmes import in_units
 from analysis.evaluation.experiment import (
     PARETO_K_MAX,
     PLACEBO_SHIFT,
+    COVID_YEARS,
     Evaluation,
+    fitted_models,
+    headline_sensitivities,
     headline_table,
     model_checks,
     names,
@@ -189,15 +192,47 @@ def loo_table(ev: Evaluation) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["Programme", "Outcome"], key=lambda s: s.map(order) if s.name == "Outcome" else s, kind="stable").reset_index(drop=True)
 
 
+def _analysis_labels(ev: Evaluation) -> dict[str, str]:
+    n_suspended = len(ev.suspended("safety_valve"))
+    return {"main": "Main: matched LAs", "later_waves": "Against later members before they joined",
+            "deficit": "Without deficit-like comparison LAs", "no_suspended": f"Without the {n_suspended} suspended agreements",
+            "no_covid": f"Pandemic years ({', '.join(map(str, COVID_YEARS))}) left out"}
+
+
+def sensitivities_table(ev: Evaluation, table: pd.DataFrame) -> pd.DataFrame:
+    """`headline_sensitivities` as the chapter shows it: one row per programme and analysis, a column per headline outcome."""
+    labels = _analysis_labels(ev)
+    cells = table.assign(cell=[f"{_interval_cell(r.median, r.lo, r.hi, r.n_treated)}" for r in table.itertuples()])
+    wide = cells.pivot(index=["programme", "analysis"], columns="outcome", values="cell").reset_index()
+    rank = {a: i for i, a in enumerate(labels)}
+    wide = wide.sort_values(["programme", "analysis"], key=lambda c: c.map(rank) if c.name == "analysis" else c)
+    return pd.DataFrame({"Programme": wide["programme"].map(programmes.PROGRAMMES), "Analysis": wide["analysis"].map(labels),
+                         **{f"{programmes.OUTCOMES[o].label} ({_unit(o)})": wide[o] for o in programmes.HEADLINE}})
+
+
+def sensitivities_text(ev: Evaluation, table: pd.DataFrame) -> str:
+    """How far the headline estimates move across the analyses, and whether any reverses the main reading."""
+    labels = _analysis_labels(ev)
+    lines = []
+    for (programme, o), part in table.groupby(["programme", "outcome"], sort=False):
+        main = part[part["analysis"] == "main"].iloc[0]
+        others = part[part["analysis"] != "main"]
+        differ = [labels[r.analysis] for r in others.itertuples() if verdict(r.lo, r.hi) != verdict(main["lo"], main["hi"])]
+        reading = ("every analysis reads the same way as the main one (higher, lower or not clearly different)" if not differ else
+                   f"the reading (higher, lower or not clearly different) differs in: {'; '.join(differ)}")
+        lines.append(f"- **{programmes.PROGRAMMES[programme]}, {programmes.OUTCOMES[o].label}**: from "
+                     f"{others['median'].min():+.1f} to {others['median'].max():+.1f} {_unit(o)} across the other analyses, against "
+                     f"{main['median']:+.1f} in the main one; {reading}.")
+    return "\n".join(lines)
+
+
 def checks_table(ev: Evaluation) -> pd.DataFrame:
     """Model checks for display: convergence and the posterior predictive coverage of each model."""
     t = model_checks(ev)
     coverage = []
-    for programme, model in zip(t["programme"], t["model"]):
-        if model.startswith("synthetic"):
-            coverage.append(ev.synthetic_control(programme, model.split(": ")[1]).predictive_check())
-        else:
-            coverage.append(float(ev.event_study(programme).predictive_check()["coverage"].mean()))
+    for programme, label in zip(t["programme"], t["model"]):
+        check = fitted_models(ev, programme)[label].predictive_check()
+        coverage.append(check if isinstance(check, float) else float(check["coverage"].mean()))
     return pd.DataFrame({
         "Programme": t["programme"].map(programmes.PROGRAMMES), "Model": t["model"],
         "Max R-hat": t["rhat_max"].map("{:.2f}".format), "Min bulk ESS": t["ess_bulk_min"].map(lambda v: f"{round(v, -2):,.0f}" if v >= 1000 else f"{round(v, -1):.0f}"),
