@@ -245,6 +245,7 @@ def test_the_sensitivity_table_and_text_show_every_analysis(real: evaluation.Eva
                            "units": "%"} for o in programmes.HEADLINE for a, m in zip(analyses, [-5.0, 6.0, -4.0, -4.5, 1.0])])
     shown = effects.sensitivities_table(real, table)
     assert len(shown) == len(analyses) and shown["Analysis"].notna().all()
+    assert shown.index.equals(pd.RangeIndex(len(shown)))  # a shuffled index would be shown as a column
     assert shown["Analysis"].str.split().str[0].tolist() == ["Main:", "Against", "Without", "Without", "Pandemic"]
     assert "-5.0 (-7.0 to -3.0), 30 LAs" in shown.iloc[0].tolist()
     text = effects.sensitivities_text(real, table)

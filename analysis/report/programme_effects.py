@@ -205,7 +205,7 @@ def sensitivities_table(ev: Evaluation, table: pd.DataFrame) -> pd.DataFrame:
     cells = table.assign(cell=[f"{_interval_cell(r.median, r.lo, r.hi, r.n_treated)}" for r in table.itertuples()])
     wide = cells.pivot(index=["programme", "analysis"], columns="outcome", values="cell").reset_index()
     rank = {a: i for i, a in enumerate(labels)}
-    wide = wide.sort_values(["programme", "analysis"], key=lambda c: c.map(rank) if c.name == "analysis" else c)
+    wide = wide.sort_values(["programme", "analysis"], key=lambda c: c.map(rank) if c.name == "analysis" else c).reset_index(drop=True)
     return pd.DataFrame({"Programme": wide["programme"].map(programmes.PROGRAMMES), "Analysis": wide["analysis"].map(labels),
                          **{f"{programmes.OUTCOMES[o].label} ({_unit(o)})": wide[o] for o in programmes.HEADLINE}})
 
