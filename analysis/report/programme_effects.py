@@ -229,9 +229,10 @@ def sensitivities_text(ev: Evaluation, table: pd.DataFrame) -> str:
 def checks_table(ev: Evaluation) -> pd.DataFrame:
     """Model checks for display: convergence and the posterior predictive coverage of each model."""
     t = model_checks(ev)
+    models = {programme: fitted_models(ev, programme) for programme in t["programme"].unique()}
     coverage = []
     for programme, label in zip(t["programme"], t["model"]):
-        check = fitted_models(ev, programme)[label].predictive_check()
+        check = models[programme][label].predictive_check()
         coverage.append(check if isinstance(check, float) else float(check["coverage"].mean()))
     return pd.DataFrame({
         "Programme": t["programme"].map(programmes.PROGRAMMES), "Model": t["model"],
