@@ -54,7 +54,7 @@ def build_table(book: dict) -> pd.DataFrame:
 
 def machine_text(machine: dict) -> str:
     level = "AVX-512" if machine.get("avx512f") else "AVX2" if machine.get("avx2") else "no AVX2"
-    return f"{machine['cpus']} CPUs ({machine['cpu']}, {level}), PyMC {machine['pymc']}, nutpie {machine['nutpie']}"
+    return f"machine with {machine['cpus']} CPUs ({machine['cpu']}, {level}), PyMC {machine['pymc']}, nutpie {machine['nutpie']}"
 
 
 def identity_table(identity: dict) -> pd.DataFrame:
@@ -67,3 +67,28 @@ def identity_table(identity: dict) -> pd.DataFrame:
         rows.append({"CPU": "this machine" if r["cpu"] == "native" else f"emulated {r['cpu']}", "numerics pinned": r["pinned"],
                      "results identical to the pinned native run": f"{len(same)} of {len(reference)}"})
     return pd.DataFrame(rows)
+
+
+def tests_table(tests: dict) -> pd.DataFrame:
+    """Seconds of a cold test run per group of tests (benchmarks/tests.py), with each group's share."""
+    total = sum(tests["groups_s"].values())
+    rows = [{"tests": name, "seconds": seconds, "share": f"{100 * seconds / total:.0f}%"} for name, seconds in tests["groups_s"].items()]
+    rows.append({"tests": f"all {tests['tests']} (wall time of the run)", "seconds": tests["seconds"], "share": ""})
+    return pd.DataFrame(rows)
+
+
+def tests_text(tests: dict, target_minutes: float = 15) -> str:
+    """The test run's time against the target, and where it goes."""
+    names = "; ".join(_test_name(s["test"]) + f" ({s['seconds']:.0f} s)" for s in tests["slowest"][:3])
+    minutes = tests["seconds"] / 60
+    verdict = "within" if minutes <= target_minutes else "**over**"
+    return (f"On a {machine_text(tests['machine'])}, the test suite took {minutes:.0f} minutes from an empty fit cache "
+            f"(commit `{tests['commit']}`), {verdict} the {target_minutes:.0f}-minute target. The slowest: {names}. "
+            "A test pays for a fit only when it is the first to ask for it, so these are where the fits land.")
+
+
+def _test_name(test: str) -> str:
+    where, name = test.split("::", 1)
+    if where.startswith("chapters."):
+        return f"chapter {where.removeprefix('chapters.').removesuffix('.ipynb')}, {name.lower()}"
+    return f"`{name}` in {where.removeprefix('tests.')}"

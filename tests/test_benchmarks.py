@@ -1,0 +1,63 @@
+"""The benchmark records the computational appendix reads: summarised as the appendix says."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis.report import computation
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench_tests():
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # as when run as a script: it imports its sibling `machine`
+    spec = importlib.util.spec_from_file_location("bench_tests", ROOT / "benchmarks" / "tests.py")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return module
+
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" errors="0" failures="1"
+skipped="0" tests="5" time="100.5" timestamp="2026-12-03T12:00:00">
+<testcase classname="tests.test_evaluation" name="test_real_report_has_the_required_keys_and_converges" time="40.0"/>
+<testcase classname="chapters.03-ehcp.ipynb" name="Cell 5" time="30.0"/>
+<testcase classname="tests.test_backtest" name="test_the_stored_backtest_is_current_and_the_reduced_grid_reproduces_it" time="20.0"/>
+<testcase classname="tests.test_panel" name="test_shape" time="5.0"><failure message="x"/></testcase>
+<testcase classname="tests.test_evaluation" name="test_event_study_recovers_a_known_effect_and_a_zero_one" time="4.0"/>
+</testsuite></testsuites>"""
+
+
+def test_a_test_run_is_summarised_by_group_and_file(bench_tests, tmp_path):
+    junit = tmp_path / "junit.xml"
+    junit.write_text(JUNIT)
+    s = bench_tests.summarise(junit)
+    assert s["tests"] == 5 and s["failures"] == 1 and s["seconds"] == 100.5
+    assert s["groups_s"] == {"tests that fit real or simulated models": 44.0, "chapters (nbval)": 30.0,
+                             "reduced grids": 20.0, "everything else": 5.0}
+    assert s["files_s"]["tests.test_evaluation"] == 44.0
+    assert s["slowest"][0] == {"test": "tests.test_evaluation::test_real_report_has_the_required_keys_and_converges", "seconds": 40.0}
+
+
+def test_the_appendix_table_and_text_follow_the_record(bench_tests, tmp_path):
+    junit = tmp_path / "junit.xml"
+    junit.write_text(JUNIT)
+    record = {"machine": {"cpu": "x", "cpus": 2, "avx2": True, "pymc": "5", "nutpie": "0"}, "commit": "abc1234"} | bench_tests.summarise(junit)
+    table = computation.tests_table(record)
+    assert list(table["seconds"]) == [44.0, 30.0, 20.0, 5.0, 100.5]
+    assert list(table["share"][:4]) == ["44%", "30%", "20%", "5%"]
+    text = computation.tests_text(record)
+    assert "took 2 minutes" in text and "within the 15-minute target" in text and "abc1234" in text
+    assert "**over**" in computation.tests_text(record, target_minutes=1)
+
+
+def test_the_stored_test_record_is_well_formed():
+    record = json.loads((ROOT / "benchmarks" / "results" / "tests.json").read_text())
+    assert record["failures"] == 0
+    assert abs(sum(record["groups_s"].values()) - sum(record["files_s"].values())) < 1
