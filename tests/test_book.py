@@ -103,6 +103,14 @@ def test_a_chapter_is_stale_when_a_grid_summary_it_loads_changes():
             assert f"results/{name}.json" in book.reads(nbformat.read(nb, as_version=4)), nb.name
 
 
+def test_a_chapter_is_stale_when_a_benchmark_record_it_reads_changes():
+    """Benchmark records read with `computation.record("name")` are found in the chapter's code."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('from analysis.report import computation\nt = computation.record("tests")')])
+    assert book.reads(nb) == ["benchmarks/results/tests.json"]
+    appendix = nbformat.read(ROOT / "chapters" / "06-computation.ipynb", as_version=4)
+    assert {f"benchmarks/results/{n}.json" for n in ("cpu_identity", "samplers", "book", "tests")} <= set(book.reads(appendix))
+
+
 LAYERS = ["data", "models", "evaluation", "report"]
 
 

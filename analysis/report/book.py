@@ -37,6 +37,7 @@ CONFIG = paths.ROOT / "_quarto.yml"
 STAMP_KEY = "send_vfm"
 TIMEOUT = 1800  # seconds per cell: a cold model fit is the slowest cell
 _STORED_LOAD = re.compile(r"""stored\.load\(\s*["']([\w-]+)["']""")
+_RECORD = re.compile(r"""computation\.record\(\s*["']([\w-]+)["']""")
 QUARTO_HELP = "https://quarto.org/docs/get-started/"
 RENDER_LOG = paths.ROOT / "quarto-render.log"
 
@@ -65,13 +66,15 @@ def input_hash(nb: nbformat.NotebookNode) -> str:
 
 
 def reads(nb: nbformat.NotebookNode) -> list[str]:
-    """The stored results a chapter reads: every grid summary loaded by name (``stored.load("name")``)
-    in its code or in the package modules it uses, found so that none can be forgotten, and the
-    files it declares (``metadata.send_vfm.reads``: benchmark records, key numbers)."""
+    """The stored results a chapter reads, found so that none can be forgotten: every grid summary
+    loaded by name (``stored.load("name")``) in its code or in the package modules it uses, every
+    benchmark record it reads (``computation.record("name")``), and the files it declares
+    (``metadata.send_vfm.reads``: the key numbers)."""
     code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
     sources = [code, *(paths.module_file(m).read_text() for m in sorted(dependencies.imported_modules(code)))]
     loaded = {f"results/{name}.json" for text in sources for name in _STORED_LOAD.findall(text)}
-    return sorted(loaded | set(nb.metadata.get(STAMP_KEY, {}).get("reads", [])))
+    records = {f"benchmarks/results/{name}.json" for name in _RECORD.findall(code)}
+    return sorted(loaded | records | set(nb.metadata.get(STAMP_KEY, {}).get("reads", [])))
 
 
 def execute(path: Path, *, force: bool = False, log: Callable[[str], None] = print) -> bool:
