@@ -1,4 +1,4 @@
-"""Command line: `python -m analysis data|fit|forecast|evaluate|findings|grid|book` (see `--help`).
+"""Command line: `python -m analysis data|fit|forecast|evaluate|scenario|findings|grid|book` (see `--help`).
 
 Every failure the user can act on ends in one line (or a short message) saying what
 failed and what to do, and a non-zero exit: 2 for bad input or arguments, 1 for a
@@ -90,6 +90,34 @@ def _forecast(args: argparse.Namespace) -> int:
         return 1
     print(f"wrote {path.relative_to(publish.FOLDER.parents[1])} ({table['median'].notna().sum()} forecasts, "
           f"{table['median'].isna().sum()} LAs without)", file=sys.stderr)
+    return 0
+
+
+def _scenario(args: argparse.Namespace) -> int:
+    from analysis.data import panel
+    from analysis.evaluation import scenarios
+    from analysis.models.spend import SpendModel
+    from analysis.report import findings
+
+    try:
+        if args.la is not None and args.share:
+            raise scenarios.ScenarioError("--share moves plans in every LA: leave out --la, or use --move for one LA")
+        if args.la is None and args.move:
+            raise scenarios.ScenarioError("--move needs --la (the LA whose children move); for every LA use --share")
+        moves = [scenarios.Move.parse(*m) for m in args.move] + [scenarios.Move.parse(*m, national=True) for m in args.share]
+        assumptions = scenarios.Assumptions(args.year, args.destination_ratio, args.source_ratio, args.transition_cost)
+        model = SpendModel(panel.load())
+        result = scenarios.Scenario(model, moves, args.la, assumptions).result()
+    except scenarios.ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    for key, value in result.items():
+        if isinstance(value, dict) and "mcse" in value:  # shown at the precision the Monte Carlo error supports
+            d = findings.places(value["mcse"])
+            result[key] = {k: (round(v, d) if k != "mcse" else float(f"{v:.2g}")) for k, v in value.items()}
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(scenarios.text(result))
     return 0
 
 
@@ -187,6 +215,20 @@ def main(argv: list[str] | None = None) -> int:
     fd.add_argument("--check", action="store_true", help="compare them with the stored ones within Monte Carlo error")
     fd.add_argument("--json", action="store_true")
     fd.set_defaults(run=_findings)
+    sc = sub.add_parser("scenario", help="the change in a year's high-needs spend if children moved between placement types")
+    sc.add_argument("--la", help="the LA (name as DfE spells it, or code); leave out for every LA, moving --share")
+    sc.add_argument("--move", nargs=2, action="append", default=[], metavar=("CHILDREN", "SOURCE:DESTINATION"),
+                    help="move this many children in --la, e.g. --move 120 state_special:mainstream (repeatable)")
+    sc.add_argument("--share", nargs=2, action="append", default=[], metavar=("SHARE", "SOURCE:DESTINATION"),
+                    help="move this share of every LA's plans, e.g. --share 0.1 independent:state_special (repeatable)")
+    sc.add_argument("--year", type=int, help="the financial year's unit costs (panel year: 2025 is 2024-25; default the last)")
+    sc.add_argument("--destination-ratio", type=float, default=1.0,
+                    help="cost of a moved child ÷ the destination type's average plan in the LA (default 1)")
+    sc.add_argument("--source-ratio", type=float, default=1.0,
+                    help="cost saved per moved child ÷ the source type's average plan in the LA (default 1)")
+    sc.add_argument("--transition-cost", type=float, default=0.0, help="one-off £ per child moved (default 0)")
+    sc.add_argument("--json", action="store_true")
+    sc.set_defaults(run=_scenario)
     gr = sub.add_parser("grid", help="run a grid of independent fits on Dask and store its summary in results/")
     gr.add_argument("name", choices=sorted(GRIDS))
     gr.add_argument("--scheduler", help="'serial', or the address of an existing Dask scheduler (default: a local cluster, "
