@@ -192,14 +192,12 @@ class Scenario:
         """Per posterior draw: the change in the year's spend on top-ups and in full public cost (£)."""
         a = self.assumptions
         comp = self.model.components(self.year)
-        keep = np.isin(comp["la_code"], self.plans().index)
-        order = pd.Index(comp["la_code"][keep]).get_indexer(self.plans().index)
-        moved = self.children_moved()
+        at = pd.Index(comp["la_code"]).get_indexer(self.plans().index)  # the scenario's LAs among the model's
         top_up = np.zeros(comp["base"].shape[0])
         place = 0.0
-        for m, n in zip(self.moves, moved):
-            dest = comp[f"cost_{m.destination}"][:, keep][:, order]
-            src = comp[f"cost_{m.source}"][:, keep][:, order]
+        for m, n in zip(self.moves, self.children_moved()):
+            dest = comp[f"cost_{m.destination}"][:, at]
+            src = comp[f"cost_{m.source}"][:, at]
             top_up = top_up + ((a.destination_ratio * dest - a.source_ratio * src) * n).sum(axis=1)
             place += float(n.sum()) * (a.place_funding[m.destination] - a.place_funding[m.source])
         return {"top_up": top_up, "full_cost": top_up + place}
