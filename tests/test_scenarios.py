@@ -59,6 +59,14 @@ def test_every_la_moving_a_share_adds_up_each_las_own_costs(model):
     assert len(plans) == len(comp["la_code"]) and not np.isnan(plans).any()
 
 
+def test_plans_given_up_for_sen_support_save_the_whole_top_up_and_keep_element_2(model):
+    d = Scenario(model, [move(30, "mainstream:sen_support")], LA).draws()
+    comp = model.components(model.last_year)
+    at = list(comp["la_code"]).index("E10000032")
+    np.testing.assert_allclose(d["top_up"], -30 * comp["cost_mainstream"][:, at], rtol=1e-9)
+    np.testing.assert_allclose(d["full_cost"], d["top_up"])  # the school's element 2 is spent with or without a plan
+
+
 def test_the_result_says_what_it_assumed_and_carries_monte_carlo_errors(model):
     r = Scenario(model, [move(120, "state_special:mainstream"), move(40, "independent:mainstream")], LA,
                  Assumptions(transition_cost=5_000)).result()
@@ -92,6 +100,7 @@ def test_a_scenario_that_cannot_be_computed_says_why(model, build, message):
     (lambda: move(5, "state_special-mainstream"), "AMOUNT SOURCE:DESTINATION"),
     (lambda: Move.parse("1.5", "independent:mainstream", national=True), r"in \(0, 1\]"),
     (lambda: Assumptions(transition_cost=-1), "not negative"),
+    (lambda: move(5, "sen_support:mainstream"), "can only be a destination"),
 ])
 def test_bad_moves_and_assumptions_are_named(make, message):
     with pytest.raises(ScenarioError, match=message):

@@ -11,6 +11,8 @@ of the change in a year's spend, draw by draw of the spend model
 where c is the LA's unit cost (£ per plan a year, paid from its high-needs budget),
 `place` the standard place or element 2 funding of the type (`PLACE_FUNDING`), and r
 the cost of a moved child relative to the average plan of that type (1 by default).
+A child can also leave plans for SEN support (`sen_support`, a destination only): no
+top-up from the high-needs budget, and the school's element 2 spend assumed unchanged.
 
 What a scenario assumes, and the user can change (`Assumptions`):
 
@@ -47,17 +49,28 @@ ALIASES = {"state_special": "special_state", "special": "special_state", "indepe
            "post_16": "post16", "fe": "post16", "ap": "other", "pru": "other"}
 
 
+#: Destinations outside the spend model's placement types: needs met on SEN support, without a plan.
+SEN_SUPPORT = "sen_support"
+#: Element 2 a mainstream school spends from its notional SEN budget, with or without a plan.
+SEN_SUPPORT_FUNDING = PLACE_FUNDING["mainstream"]
+
+
 class ScenarioError(ValueError):
     """A scenario that cannot be computed as asked (unknown LA or placement type, too many children)."""
 
 
-def placement(name: str) -> str:
-    """The model's placement type for `name` (its own or an alias), or a `ScenarioError` listing them."""
+def placement(name: str, *, destination: bool = False) -> str:
+    """The model's placement type for `name` (its own or an alias), or a `ScenarioError` listing them;
+    a destination may also be `sen_support`."""
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     key = ALIASES.get(key, key)
+    if destination and key == SEN_SUPPORT:
+        return key
+    if key == SEN_SUPPORT:
+        raise ScenarioError(f"{SEN_SUPPORT} can only be a destination: children on SEN support have no plan to move")
     if key not in TYPES:
         raise ScenarioError(f"unknown placement type {name!r}: use one of {', '.join(TYPES)} "
-                            f"(or {', '.join(sorted(ALIASES))})")
+                            f"(or {', '.join(sorted(ALIASES))}; {SEN_SUPPORT} as a destination)")
     return key
 
 
@@ -75,7 +88,8 @@ class Move:
         """From the command line's ``AMOUNT SOURCE:DESTINATION`` (e.g. ``120 state_special:mainstream``)."""
         if route.count(":") != 1:
             raise ScenarioError(f"a move is AMOUNT SOURCE:DESTINATION (e.g. 120 state_special:mainstream), not {amount} {route}")
-        source, destination = (placement(p) for p in route.split(":"))
+        source, destination = route.split(":")
+        source, destination = placement(source), placement(destination, destination=True)
         try:
             value = float(amount)
         except ValueError:
@@ -101,7 +115,7 @@ class Assumptions:
     destination_ratio: float = 1.0
     source_ratio: float = 1.0
     transition_cost: float = 0.0
-    place_funding: dict[str, float] = field(default_factory=lambda: dict(PLACE_FUNDING))
+    place_funding: dict[str, float] = field(default_factory=lambda: PLACE_FUNDING | {SEN_SUPPORT: SEN_SUPPORT_FUNDING})
 
     def __post_init__(self) -> None:
         for name in ("destination_ratio", "source_ratio"):
@@ -196,7 +210,7 @@ class Scenario:
         top_up = np.zeros(comp["base"].shape[0])
         place = 0.0
         for m, n in zip(self.moves, self.children_moved()):
-            dest = comp[f"cost_{m.destination}"][:, at]
+            dest = 0.0 if m.destination == SEN_SUPPORT else comp[f"cost_{m.destination}"][:, at]
             src = comp[f"cost_{m.source}"][:, at]
             top_up = top_up + ((a.destination_ratio * dest - a.source_ratio * src) * n).sum(axis=1)
             place += float(n.sum()) * (a.place_funding[m.destination] - a.place_funding[m.source])
