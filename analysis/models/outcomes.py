@@ -1,0 +1,194 @@
+"""Each LA's child outcomes with partial pooling, so that every LA figure and every rank carries an interval.
+
+The panel's child-centred outcomes are published as percentages or averages per LA and year, many of them
+over a few dozen children, so a small LA's figure moves a lot from year to year by chance. One model holds
+all outcomes (independent of one another): for outcome o, LA i and year t of the outcome's last
+`YEARS` published years, on the outcome's standardised scale,
+
+    y_oit ~ Normal(μ_ot + a_oi,  s_o · sqrt(p_o · n̄_o / n_oit + 1 − p_o)),   a_o· ~ ZeroSumNormal(τ_o)
+
+where μ_ot is the year's level across LAs, τ_o the spread of LAs' lasting levels, s_o the noise of an LA
+of typical size n̄_o, and p_o the share of that noise's variance that shrinks as 1/n with the LA's size
+n_oit (the children the outcome counts where published, else its plans); the rest is year-to-year change
+that does not depend on size. An LA's outcome is
+its lasting level in the last year, θ_oi = μ_o,last + a_oi: the figure it would show without chance,
+pulled towards England's by as much as its own years are noisy. Ranks are ranked per posterior draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from analysis.models import fitting
+from analysis.models.fitting import SEED, Diagnostics, SamplerSettings
+
+#: Published years of each outcome used (the latest ones).
+YEARS = 3
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    """One outcome: its panel column, label, which way is better (+1 higher, −1 lower, 0 neither) and the panel
+    column counting the children behind it (the size that sets its noise)."""
+
+    column: str
+    label: str
+    better: int
+    size: str
+    unit: str = "%"
+    group: str = "education"
+
+
+OUTCOMES: tuple[ChildOutcome, ...] = (
+    ChildOutcome("timeliness_20wk_pct", "New plans issued within 20 weeks", +1, "timeliness_20wk_issued", group="process"),
+    ChildOutcome("tribunal_appeal_rate", "Tribunal appeals per 100 appealable decisions", -1, "tribunal_decisions", group="process"),
+    ChildOutcome("lait_requests_refused_pct", "Assessment requests refused", 0, "requests_received", group="process"),
+    ChildOutcome("ks2_rwm_expected_ehcp", "KS2 expected standard (RWM), pupils with a plan", +1, "ehcp_total"),
+    ChildOutcome("ks4_attainment8_ehcp", "KS4 Attainment 8, pupils with a plan", +1, "ehcp_total", unit="points"),
+    ChildOutcome("ks4_progress8_ehcp", "KS4 Progress 8, pupils with a plan", +1, "ehcp_total", unit="score"),
+    ChildOutcome("ks4_sustained_destination_ehcp", "KS4 leavers with a plan in a sustained destination", +1, "ehcp_total", group="transition"),
+    ChildOutcome("send_16_17_in_education_training", "16–17-year-olds with SEND in education or training", +1, "ehcp_total", group="transition"),
+    ChildOutcome("age19_level2_em_ehcp", "Level 2 with English and maths by 19, with a plan at 15", +1, "ehcp_total", group="transition"),
+    ChildOutcome("age19_level3_ehcp", "Level 3 by 19, with a plan at 15", +1, "ehcp_total", group="transition"),
+    ChildOutcome("special_school_persistent_absence", "Special schools: pupils persistently absent", -1, "ehcp_special_state", group="wellbeing"),
+    ChildOutcome("special_school_pupils_suspended", "Special schools: pupils suspended", -1, "ehcp_special_state", group="wellbeing"),
+)
+BY_COLUMN = {o.column: o for o in OUTCOMES}
+
+SETTINGS = SamplerSettings(sampler="nutpie", chains=4, draws=1000, tune=1000, target_accept=0.95, seed=SEED)
+PARAMS = ["mu", "tau", "noise", "size_share", "a"]
+
+
+class OutcomeModel:
+    """The pooled outcome model on a panel: `fit`, `diagnostics`, `levels`, `ranks`, `predictive_check`."""
+
+    name = "outcomes"
+
+    def __init__(self, panel: pd.DataFrame, outcomes: tuple[ChildOutcome, ...] = OUTCOMES, settings: SamplerSettings = SETTINGS):
+        self.outcomes, self.settings = outcomes, settings
+        rows = []
+        for k, o in enumerate(outcomes):
+            have = panel.dropna(subset=[o.column])
+            years = sorted(have["year"].unique())[-YEARS:]
+            part = have[have["year"].isin(years)]
+            size = part[o.size].where(part[o.size] > 0)
+            rows.append(pd.DataFrame({"outcome": o.column, "k": k, "la_code": part["la_code"], "la_name": part["la_name"],
+                                      "year": part["year"], "y": part[o.column].astype(float), "n": size.astype(float)}))
+        long = pd.concat(rows, ignore_index=True)
+        # an LA-year without a size gets its LA's median size in the other outcome years, else the outcome's median
+        long["n"] = long["n"].fillna(long.groupby(["outcome", "la_code"])["n"].transform("median"))
+        long["n"] = long["n"].fillna(long.groupby("outcome")["n"].transform("median"))
+        stats = long.groupby("outcome")["y"].agg(["mean", "std"])
+        long["ys"] = (long["y"] - long["outcome"].map(stats["mean"])) / long["outcome"].map(stats["std"])
+        long["w"] = long["n"] / long["outcome"].map(long.groupby("outcome")["n"].median())
+        self.las = sorted(long["la_code"].unique())
+        self.la_names = long.drop_duplicates("la_code", keep="last").set_index("la_code")["la_name"]
+        long["i"] = long["la_code"].map({c: i for i, c in enumerate(self.las)})
+        year_index = {(o, y): j for o, ys in long.groupby("outcome")["year"] for j, y in enumerate(sorted(ys.unique()))}
+        long["t"] = [year_index[(o, y)] for o, y in zip(long["outcome"], long["year"])]
+        self.long, self.stats = long, stats
+        self.last_year = long.groupby("outcome")["year"].max()
+        self._idata: az.InferenceData | None = None
+
+    def build(self) -> pm.Model:
+        d = self.long
+        coords = {"outcome": [o.column for o in self.outcomes], "la": self.las, "year_index": list(range(YEARS))}
+        with pm.Model(coords=coords) as model:
+            mu = pm.Normal("mu", 0.0, 1.0, dims=("outcome", "year_index"))
+            tau = pm.HalfNormal("tau", 1.0, dims="outcome")
+            # noise of an LA of typical size, and the share of its variance that shrinks with size (the two
+            # variances themselves trade off against each other, which samples slowly)
+            noise = pm.HalfNormal("noise", 1.0, dims="outcome")
+            size_share = pm.Beta("size_share", 2.0, 2.0, dims="outcome")
+            # LAs' deviations sum to zero, so μ is the level across LAs and not traded off against them;
+            # centred, because most LAs' own years pin their level (little pooling: a non-centred form mixes slowly)
+            a = pm.ZeroSumNormal("a", tau[:, None], dims=("outcome", "la"))
+            k, i, t = d["k"].to_numpy(), d["i"].to_numpy(), d["t"].to_numpy()
+            sd = noise[k] * pm.math.sqrt(size_share[k] / d["w"].to_numpy() + 1 - size_share[k])
+            pm.Normal("y", mu[k, t] + a[k, i], sd, observed=d["ys"].to_numpy())
+        return model
+
+    def data_hash(self) -> str:
+        return fitting.data_hash(self.long[["k", "i", "t", "ys", "w"]])
+
+    def fit(self) -> az.InferenceData:
+        if self._idata is None:
+            self._idata = fitting.cached_fit(self.name, self.build, self.data_hash(), self.settings, check=PARAMS)
+        return self._idata
+
+    def diagnostics(self) -> Diagnostics:
+        return fitting.stored_diagnostics(self.fit())
+
+    def _draws(self, name: str) -> np.ndarray:
+        da = self.fit().posterior[name].stack(sample=("chain", "draw"))
+        return np.moveaxis(da.values, -1, 0).astype(float)
+
+    def level_draws(self) -> dict[str, np.ndarray]:
+        """Per outcome: each LA's lasting level in the outcome's last year, on its own scale, (draw, LA)."""
+        mu, a = self._draws("mu"), self._draws("a")
+        last = {o: int(self.long.loc[self.long["outcome"] == o, "t"].max()) for o in self.stats.index}
+        out = {}
+        for k, o in enumerate(self.outcomes):
+            std = mu[:, k, last[o.column]][:, None] + a[:, k, :]
+            out[o.column] = std * self.stats.at[o.column, "std"] + self.stats.at[o.column, "mean"]
+        return out
+
+    def observed(self) -> pd.DataFrame:
+        """LAs with data for each outcome: outcome, la_code, the last observed value and the years observed."""
+        d = self.long.sort_values("year")
+        return d.groupby(["outcome", "la_code"]).agg(latest=("y", "last"), latest_year=("year", "last"), years=("year", "size")).reset_index()
+
+    def levels(self) -> pd.DataFrame:
+        """Per outcome and LA with data: observed latest value, pooled level (median, 90 % interval) and rank
+        (1 = best where one direction is better, else 1 = highest; median and 90 % interval among LAs with data)."""
+        draws, seen = self.level_draws(), self.observed()
+        frames = []
+        for o in self.outcomes:
+            part = seen[seen["outcome"] == o.column].copy()
+            cols = [self.las.index(c) for c in part["la_code"]]
+            x = draws[o.column][:, cols]
+            order = -x if o.better >= 0 else x
+            ranks = order.argsort(axis=1).argsort(axis=1) + 1
+            q = np.quantile(x, [0.5, 0.05, 0.95], axis=0)
+            r = np.quantile(ranks, [0.5, 0.05, 0.95], axis=0)
+            part["la_name"] = part["la_code"].map(self.la_names)
+            part[["median", "q05", "q95"]] = q.T
+            part[["rank", "rank_q05", "rank_q95"]] = r.T
+            part["of"] = len(part)
+            part["year"] = int(self.last_year[o.column])
+            frames.append(part)
+        return pd.concat(frames, ignore_index=True)
+
+    def predictive_check(self, prob: float = 0.9, seed: int = SEED) -> pd.DataFrame:
+        """Share of observed LA-years inside their `prob` posterior predictive interval, by outcome."""
+        rng = np.random.default_rng(seed)
+        mu, a, noise, share = (self._draws(n) for n in ("mu", "a", "noise", "size_share"))
+        d = self.long
+        k, i, t, w = d["k"].to_numpy(), d["i"].to_numpy(), d["t"].to_numpy(), d["w"].to_numpy()
+        mean = mu[:, k, t] + a[:, k, i]
+        sd = noise[:, k] * np.sqrt(share[:, k] / w + 1 - share[:, k])
+        rep = mean + sd * rng.standard_normal(mean.shape)
+        lo, hi = np.quantile(rep, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+        inside = (d["ys"].to_numpy() >= lo) & (d["ys"].to_numpy() <= hi)
+        return (d.assign(inside=inside).groupby("outcome", sort=False)
+                .agg(la_years=("inside", "size"), coverage=("inside", "mean")).reset_index())
+
+    def shrinkage(self) -> pd.DataFrame:
+        """How far the pooled levels are from each LA's own mean, by outcome: the median share of the gap
+        between the LA's own mean and England's mean that pooling removes."""
+        draws = self.level_draws()
+        own = self.long.groupby(["outcome", "la_code"])["y"].mean()
+        rows = []
+        for o in self.outcomes:
+            mine = own.loc[o.column]
+            pooled = np.median(draws[o.column], axis=0)[[self.las.index(c) for c in mine.index]]
+            centre = mine.mean()
+            gap = mine.to_numpy() - centre
+            keep = np.abs(gap) > 1e-9
+            rows.append({"outcome": o.column, "pulled_in": float(np.median(1 - (pooled[keep] - centre) / gap[keep]))})
+        return pd.DataFrame(rows)
