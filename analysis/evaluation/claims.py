@@ -1,0 +1,193 @@
+"""Published savings claims set against the study's estimates: West Sussex's DBV projection, DBV's national
+extrapolation, and what Safety Valve funding bought.
+
+Each claim is a shift of children between placement types that its authors say would save money. The study
+prices the same shift with the placement scenario engine (`analysis.evaluation.scenarios`), from each LA's own
+unit-cost posterior, and adds what the claim leaves out: the sampling uncertainty of shares estimated from a
+handful of case reviews. The claims' inputs are typed from their public sources (`WEST_SUSSEX`, `DBV_NATIONAL`,
+with the reference keys of `references.bib`); nothing computed is typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from analysis.evaluation.experiment import Evaluation
+from analysis.evaluation.scenarios import SEN_SUPPORT, Assumptions, Move, Scenario
+from analysis.models.spend.model import SpendModel
+
+SV = "safety_valve"
+#: Jeffreys prior for a share estimated from k of n reviewed cases: Beta(k + ½, n − k + ½).
+JEFFREYS = 0.5
+#: Seed of the share draws paired with the unit-cost draws.
+SEED = 20260514
+
+
+@dataclass(frozen=True)
+class WestSussexClaim:
+    """West Sussex's DBV case reviews and its draft savings projection, as reported by Special Needs Jungle."""
+
+    la: str = "West Sussex"
+    reviews: int = 28
+    #: practitioners' view: two-thirds of reviewed children in each special type "could" have been in mainstream
+    share_state: float = 2 / 3
+    share_independent: float = 2 / 3
+    claim_low: float = 17.8e6
+    claim_high: float = 46.7e6
+    source: str = "keer_2023_dbv"
+
+
+WEST_SUSSEX = WestSussexClaim()
+
+#: How the 28 reviewed children may have been split between state and independent special schools: the source
+#: does not say. "Two-thirds" of each needs a multiple of three reviewed. The first split spreads the 28 as the
+#: LA's plans are spread over all placement types; the others assume reviews concentrated on special schools.
+REVIEW_SPLITS = {
+    "as the LA's plans": None,
+    "15 in special schools (9 state, 6 independent)": (9, 6),
+    "27 in special schools (18 state, 9 independent)": (18, 9),
+}
+
+
+@dataclass(frozen=True)
+class DbvNationalClaim:
+    """The DBV Phase One insight report's national extrapolation of its case reviews."""
+
+    reviews: int = 1650
+    share_placed_differently: float = 0.65
+    #: "in a mainstream setting rather than a specialist placement"
+    to_mainstream: int = 35_000
+    #: of those, in resourced provision (a mainstream placement in the spend model)
+    to_resourced: int = 15_000
+    #: "having their needs met through SEN Support", i.e. without a plan
+    to_sen_support: int = 30_000
+    source: str = "dbv_2024_insight"
+
+
+DBV_NATIONAL = DbvNationalClaim()
+
+
+def reviewed_split(plans: pd.Series, reviews: int) -> tuple[int, int]:
+    """Reviewed children in state and independent special schools if the reviews were spread as the LA's plans,
+    each rounded to the nearest multiple of three (at least three: a share of two-thirds was reported for each)."""
+    share = plans / plans.sum()
+    thirds = lambda k: int(3 * max(1, round(reviews * share[k] / 3)))
+    return thirds("special_state"), thirds("special_independent")
+
+
+def share_draws(share: float, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Posterior draws of a share that `share` of `n` reviewed cases showed (k = round(share · n), Jeffreys prior)."""
+    k = round(share * n)
+    return rng.beta(k + JEFFREYS, n - k + JEFFREYS, size=size)
+
+
+def per_child(model: SpendModel, la: str, source: str, destination: str, year: int, assumptions: Assumptions) -> dict[str, np.ndarray]:
+    """Change in a year's spend per child moved from `source` to `destination` in `la` (draws)."""
+    scenario = Scenario(model, [Move(source, destination, children=1.0)], la, replace(assumptions, year=year))
+    return scenario.draws()
+
+
+def west_sussex(model: SpendModel, year: int, claim: WestSussexClaim = WEST_SUSSEX,
+                assumptions: Assumptions = Assumptions()) -> pd.DataFrame:
+    """The claimed shift priced in `year`, under each review split (`REVIEW_SPLITS`) and with the shares known.
+
+    Per draw: children moved = share · the LA's plans of the type, the share drawn from its Beta posterior
+    (independently of the unit costs); change = Σ moved × the per-child change of that type to mainstream.
+    Columns: split, n_state, n_independent, plans_state, plans_independent, and per measure (top_up, full_cost)
+    the draws of the change (£ a year; negative is a saving) and of the children moved.
+    """
+    plans = Scenario(model, [Move("special_state", "mainstream", children=1.0)], claim.la, Assumptions(year=year)).plans().iloc[0]
+    unit = {k: per_child(model, claim.la, k, "mainstream", year, assumptions) for k in ("special_state", "special_independent")}
+    size = len(unit["special_state"]["top_up"])
+    rng = np.random.default_rng(SEED)
+    rows = []
+    splits = {"shares taken as exact": (0, 0)} | REVIEW_SPLITS
+    for label, split in splits.items():
+        n_s, n_i = reviewed_split(plans, claim.reviews) if split is None else split
+        if label == "shares taken as exact":
+            s_state, s_indep = np.full(size, claim.share_state), np.full(size, claim.share_independent)
+        else:
+            s_state = share_draws(claim.share_state, n_s, size, rng)
+            s_indep = share_draws(claim.share_independent, n_i, size, rng)
+        moved_s, moved_i = s_state * plans["special_state"], s_indep * plans["special_independent"]
+        label = f"{label} ({n_s} state, {n_i} independent)" if split is None else label
+        row = {"split": label, "n_state": n_s, "n_independent": n_i, "plans_state": plans["special_state"],
+               "plans_independent": plans["special_independent"], "moved": moved_s + moved_i}
+        for measure in ("top_up", "full_cost"):
+            row[measure] = moved_s * unit["special_state"][measure] + moved_i * unit["special_independent"][measure]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def children_for_claim(model: SpendModel, year: int, claim: WestSussexClaim = WEST_SUSSEX) -> pd.DataFrame:
+    """How many children would have to move to mainstream to save each end of the claimed range, from state
+    special or from independent special alone (top-up cost, posterior median and 90 % interval)."""
+    rows = []
+    for source in ("special_state", "special_independent"):
+        saving = -per_child(model, claim.la, source, "mainstream", year, Assumptions())["top_up"]
+        for end, amount in (("low", claim.claim_low), ("high", claim.claim_high)):
+            n = amount / saving
+            q = np.quantile(n, [0.5, 0.05, 0.95])
+            rows.append({"source": source, "end": end, "claim": amount, "median": q[0], "q05": q[1], "q95": q[2]})
+    return pd.DataFrame(rows)
+
+
+def dbv_national(model: SpendModel, year: int, claim: DbvNationalClaim = DBV_NATIONAL,
+                 assumptions: Assumptions = Assumptions()) -> dict:
+    """DBV's national shift priced in `year`: the children to mainstream (resourced provision among them) come
+    out of state and independent special schools pro rata to each LA's plans; those to SEN support out of
+    mainstream plans. Resourced provision is a mainstream placement in the spend model (its cost:
+    `destination_ratio` times the LA's average mainstream plan). Returns the scenarios' draws and the shares moved."""
+    first = Scenario(model, [Move("special_state", "mainstream", share=0.1)], None, Assumptions(year=year))
+    plans = first.plans().sum()
+    special = plans["special_state"] + plans["special_independent"]
+    out_of_special = claim.to_mainstream / special
+    to_support = claim.to_sen_support / plans["mainstream"]
+    moves = [Move("special_state", "mainstream", share=out_of_special),
+             Move("special_independent", "mainstream", share=out_of_special),
+             Move("mainstream", SEN_SUPPORT, share=to_support)]
+    scenario = Scenario(model, moves, None, replace(assumptions, year=year))
+    parts = {"out of special schools": Scenario(model, moves[:2], None, scenario.assumptions).draws(),
+             "mainstream plans to SEN support": Scenario(model, moves[2:], None, scenario.assumptions).draws()}
+    return {"draws": scenario.draws(), "parts": parts, "share_out_of_special": out_of_special,
+            "share_to_sen_support": to_support, "plans": plans, "result": scenario.result()}
+
+
+def safety_valve_value(ev: Evaluation, funding: pd.DataFrame) -> dict:
+    """Safety Valve funding set beside the evaluation's estimated divergence of its LAs from matched LAs.
+
+    The event study's average difference after the start (log scale, draws) is applied to what the Safety
+    Valve LAs with a citable amount (`funding`) actually spent in their years after the start, and to their
+    plans in the last panel year: the divergence in £ is spend · (1 − e^−τ), in plans plans · (1 − e^−τ).
+    It is a divergence from comparison LAs, not a saving the programme caused (see the evaluation chapter's
+    caveats: spend per head was already falling before the agreements). Returns per-LA rows and draws.
+    """
+    es = ev.event_study(SV)
+    post = es.att_post()
+    tau = {o: post.loc[(post["group"] == "main") & (post["outcome"] == o), "draws"].iloc[0] for o in ("hn_spend_per_head", "ehcp_rate")}
+    treated = ev.treatment[(ev.treatment["programme"] == SV) & ev.treatment["la_code"].notna()]
+    members = treated.drop_duplicates("la_code").set_index("la_code")["first_treated_year"]
+    unknown = sorted(set(funding["la_code"]) - set(members.index))
+    if unknown:
+        raise ValueError(f"Safety Valve funding listed for LAs that are not Safety Valve members in the cohorts file: {unknown}")
+    panel = ev.panel
+    last = int(panel.dropna(subset=["hn_spend"])["year"].max())
+    rows = []
+    for r in funding.itertuples():
+        start = int(members[r.la_code])
+        la = panel[panel["la_code"] == r.la_code]
+        post_spend = la.loc[(la["year"] >= start) & (la["year"] <= last), "hn_spend"].sum()
+        plans = la.loc[la["year"] == last, "ehcp_total"].sum()
+        rows.append({"la_code": r.la_code, "la_name": r.la_name, "amount": r.amount, "first_treated_year": start,
+                     "post_years": int(((la["year"] >= start) & (la["year"] <= last) & la["hn_spend"].notna()).sum()),
+                     "post_spend": post_spend, "plans": plans})
+    table = pd.DataFrame(rows)
+    spend_diff = table["post_spend"].sum() * (1 - np.exp(-tau["hn_spend_per_head"]))
+    plans_diff = table["plans"].sum() * (1 - np.exp(-tau["ehcp_rate"]))
+    total = table["amount"].sum()
+    return {"table": table, "last_year": last, "funding": total, "spend_difference": spend_diff, "plans_difference": plans_diff,
+            "spend_per_pound": spend_diff / total, "plans_per_million": plans_diff / total * 1e6,
+            "members": len(members), "funded": len(table)}
