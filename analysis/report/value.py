@@ -1,0 +1,203 @@
+"""Tables, figures and sentences of the value-for-money chapter."""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from analysis.evaluation import claims
+from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
+
+
+def _q(draws: np.ndarray) -> tuple[float, float, float]:
+    lo, mid, hi = np.quantile(draws, [0.05, 0.5, 0.95])
+    return mid, lo, hi
+
+
+def saving(draws: np.ndarray) -> str:
+    """'£29m a year (90% interval £24m to £33m)' for draws of a change in £ whose median is a saving."""
+    mid, lo, hi = (-v / 1e6 for v in _q(draws))
+    return f"£{mid:,.0f}m a year (90% interval £{hi:,.0f}m to £{lo:,.0f}m)"
+
+
+def millions(draws: np.ndarray, dp: int = 0) -> str:
+    """'−£29m (−£34m to −£24m)' from draws of £: median and 90 % interval."""
+    mid, lo, hi = (v / 1e6 for v in _q(draws))
+    f = lambda v: (f"−£{abs(v):,.{dp}f}m" if v < 0 else f"£{v:,.{dp}f}m")
+    return f"{f(mid)} ({f(lo)} to {f(hi)})"
+
+
+def count(draws: np.ndarray, to: int = 10) -> str:
+    mid, lo, hi = (round(v / to) * to for v in _q(draws))
+    return f"{mid:,.0f} ({lo:,.0f} to {hi:,.0f})"
+
+
+def signed(x: float, dp: int = 2) -> str:
+    """'+0.16' or '−0.30' (typographic minus)."""
+    return f"{round(x, dp) + 0.0:+.{dp}f}".replace("-", "−")
+
+
+def west_sussex_table(ws: pd.DataFrame, claim: claims.WestSussexClaim = claims.WEST_SUSSEX) -> pd.DataFrame:
+    """`claims.west_sussex` for reading: the saving (negative change) under each assumed review split."""
+    return pd.DataFrame({
+        "reviewed children assumed": ws["split"],
+        "children moved to mainstream": [count(m) for m in ws["moved"]],
+        "change in top-ups (£ a year)": [millions(d) for d in ws["top_up"]],
+        "change in full public cost": [millions(d) for d in ws["full_cost"]],
+        "chance the saving is in the claimed range": [f"{100 * ((-d >= claim.claim_low) & (-d <= claim.claim_high)).mean():.0f}%"
+                                                       for d in ws["top_up"]],
+    })
+
+
+def children_table(needed: pd.DataFrame) -> pd.DataFrame:
+    labels = {"special_state": "state special", "special_independent": "independent special"}
+    return pd.DataFrame({
+        "moved from": needed["source"].map(labels),
+        "to save": needed["claim"].map(lambda v: f"£{v / 1e6:.1f}m"),
+        "children (median and 90% interval)": [f"{round(m, -1):,.0f} ({round(lo, -1):,.0f} to {round(hi, -1):,.0f})"
+                                               for m, lo, hi in zip(needed["median"], needed["q05"], needed["q95"])],
+    })
+
+
+def outcome_checks_table(model: OutcomeModel) -> pd.DataFrame:
+    """Per outcome: the years used, LAs, LA-years, predictive coverage and how far pooling pulls LAs in."""
+    ppc = model.predictive_check().set_index("outcome")
+    pulled = model.shrinkage().set_index("outcome")["pulled_in"]
+    years = model.long.groupby("outcome")["year"].agg(["min", "max"])
+    las = model.long.groupby("outcome")["la_code"].nunique()
+    return pd.DataFrame([{
+        "outcome": o.label, "better": {1: "higher", -1: "lower", 0: "neither"}[o.better],
+        "panel years": f"{years.at[o.column, 'min']}–{years.at[o.column, 'max']}", "LAs": int(las[o.column]),
+        "LA-years in 90% predictive interval": f"{100 * ppc.at[o.column, 'coverage']:.0f}% of {ppc.at[o.column, 'la_years']}",
+        "gap to England removed by pooling": f"{100 * pulled[o.column]:.0f}%",
+    } for o in OUTCOMES])
+
+
+def association_table(across: pd.DataFrame, within: pd.DataFrame) -> pd.DataFrame:
+    """Across-LA correlations with spend per plan and the special-school share, and the within-LA slope."""
+    a = across.set_index(["outcome", "measure"])
+    w = within.set_index("outcome")
+    fmt = lambda m, lo, hi: signed(m) + f" ({signed(lo)} to {signed(hi)})"
+    rows = []
+    for o in OUTCOMES:
+        sp, sh = a.loc[(o.column, "spend_per_plan")], a.loc[(o.column, "special_share")]
+        unit = "pp" if o.unit == "%" else o.unit
+        d = 2 if max(abs(w.at[o.column, "lo"]), abs(w.at[o.column, "hi"])) < 0.2 else 1
+        rows.append({"outcome": o.label + ("" if o.better else " (no better direction: not signed)"),
+                     "across LAs: spend per plan (r)": fmt(sp["median"], sp["q05"], sp["q95"]),
+                     "across LAs: special-school share (r)": fmt(sh["median"], sh["q05"], sh["q95"]),
+                     "within LAs: 10% more spend per plan": f"{signed(w.at[o.column, 'per_10pct'], d)} {unit} "
+                                                                            f"({signed(w.at[o.column, 'lo'], d)} to {signed(w.at[o.column, 'hi'], d)})"})
+    return pd.DataFrame(rows)
+
+
+def cost_outcome_chart(levels: pd.DataFrame, cost: pd.DataFrame, outcomes: list[str]) -> alt.FacetChart:
+    """Small multiples: each LA's spend per plan against its pooled outcome level (point: median; line: 90 %
+    interval), LA names on hover."""
+    d = levels[levels["outcome"].isin(outcomes)].merge(cost[["la_code", "spend_per_plan", "special_share"]], on="la_code")
+    d = d.assign(label=d["outcome"].map(lambda c: BY_COLUMN[c].label),
+                 median=d["median"].round(2), q05=d["q05"].round(2), q95=d["q95"].round(2),
+                 spend_per_plan=d["spend_per_plan"].round(-1))[["la_name", "label", "median", "q05", "q95", "spend_per_plan"]]
+    lo, hi = d["spend_per_plan"].min() * 0.95, d["spend_per_plan"].max() * 1.05
+    x = alt.X("spend_per_plan:Q", title="£ per plan", scale=alt.Scale(type="log", domain=[lo, hi], nice=False),
+              axis=alt.Axis(format="~s", values=[10_000, 20_000, 30_000, 50_000]))
+    base = alt.Chart().encode(x=x)
+    bars = base.mark_rule(opacity=0.35).encode(y=alt.Y("q05:Q", title=None, scale=alt.Scale(zero=False)), y2="q95:Q")
+    points = base.mark_circle(size=18).encode(y="median:Q", tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("median:Q", title="level"),
+                                                                    alt.Tooltip("q05:Q", title="5%"), alt.Tooltip("q95:Q", title="95%"),
+                                                                    alt.Tooltip("spend_per_plan:Q", title="£ per plan", format=",.0f")])
+    return alt.layer(bars, points, data=d).properties(width=140, height=130).facet(
+        facet=alt.Facet("label:N", title=None, sort=[BY_COLUMN[o].label for o in outcomes],
+                        header=alt.Header(labelLimit=200, labelFontSize=9)), columns=3
+    ).resolve_scale(y="independent")
+
+
+def rank_chart(score: pd.DataFrame) -> alt.LayerChart:
+    """Each LA's combined-score rank (point: median; line: 90 % interval), best first, LA names on hover."""
+    d = score.sort_values(["rank", "median"], ascending=[True, False]).assign(order=lambda f: np.arange(1, len(f) + 1))
+    d = d[["la_name", "order", "rank", "rank_q05", "rank_q95"]]
+    base = alt.Chart(d).encode(x=alt.X("order:Q", title="LAs, best combined score first"))
+    return alt.layer(
+        base.mark_rule(opacity=0.4).encode(y=alt.Y("rank_q05:Q", title="Rank (1 = best)", scale=alt.Scale(reverse=True)), y2="rank_q95:Q"),
+        base.mark_circle(size=14).encode(y="rank:Q", tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("rank:Q", title="rank"),
+                                                            alt.Tooltip("rank_q05:Q", title="5%"), alt.Tooltip("rank_q95:Q", title="95%")]),
+    ).properties(width=600, height=220)
+
+
+def la_figures(levels: pd.DataFrame, cost: pd.DataFrame, score: pd.DataFrame) -> pd.DataFrame:
+    """One row per LA and outcome, for download: cost measures, the outcome's latest published value, its
+    pooled level and rank with 90 % intervals, and the combined score's rank."""
+    out = levels.merge(cost.drop(columns=["la_name"]), on="la_code", how="left").merge(
+        score[["la_code", "rank", "rank_q05", "rank_q95"]].rename(columns=lambda c: "combined_" + c if c != "la_code" else c), on="la_code", how="left")
+    out["outcome_label"] = out["outcome"].map(lambda c: BY_COLUMN[c].label)
+    return out.rename(columns={"year": "outcome_year", "median": "level", "q05": "level_q05", "q95": "level_q95"})
+
+
+
+def _lower(label: str) -> str:
+    """A label inside a sentence: 'New plans …' → 'new plans …', but 'KS2 …' stays."""
+    return label if label[1:2].isupper() else label[0].lower() + label[1:]
+
+
+def pooling_text(model: OutcomeModel) -> str:
+    """Which outcomes pooling moves most and least (from `OutcomeModel.shrinkage`)."""
+    pulled = model.shrinkage().set_index("outcome")["pulled_in"].sort_values()
+    name = lambda c: _lower(BY_COLUMN[c].label)
+    most, least = pulled.index[-2:][::-1], pulled.index[0]
+    return (f"Pooling matters most for {name(most[0])} ({100 * pulled[most[0]]:.0f}% of an LA's gap to England removed, at the median) "
+            f"and {name(most[1])} ({100 * pulled[most[1]]:.0f}%), where an LA's own years are noisiest, and least for {name(least)} "
+            f"({100 * pulled[least]:.0f}%), where LAs differ steadily and their own figures settle them.")
+
+
+def within_text(within: pd.DataFrame) -> str:
+    """The within-LA associations whose 90 % interval excludes zero, in words."""
+    clear = within[(within["lo"] > 0) | (within["hi"] < 0)]
+    if clear.empty:
+        return "Within LAs, no outcome moved clearly with the LA's own spend per plan from year to year."
+    worse = [BY_COLUMN[o].label for o, v in zip(clear["outcome"], clear["per_10pct"]) if v < 0 and BY_COLUMN[o].better]
+    better = [BY_COLUMN[o].label for o, v in zip(clear["outcome"], clear["per_10pct"]) if v > 0 and BY_COLUMN[o].better]
+    parts = []
+    if worse:
+        parts.append("worse on " + "; ".join(_lower(w) for w in worse))
+    if better:
+        parts.append("better on " + "; ".join(_lower(b) for b in better))
+    return (f"Within LAs the picture differs from across them. Of {len(within)} outcomes, {len(clear)} moved clearly (90% interval "
+            f"excluding zero) with an LA's own spend per plan from year to year: in years of higher spend per plan than the LA's usual, "
+            f"it did {' and '.join(parts)}.")
+
+
+def west_sussex_chart(ws: pd.DataFrame, claim: claims.WestSussexClaim = claims.WEST_SUSSEX) -> alt.LayerChart:
+    """The annual top-up saving under each review split (density of draws) against the claimed range (band)."""
+    grid = np.linspace(0, 70, 141)
+    rows = []
+    for split, d in zip(ws["split"], ws["top_up"]):
+        x = -np.asarray(d) / 1e6
+        if np.ptp(x) == 0:
+            continue
+        bw = 1.06 * x.std() * len(x) ** -0.2
+        dens = np.exp(-0.5 * ((grid[:, None] - x[None, :]) / bw) ** 2).sum(axis=1) / (len(x) * bw * np.sqrt(2 * np.pi))
+        rows.append(pd.DataFrame({"split": split, "saving": grid, "density": np.round(dens, 4)}))
+    d = pd.concat(rows, ignore_index=True)
+    band = alt.Chart(pd.DataFrame({"lo": [claim.claim_low / 1e6], "hi": [claim.claim_high / 1e6]})).mark_rect(opacity=0.12, color="#555").encode(
+        x="lo:Q", x2="hi:Q")
+    lines = alt.Chart(d).mark_line().encode(
+        x=alt.X("saving:Q", title="Annual saving in top-ups (£m)"), y=alt.Y("density:Q", title="Posterior density"),
+        color=alt.Color("split:N", title="Reviewed children assumed", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)))
+    return alt.layer(band, lines).properties(width=560, height=220)
+
+
+#: The evaluation's outcomes that measure what children get rather than spend or plans.
+CHILD_OUTCOMES = ("timeliness_pct", "tribunal_rate", "ks4_att8_ehcp")
+
+
+def sv_children_text(effects: pd.DataFrame) -> str:
+    """The Safety Valve estimates for the evaluation's child outcomes (rows of `experiment.headline_table`)."""
+    rows = effects.set_index("outcome").loc[list(CHILD_OUTCOMES)]
+    clear = [(r.effect_lo > 0) or (r.effect_hi < 0) for r in rows.itertuples()]
+    parts = [f"{_lower(r.label)} {signed(r.effect_median, 1)} {r.units} (90% interval {signed(r.effect_lo, 1)} to {signed(r.effect_hi, 1)})"
+             for r in rows.itertuples()]
+    verdict = ("none of which can be told apart from no difference" if not any(clear)
+               else "of which only some can be told apart from no difference")
+    return ("Whether children were better or worse served is what the evaluation's child outcomes would have to show. For Safety "
+            f"Valve LAs against matched LAs, they are: {'; '.join(parts)}; {verdict}.")

@@ -1,0 +1,182 @@
+"""The value-for-money layer: pooled child outcomes (recovery on simulated data), cost against outcomes, the
+published savings claims and the Safety Valve amounts file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.data import panel
+from analysis.data.programme_funding import load_safety_valve_funding
+from analysis.errors import DataError
+from analysis.evaluation import claims, experiment, value
+from analysis.evaluation.scenarios import Move, Scenario
+from analysis.models.outcomes import ChildOutcome, OutcomeModel
+from analysis.models.spend import SpendModel
+
+WS = "E10000032"
+
+
+# --------------------------------------------------------------------------- pooled outcomes (simulated data)
+
+
+def simulated_panel(seed: int = 7, las: int = 60) -> tuple[pd.DataFrame, pd.Series]:
+    """SIMULATED: an outcome with known LA levels, years at a common shift, and noise that shrinks with LA size."""
+    rng = np.random.default_rng(seed)
+    codes = [f"E{i:08d}" for i in range(las)]
+    level = pd.Series(50 + 8 * rng.standard_normal(las), index=codes)
+    size = rng.integers(5, 400, las)
+    rows = []
+    for year, shift in zip((2023, 2024, 2025), (-1.0, 0.0, 1.0)):
+        for c, n in zip(codes, size):
+            rows.append({"la_code": c, "la_name": c, "year": year, "ehcp_total": float(n),
+                         "y": level[c] + shift + 40 / np.sqrt(n) * rng.standard_normal()})
+    return pd.DataFrame(rows), level + 1.0  # the lasting level in the last year
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    frame, truth = simulated_panel()
+    outcome = ChildOutcome("y", "simulated outcome", +1, "ehcp_total")
+    model = OutcomeModel(frame, (outcome,))  # the chapter's sampler settings
+    model.fit()
+    return model, truth
+
+
+def test_pooled_levels_recover_simulated_la_levels_with_honest_intervals(simulated):
+    model, truth = simulated
+    assert model.diagnostics().passed
+    lv = model.levels().set_index("la_code")
+    inside = ((lv["q05"] <= truth) & (truth <= lv["q95"])).mean()
+    assert 0.8 <= inside <= 1.0
+    own = model.long.groupby("la_code")["y"].mean() + 0.0  # the LA's own mean (year shifts average to zero)
+    pooled_err = (lv["median"] - truth).abs().mean()
+    own_err = (own - truth).abs().mean()
+    assert pooled_err < own_err  # pooling beats each LA's own mean on average
+
+
+def test_small_las_are_pulled_towards_england_more_than_large_ones(simulated):
+    model, _ = simulated
+    lv = model.levels().set_index("la_code")
+    own = model.long.groupby("la_code")["y"].mean()
+    size = model.long.groupby("la_code")["n"].first()
+    centre = own.mean()
+    pulled = 1 - (lv["median"] - centre) / (own - centre)
+    small, large = pulled[size < size.quantile(0.25)].median(), pulled[size > size.quantile(0.75)].median()
+    assert small > large + 0.1
+
+
+def test_ranks_are_a_permutation_in_every_draw_and_order_with_the_levels(simulated):
+    model, _ = simulated
+    lv = model.levels()
+    assert lv["rank"].between(1, len(lv)).all() and (lv["rank_q05"] <= lv["rank"]).all() and (lv["rank"] <= lv["rank_q95"]).all()
+    assert lv[["median", "rank"]].corr(method="spearman").iloc[0, 1] < -0.95  # higher is better: rank 1 is the highest
+
+
+# --------------------------------------------------------------------------- cost against outcomes
+
+
+def test_within_la_slope_recovers_a_known_association_with_its_sign():
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(40):
+        base = rng.normal(0, 5)
+        for year in range(2018, 2026):
+            spend_per_plan = np.exp(rng.normal(9.6, 0.2))
+            rows.append({"la_code": f"L{i}", "year": year, "hn_spend": spend_per_plan * 1000, "ehcp_total": 1000,
+                         **{o.column: base + 10 * np.log(spend_per_plan) + rng.normal(0, 0.5) for o in value.OUTCOMES}})
+    within = value.within_las(pd.DataFrame(rows)).set_index("outcome")
+    expected = 10 * np.log(1.1)
+    for o in value.OUTCOMES:
+        sign = o.better or 1
+        assert within.at[o.column, "per_10pct"] == pytest.approx(sign * expected, abs=0.06)  # ≈ 4 standard errors
+        assert within.at[o.column, "lo"] < within.at[o.column, "per_10pct"] < within.at[o.column, "hi"]
+
+
+def test_costs_add_place_funding_to_full_cost_and_shares_are_of_all_plans():
+    frame = panel.load()
+    c = value.costs(frame, 2025).set_index("la_code")
+    row = frame[(frame["year"] == 2025) & (frame["la_code"] == WS)].iloc[0]
+    place = 6000 * (row["ehcp_mainstream"] + row["ehcp_post16"]) + 10_000 * row["ehcp_special_state"]
+    assert c.at[WS, "full_cost_per_plan"] == pytest.approx((row["hn_spend"] + place) / row["ehcp_total"])
+    assert c.at[WS, "special_share"] == pytest.approx((row["ehcp_special_state"] + row["ehcp_special_independent"]) / row["ehcp_total"])
+
+
+# --------------------------------------------------------------------------- savings claims
+
+
+@pytest.fixture(scope="module")
+def spend():
+    m = SpendModel(panel.load())
+    m.fit()
+    return m
+
+
+def test_west_sussex_with_exact_shares_is_the_scenario_of_those_moves(spend):
+    ws = claims.west_sussex(spend, 2023).set_index("split")
+    exact = ws.loc["shares taken as exact"]
+    moves = [Move("special_state", "mainstream", children=exact["plans_state"] * 2 / 3),
+             Move("special_independent", "mainstream", children=exact["plans_independent"] * 2 / 3)]
+    np.testing.assert_allclose(exact["top_up"], Scenario(spend, moves, "West Sussex", claims.Assumptions(year=2023)).draws()["top_up"], rtol=1e-9)
+
+
+def test_review_uncertainty_widens_the_saving_and_fewer_reviews_widen_it_more(spend):
+    ws = claims.west_sussex(spend, 2023)
+    width = [np.subtract(*np.quantile(d, [0.95, 0.05])) for d in ws["top_up"]]
+    assert width[0] < min(width[1:]) and width[1] > width[3]  # exact < any; as the LA's plans (12 reviewed) > 27 reviewed
+    assert all(n % 3 == 0 and n >= 3 for n in ws["n_state"].iloc[1:]) and all(n % 3 == 0 for n in ws["n_independent"].iloc[1:])
+
+
+def test_share_draws_follow_the_jeffreys_posterior():
+    d = claims.share_draws(2 / 3, 9, 200_000, np.random.default_rng(1))
+    assert d.mean() == pytest.approx((6 + 0.5) / (9 + 1), abs=0.003)
+
+
+def test_children_for_the_claim_times_the_saving_per_child_is_the_claim(spend):
+    needed = claims.children_for_claim(spend, 2023)
+    per_child = -claims.per_child(spend, "West Sussex", "special_state", "mainstream", 2023, claims.Assumptions())["top_up"]
+    row = needed[(needed["source"] == "special_state") & (needed["end"] == "low")].iloc[0]
+    assert row["median"] * np.median(per_child) == pytest.approx(claims.WEST_SUSSEX.claim_low, rel=1e-6)
+
+
+def test_dbv_national_moves_35000_out_of_special_and_30000_to_sen_support_and_its_parts_add_up(spend):
+    d = claims.dbv_national(spend, spend.last_year)
+    special = d["plans"]["special_state"] + d["plans"]["special_independent"]
+    assert d["share_out_of_special"] * special == pytest.approx(35_000)
+    assert d["share_to_sen_support"] * d["plans"]["mainstream"] == pytest.approx(30_000)
+    np.testing.assert_allclose(sum(p["top_up"] for p in d["parts"].values()), d["draws"]["top_up"], rtol=1e-9)
+    assert d["result"]["children_moved"] == pytest.approx(65_000)
+
+
+# --------------------------------------------------------------------------- Safety Valve amounts
+
+
+def test_every_safety_valve_amount_is_a_member_with_a_source(las):
+    funding = load_safety_valve_funding(las)
+    ev = experiment.load()
+    members = set(ev.cohorts.loc[ev.cohorts["programme"] == "safety_valve", "la_code"].dropna())
+    assert set(funding["la_code"]) <= members
+    assert funding["source_url"].str.startswith("http").all() and (funding["amount"] > 0).all()
+
+
+@pytest.mark.parametrize("row, message", [
+    ("Bury,twenty,2020-21,https://x,src,quote", r"row 2 \(Bury\): amount_m must be a positive number"),
+    ("Bury,20,2019-20,https://x,src,quote", "agreement_year '2019-20'"),
+    ("Bury,20,2020-21,,src,quote", "needs its source_url"),
+])
+def test_a_bad_funding_row_is_named(tmp_path, las, row, message):
+    path = tmp_path / "funding.csv"
+    path.write_text("la_name,amount_m,agreement_year,source_url,source,quote\n" + row + "\n")
+    with pytest.raises(DataError, match=message):
+        load_safety_valve_funding(las, path)
+
+
+def test_safety_valve_value_scales_the_effect_by_the_funded_las_own_spend(las):
+    ev = experiment.load()
+    funding = load_safety_valve_funding(las)
+    sv = claims.safety_valve_value(ev, funding)
+    np.testing.assert_allclose(sv["spend_per_pound"] * sv["funding"], sv["spend_difference"])
+    assert np.median(sv["spend_difference"]) < 0 and sv["funded"] == len(funding)
+    with pytest.raises(ValueError, match="not Safety Valve members"):
+        claims.safety_valve_value(ev, funding.assign(la_code=funding["la_code"].where(funding.index > 0, "E06000001")))
