@@ -35,6 +35,8 @@ class WestSussexClaim:
     #: practitioners' view: two-thirds of reviewed children in each special type "could" have been in mainstream
     share_state: float = 2 / 3
     share_independent: float = 2 / 3
+    #: "Annualised savings estimated at between £17.8m and £46.7m over a five-year period", "mostly shifting
+    #: placements from state special to mainstream"
     claim_low: float = 17.8e6
     claim_high: float = 46.7e6
     source: str = "keer_2023_dbv"
@@ -43,12 +45,13 @@ class WestSussexClaim:
 WEST_SUSSEX = WestSussexClaim()
 
 #: How the 28 reviewed children may have been split between state and independent special schools: the source
-#: does not say. "Two-thirds" of each needs a multiple of three reviewed. The first split spreads the 28 as the
-#: LA's plans are spread over all placement types; the others assume reviews concentrated on special schools.
+#: does not say. "Two-thirds" of each needs a multiple of three reviewed. With 18 and 9, the two-thirds make 18
+#: children in the wrong placement, which with the one who needed more specialist provision is the "nearly
+#: 70%" (19 of 28) the source reports; the other splits assume fewer reviews in special schools.
 REVIEW_SPLITS = {
-    "as the LA's plans": None,
-    "15 in special schools (9 state, 6 independent)": (9, 6),
     "27 in special schools (18 state, 9 independent)": (18, 9),
+    "15 in special schools (9 state, 6 independent)": (9, 6),
+    "as the LA's plans": None,
 }
 
 
@@ -60,8 +63,9 @@ class DbvNationalClaim:
     share_placed_differently: float = 0.65
     #: "in a mainstream setting rather than a specialist placement"
     to_mainstream: int = 35_000
-    #: of those, in resourced provision (a mainstream placement in the spend model)
+    #: of those, in resourced provision (a mainstream placement in the spend model), "a 370% increase"
     to_resourced: int = 15_000
+    resourced_increase: float = 3.7
     #: "having their needs met through SEN Support", i.e. without a plan
     to_sen_support: int = 30_000
     source: str = "dbv_2024_insight"
@@ -122,16 +126,21 @@ def west_sussex(model: SpendModel, year: int, claim: WestSussexClaim = WEST_SUSS
     return pd.DataFrame(rows)
 
 
-def children_for_claim(model: SpendModel, year: int, claim: WestSussexClaim = WEST_SUSSEX) -> pd.DataFrame:
-    """How many children would have to move to mainstream to save each end of the claimed range, from state
-    special or from independent special alone (top-up cost, posterior median and 90 % interval)."""
+def shares_for_claim(model: SpendModel, year: int, claim: WestSussexClaim = WEST_SUSSEX) -> pd.DataFrame:
+    """What share of the LA's special school plans would have to move to mainstream to save each end of the
+    claimed range: from state special alone, or from state and independent special in proportion to their
+    plans; in top-ups and in full public cost (with place funding, which the high-needs block also pays).
+    Columns: moved_from, measure, end, claim, median, q05, q95 (shares; above 1 is more children than there are)."""
+    plans = Scenario(model, [Move("special_state", "mainstream", children=1.0)], claim.la, Assumptions(year=year)).plans().iloc[0]
+    unit = {k: per_child(model, claim.la, k, "mainstream", year, Assumptions()) for k in ("special_state", "special_independent")}
     rows = []
-    for source in ("special_state", "special_independent"):
-        saving = -per_child(model, claim.la, source, "mainstream", year, Assumptions())["top_up"]
-        for end, amount in (("low", claim.claim_low), ("high", claim.claim_high)):
-            n = amount / saving
-            q = np.quantile(n, [0.5, 0.05, 0.95])
-            rows.append({"source": source, "end": end, "claim": amount, "median": q[0], "q05": q[1], "q95": q[2]})
+    for moved_from, sources in (("state special alone", ("special_state",)), ("state and independent special", ("special_state", "special_independent"))):
+        for measure in ("top_up", "full_cost"):
+            everyone = -sum(plans[k] * unit[k][measure] for k in sources)  # saving if every such plan moved
+            for end, amount in (("low", claim.claim_low), ("high", claim.claim_high)):
+                q = np.quantile(amount / everyone, [0.5, 0.05, 0.95])
+                rows.append({"moved_from": moved_from, "measure": measure, "end": end, "claim": amount,
+                             "plans": float(sum(plans[k] for k in sources)), "median": q[0], "q05": q[1], "q95": q[2]})
     return pd.DataFrame(rows)
 
 
@@ -163,7 +172,9 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame) -> dict:
     Valve LAs with a citable amount (`funding`) actually spent in their years after the start, and to their
     plans in the last panel year: the divergence in £ is spend · (1 − e^−τ), in plans plans · (1 − e^−τ).
     It is a divergence from comparison LAs, not a saving the programme caused (see the evaluation chapter's
-    caveats: spend per head was already falling before the agreements). Returns per-LA rows and draws.
+    caveats: spend per head was already falling before the agreements), and it covers the one to four years
+    observed since each start, while the funding is for the agreement's whole life (five to nine years), so
+    the two are set side by side, not divided. Returns per-LA rows and draws.
     """
     es = ev.event_study(SV)
     post = es.att_post()
@@ -189,5 +200,4 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame) -> dict:
     plans_diff = table["plans"].sum() * (1 - np.exp(-tau["ehcp_rate"]))
     total = table["amount"].sum()
     return {"table": table, "last_year": last, "funding": total, "spend_difference": spend_diff, "plans_difference": plans_diff,
-            "spend_per_pound": spend_diff / total, "plans_per_million": plans_diff / total * 1e6,
             "members": len(members), "funded": len(table)}

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 import pyfixest as pf
 
+from analysis.data import breaks
 from analysis.models.fitting import SEED
-from analysis.models.outcomes import OUTCOMES, OutcomeModel
+from analysis.models.outcomes import OUTCOMES, ChildOutcome, OutcomeModel
 from analysis.models.spend.results import PLACE_FUNDING
 
 #: Panel placement columns behind each placement type's place or element 2 funding.
@@ -29,7 +30,9 @@ WEIGHTINGS = {"equal": None, "process only": "process", "education only": "educa
 
 def costs(panel: pd.DataFrame, year: int) -> pd.DataFrame:
     """Per LA in financial year `year`: spend per head aged 2–18, per plan, full public cost per plan (spend plus
-    standard place or element 2 funding of each plan, `PLACE_FUNDING`) and the share of plans in special schools."""
+    standard place or element 2 funding of each plan, `PLACE_FUNDING`) and the share of plans in special schools.
+    An LA whose plan count that January is a reporting break (`analysis.data.breaks`) has no per-plan figures."""
+    panel = breaks.mask(panel)
     p = panel[(panel["year"] == year) & panel["hn_spend"].notna() & (panel["ehcp_total"] > 0)].copy()
     place = sum(p[col].fillna(0) * PLACE_FUNDING[k] for col, k in _PLACE_COLUMNS.items())
     return pd.DataFrame({
@@ -52,7 +55,7 @@ def combined(model: OutcomeModel, group: str | None = None) -> pd.DataFrame:
     for at least `MIN_SHARE` of the outcomes are scored, on those they have. Columns: la_code, la_name, outcomes, median, q05, q95, rank,
     rank_q05, rank_q95 (1 = best)."""
     draws, seen = model.level_draws(), model.observed()
-    chosen = [o for o in OUTCOMES if o.better != 0 and (group is None or o.group == group)]
+    chosen = [o for o in model.outcomes if o.better != 0 and (group is None or o.group == group)]
     total = np.zeros((next(iter(draws.values())).shape[0], len(model.las)))
     count = np.zeros(len(model.las))
     for o in chosen:
@@ -86,11 +89,11 @@ def across_las(model: OutcomeModel, cost: pd.DataFrame, measures: tuple[str, ...
     draws, seen = model.level_draws(), model.observed()
     rng = np.random.default_rng(SEED)
     rows = []
-    for o in OUTCOMES:
+    for o in model.outcomes:
         for m in measures:
             have = cost.dropna(subset=[m]).set_index("la_code")[m]
             codes = [c for c in seen.loc[seen["outcome"] == o.column, "la_code"] if c in have.index]
-            x = draws[o.column][:, [model.las.index(c) for c in codes]] * (o.better or 1)
+            x = draws[o.column][:, [model.las.index(c) for c in codes]]
             c = have.loc[codes].to_numpy(float)
             c = np.log(c) if m.startswith(("spend", "full")) else c
             xc = x - x.mean(axis=1, keepdims=True)
@@ -103,15 +106,17 @@ def across_las(model: OutcomeModel, cost: pd.DataFrame, measures: tuple[str, ...
     return pd.DataFrame(rows)
 
 
-def within_las(panel: pd.DataFrame) -> pd.DataFrame:
-    """Within LAs over time: each outcome (signed so higher is better where one direction is) regressed on log
-    spend per plan with LA and year fixed effects (pyfixest), LA-clustered standard errors. The coefficient is
-    the change in the outcome, in its units, that goes with 10 % more spend per plan in the same LA."""
+def within_las(panel: pd.DataFrame, outcomes: tuple[ChildOutcome, ...] = OUTCOMES) -> pd.DataFrame:
+    """Within LAs over time: each outcome regressed on log spend per plan with LA and year fixed effects
+    (pyfixest), LA-clustered standard errors. The coefficient is the change in the outcome, in its own units
+    (not signed for better or worse), that goes with 10 % more spend per plan in the same LA. LA-years whose
+    plan count is a reporting break are left out."""
+    panel = breaks.mask(panel)
     p = panel[panel["hn_spend"].notna() & (panel["ehcp_total"] > 0)].copy()
     p["log_spend_per_plan"] = np.log(p["hn_spend"] / p["ehcp_total"])
     rows = []
-    for o in OUTCOMES:
-        d = p.dropna(subset=[o.column]).assign(y=lambda f: f[o.column] * (o.better or 1))
+    for o in outcomes:
+        d = p.dropna(subset=[o.column]).assign(y=lambda f: f[o.column])
         with warnings.catch_warnings():  # LAs with one year of an outcome are dropped (singleton fixed effects)
             warnings.filterwarnings("ignore", message=".*singleton fixed effect", category=UserWarning)
             fit = pf.feols("y ~ log_spend_per_plan | la_code + year", data=d, vcov={"CRV1": "la_code"})

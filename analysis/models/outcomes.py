@@ -10,9 +10,11 @@ all outcomes (independent of one another): for outcome o, LA i and year t of the
 where μ_ot is the year's level across LAs, τ_o the spread of LAs' lasting levels, s_o the noise of an LA
 of typical size n̄_o, and p_o the share of that noise's variance that shrinks as 1/n with the LA's size
 n_oit (the children the outcome counts where published, else its plans); the rest is year-to-year change
-that does not depend on size. An LA's outcome is
-its lasting level in the last year, θ_oi = μ_o,last + a_oi: the figure it would show without chance,
-pulled towards England's by as much as its own years are noisy. Ranks are ranked per posterior draw.
+that does not depend on size. An LA's outcome is its level over the three years, moved to the last year's
+national level: θ_oi = μ_o,last + a_oi, pulled towards England's by as much as its own years vary. Where
+most of that variation does not shrink with size (real change from year to year, not small numbers), θ is
+close to the LA's three-year average, not its latest figure. Ranks are ranked per posterior draw. Placement
+counts flagged as reporting breaks (`analysis.data.breaks`) are not used as sizes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from analysis.data import breaks
 from analysis.models import fitting
 from analysis.models.fitting import SEED, Diagnostics, SamplerSettings
 
@@ -40,23 +43,24 @@ class ChildOutcome:
     label: str
     better: int
     size: str
+    short: str
     unit: str = "%"
     group: str = "education"
 
 
 OUTCOMES: tuple[ChildOutcome, ...] = (
-    ChildOutcome("timeliness_20wk_pct", "New plans issued within 20 weeks", +1, "timeliness_20wk_issued", group="process"),
-    ChildOutcome("tribunal_appeal_rate", "Tribunal appeals per 100 appealable decisions", -1, "tribunal_decisions", group="process"),
-    ChildOutcome("lait_requests_refused_pct", "Assessment requests refused", 0, "requests_received", group="process"),
-    ChildOutcome("ks2_rwm_expected_ehcp", "KS2 expected standard (RWM), pupils with a plan", +1, "ehcp_total"),
-    ChildOutcome("ks4_attainment8_ehcp", "KS4 Attainment 8, pupils with a plan", +1, "ehcp_total", unit="points"),
-    ChildOutcome("ks4_progress8_ehcp", "KS4 Progress 8, pupils with a plan", +1, "ehcp_total", unit="score"),
-    ChildOutcome("ks4_sustained_destination_ehcp", "KS4 leavers with a plan in a sustained destination", +1, "ehcp_total", group="transition"),
-    ChildOutcome("send_16_17_in_education_training", "16–17-year-olds with SEND in education or training", +1, "ehcp_total", group="transition"),
-    ChildOutcome("age19_level2_em_ehcp", "Level 2 with English and maths by 19, with a plan at 15", +1, "ehcp_total", group="transition"),
-    ChildOutcome("age19_level3_ehcp", "Level 3 by 19, with a plan at 15", +1, "ehcp_total", group="transition"),
-    ChildOutcome("special_school_persistent_absence", "Special schools: pupils persistently absent", -1, "ehcp_special_state", group="wellbeing"),
-    ChildOutcome("special_school_pupils_suspended", "Special schools: pupils suspended", -1, "ehcp_special_state", group="wellbeing"),
+    ChildOutcome("timeliness_20wk_pct", "New plans issued within 20 weeks", +1, "timeliness_20wk_issued", "timeliness of new plans", group="process"),
+    ChildOutcome("tribunal_appeal_rate", "Tribunal appeals per 100 appealable decisions", -1, "tribunal_decisions", "tribunal appeals", group="process"),
+    ChildOutcome("lait_requests_refused_pct", "Assessment requests refused", 0, "requests_received", "refusals", group="process"),
+    ChildOutcome("ks2_rwm_expected_ehcp", "KS2 expected standard (RWM), pupils with a plan", +1, "ehcp_total", "KS2 attainment"),
+    ChildOutcome("ks4_attainment8_ehcp", "KS4 Attainment 8, pupils with a plan", +1, "ehcp_total", "KS4 Attainment 8", unit="points"),
+    ChildOutcome("ks4_progress8_ehcp", "KS4 Progress 8, pupils with a plan", +1, "ehcp_total", "KS4 Progress 8", unit="score"),
+    ChildOutcome("ks4_sustained_destination_ehcp", "KS4 leavers with a plan in a sustained destination", +1, "ehcp_total", "destinations after KS4", group="transition"),
+    ChildOutcome("send_16_17_in_education_training", "16–17-year-olds with SEND in education or training", +1, "ehcp_total", "participation at 16–17", group="transition"),
+    ChildOutcome("age19_level2_em_ehcp", "Level 2 with English and maths by 19, with a plan at 15", +1, "ehcp_total", "Level 2 by 19", group="transition"),
+    ChildOutcome("age19_level3_ehcp", "Level 3 by 19, with a plan at 15", +1, "ehcp_total", "Level 3 by 19", group="transition"),
+    ChildOutcome("special_school_persistent_absence", "Special schools: pupils persistently absent", -1, "ehcp_special_state", "special-school absence", group="wellbeing"),
+    ChildOutcome("special_school_pupils_suspended", "Special schools: pupils suspended", -1, "ehcp_special_state", "special-school suspensions", group="wellbeing"),
 )
 BY_COLUMN = {o.column: o for o in OUTCOMES}
 
@@ -71,6 +75,7 @@ class OutcomeModel:
 
     def __init__(self, panel: pd.DataFrame, outcomes: tuple[ChildOutcome, ...] = OUTCOMES, settings: SamplerSettings = SETTINGS):
         self.outcomes, self.settings = outcomes, settings
+        panel = breaks.mask(panel)
         rows = []
         for k, o in enumerate(outcomes):
             have = panel.dropna(subset=[o.column])
@@ -93,6 +98,8 @@ class OutcomeModel:
         long["t"] = [year_index[(o, y)] for o, y in zip(long["outcome"], long["year"])]
         self.long, self.stats = long, stats
         self.last_year = long.groupby("outcome")["year"].max()
+        # an LA reorganised away before an outcome's last year (e.g. Cumbria) has no level in that year
+        self.alive = {o: set(panel.loc[panel["year"] == y, "la_code"]) for o, y in self.last_year.items()}
         self._idata: az.InferenceData | None = None
 
     def build(self) -> pm.Model:
@@ -139,9 +146,11 @@ class OutcomeModel:
         return out
 
     def observed(self) -> pd.DataFrame:
-        """LAs with data for each outcome: outcome, la_code, the last observed value and the years observed."""
+        """LAs with data for each outcome that still exist in its last year: outcome, la_code, the last observed
+        value and the years observed."""
         d = self.long.sort_values("year")
-        return d.groupby(["outcome", "la_code"]).agg(latest=("y", "last"), latest_year=("year", "last"), years=("year", "size")).reset_index()
+        seen = d.groupby(["outcome", "la_code"]).agg(latest=("y", "last"), latest_year=("year", "last"), years=("year", "size")).reset_index()
+        return seen[[c in self.alive[o] for o, c in zip(seen["outcome"], seen["la_code"])]].reset_index(drop=True)
 
     def levels(self) -> pd.DataFrame:
         """Per outcome and LA with data: observed latest value, pooled level (median, 90 % interval) and rank
@@ -179,16 +188,18 @@ class OutcomeModel:
                 .agg(la_years=("inside", "size"), coverage=("inside", "mean")).reset_index())
 
     def shrinkage(self) -> pd.DataFrame:
-        """How far the pooled levels are from each LA's own mean, by outcome: the median share of the gap
-        between the LA's own mean and England's mean that pooling removes."""
-        draws = self.level_draws()
-        own = self.long.groupby(["outcome", "la_code"])["y"].mean()
+        """How far pooling moves LAs towards England, by outcome: the median over LAs of the share of the gap
+        between the LA's own estimate and England's that pooling removes. Like is compared with like: the LA's
+        own estimate is its mean gap to each year's mean across LAs, added to the last year's mean."""
+        draws, d = self.level_draws(), self.long
         rows = []
         for o in self.outcomes:
-            mine = own.loc[o.column]
-            pooled = np.median(draws[o.column], axis=0)[[self.las.index(c) for c in mine.index]]
-            centre = mine.mean()
-            gap = mine.to_numpy() - centre
+            part = d[d["outcome"] == o.column]
+            year_mean = part.groupby("year")["y"].transform("mean")
+            centre = part.loc[part["year"] == part["year"].max(), "y"].mean()
+            own = (part["y"] - year_mean).groupby(part["la_code"]).mean() + centre
+            pooled = np.median(draws[o.column], axis=0)[[self.las.index(c) for c in own.index]]
+            gap = own.to_numpy() - centre
             keep = np.abs(gap) > 1e-9
             rows.append({"outcome": o.column, "pulled_in": float(np.median(1 - (pooled[keep] - centre) / gap[keep]))})
         return pd.DataFrame(rows)

@@ -45,18 +45,20 @@ def west_sussex_table(ws: pd.DataFrame, claim: claims.WestSussexClaim = claims.W
         "children moved to mainstream": [count(m) for m in ws["moved"]],
         "change in top-ups (£ a year)": [millions(d) for d in ws["top_up"]],
         "change in full public cost": [millions(d) for d in ws["full_cost"]],
-        "chance the saving is in the claimed range": [f"{100 * ((-d >= claim.claim_low) & (-d <= claim.claim_high)).mean():.0f}%"
-                                                       for d in ws["top_up"]],
+        "chance the saving with place funding is in the claimed range": [
+            f"{100 * ((-d >= claim.claim_low) & (-d <= claim.claim_high)).mean():.0f}%" for d in ws["full_cost"]],
     })
 
 
-def children_table(needed: pd.DataFrame) -> pd.DataFrame:
-    labels = {"special_state": "state special", "special_independent": "independent special"}
+def shares_table(shares: pd.DataFrame) -> pd.DataFrame:
+    """`claims.shares_for_claim` for reading: percentages of the plans, with a note where above 100 %."""
+    pct = lambda v: f"{100 * v:,.0f}%"
     return pd.DataFrame({
-        "moved from": needed["source"].map(labels),
-        "to save": needed["claim"].map(lambda v: f"£{v / 1e6:.1f}m"),
-        "children (median and 90% interval)": [f"{round(m, -1):,.0f} ({round(lo, -1):,.0f} to {round(hi, -1):,.0f})"
-                                               for m, lo, hi in zip(needed["median"], needed["q05"], needed["q95"])],
+        "moved to mainstream from": shares["moved_from"] + " (" + shares["plans"].map("{:,.0f} plans".format) + ")",
+        "cost counted": shares["measure"].map({"top_up": "top-ups", "full_cost": "with place funding"}),
+        "to save": shares["claim"].map(lambda v: f"£{v / 1e6:.1f}m a year"),
+        "share of those plans that must move": [f"{pct(m)} ({pct(lo)} to {pct(hi)})" + (" — more than there are" if lo > 1 else "")
+                                                for m, lo, hi in zip(shares["median"], shares["q05"], shares["q95"])],
     })
 
 
@@ -75,7 +77,8 @@ def outcome_checks_table(model: OutcomeModel) -> pd.DataFrame:
 
 
 def association_table(across: pd.DataFrame, within: pd.DataFrame) -> pd.DataFrame:
-    """Across-LA correlations with spend per plan and the special-school share, and the within-LA slope."""
+    """Across-LA correlations with spend per plan and the special-school share, and the within-LA slope, in the
+    outcomes' own directions (a + means a higher figure), beside which direction is better."""
     a = across.set_index(["outcome", "measure"])
     w = within.set_index("outcome")
     fmt = lambda m, lo, hi: signed(m) + f" ({signed(lo)} to {signed(hi)})"
@@ -84,12 +87,43 @@ def association_table(across: pd.DataFrame, within: pd.DataFrame) -> pd.DataFram
         sp, sh = a.loc[(o.column, "spend_per_plan")], a.loc[(o.column, "special_share")]
         unit = "pp" if o.unit == "%" else o.unit
         d = 2 if max(abs(w.at[o.column, "lo"]), abs(w.at[o.column, "hi"])) < 0.2 else 1
-        rows.append({"outcome": o.label + ("" if o.better else " (no better direction: not signed)"),
+        rows.append({"outcome": o.label, "better": {1: "higher", -1: "lower", 0: "neither"}[o.better],
                      "across LAs: spend per plan (r)": fmt(sp["median"], sp["q05"], sp["q95"]),
                      "across LAs: special-school share (r)": fmt(sh["median"], sh["q05"], sh["q95"]),
                      "within LAs: 10% more spend per plan": f"{signed(w.at[o.column, 'per_10pct'], d)} {unit} "
-                                                                            f"({signed(w.at[o.column, 'lo'], d)} to {signed(w.at[o.column, 'hi'], d)})"})
+                                                            f"({signed(w.at[o.column, 'lo'], d)} to {signed(w.at[o.column, 'hi'], d)})"})
     return pd.DataFrame(rows)
+
+
+def _clear(frame: pd.DataFrame, estimate: str, lo: str, hi: str) -> tuple[list[str], list[str]]:
+    """Outcomes with a better direction whose interval excludes zero, split into (better, worse) with more cost."""
+    better, worse = [], []
+    for r in frame.itertuples():
+        o = BY_COLUMN[r.outcome]
+        if o.better and (getattr(r, lo) > 0 or getattr(r, hi) < 0):
+            (better if o.better * getattr(r, estimate) > 0 else worse).append(o.short)
+    return better, worse
+
+
+def _listing(better: list[str], worse: list[str]) -> str:
+    """'better A, B and C, and worse D' (outcomes named by their short names)."""
+    join = lambda xs: xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+    parts = ([f"better {join(better)}"] if better else []) + ([f"worse {join(worse)}"] if worse else [])
+    return ", and ".join(parts) if parts else "no outcome clearly better or worse"
+
+
+def across_text(across: pd.DataFrame, measure: str, what: str) -> str:
+    """Across LAs: which outcomes go clearly (90 % interval excluding zero) with more of `measure`."""
+    better, worse = _clear(across[across["measure"] == measure], "median", "q05", "q95")
+    return f"Across LAs, {what} goes with {_listing(better, worse)} (90% intervals excluding zero; the rest unclear)."
+
+
+def within_text(within: pd.DataFrame) -> str:
+    """Within LAs: which outcomes moved clearly with the LA's own spend per plan from year to year."""
+    better, worse = _clear(within, "per_10pct", "lo", "hi")
+    return ("Within LAs, in years when an LA's spend per plan was higher than its own "
+            f"usual (LA and year effects removed), it had {_listing(better, worse)} (90% intervals excluding zero; the "
+            "rest unclear).")
 
 
 def cost_outcome_chart(levels: pd.DataFrame, cost: pd.DataFrame, outcomes: list[str]) -> alt.FacetChart:
@@ -125,16 +159,6 @@ def rank_chart(score: pd.DataFrame) -> alt.LayerChart:
     ).properties(width=600, height=220)
 
 
-def la_figures(levels: pd.DataFrame, cost: pd.DataFrame, score: pd.DataFrame) -> pd.DataFrame:
-    """One row per LA and outcome, for download: cost measures, the outcome's latest published value, its
-    pooled level and rank with 90 % intervals, and the combined score's rank."""
-    out = levels.merge(cost.drop(columns=["la_name"]), on="la_code", how="left").merge(
-        score[["la_code", "rank", "rank_q05", "rank_q95"]].rename(columns=lambda c: "combined_" + c if c != "la_code" else c), on="la_code", how="left")
-    out["outcome_label"] = out["outcome"].map(lambda c: BY_COLUMN[c].label)
-    return out.rename(columns={"year": "outcome_year", "median": "level", "q05": "level_q05", "q95": "level_q95"})
-
-
-
 def _lower(label: str) -> str:
     """A label inside a sentence: 'New plans …' → 'new plans …', but 'KS2 …' stays."""
     return label if label[1:2].isupper() else label[0].lower() + label[1:]
@@ -146,32 +170,15 @@ def pooling_text(model: OutcomeModel) -> str:
     name = lambda c: _lower(BY_COLUMN[c].label)
     most, least = pulled.index[-2:][::-1], pulled.index[0]
     return (f"Pooling matters most for {name(most[0])} ({100 * pulled[most[0]]:.0f}% of an LA's gap to England removed, at the median) "
-            f"and {name(most[1])} ({100 * pulled[most[1]]:.0f}%), where an LA's own years are noisiest, and least for {name(least)} "
-            f"({100 * pulled[least]:.0f}%), where LAs differ steadily and their own figures settle them.")
-
-
-def within_text(within: pd.DataFrame) -> str:
-    """The within-LA associations whose 90 % interval excludes zero, in words."""
-    clear = within[(within["lo"] > 0) | (within["hi"] < 0)]
-    if clear.empty:
-        return "Within LAs, no outcome moved clearly with the LA's own spend per plan from year to year."
-    worse = [BY_COLUMN[o].label for o, v in zip(clear["outcome"], clear["per_10pct"]) if v < 0 and BY_COLUMN[o].better]
-    better = [BY_COLUMN[o].label for o, v in zip(clear["outcome"], clear["per_10pct"]) if v > 0 and BY_COLUMN[o].better]
-    parts = []
-    if worse:
-        parts.append("worse on " + "; ".join(_lower(w) for w in worse))
-    if better:
-        parts.append("better on " + "; ".join(_lower(b) for b in better))
-    return (f"Within LAs the picture differs from across them. Of {len(within)} outcomes, {len(clear)} moved clearly (90% interval "
-            f"excluding zero) with an LA's own spend per plan from year to year: in years of higher spend per plan than the LA's usual, "
-            f"it did {' and '.join(parts)}.")
+            f"and {name(most[1])} ({100 * pulled[most[1]]:.0f}%), where an LA's own years vary most for their size, and least for "
+            f"{name(least)} ({100 * pulled[least]:.0f}%), where LAs differ steadily and their own figures settle them.")
 
 
 def west_sussex_chart(ws: pd.DataFrame, claim: claims.WestSussexClaim = claims.WEST_SUSSEX) -> alt.LayerChart:
-    """The annual top-up saving under each review split (density of draws) against the claimed range (band)."""
-    grid = np.linspace(0, 70, 141)
+    """The annual saving with place funding under each review split (density of draws) against the claimed range (band)."""
+    grid = np.linspace(0, 80, 161)
     rows = []
-    for split, d in zip(ws["split"], ws["top_up"]):
+    for split, d in zip(ws["split"], ws["full_cost"]):
         x = -np.asarray(d) / 1e6
         if np.ptp(x) == 0:
             continue
@@ -182,7 +189,7 @@ def west_sussex_chart(ws: pd.DataFrame, claim: claims.WestSussexClaim = claims.W
     band = alt.Chart(pd.DataFrame({"lo": [claim.claim_low / 1e6], "hi": [claim.claim_high / 1e6]})).mark_rect(opacity=0.12, color="#555").encode(
         x="lo:Q", x2="hi:Q")
     lines = alt.Chart(d).mark_line().encode(
-        x=alt.X("saving:Q", title="Annual saving in top-ups (£m)"), y=alt.Y("density:Q", title="Posterior density"),
+        x=alt.X("saving:Q", title="Annual saving with place funding (£m)"), y=alt.Y("density:Q", title="Posterior density"),
         color=alt.Color("split:N", title="Reviewed children assumed", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)))
     return alt.layer(band, lines).properties(width=560, height=220)
 
@@ -197,7 +204,18 @@ def sv_children_text(effects: pd.DataFrame) -> str:
     clear = [(r.effect_lo > 0) or (r.effect_hi < 0) for r in rows.itertuples()]
     parts = [f"{_lower(r.label)} {signed(r.effect_median, 1)} {r.units} (90% interval {signed(r.effect_lo, 1)} to {signed(r.effect_hi, 1)})"
              for r in rows.itertuples()]
-    verdict = ("none of which can be told apart from no difference" if not any(clear)
-               else "of which only some can be told apart from no difference")
+    verdict = ("none of which can be told apart from no difference" if not any(clear) else
+               "all of which differ from zero" if all(clear) else
+               f"of which {sum(clear)} of {len(clear)} can be told apart from no difference")
     return ("Whether children were better or worse served is what the evaluation's child outcomes would have to show. For Safety "
             f"Valve LAs against matched LAs, they are: {'; '.join(parts)}; {verdict}.")
+
+
+def sv_robustness_text(effects: pd.DataFrame) -> str:
+    """How the Safety Valve spend estimate moves under the evaluation's other comparisons."""
+    r = effects.set_index("outcome").loc["hn_spend_per_head"]
+    cell = lambda a: f"{signed(r[a + '_median'], 1)}% ({signed(r[a + '_lo'], 1)} to {signed(r[a + '_hi'], 1)})"
+    return (f"The divergence rests on the evaluation's main comparison ({cell('effect')} in spend per head). Against the "
+            f"programme's later members before they joined it is {cell('later_waves')}, and before the start the same "
+            f"comparison already differed by {cell('pre_trend')}: the evaluation does not find the spend estimate robust "
+            "(@sec-programmes), and nor is this figure.")
