@@ -94,6 +94,14 @@ def per_child(model: SpendModel, la: str, source: str, destination: str, year: i
     return scenario.draws()
 
 
+def _special_schools(model: SpendModel, la: str, year: int, assumptions: Assumptions) -> tuple[pd.Series, dict[str, dict[str, np.ndarray]]]:
+    """The LA's plans by type in `year`, and the per-child change (draws) of moving a state or an independent
+    special school plan to mainstream."""
+    plans = Scenario(model, [Move("special_state", "mainstream", children=1.0)], la, Assumptions(year=year)).plans().iloc[0]
+    unit = {k: per_child(model, la, k, "mainstream", year, assumptions) for k in ("special_state", "special_independent")}
+    return plans, unit
+
+
 def west_sussex(model: SpendModel, year: int, claim: WestSussexClaim = WEST_SUSSEX,
                 assumptions: Assumptions = Assumptions()) -> pd.DataFrame:
     """The claimed shift priced in `year`, under each review split (`REVIEW_SPLITS`) and with the shares known.
@@ -103,8 +111,7 @@ def west_sussex(model: SpendModel, year: int, claim: WestSussexClaim = WEST_SUSS
     Columns: split, n_state, n_independent, plans_state, plans_independent, and per measure (top_up, full_cost)
     the draws of the change (£ a year; negative is a saving) and of the children moved.
     """
-    plans = Scenario(model, [Move("special_state", "mainstream", children=1.0)], claim.la, Assumptions(year=year)).plans().iloc[0]
-    unit = {k: per_child(model, claim.la, k, "mainstream", year, assumptions) for k in ("special_state", "special_independent")}
+    plans, unit = _special_schools(model, claim.la, year, assumptions)
     size = len(unit["special_state"]["top_up"])
     rng = np.random.default_rng(SEED)
     rows = []
@@ -131,8 +138,7 @@ def shares_for_claim(model: SpendModel, year: int, claim: WestSussexClaim = WEST
     claimed range: from state special alone, or from state and independent special in proportion to their
     plans; in top-ups and in full public cost (with place funding, which the high-needs block also pays).
     Columns: moved_from, measure, end, claim, median, q05, q95 (shares; above 1 is more children than there are)."""
-    plans = Scenario(model, [Move("special_state", "mainstream", children=1.0)], claim.la, Assumptions(year=year)).plans().iloc[0]
-    unit = {k: per_child(model, claim.la, k, "mainstream", year, Assumptions()) for k in ("special_state", "special_independent")}
+    plans, unit = _special_schools(model, claim.la, year, Assumptions())
     rows = []
     for moved_from, sources in (("state special alone", ("special_state",)), ("state and independent special", ("special_state", "special_independent"))):
         for measure in ("top_up", "full_cost"):

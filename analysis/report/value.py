@@ -7,29 +7,25 @@ import numpy as np
 import pandas as pd
 
 from analysis.evaluation import claims
+from analysis.models.fitting import interval
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
-
-
-def _q(draws: np.ndarray) -> tuple[float, float, float]:
-    lo, mid, hi = np.quantile(draws, [0.05, 0.5, 0.95])
-    return mid, lo, hi
 
 
 def saving(draws: np.ndarray) -> str:
     """'£29m a year (90% interval £24m to £33m)' for draws of a change in £ whose median is a saving."""
-    mid, lo, hi = (-v / 1e6 for v in _q(draws))
+    mid, lo, hi = (-v / 1e6 for v in interval(draws))
     return f"£{mid:,.0f}m a year (90% interval £{hi:,.0f}m to £{lo:,.0f}m)"
 
 
 def millions(draws: np.ndarray, dp: int = 0) -> str:
     """'−£29m (−£34m to −£24m)' from draws of £: median and 90 % interval."""
-    mid, lo, hi = (v / 1e6 for v in _q(draws))
+    mid, lo, hi = (v / 1e6 for v in interval(draws))
     f = lambda v: (f"−£{abs(v):,.{dp}f}m" if v < 0 else f"£{v:,.{dp}f}m")
     return f"{f(mid)} ({f(lo)} to {f(hi)})"
 
 
 def count(draws: np.ndarray, to: int = 10) -> str:
-    mid, lo, hi = (round(v / to) * to for v in _q(draws))
+    mid, lo, hi = (round(v / to) * to for v in interval(draws))
     return f"{mid:,.0f} ({lo:,.0f} to {hi:,.0f})"
 
 
