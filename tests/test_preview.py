@@ -93,7 +93,7 @@ def test_nothing_is_loaded_from_the_web(book):
         assert not loads, f"{name} loads {loads[:3]}"
 
 
-@pytest.mark.parametrize("page", ["index.html", "chapters/02-national.html", "chapters/04-spend.html"])
+@pytest.mark.parametrize("page", ["index.html", "chapters/02-national.html", "chapters/04-spend.html", "chapters/08-profiles.html"])
 def test_pages_render_in_headless_chromium(book, tmp_path, page):
     assert CHROMIUM, "headless Chromium is needed to look at the preview: apt-get install chromium (.ci/run does)"
     import matplotlib.image

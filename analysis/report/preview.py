@@ -25,6 +25,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,6 +201,9 @@ def render(out: Path = paths.ROOT / "_book") -> Path:
                         f"--include-after-body={_pager_file(out, pages, i)}"],
         )
         write_atomic(out / page.href, lambda tmp, t=text: tmp.write_text(t))
+    downloads = paths.ROOT / "downloads"
+    if downloads.is_dir():  # the files chapters link to (each LA's CSV), served beside the pages as Quarto does
+        shutil.copytree(downloads, out / "downloads", dirs_exist_ok=True)
     for helper in (out / ".meta.json", out / ".nav.html", out / ".pager.html"):
         helper.unlink(missing_ok=True)
     return out / pages[0].href

@@ -1,0 +1,516 @@
+"""Every LA's profile: its figures from the panel and the fitted models gathered in one place, with the
+interactive chart, the static overview and the CSV files that put them in front of a reader.
+
+Readers come with one question, "what about my council?". The figures are those the
+rest of the book estimates, not new ones: the published counts and spend (panel), the
+EHC plan forecast as stored for scoring (`results/forecasts/`), unit costs from the
+spend model, child outcomes and their ranks from the pooled outcome model, and, for
+programme LAs, how their path differs from their matched comparison LAs. Modelled
+figures carry their 90% interval; published figures are shown as published, with
+reporting breaks (`analysis.data.breaks`) marked missing as in the models.
+
+`Profiles.build(...)` assembles the tables; `write_downloads` writes one CSV per LA (and
+one of every LA's headline figures) for the book to serve; the charts are below.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from analysis import paths
+from analysis.atomic import write_atomic
+from analysis.data import breaks
+from analysis.evaluation import value
+from analysis.evaluation.experiment import Evaluation
+from analysis.models.outcomes import OUTCOMES, OutcomeModel
+from analysis.models.spend import TYPE_LABELS, SpendModel, england_per_head, spend_per_head
+from analysis.report import charts
+from analysis.report.national import PLACEMENTS
+from analysis.report.spend import sig
+
+#: Where the book serves the per-LA files from, relative to the project root (listed in `_quarto.yml`).
+DOWNLOADS = "downloads/profiles"
+SUMMARY_FILE = "la-profiles.csv"
+#: Years of history the interactive profile shows (the panel's EHCP series starts in 2010).
+FIRST_YEAR = 2014
+_SHORT_PLACEMENTS = {
+    "ehcp_mainstream": "Mainstream",
+    "ehcp_special_state": "State special",
+    "ehcp_special_independent": "Independent special",
+    "ehcp_ap_pru": "AP / PRU",
+    "ehcp_post16": "Post-16 and FE",
+    "ehcp_other": "Other",
+}
+_PROGRAMMES = {"safety_valve": "Safety Valve", "dbv": "DBV"}
+#: The measures of each LA's history: column, label, unit.
+MEASURES = {
+    "plans": ("EHC plans (January)", "plans"),
+    "plans_per_10k": ("EHC plans per 10,000 aged 0–25", "per 10,000"),
+    "spend_per_head": ("High-needs spend per head aged 2–18", "£"),
+    "allocation_per_head": ("High-needs block per head aged 2–18", "£"),
+    "spend_per_plan": ("High-needs spend per plan", "£"),
+    "deficit_pct": ("DSG deficit, % of DSG (+ = deficit)", "%"),
+}
+
+
+@dataclass
+class Profiles:
+    """Every LA's figures, as tidy tables keyed by `la_code`.
+
+    - `summary`: one row per LA alive in the last January: headline figures with intervals.
+    - `history`: long (la_code, year, measure, value, england, neighbours): each measure of `MEASURES`,
+      England's figure and the median of the LA's ten DfE statistical neighbours.
+    - `mix`: long (la_code, year, placement, share): where the LA's children with plans are placed.
+    - `modelled`: long (la_code, section, measure, value, q05, q95, rank, rank_q05, rank_q95, of, year):
+      the forecast, unit costs, child outcomes and the combined score.
+    - `programmes`: programme LAs' membership and their change since joining against their matches.
+    """
+
+    summary: pd.DataFrame
+    history: pd.DataFrame
+    mix: pd.DataFrame
+    modelled: pd.DataFrame
+    programmes: pd.DataFrame
+    last_year: int
+
+    @classmethod
+    def build(cls, panel: pd.DataFrame, spend: SpendModel, outcomes: OutcomeModel, forecast: pd.DataFrame,
+              evaluation: Evaluation) -> Profiles:
+        """Assemble every LA's profile from the panel, the fitted spend and outcome models, the stored
+        EHCP forecast (`analysis.models.ehcp.publish.read`) and the programme evaluation."""
+        masked = breaks.mask(panel)
+        last = int(masked.loc[masked["ehcp_total"].notna(), "year"].max())
+        alive = masked[(masked["year"] == last) & masked["ehcp_total"].notna()][["la_code", "la_name", "region_name"]]
+        history = _history(masked, evaluation.neighbours, alive["la_code"])
+        mix = _mix(masked, alive["la_code"])
+        modelled = pd.concat([_forecast(forecast), _unit_costs(spend), _outcomes(outcomes)], ignore_index=True)
+        programmes = _programmes(masked, evaluation)
+        summary = _summary(alive, masked, history, modelled, programmes, value.costs(panel, spend.last_year), last)
+        return cls(summary, history, mix, modelled, programmes, last)
+
+    def la(self, la_code: str) -> pd.DataFrame:
+        """One LA's figures as one long table (what its CSV holds): section, measure, year, value, interval,
+        rank and its interval, unit."""
+        if la_code not in set(self.summary["la_code"]):
+            raise KeyError(f"no profile for {la_code!r}: not an LA in January {self.last_year} (codes as in the panel)")
+        h = self.history[self.history["la_code"] == la_code]
+        hist = h.assign(section="history", label=h["measure"].map(lambda m: MEASURES[m][0]),
+                        unit=h["measure"].map(lambda m: MEASURES[m][1]))
+        m = self.mix[self.mix["la_code"] == la_code]
+        mix = m.assign(section="placement mix", label="Share of plans: " + m["placement"], unit="%", value=m["share"])
+        mod = self.modelled[self.modelled["la_code"] == la_code]
+        cols = ["section", "label", "year", "value", "q05", "q95", "rank", "rank_q05", "rank_q95", "of", "england", "neighbours", "unit"]
+        out = pd.concat([hist, mix, mod], ignore_index=True).reindex(columns=cols)
+        numbers = ["value", "q05", "q95", "england", "neighbours"]
+        out[numbers] = out[numbers].round(2)
+        return out.rename(columns={"label": "measure"})
+
+
+# --------------------------------------------------------------------------- the tables
+
+
+def _history(panel: pd.DataFrame, neighbours: pd.DataFrame, las: pd.Series) -> pd.DataFrame:
+    p = panel[panel["year"] >= FIRST_YEAR].copy()
+    p["plans"] = p["ehcp_total"]
+    p["plans_per_10k"] = 1e4 * p["ehcp_total"] / p["pop_0_25"]
+    p["deficit_pct"] = p["dsg_deficit_pct"]
+    money = spend_per_head(p)[["la_code", "year", "spend_per_head", "allocation_per_head", "spend_per_plan"]]
+    p = p.merge(money, on=["la_code", "year"], how="left")
+    long = p.melt(id_vars=["la_code", "year"], value_vars=list(MEASURES), var_name="measure").dropna(subset=["value"])
+    eng = _england(p)
+    long = long.merge(eng, on=["year", "measure"], how="left")
+    pairs = neighbours.loc[~neighbours["old_group"], ["la_code", "neighbour_code"]]
+    near = pairs.merge(long.rename(columns={"la_code": "neighbour_code"}), on="neighbour_code")
+    med = near.groupby(["la_code", "year", "measure"])["value"].median().rename("neighbours").reset_index()
+    long = long.merge(med, on=["la_code", "year", "measure"], how="left")
+    return long[long["la_code"].isin(las)].sort_values(["la_code", "measure", "year"], ignore_index=True)
+
+
+def _england(p: pd.DataFrame) -> pd.DataFrame:
+    """England's figure for each measure by year (sums over the LAs with both parts; the deficit has no England row
+    in the panel, so the median LA stands in)."""
+    both = p.dropna(subset=["ehcp_total", "pop_0_25"]).groupby("year")
+    rate = 1e4 * both["ehcp_total"].sum() / both["pop_0_25"].sum()
+    money = england_per_head(p).set_index("year")
+    frames = {"plans": p.groupby("year")["ehcp_total"].sum(min_count=1), "plans_per_10k": rate,
+              "spend_per_head": money["spend_per_head"], "allocation_per_head": money["allocation_per_head"],
+              "spend_per_plan": money["spend_per_plan"], "deficit_pct": p.groupby("year")["dsg_deficit_pct"].median()}
+    return pd.concat([s.rename("england").reset_index().assign(measure=m) for m, s in frames.items()], ignore_index=True)
+
+
+def _mix(panel: pd.DataFrame, las: pd.Series) -> pd.DataFrame:
+    p = panel[(panel["year"] >= FIRST_YEAR) & panel["la_code"].isin(las)].dropna(subset=list(PLACEMENTS))
+    total = p[list(PLACEMENTS)].sum(axis=1)
+    shares = p[list(PLACEMENTS)].div(total.where(total > 0), axis=0).mul(100).assign(la_code=p["la_code"], year=p["year"])
+    long = shares.melt(id_vars=["la_code", "year"], var_name="placement", value_name="share").dropna(subset=["share"])
+    long["placement"] = long["placement"].map(_SHORT_PLACEMENTS)
+    return long.sort_values(["la_code", "year", "placement"], ignore_index=True)
+
+
+def _forecast(forecast: pd.DataFrame) -> pd.DataFrame:
+    f = forecast.dropna(subset=["median"])
+    f = f[f["la_code"].str.match(r"E0[6-9]|E1[0-9]")]
+    january = int(f["january"].iloc[0])
+    plans = pd.DataFrame({"la_code": f["la_code"], "section": "forecast", "label": f"EHC plans, January {january} (forecast)",
+                          "year": january, "value": f["median"], "q05": f["q05"], "q95": f["q95"], "unit": "plans"})
+    last = f["last_count"].astype(float).to_numpy()
+    growth = plans.assign(label=f"Growth in EHC plans to January {january} (forecast)", unit="%",
+                          value=(100 * (f["median"].astype(float).to_numpy() / last - 1)).round(1),
+                          q05=(100 * (f["q05"].astype(float).to_numpy() / last - 1)).round(1),
+                          q95=(100 * (f["q95"].astype(float).to_numpy() / last - 1)).round(1))
+    return pd.concat([plans, growth], ignore_index=True)
+
+
+def _unit_costs(spend: SpendModel) -> pd.DataFrame:
+    frames = []
+    for placement, label in TYPE_LABELS.items():
+        c = spend.la_unit_costs(placement)
+        frames.append(pd.DataFrame({"la_code": c["la_code"], "section": "unit cost", "label": f"Unit cost (top-up): {label}",
+                                    "year": spend.last_year, "value": sig(c["median"], 2), "q05": sig(c["q05"], 2),
+                                    "q95": sig(c["q95"], 2), "unit": "£ per plan per year"}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _outcomes(model: OutcomeModel) -> pd.DataFrame:
+    lv = model.levels()
+    by = {o.column: o for o in OUTCOMES}
+    rounded = {c: lv[c].round(1) for c in ("median", "q05", "q95")}
+    out = pd.DataFrame({"la_code": lv["la_code"], "section": "child outcome", "label": lv["outcome"].map(lambda c: by[c].label),
+                        "year": lv["year"], "value": rounded["median"], "q05": rounded["q05"], "q95": rounded["q95"],
+                        "rank": lv["rank"].round(), "rank_q05": lv["rank_q05"].round(), "rank_q95": lv["rank_q95"].round(),
+                        "of": lv["of"], "unit": lv["outcome"].map(lambda c: by[c].unit)})
+    score = value.combined(model)
+    combined = pd.DataFrame({"la_code": score["la_code"], "section": "child outcome", "label": "Combined outcome score (equal weights)",
+                             "year": int(max(model.last_year.to_numpy())), "value": score["median"].round(2),
+                             "q05": score["q05"].round(2), "q95": score["q95"].round(2), "rank": score["rank"].round(),
+                             "rank_q05": score["rank_q05"].round(), "rank_q95": score["rank_q95"].round(), "of": len(score),
+                             "unit": "standard deviations (higher is better)"})
+    return pd.concat([out, combined], ignore_index=True)
+
+
+def _programmes(panel: pd.DataFrame, ev: Evaluation) -> pd.DataFrame:
+    """Programme LAs: membership, and the change since the year before they joined in EHC plans per 10,000 and in
+    spend per head, against the mean (and range) of the same change in their three matched comparison LAs.
+
+    A single LA against three others is descriptive: no interval, only the range over its matches."""
+    p = panel.assign(rate=1e4 * panel["ehcp_total"] / panel["pop_0_25"], per_head=panel["hn_spend"] / panel["pop_2_18"])
+    wide = {m: p.pivot(index="la_code", columns="year", values=m) for m in ("rate", "per_head")}
+    rows = []
+    for programme, label in _PROGRAMMES.items():
+        members = ev.cohorts[(ev.cohorts["programme"] == programme) & ev.cohorts["la_code"].notna()]
+        matches = ev.matches(programme)
+        for r in members.itertuples():
+            base = r.first_treated_year - 1
+            row = {"la_code": r.la_code, "programme": label, "cohort": r.cohort, "membership": r.membership, "base_year": base}
+            for m, w in wide.items():
+                end = int(w.loc[r.la_code].last_valid_index()) if r.la_code in w.index and w.loc[r.la_code].notna().any() else None
+                change = lambda code: 100 * (w.at[code, end] / w.at[code, base] - 1) if code in w.index and end and end > base else np.nan
+                own = change(r.la_code)
+                others = np.array([change(c) for c in matches.loc[matches["treated"] == r.la_code, "control"]], dtype=float)
+                gap = own - others
+                row |= {f"{m}_end_year": end, f"{m}_change": own, f"{m}_gap": np.nanmean(gap) if np.isfinite(gap).any() else np.nan,
+                        f"{m}_gap_min": np.nanmin(gap) if np.isfinite(gap).any() else np.nan,
+                        f"{m}_gap_max": np.nanmax(gap) if np.isfinite(gap).any() else np.nan}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _summary(alive: pd.DataFrame, panel: pd.DataFrame, history: pd.DataFrame, modelled: pd.DataFrame,
+             programmes: pd.DataFrame, cost: pd.DataFrame, last: int) -> pd.DataFrame:
+    def latest(measure: str) -> pd.DataFrame:
+        h = history[history["measure"] == measure].sort_values("year").groupby("la_code").tail(1)
+        return h.set_index("la_code")[["value", "year"]]
+
+    def model(label_start: str) -> pd.DataFrame:
+        m = modelled[modelled["label"].str.startswith(label_start)]
+        return m.set_index("la_code")
+
+    out = alive.set_index("la_code").copy()
+    plans = panel[panel["year"] == last].set_index("la_code")
+    earlier = panel[panel["year"] == last - 5].set_index("la_code")["ehcp_total"]
+    out["plans"] = plans["ehcp_total"]
+    out["plans_per_10k"] = (1e4 * plans["ehcp_total"] / plans["pop_0_25"]).round(1)
+    out["growth_5y_pct"] = (100 * (plans["ehcp_total"] / earlier - 1)).round(1)
+    fc = model("EHC plans, January")
+    out["forecast_year"] = fc["year"]
+    out[["forecast", "forecast_q05", "forecast_q95"]] = fc[["value", "q05", "q95"]]
+    c = cost.set_index("la_code")
+    out["spend_per_head"] = c["spend_per_head"].round(-1)
+    out["spend_per_plan"] = c["spend_per_plan"].round(-2)
+    out["full_cost_per_plan"] = c["full_cost_per_plan"].round(-2)
+    out["special_share_pct"] = (100 * c["special_share"]).round(1)
+    deficit = latest("deficit_pct")
+    out["deficit_pct"], out["deficit_year"] = deficit["value"].round(2), deficit["year"]
+    score = model("Combined outcome score")
+    out[["outcome_rank", "outcome_rank_q05", "outcome_rank_q95", "outcome_ranked_of"]] = score[["rank", "rank_q05", "rank_q95", "of"]]
+    member = programmes.groupby("la_code").apply(lambda g: "; ".join(f"{r.programme} ({r.cohort})" for r in g.itertuples()),
+                                                 include_groups=False)
+    out["programmes"] = member.reindex(out.index).fillna("")
+    return out.reset_index().sort_values("la_name", ignore_index=True)
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def write_downloads(profiles: Profiles, root: Path = paths.ROOT) -> list[Path]:
+    """Write each LA's figures to `root/downloads/profiles/<la_code>.csv` and every LA's headline figures to
+    `root/downloads/profiles/la-profiles.csv`, each atomically; files of LAs no longer profiled are removed."""
+    folder = root / DOWNLOADS
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [write_atomic(folder / SUMMARY_FILE, lambda tmp: profiles.summary.to_csv(tmp, index=False))]
+    for code in profiles.summary["la_code"]:
+        written.append(write_atomic(folder / f"{code}.csv", lambda tmp, c=code: profiles.la(c).to_csv(tmp, index=False)))
+    for stale in set(folder.glob("*.csv")) - set(written):
+        stale.unlink()
+    return written
+
+
+def download_href(la_code: str) -> str:
+    """Link to an LA's CSV from a chapter page (chapters sit one folder below the book's root)."""
+    return f"../{DOWNLOADS}/{la_code}.csv"
+
+
+# --------------------------------------------------------------------------- charts
+
+_LA = "council"  # the name of the chart parameter that holds the chosen LA's code
+_SERIES = {"la": "This council", "neighbours": "Its statistical neighbours (median)", "england": "England"}
+_SERIES_COLOURS = [charts.OKABE_ITO[0], charts.OKABE_ITO[1], "#888888"]
+_PANEL_W, _PANEL_H = 400, 130
+
+
+def _chosen() -> str:
+    return f"datum.la_code == {_LA} || datum.la_code == 'England'"
+
+
+def _wide_history(profiles: Profiles) -> pd.DataFrame:
+    """One row per LA-year and series (the LA, its neighbours' median), measures as columns, and England's rows
+    once (la_code 'England'): the smallest form of the history for a chart that carries every LA."""
+    h = profiles.history.rename(columns={"value": "la"})
+    digits = h["measure"].map({"deficit_pct": 2, "plans_per_10k": 1}).fillna(0).astype(int)
+    long = h.melt(id_vars=["la_code", "year", "measure"], value_vars=list(_SERIES), var_name="series")
+    long["value"] = [round(v, d) if pd.notna(v) else np.nan for v, d in zip(long["value"], np.tile(digits.to_numpy(), len(_SERIES)))]
+    england = long[long["series"] == "england"].drop_duplicates(["year", "measure"]).assign(la_code="England")
+    long = pd.concat([long[long["series"] != "england"], england], ignore_index=True)
+    out = long.pivot_table(index=["la_code", "year", "series"], columns="measure", values="value").reset_index()
+    out["series"] = out["series"].map(_SERIES)
+    return out
+
+
+def _lines(data: pd.DataFrame, measure: str, title: str, fmt: str, legend: bool = True) -> alt.Chart:
+    base = alt.Chart(data, width=_PANEL_W, height=_PANEL_H, title=title).transform_filter(_chosen()).transform_filter(
+        f"isValid(datum.{measure})")
+    colour = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(_SERIES.values()), range=_SERIES_COLOURS),
+                       legend=alt.Legend(orient="bottom", direction="horizontal") if legend else None)
+    line = base.mark_line(point=True).encode(
+        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, values=list(range(2014, 2026, 2)))),
+        y=alt.Y(f"{measure}:Q", title=None, axis=alt.Axis(format=fmt)),
+        color=colour, strokeDash=alt.condition("datum.series == 'This council'", alt.value([1, 0]), alt.value([4, 3])),
+        tooltip=[alt.Tooltip("series:N", title=" "), alt.Tooltip("year:O", title="Year"), alt.Tooltip(f"{measure}:Q", title=title, format=fmt)],
+    )
+    return line
+
+
+def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
+    """The interactive profile: choose a council from the list and every panel shows it.
+
+    Panels: EHC plans with the next January's forecast (90% interval); plans per 10,000 against its statistical
+    neighbours and England; where its children with plans are placed; spend and the high-needs block per head;
+    unit costs by placement type (90% intervals); its rank on each child outcome (90% interval); programme
+    membership and a link to its CSV. The static image (PDF) shows `default` only.
+    """
+    s = profiles.summary
+    param = alt.param(name=_LA, value=default, bind=alt.binding_select(
+        options=s["la_code"].tolist(), labels=s["la_name"].tolist(), name="Choose a council: "))
+    wide = _wide_history(profiles)
+    la_only = wide[wide["series"] == _SERIES["la"]]
+    plans = _lines(la_only, "plans", "EHC plans (January) and forecast", ",.0f", legend=False)
+    fc = profiles.modelled[profiles.modelled["label"].str.startswith("EHC plans, January")][["la_code", "year", "value", "q05", "q95"]]
+    fc_base = alt.Chart(fc).transform_filter(_chosen())
+    forecast = (fc_base.mark_rule(color=charts.OKABE_ITO[3], strokeWidth=2).encode(x="year:O", y="q05:Q", y2="q95:Q")
+                + fc_base.mark_point(color=charts.OKABE_ITO[3], filled=True, shape="diamond", size=60).encode(
+                    x="year:O", y="value:Q", tooltip=[alt.Tooltip("year:O", title="Forecast for January"),
+                                                      alt.Tooltip("value:Q", title="Median", format=",.0f"),
+                                                      alt.Tooltip("q05:Q", title="5%", format=",.0f"),
+                                                      alt.Tooltip("q95:Q", title="95%", format=",.0f")]))
+    rate = _lines(wide, "plans_per_10k", "EHC plans per 10,000 aged 0–25", ",.0f")
+    mix_wide = profiles.mix.pivot_table(index=["la_code", "year"], columns="placement", values="share").round(1).reset_index()
+    mix_wide.columns.name = None
+    mix = alt.Chart(mix_wide, width=_PANEL_W, height=_PANEL_H, title="Placement of children with plans (%)").transform_filter(
+        _chosen()).mark_bar().encode(
+        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, values=list(range(2014, 2026, 2)))),
+        y=alt.Y("share:Q", title=None, stack="zero", scale=alt.Scale(domain=[0, 100])),
+        color=alt.Color("placement:N", title=None, sort=list(_SHORT_PLACEMENTS.values()),
+                        legend=alt.Legend(orient="bottom", columns=3)),
+        order=alt.Order("placement_order:Q"),
+        tooltip=[alt.Tooltip("year:O", title="January"), alt.Tooltip("placement:N", title="Placement"),
+                 alt.Tooltip("share:Q", title="Share (%)", format=".1f")],
+    ).transform_fold(list(_SHORT_PLACEMENTS.values()), as_=["placement", "share"]).transform_calculate(
+        placement_order=f"indexof({list(_SHORT_PLACEMENTS.values())}, datum.placement)")
+    per_head = _lines(wide, "spend_per_head", "High-needs spend per head 2–18 (£)", charts.GBP, legend=False)
+    costs = profiles.modelled[profiles.modelled["section"] == "unit cost"].assign(
+        type=lambda d: d["label"].str.replace("Unit cost (top-up): ", "", regex=False))[["la_code", "type", "value", "q05", "q95"]]
+    cost_base = alt.Chart(costs, width=_PANEL_W, height=_PANEL_H,
+                          title=f"Unit cost per plan {profiles.last_year - 1}-{profiles.last_year % 100:02d} (top-up)").transform_filter(_chosen())
+    y_type = alt.Y("type:N", title=None, sort=list(TYPE_LABELS.values()))
+    cost = cost_base.mark_rule(color=charts.OKABE_ITO[0]).encode(
+        x=alt.X("q05:Q", title=None, scale=alt.Scale(type="log"), axis=alt.Axis(format="$,.0f", values=[1000, 3000, 10000, 30000, 100000])),
+        x2="q95:Q", y=y_type) + cost_base.mark_point(filled=True, color=charts.OKABE_ITO[0]).encode(
+        x="value:Q", y=y_type, tooltip=[alt.Tooltip("type:N", title="Placement"), alt.Tooltip("value:Q", title="Median", format="$,.0f"),
+                                        alt.Tooltip("q05:Q", title="5%", format="$,.0f"), alt.Tooltip("q95:Q", title="95%", format="$,.0f")])
+    ranks = profiles.modelled[(profiles.modelled["section"] == "child outcome") & profiles.modelled["rank"].notna()]
+    short = {o.label: o.short for o in OUTCOMES} | {"Combined outcome score (equal weights)": "Combined score"}
+    ranks = ranks.assign(outcome=ranks["label"].map(short))[["la_code", "outcome", "rank", "rank_q05", "rank_q95", "of", "value", "q05", "q95", "unit"]]
+    rank_base = alt.Chart(ranks, width=_PANEL_W, height=2 * _PANEL_H - 20,
+                          title=alt.Title("Rank on each child outcome (1 = best)", subtitle="90% interval; outcomes with no better direction ranked highest first")
+                          ).transform_filter(_chosen())
+    y_outcome = alt.Y("outcome:N", title=None, sort=[o.short for o in OUTCOMES] + ["Combined score"],
+                      )
+    rank = rank_base.mark_rule(color=charts.OKABE_ITO[2]).encode(
+        x=alt.X("rank_q05:Q", title=None, scale=alt.Scale(domain=[1, 155])), x2="rank_q95:Q", y=y_outcome) + rank_base.mark_point(
+        filled=True, color=charts.OKABE_ITO[2]).encode(
+        x="rank:Q", y=y_outcome, tooltip=[alt.Tooltip("outcome:N", title="Outcome"), alt.Tooltip("rank:Q", title="Rank"),
+                                          alt.Tooltip("rank_q05:Q", title="Rank 5%"), alt.Tooltip("rank_q95:Q", title="Rank 95%"),
+                                          alt.Tooltip("of:Q", title="LAs ranked"), alt.Tooltip("value:Q", title="Level (median)", format=",.1f"),
+                                          alt.Tooltip("unit:N", title="Unit")])
+    facts = _facts(profiles)
+    text = alt.Chart(facts, width=_PANEL_W, height=_PANEL_H, title="Programmes, deficit, download").transform_filter(
+        _chosen()).mark_text(align="left", baseline="top", fontSize=11, limit=_PANEL_W).encode(
+        x=alt.value(0), y=alt.Y("line:O", axis=None), text="text:N", href="href:N",
+        color=alt.condition("isValid(datum.href) && datum.href != ''", alt.value(charts.OKABE_ITO[0]), alt.value("#222222")))
+    return alt.concat(
+        alt.layer(plans, forecast), rate, mix, per_head, cost, text, rank,
+        columns=1,  # one column: Vega-Lite aligns plot areas, so two would sit right of the outcome labels
+        title=alt.Title(alt.expr(f"'Profile: ' + {_label_lookup(s)}[{_LA}]"), anchor="start", fontSize=15),
+    ).add_params(param).resolve_scale(color="independent")
+
+
+def _label_lookup(summary: pd.DataFrame) -> str:
+    """A Vega expression object literal mapping each LA code to its name."""
+    return json.dumps(dict(zip(summary["la_code"], summary["la_name"])), ensure_ascii=False)
+
+
+def _facts(profiles: Profiles) -> pd.DataFrame:
+    """Per LA, lines of text: programme membership and change since joining against its matches, the latest DSG
+    deficit, full cost per plan and where to download its figures."""
+    rows = []
+    progs = profiles.programmes.set_index("la_code")
+    for r in profiles.summary.itertuples():
+        lines = []
+        if r.la_code in progs.index:
+            for p in progs.loc[[r.la_code]].itertuples():
+                lines.append(f"{p.programme}, {p.cohort} ({p.membership})")
+                if pd.notna(p.per_head_gap):
+                    lines.append(f"Spend per head {p.base_year}–{p.per_head_end_year}: {_signed(p.per_head_change)}%")
+                    lines.append(f"  vs its 3 matches: {_signed(p.per_head_gap)} points ({_signed(p.per_head_gap_min)} to {_signed(p.per_head_gap_max)})")
+                if pd.notna(p.rate_gap):
+                    lines.append(f"Plans per head {p.base_year}–{p.rate_end_year}: {_signed(p.rate_change)}%")
+                    lines.append(f"  vs its 3 matches: {_signed(p.rate_gap)} points ({_signed(p.rate_gap_min)} to {_signed(p.rate_gap_max)})")
+        else:
+            lines.append("Not in Safety Valve or DBV")
+        if pd.notna(r.deficit_pct):
+            lines.append(f"DSG {'deficit' if r.deficit_pct > 0 else 'surplus'} {abs(r.deficit_pct):.1f}% of DSG ({int(r.deficit_year) - 1}-{int(r.deficit_year) % 100:02d})")
+        if pd.notna(r.full_cost_per_plan):
+            lines.append(f"Full cost per plan {charts.fmt_gbp(r.full_cost_per_plan)} (with place funding)")
+        rows += [{"la_code": r.la_code, "line": i, "text": t, "href": ""} for i, t in enumerate(lines)]
+        rows.append({"la_code": r.la_code, "line": len(lines) + 1, "text": "Download this council's figures (CSV)",
+                     "href": download_href(r.la_code)})
+    return pd.DataFrame(rows)
+
+
+def _signed(x: float) -> str:
+    """'+8', '−9': a whole number with its sign (typographic minus)."""
+    return f"{x:+.0f}".replace("-", "−")
+
+
+# --------------------------------------------------------------------------- every LA at once (HTML and PDF)
+
+
+def summary_table(profiles: Profiles) -> pd.DataFrame:
+    """Every LA's headline figures for the book's table, intervals written out."""
+    s = profiles.summary
+    year, fy = profiles.last_year, f"{profiles.last_year - 1}-{profiles.last_year % 100:02d}"
+    interval = lambda m, lo, hi, f: [f"{f(a)} ({f(b)}–{f(c)})" if pd.notna(a) else "–" for a, b, c in zip(m, lo, hi)]
+    whole = lambda x: f"{x:,.0f}"
+    return pd.DataFrame({
+        "LA": s["la_name"],
+        f"plans, Jan {year}": [whole(x) if pd.notna(x) else "–" for x in s["plans"]],
+        "per 10,000 aged 0–25": [f"{x:.0f}" if pd.notna(x) else "–" for x in s["plans_per_10k"]],
+        f"growth since {year - 5} (%)": [f"{x:.0f}" if pd.notna(x) else "–" for x in s["growth_5y_pct"]],
+        f"forecast, Jan {year + 1}": interval(s["forecast"], s["forecast_q05"], s["forecast_q95"], whole),
+        f"spend per head {fy}": [charts.fmt_gbp(x) for x in s["spend_per_head"]],
+        f"spend per plan {fy}": [charts.fmt_gbp(x) for x in s["spend_per_plan"]],
+        "outcome rank": interval(s["outcome_rank"], s["outcome_rank_q05"], s["outcome_rank_q95"], lambda x: f"{x:.0f}"),
+        "programmes": s["programmes"].replace("", "–"),
+    })
+
+
+def rates_small_multiples(profiles: Profiles) -> alt.FacetChart:
+    """EHC plans per 10,000 aged 0–25 for every LA, one small panel each, with England's line: the static
+    overview for readers of the PDF."""
+    h = profiles.history[profiles.history["measure"] == "plans_per_10k"].merge(profiles.summary[["la_code", "la_name"]], on="la_code")
+    h = h.assign(panel=h["la_name"].map(_lines_of(14)))
+    long = pd.concat([h.assign(series="LA", v=h["value"].round(0)), h.assign(series="England", v=h["england"].round(0))])
+    return alt.Chart(long[["la_name", "panel", "year", "series", "v"]], width=44, height=30).mark_line(strokeWidth=1).encode(
+        x=alt.X("year:Q", title=None, axis=None),
+        y=alt.Y("v:Q", title=None, axis=alt.Axis(values=[0, 300, 600], labelFontSize=7, grid=True)),
+        color=alt.Color("series:N", title=None, scale=alt.Scale(domain=["LA", "England"], range=[charts.OKABE_ITO[0], "#999999"]),
+                        legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("year:Q", format="d", title="January"),
+                 alt.Tooltip("v:Q", title="Plans per 10,000", format=",.0f")],
+    ).facet(
+        facet=alt.Facet("panel:N", title=None, header=alt.Header(labelFontSize=6, labelLimit=0, labelPadding=1,
+                                                              labelExpr="split(datum.label, '|')")),
+        columns=10, spacing={"row": 4, "column": 4},
+    )
+
+
+def _lines_of(chars: int):
+    """A function that breaks a name into lines of at most about `chars` characters, joined by '|'."""
+    def lines(name: str) -> str:
+        out: list[str] = []
+        for word in name.split():
+            if out and len(out[-1]) + 1 + len(word) <= chars:
+                out[-1] += " " + word
+            else:
+                out.append(word)
+        return "|".join(out)
+    return lines
+
+
+def _map_frame(profiles: Profiles, label_start: str) -> pd.DataFrame:
+    m = profiles.modelled[profiles.modelled["label"].str.startswith(label_start)]
+    if m.empty:
+        raise KeyError(f"no modelled measure starts with {label_start!r}; measures: {sorted(profiles.modelled['label'].unique())}")
+    return m.assign(width=m["q95"] - m["q05"])[["la_code", "value", "width", "year"]]
+
+
+def modelled_maps(profiles: Profiles, label_start: str, legend: str, fmt: str) -> alt.HConcatChart:
+    """A modelled measure by LA (posterior median) beside the width of its 90% interval."""
+    m = _map_frame(profiles, label_start)
+    return (charts.la_map(m, "value", year=profiles.last_year, title="Estimate (median)", legend_title=legend, fmt=fmt, width=225, height=280)
+            | charts.la_map(m, "width", year=profiles.last_year, title="Width of the 90% interval", legend_title="Width", fmt=fmt,
+                            scheme="greys", width=225, height=280))
+
+
+def published_maps(profiles: Profiles) -> alt.HConcatChart:
+    """Plans per 10,000 aged 0–25 (last January) beside spend per head aged 2–18 (last financial year)."""
+    s = profiles.summary
+    return (charts.la_map(s, "plans_per_10k", year=profiles.last_year, title=f"Plans per 10,000 aged 0–25, Jan {profiles.last_year}",
+                          legend_title="Per 10,000", fmt=",.0f", width=235, height=290)
+            | charts.la_map(s, "spend_per_head", year=profiles.last_year, title="Spend per head aged 2–18",
+                            legend_title="£ per head", fmt=charts.GBP, width=235, height=290))
+
+
+def deficit_map(profiles: Profiles) -> alt.LayerChart:
+    """The DSG deficit as % of DSG in the latest year the panel holds, on a scale diverging at zero."""
+    h = profiles.history[profiles.history["measure"] == "deficit_pct"]
+    year = int(h["year"].max())
+    latest = h[h["year"] == year][["la_code", "value"]]
+    return charts.la_map(latest, "value", year=year, title=f"DSG deficit, % of DSG, {year - 1}-{year % 100:02d}",
+                         legend_title="% (+ deficit)", fmt=".1f", domain_mid=0.0)

@@ -1,0 +1,143 @@
+"""LA profiles: every LA profiled from the panel and the fits, its CSV current, its chart showing whichever LA is
+chosen (rendered, and in headless Chromium with the selector a reader uses)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import vl_convert as vlc
+
+from analysis import paths
+from analysis.data import breaks, panel
+from analysis.evaluation import experiment
+from analysis.models.ehcp import publish
+from analysis.models.outcomes import OutcomeModel
+from analysis.models.spend import SpendModel
+from analysis.report import charts
+from analysis.report import profiles as pr
+
+WS, BURY = "E10000032", "E08000002"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return panel.load()
+
+
+@pytest.fixture(scope="module")
+def profiles(frame) -> pr.Profiles:
+    spend, outcomes = SpendModel(frame), OutcomeModel(frame)
+    for model in (spend, outcomes):
+        model.fit()
+    forecast = publish.read(publish.path_for(spend.last_year + 1))
+    return pr.Profiles.build(frame, spend, outcomes, forecast, experiment.load())
+
+
+def test_every_la_of_the_last_january_has_a_profile(profiles, frame):
+    masked = breaks.mask(frame)
+    alive = set(masked.loc[(masked["year"] == profiles.last_year) & masked["ehcp_total"].notna(), "la_code"])
+    assert set(profiles.summary["la_code"]) == alive and len(alive) > 140
+    assert profiles.summary["la_code"].is_unique
+
+
+def test_profile_figures_are_the_published_and_stored_ones(profiles, frame):
+    row = profiles.summary.set_index("la_code").loc[WS]
+    published = frame[(frame["la_code"] == WS) & (frame["year"] == profiles.last_year)].iloc[0]
+    assert row["plans"] == published["ehcp_total"]
+    assert row["plans_per_10k"] == pytest.approx(1e4 * published["ehcp_total"] / published["pop_0_25"], abs=0.05)
+    stored = publish.read(publish.path_for(profiles.last_year + 1)).set_index("la_code").loc[WS]
+    assert (row["forecast"], row["forecast_q05"], row["forecast_q95"]) == (stored["median"], stored["q05"], stored["q95"])
+    assert row["forecast_q05"] < row["forecast"] < row["forecast_q95"]
+
+
+def test_neighbours_median_is_the_median_of_the_ten_neighbours(profiles, frame):
+    ev = experiment.load()
+    near = ev.neighbours[(ev.neighbours["la_code"] == WS) & ~ev.neighbours["old_group"]]["neighbour_code"]
+    year = profiles.last_year
+    rows = frame[frame["la_code"].isin(near) & (frame["year"] == year)]
+    expected = (1e4 * rows["ehcp_total"] / rows["pop_0_25"]).median()
+    h = profiles.history
+    got = h[(h["la_code"] == WS) & (h["measure"] == "plans_per_10k") & (h["year"] == year)]["neighbours"].iloc[0]
+    assert len(near) == 10 and got == pytest.approx(expected)
+
+
+def test_a_programme_la_is_compared_with_its_own_matches(profiles, frame):
+    ev = experiment.load()
+    row = profiles.programmes[(profiles.programmes["la_code"] == BURY) & (profiles.programmes["programme"] == "Safety Valve")].iloc[0]
+    per_head = (frame.assign(v=frame["hn_spend"] / frame["pop_2_18"]).pivot(index="la_code", columns="year", values="v"))
+    base, end = int(row["base_year"]), int(row["per_head_end_year"])
+    change = lambda c: 100 * (per_head.at[c, end] / per_head.at[c, base] - 1)
+    matches = ev.matches("safety_valve").query("treated == @BURY")["control"]
+    gaps = np.array([change(BURY) - change(c) for c in matches])
+    assert len(gaps) == 3
+    assert row["per_head_change"] == pytest.approx(change(BURY))
+    assert row["per_head_gap"] == pytest.approx(gaps.mean())
+    assert (row["per_head_gap_min"], row["per_head_gap_max"]) == pytest.approx((gaps.min(), gaps.max()))
+
+
+def test_an_unknown_la_is_refused_by_name(profiles):
+    with pytest.raises(KeyError, match="E99999999"):
+        profiles.la("E99999999")
+
+
+def test_the_stored_csv_files_are_current(profiles):
+    """The book serves `downloads/profiles/`: each file must be what the profiles give now (rerun the chapter if not)."""
+    folder = paths.ROOT / pr.DOWNLOADS
+    assert sorted(p.stem for p in folder.glob("E*.csv")) == sorted(profiles.summary["la_code"])
+    summary = pd.read_csv(folder / pr.SUMMARY_FILE, keep_default_na=False, na_values=[""])
+    assert list(summary["la_code"]) == list(profiles.summary["la_code"])
+    for code in profiles.summary["la_code"]:
+        stored = pd.read_csv(folder / f"{code}.csv")
+        fresh = profiles.la(code).reset_index(drop=True)
+        pd.testing.assert_frame_equal(stored, pd.read_csv(pd.io.common.StringIO(fresh.to_csv(index=False))), check_dtype=False)
+
+
+def test_an_la_csv_holds_every_section_with_intervals(profiles):
+    table = profiles.la(WS)
+    assert {"history", "placement mix", "forecast", "unit cost", "child outcome"} <= set(table["section"])
+    modelled = table[table["section"].isin(["forecast", "unit cost", "child outcome"])]
+    assert modelled[["value", "q05", "q95"]].notna().all().all()
+    assert (modelled["q05"] <= modelled["value"]).all() and (modelled["value"] <= modelled["q95"]).all()
+
+
+def _render(spec: dict, code: str) -> str:
+    chosen = copy.deepcopy(spec)
+    chosen["params"][0]["value"] = code
+    return vlc.vegalite_to_svg(chosen, vl_version=charts._VLC_VERSION, format_locale=charts.LOCALE)
+
+
+def test_the_profile_chart_shows_whichever_la_is_chosen(profiles):
+    spec = pr.profile_chart(profiles, default=WS).to_dict()
+    options = spec["params"][0]["bind"]["options"]
+    assert sorted(options) == sorted(profiles.summary["la_code"])
+    ws, bury = _render(spec, WS), _render(spec, BURY)
+    assert "Profile: West Sussex" in ws and "Profile: Bury" in bury
+    assert "Safety Valve, 2020-21" in bury and "Safety Valve" not in ws
+    assert f"{BURY}.csv" not in ws  # the download link follows the choice
+    assert len(re.findall(r"<path", ws)) > 50  # the panels have data
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium (apt-get install chromium; .ci/run installs it)")
+def test_the_council_selector_works_in_a_browser(profiles, tmp_path):
+    """A reader's browser draws the selector with every LA, offline, from the book's own Vega bundle."""
+    figure = charts.show(pr.profile_chart(profiles, default=WS), name="profile", include_spec=False)
+    charts.write_bundle(tmp_path)
+    page = tmp_path / "chapters" / "profile.html"
+    page.parent.mkdir()
+    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{figure.html}</body></html>")
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                          f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
+                         check=True, capture_output=True, text=True, timeout=180).stdout
+    select = re.search(r"<select[^>]*>(.*?)</select>", dom, flags=re.S)
+    assert select, "the chart did not become interactive (no council selector in the page)"
+    names = re.findall(r"<option[^>]*>([^<]*)</option>", select.group(1))
+    assert len(names) == len(profiles.summary) and "West Sussex" in names and "Bury" in names
