@@ -1,4 +1,4 @@
-"""Command line: `python -m analysis data|fit|forecast|evaluate|scenario|findings|grid|book` (see `--help`).
+"""Command line: `python -m analysis data|fit|forecast|evaluate|scenario|findings|grid|book|update` (see `--help`).
 
 Every failure the user can act on ends in one line (or a short message) saying what
 failed and what to do, and a non-zero exit: 2 for bad input or arguments, 1 for a
@@ -48,6 +48,16 @@ def _book(args: argparse.Namespace) -> int:
 
     book.build(force=args.force)
     return 0
+
+
+def _update(args: argparse.Namespace) -> int:
+    from analysis.data.sources import Store
+    from analysis.report import update
+
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.json else (lambda msg: print(msg, flush=True))
+    report, status = update.run(accept=args.accept_revisions, store=Store(route=args.route), render=not args.no_render, log=log)
+    print(json.dumps(report.to_dict(), indent=1) if args.json else update.summary(report, args.accept_revisions))
+    return status
 
 
 def _report(report: dict, as_json: bool) -> int:
@@ -134,7 +144,7 @@ def _findings(args: argparse.Namespace) -> int:
 
     fresh = findings.key_numbers()
     if args.save:
-        print(f"wrote {findings.save(fresh)}", file=sys.stderr)
+        print(f"wrote {findings.save(fresh)} and {findings.save_headlines(fresh)}", file=sys.stderr)
     if args.check:
         table = findings.agree(findings.load(), fresh)
         print(table.to_json(orient="records", indent=1) if args.json else table.to_string(index=False))
@@ -189,6 +199,10 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _route(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--from", dest="route", choices=["auto", "mirror", "url"], default="auto", help=help)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,8 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("--check", action="store_true", help="report coverage and national totals")
     data.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     data.add_argument("--force", action="store_true", help="rebuild the panel even if it is current")
-    data.add_argument("--from", dest="route", choices=["auto", "mirror", "url"], default="auto",
-                      help="where files come from: the mirror if it has them, else the URL (auto)")
+    _route(data, "where files come from: the mirror if it has them, else the URL (auto)")
     data.set_defaults(run=_data)
     fit = sub.add_parser("fit", help="fit a model (cached) and report its diagnostics and held-out scores")
     fit.add_argument("model", choices=["ehcp", "spend"])
@@ -211,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=_evaluate)
     fd = sub.add_parser("findings", help="the key numbers with their Monte Carlo standard errors (results/key_numbers.json)")
-    fd.add_argument("--save", action="store_true", help="store them in results/key_numbers.json")
+    fd.add_argument("--save", action="store_true", help="store them in results/key_numbers.json, and the key findings the "
+                    "book's preface opens with in _key-findings.md")
     fd.add_argument("--check", action="store_true", help="compare them with the stored ones within Monte Carlo error")
     fd.add_argument("--json", action="store_true")
     fd.set_defaults(run=_findings)
@@ -241,6 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     bk = sub.add_parser("book", help="build the data, execute the chapters and render the book into _book/")
     bk.add_argument("--force", action="store_true", help="re-execute every chapter even if nothing changed")
     bk.set_defaults(run=_book)
+    up = sub.add_parser("update", help="look for revised, missing and new source files; with --accept-revisions record them, "
+                        "rebuild the panel and re-execute exactly the chapters whose data changed")
+    up.add_argument("--accept-revisions", action="store_true", help="record revised files' new sha256 in data/sources.toml and update")
+    up.add_argument("--no-render", action="store_true", help="execute what changed but do not render the book")
+    up.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    _route(up, "where published files are looked for: the mirror if it has them, else the URL (auto)")
+    up.set_defaults(run=_update)
     args = parser.parse_args(argv)
     watch_interrupts()
     sys.unraisablehook = _unraisable

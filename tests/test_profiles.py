@@ -23,6 +23,7 @@ from analysis.models.outcomes import OutcomeModel
 from analysis.models.spend import SpendModel
 from analysis.report import charts
 from analysis.report import profiles as pr
+from analysis.report import vintage
 
 WS, BURY = "E10000032", "E08000002"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,7 +40,7 @@ def profiles(frame) -> pr.Profiles:
     for model in (spend, outcomes):
         model.fit()
     forecast = publish.read(publish.path_for(spend.last_year + 1))
-    return pr.Profiles.build(frame, spend, outcomes, forecast, experiment.load())
+    return pr.Profiles.build(frame, spend, outcomes, forecast, experiment.load(), vintage.sources("08-profiles"))
 
 
 def test_every_la_of_the_last_january_has_a_profile(profiles, frame):

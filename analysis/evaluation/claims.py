@@ -31,6 +31,8 @@ class WestSussexClaim:
     """West Sussex's DBV case reviews and its draft savings projection, as reported by Special Needs Jungle."""
 
     la: str = "West Sussex"
+    #: panel year of the diagnostic: January 2023 plans, financial year 2022-23 costs
+    year: int = 2023
     reviews: int = 28
     #: practitioners' view: two-thirds of reviewed children in each special type "could" have been in mainstream
     share_state: float = 2 / 3

@@ -2,8 +2,16 @@
 
 Chapters are executed with nbclient and saved in place with their outputs
 (the stored outputs are what nbval re-creates in CI). A chapter is executed
-only when its code, the package or the data changed since its last run; the
-hash of those inputs is kept in the notebook's metadata. With Quarto on the
+only when something it uses changed since its last run; the hash of those
+inputs is kept in the notebook's metadata. What a chapter uses is declared in
+its metadata (`send_vfm.uses`: the panel columns, as names or globs, and the
+registered files it reads directly, such as map boundaries), and the hash
+covers exactly that: the content of those columns, the registry entries
+(sha256 and release) of the files they come from (`analysis.data.lineage`),
+the chapter's code and the package modules it imports, and the stored results
+and data files it reads. A new release of one source therefore re-executes
+only the chapters that use it. The declarations are checked against what the
+code names (`scanned_uses`), so a chapter cannot quietly use an undeclared column. With Quarto on the
 PATH the book is then rendered by `quarto render` from those stored outputs
 (HTML and Typst PDF; Quarto executes nothing, see `_quarto.yml`); without it,
 or when the render fails, an HTML preview of every chapter is written to
@@ -12,33 +20,40 @@ or when the render fails, an HTML preview of every chapter is written to
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import yaml
 from nbclient import NotebookClient
 
 from analysis import paths
 from analysis.atomic import write_atomic
 from analysis import dependencies
-from analysis.data import panel
+from analysis.data import lineage, panel
+from analysis.data.programme_funding import SAFETY_VALVE_FUNDING
+from analysis.data.sources import Source, load_registry
 from analysis.errors import BookError
-from analysis.report import charts
+from analysis.report import charts, vintage
 from analysis.report.preview import render as render_preview
 
 BOOK = paths.ROOT / "_book"
 CONFIG = paths.ROOT / "_quarto.yml"
-STAMP_KEY = "send_vfm"
+STAMP_KEY = vintage.KEY
 TIMEOUT = 1800  # seconds per cell: a cold model fit is the slowest cell
 _STORED_LOAD = re.compile(r"""stored\.load\(\s*["']([\w-]+)["']""")
 _RECORD = re.compile(r"""computation\.record\(\s*["']([\w-]+)["']""")
 QUARTO_HELP = "https://quarto.org/docs/get-started/"
+#: Hand-curated data files, read by the module that holds them: a chapter importing the module reads the file.
+DATA_FILES = {"analysis.data.cohorts": paths.COHORTS, "analysis.data.programme_funding": SAFETY_VALVE_FUNDING}
 RENDER_LOG = paths.ROOT / "quarto-render.log"
 
 
@@ -53,28 +68,99 @@ def notebooks(config: Path = CONFIG) -> list[Path]:
     return [paths.ROOT / c for c in chapter_list(config) if c.endswith(".ipynb")]
 
 
-def input_hash(nb: nbformat.NotebookNode) -> str:
-    """Hash of what a chapter's outputs depend on: its code, the package modules it uses, the data stamp,
-    and the stored results it reads (`reads`)."""
-    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
-    digest = hashlib.sha256(panel.stamp().encode() + code.encode())
+def _code(nb: nbformat.NotebookNode) -> str:
+    return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The data a chapter's stamp is computed from: the panel and its dictionary, which registered files each
+    source table is read from (`analysis.data.lineage`) and the registry. `update` builds one from a candidate
+    panel and registry to say which chapters a revision would re-execute, before accepting it."""
+
+    panel: pd.DataFrame
+    variables: pd.DataFrame
+    lineage: dict
+    registry: dict[str, Source]
+
+    @classmethod
+    def current(cls) -> Inputs:
+        return cls(panel.load(), panel.load_variables(), lineage.load(), load_registry())
+
+
+_INPUTS: list[Inputs] = []  # the current inputs, read once per process (`forget_inputs` after the data changed)
+
+
+def current_inputs() -> Inputs:
+    if not _INPUTS:
+        _INPUTS.append(Inputs.current())
+    return _INPUTS[0]
+
+
+def forget_inputs() -> None:
+    """Drop the inputs read so far (after the panel or the registry changed in this process)."""
+    _INPUTS.clear()
+
+
+def input_hash(nb: nbformat.NotebookNode, inputs: Inputs | None = None) -> str:
+    """Hash of what a chapter's outputs depend on: its code, the package modules it uses, the content of the panel
+    columns it declares with the registry entries of their sources and of the files it reads directly, and the
+    stored results and data files it reads (`reads`)."""
+    inputs = inputs or current_inputs()
+    code = _code(nb)
+    digest = hashlib.sha256(code.encode())
     digest.update(dependencies.code_hash(dependencies.imported_modules(code)).encode())
+    columns, direct = uses(nb, inputs)
+    digest.update(pd.util.hash_pandas_object(inputs.panel[panel.ID_COLUMNS + columns], index=False).values.tobytes())
+    for key in sorted(set(lineage.source_keys(columns, inputs.variables, inputs.lineage)) | set(direct)):
+        entry = inputs.registry[key]
+        digest.update(f"{key}:{entry.sha256}:{entry.released}".encode())
     for name in sorted(reads(nb)):
         path = paths.ROOT / name
         digest.update(name.encode() + (path.read_bytes() if path.exists() else b"missing"))
     return digest.hexdigest()[:16]
 
 
+def uses(nb: nbformat.NotebookNode, inputs: Inputs | None = None) -> tuple[list[str], list[str]]:
+    """The panel columns (patterns expanded) and the registry keys a chapter declares it uses."""
+    inputs = inputs or current_inputs()
+    return vintage.declared(nb, [c for c in inputs.panel.columns if c not in panel.ID_COLUMNS])
+
+
+def scanned_uses(nb: nbformat.NotebookNode) -> tuple[set[str], set[str]]:
+    """The panel columns and registry keys named (as string literals) in a chapter's code and in the package
+    modules it uses, other than the data layer that builds the panel: what its declaration must cover."""
+    code = _code(nb)
+    modules = dependencies.imported_modules(code) - set(panel.DATA_MODULES)
+    inputs = current_inputs()
+    found: set[str] = set()
+    for text in [code, *(paths.module_file(m).read_text() for m in sorted(modules))]:
+        found |= {n.value for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return found & (set(inputs.panel.columns) - set(panel.ID_COLUMNS)), found & set(inputs.registry)
+
+
+def stale(inputs: Inputs | None = None) -> list[Path]:
+    """The chapters whose stored stamp differs from their inputs' (as they are, or as `inputs` would make them)."""
+    out = []
+    for path in notebooks():
+        nb = nbformat.read(path, as_version=4)
+        if nb.metadata.get(STAMP_KEY, {}).get("inputs") != input_hash(nb, inputs):
+            out.append(path)
+    return out
+
+
 def reads(nb: nbformat.NotebookNode) -> list[str]:
-    """The stored results a chapter reads, found so that none can be forgotten: every grid summary
-    loaded by name (``stored.load("name")``) in its code or in the package modules it uses, every
-    benchmark record it reads (``computation.record("name")``), and the files it declares
-    (``metadata.send_vfm.reads``: the key numbers)."""
-    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
-    sources = [code, *(paths.module_file(m).read_text() for m in sorted(dependencies.imported_modules(code)))]
+    """The stored results and data files a chapter reads, found so that none can be forgotten: every grid summary
+    loaded by name (``stored.load("name")``) in its code or in the package modules it uses, every benchmark record
+    it reads (``computation.record("name")``), the hand-curated data file of every data module it imports
+    (`DATA_FILES`), and the files it declares (``metadata.send_vfm.reads``: the key numbers)."""
+    code = _code(nb)
+    modules = dependencies.imported_modules(code)
+    sources = [code, *(paths.module_file(m).read_text() for m in sorted(modules))]
     loaded = {f"results/{name}.json" for text in sources for name in _STORED_LOAD.findall(text)}
     records = {f"benchmarks/results/{name}.json" for name in _RECORD.findall(code)}
-    return sorted(loaded | records | set(nb.metadata.get(STAMP_KEY, {}).get("reads", [])))
+    files = {DATA_FILES[m].relative_to(paths.ROOT).as_posix() for m in modules if m in DATA_FILES}
+    return sorted(loaded | records | files | set(nb.metadata.get(STAMP_KEY, {}).get("reads", [])))
 
 
 def execute(path: Path, *, force: bool = False, log: Callable[[str], None] = print) -> bool:
@@ -106,6 +192,7 @@ def build(*, force: bool = False, log: Callable[[str], None] = print) -> Path:
     """
     log("data:")
     panel.ensure(log=lambda m: log(f"  {m}"))
+    forget_inputs()
     log("chapters:")
     for nb_path in notebooks():
         execute(nb_path, force=force, log=log)

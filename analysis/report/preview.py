@@ -41,6 +41,7 @@ FILTER = paths.ROOT / "assets" / "crossref.lua"
 BIBLIOGRAPHY = paths.ROOT / "references.bib"
 _HEADER = re.compile(r"^(#{1,6})\s+(.*?)\s*(\{[^}]*\})?\s*$", re.M)
 _OPTION = re.compile(r"^#\|\s*([\w-]+):\s*(.*)$", re.M)
+_INCLUDE = re.compile(r"\{\{<\s*include\s+(\S+)\s*>\}\}")
 
 STYLE = """
 body{max-width:52rem;margin:0 auto;padding:0 1.2rem 4rem;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.55;color:#222}
@@ -98,9 +99,11 @@ def book_pages(config: Path = paths.ROOT / "_quarto.yml") -> list[Page]:
 
 
 def _markdown_and_options(source: Path) -> tuple[str, list[dict]]:
-    """A page's Markdown (all of it) and, for a notebook, each code cell's options in order."""
+    """A page's Markdown (all of it, Quarto's `{{< include file >}}` expanded) and, for a notebook, each code cell's
+    options in order."""
     if source.suffix != ".ipynb":
-        return re.sub(r"\A---\n.*?\n---\n", "", source.read_text(), flags=re.S), []
+        text = re.sub(r"\A---\n.*?\n---\n", "", source.read_text(), flags=re.S)
+        return _INCLUDE.sub(lambda m: (source.parent / m.group(1)).read_text(), text), []
     nb = nbformat.read(source, as_version=4)
     text = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     return text, [dict(_OPTION.findall(c.source)) for c in nb.cells if c.cell_type == "code"]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from analysis import paths
 from analysis.atomic import write_atomic
-from analysis.data import breaks
+from analysis.data import breaks, lineage
 from analysis.evaluation import value
 from analysis.evaluation.experiment import Evaluation
 from analysis.models.outcomes import OUTCOMES, OutcomeModel
@@ -70,6 +70,7 @@ class Profiles:
     - `modelled`: long (la_code, section, measure, value, q05, q95, rank, rank_q05, rank_q95, of, year):
       the forecast, unit costs, child outcomes and the combined score.
     - `programmes`: programme LAs' membership and their change since joining against their matches.
+    - `releases`: the data vintage, one row per source release (`analysis.data.lineage.vintage`).
     """
 
     summary: pd.DataFrame
@@ -78,12 +79,15 @@ class Profiles:
     modelled: pd.DataFrame
     programmes: pd.DataFrame
     last_year: int
+    releases: pd.DataFrame
 
     @classmethod
     def build(cls, panel: pd.DataFrame, spend: SpendModel, outcomes: OutcomeModel, forecast: pd.DataFrame,
-              evaluation: Evaluation) -> Profiles:
+              evaluation: Evaluation, sources: list[str]) -> Profiles:
         """Assemble every LA's profile from the panel, the fitted spend and outcome models, the stored
-        EHCP forecast (`analysis.models.ehcp.publish.read`) and the programme evaluation."""
+        EHCP forecast (`analysis.models.ehcp.publish.read`) and the programme evaluation; `sources` are the
+        registry keys of the data behind them (`analysis.report.vintage.sources`), whose releases each LA's
+        figures state."""
         masked = breaks.mask(panel)
         last = int(masked.loc[masked["ehcp_total"].notna(), "year"].max())
         alive = masked[(masked["year"] == last) & masked["ehcp_total"].notna()][["la_code", "la_name", "region_name"]]
@@ -92,11 +96,11 @@ class Profiles:
         modelled = pd.concat([_forecast(forecast), _unit_costs(spend), _outcomes(outcomes)], ignore_index=True)
         programmes = _programmes(masked, evaluation)
         summary = _summary(alive, masked, history, modelled, programmes, value.costs(panel, spend.last_year), last)
-        return cls(summary, history, mix, modelled, programmes, last)
+        return cls(summary, history, mix, modelled, programmes, last, lineage.vintage(sources))
 
     def la(self, la_code: str) -> pd.DataFrame:
         """One LA's figures as one long table (what its CSV holds): section, measure, year, value, interval,
-        rank and its interval, unit."""
+        rank and its interval, unit; the last rows name the data releases they come from."""
         if la_code not in set(self.summary["la_code"]):
             raise KeyError(f"no profile for {la_code!r}: not an LA in January {self.last_year} (codes as in the panel)")
         h = self.history[self.history["la_code"] == la_code]
@@ -106,7 +110,10 @@ class Profiles:
         mix = m.assign(section="placement mix", label="Share of plans: " + m["placement"], unit="%", value=m["share"])
         mod = self.modelled[self.modelled["la_code"] == la_code]
         cols = ["section", "label", "year", "value", "q05", "q95", "rank", "rank_q05", "rank_q95", "of", "england", "neighbours", "unit"]
-        out = pd.concat([hist, mix, mod], ignore_index=True).reindex(columns=cols)
+        r = self.releases
+        releases = pd.DataFrame({"section": "data vintage", "label": r["title"] + " (" + r["publisher"] + ")",
+                                 "unit": "released " + r["released"] + "; sha256 " + r["sha256"]})
+        out = pd.concat([hist, mix, mod, releases], ignore_index=True).reindex(columns=cols)
         numbers = ["value", "q05", "q95", "england", "neighbours"]
         out[numbers] = out[numbers].round(2)
         return out.rename(columns={"label": "measure"})

@@ -1,0 +1,265 @@
+"""`python -m analysis update`: bring the book up to date when a source is revised or a new file appears.
+
+It re-reads the source registry and looks at every registered file where it is
+published (the mirror, `$SEND_DATA_MIRROR`, or the official URL when online):
+
+- a file whose sha256 differs from the registry's is a **revision**. The panel is
+  rebuilt from the revised files in a scratch folder and compared with the
+  current one: which variables changed, in how many LA-years and LAs, rows added,
+  and England's totals before and after. Nothing is accepted unless asked
+  (`--accept-revisions`); without it the command reports and exits with status 3;
+- a file missing where it is published is reported (status 4), never guessed;
+- files in the mirror that no registry entry names are listed as **new files**:
+  a new release needs a reader and a registry entry before the study can use it.
+
+Then it says which chapters the change would re-execute (those whose declared
+panel columns or sources change: `analysis.report.book`). With
+`--accept-revisions` it records the new checksums in `data/sources.toml`,
+rebuilds the panel, and executes exactly those chapters; fits are refitted only
+where a model's data changed, since the fit cache is keyed by the data. This is
+all or nothing: if any step fails, the registry, the panel, the chapters and the
+LA downloads are put back as they were, and the error is reported.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pooch
+
+from analysis import paths
+from analysis.atomic import write_atomic
+from analysis.data import lineage, panel
+from analysis.data.sources import Source, Store, load_registry, sha256_of
+from analysis.errors import BookError
+from analysis.report import book
+from analysis.report.profiles import DOWNLOADS
+
+#: Exit statuses of the command.
+REVISIONS_PENDING, MISSING = 3, 4
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A registered file whose published copy has another sha256."""
+
+    key: str
+    path: str
+    registered: str
+    found: str
+    where: str
+
+
+@dataclass
+class Report:
+    """What `check` found and what accepting it would do."""
+
+    revisions: list[Revision] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    new_files: list[str] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
+    totals: list[dict] = field(default_factory=list)
+    chapters: list[str] = field(default_factory=list)
+    vintage_changes: dict[str, list[str]] = field(default_factory=dict)
+    accepted: bool = False
+    executed: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def locate(source: Source, store: Store, scratch: Path) -> tuple[Path | None, str]:
+    """The published copy of `source`: the mirror's file when the mirror has it, else a download into `scratch`
+    (no checksum required, since a revision is what is being looked for); (None, why) when neither works."""
+    mirrored = store.mirror / source.mirror_path
+    if store.route in ("auto", "mirror") and mirrored.is_file():
+        return mirrored, f"mirror {store.mirror}"
+    if store.route == "mirror":
+        return None, f"not in the mirror {store.mirror}"
+    try:
+        got = pooch.retrieve(source.url, known_hash=None, fname=source.filename, path=scratch / source.key, progressbar=False)
+    except Exception as exc:  # network failures come in many types; all mean "not found"
+        return None, f"not in the mirror and the download from {source.url} failed ({exc})"
+    return Path(got), source.url
+
+
+def new_files(store: Store, registry: dict[str, Source]) -> list[str]:
+    """Files in the mirror's SHA256SUMS that no registry entry names."""
+    sums = store.mirror / "SHA256SUMS"
+    if not sums.is_file():
+        return []
+    listed = {line.split(maxsplit=1)[1].strip().removeprefix("./") for line in sums.read_text().splitlines() if line.strip()}
+    return sorted(listed - {s.mirror_path for s in registry.values()})
+
+
+def revised_registry(text: str, revisions: list[Revision]) -> str:
+    """The registry text with each revised entry's sha256 replaced (comments and layout kept)."""
+    for r in revisions:
+        section = re.compile(rf"(^\[sources\.{re.escape(r.key)}\]\n(?:(?!^\[).*\n)*?)sha256 = \"{r.registered}\"", re.M)
+        text, n = section.subn(rf'\g<1>sha256 = "{r.found}"', text)
+        if n != 1:
+            raise ValueError(f"data/sources.toml: could not find sha256 = \"{r.registered}\" under [sources.{r.key}]")
+    return text
+
+
+def compare(old: pd.DataFrame, new: pd.DataFrame, variables: pd.DataFrame) -> tuple[list[dict], list[dict]]:
+    """Per variable that changed: LA-years changed, LAs, years and rows added; and England's total (sum over LAs)
+    before and after, by year, for the additive ones that changed."""
+    keys = panel.KEYS
+    merged = old.merge(new, on=keys, how="outer", suffixes=("_old", "_new"), indicator=True)
+    added = merged[merged["_merge"] == "right_only"]
+    changes, totals = [], []
+    additive = set(variables.loc[variables["kind"].isin(["count", "money"]), "name"])
+    for col in [c for c in new.columns if c not in panel.ID_COLUMNS]:
+        a, b = merged.get(f"{col}_old"), merged.get(f"{col}_new")
+        if a is None or b is None:
+            changes.append({"variable": col, "note": "new variable" if a is None else "variable removed"})
+            continue
+        differ = ~((a == b) | (a.isna() & b.isna()))
+        if not differ.any():
+            continue
+        rows = merged[differ]
+        changes.append({"variable": col, "la_years": int(differ.sum()), "las": sorted(rows["la_code"].unique().tolist())[:20],
+                        "n_las": int(rows["la_code"].nunique()), "years": sorted(int(y) for y in rows["year"].unique()),
+                        "rows_added": int(len(added))})
+        if col in additive:
+            for year in sorted(rows["year"].unique()):
+                at = merged["year"] == year
+                before, after = float(a[at].sum(min_count=1) or 0), float(b[at].sum(min_count=1) or 0)
+                totals.append({"variable": col, "year": int(year), "before": before, "after": after})
+    return changes, totals
+
+
+def check(store: Store | None = None, log: Callable[[str], None] = print) -> tuple[Report, bytes | None, book.Inputs | None]:
+    """Look for revisions, missing and new files; for revisions, build the candidate panel and say what changes.
+
+    Returns the report, the revised registry bytes (None without revisions) and the candidate inputs."""
+    store = store or Store()
+    registry = store.registry
+    report = Report(new_files=new_files(store, registry))
+    with tempfile.TemporaryDirectory(prefix="send-update-") as tmp:
+        scratch = Path(tmp)
+        for key, source in registry.items():
+            found, where = locate(source, store, scratch)
+            if found is None:
+                report.missing.append(f"{key} ({source.mirror_path}): {where}")
+                continue
+            digest = sha256_of(found)
+            if digest != source.sha256:
+                report.revisions.append(Revision(key, source.mirror_path, source.sha256, digest, where))
+        if not report.revisions:
+            return report, None, None
+        log(f"{len(report.revisions)} revised file(s): {', '.join(r.key for r in report.revisions)}; building the panel from them …")
+        text = revised_registry(paths.REGISTRY.read_text(), report.revisions).encode()
+        candidate = Store(registry=load_registry(text=text), raw=scratch / "raw", mirror=store.mirror, route=store.route,
+                          registry_bytes=text)
+        shutil.copytree(store.raw, candidate.raw, dirs_exist_ok=True)  # unrevised files are reused, checked again
+        built = panel.build(candidate)
+        current = book.current_inputs()
+        report.changes, report.totals = compare(current.panel, built.panel, built.variables)
+        inputs = book.Inputs(built.panel, built.variables, current.lineage, candidate.registry)
+        report.chapters = [p.stem for p in book.stale(inputs)]
+        for chapter in report.chapters:
+            nb = nbformat.read(paths.ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
+            columns, direct = book.uses(nb, inputs)
+            keys = set(lineage.source_keys(columns, inputs.variables, inputs.lineage)) | set(direct)
+            report.vintage_changes[chapter] = sorted(keys & {r.key for r in report.revisions})
+    return report, text, inputs
+
+
+class _Snapshot:
+    """Copies of everything `update` may change, put back if it fails: the registry, the panel's outputs and
+    the lineage, the chapters and the LA downloads."""
+
+    def __init__(self) -> None:
+        self.files: dict[Path, bytes | None] = {}
+        for path in [paths.REGISTRY, *paths.PROCESSED.glob("*"), *book.notebooks(), *(paths.ROOT / DOWNLOADS).glob("*")]:
+            if path.is_file():
+                self.files[path] = path.read_bytes()
+
+    def restore(self) -> None:
+        touched = {*paths.PROCESSED.glob("*"), *(paths.ROOT / DOWNLOADS).glob("*")}
+        for path in touched - set(self.files):
+            if path.is_file():
+                path.unlink()  # written by the failed update
+        for path, data in self.files.items():
+            if not path.exists() or path.read_bytes() != data:
+                write_atomic(path, lambda tmp, d=data: tmp.write_bytes(d))
+
+
+def run(*, accept: bool = False, store: Store | None = None, render: bool = True, log: Callable[[str], None] = print) -> tuple[Report, int]:
+    """Check, and with `accept` apply, any revision; return the report and the exit status."""
+    report, text, _ = check(store, log)
+    if report.missing:
+        return report, MISSING
+    if report.revisions and not accept:
+        return report, REVISIONS_PENDING
+    if not report.revisions:
+        log("every registered file is as registered")
+        _execute(report, log)
+        if render:
+            book.build(log=log)
+        return report, 0
+    snapshot = _Snapshot()
+    try:
+        write_atomic(paths.REGISTRY, lambda tmp: tmp.write_bytes(text))
+        report.accepted = True
+        panel.ensure(log=lambda m: log(f"  {m}"), force=True)
+        book.forget_inputs()
+        _execute(report, log)
+        if render:
+            book.build(log=log)
+    except BaseException as exc:
+        snapshot.restore()
+        book.forget_inputs()
+        report.accepted, report.executed = False, []
+        raise UpdateError(
+            f"update failed ({type(exc).__name__}: {exc}); the registry, the panel, the chapters and the downloads are "
+            "back as they were. Fix the cause and run `python -m analysis update --accept-revisions` again."
+        ) from exc
+    return report, 0
+
+
+def _execute(report: Report, log: Callable[[str], None]) -> None:
+    for path in book.stale():
+        book.execute(path, log=log)
+        report.executed.append(path.stem)
+
+
+class UpdateError(BookError):
+    """An update that failed and was rolled back."""
+
+
+def summary(report: Report, accept: bool) -> str:
+    """What a person reads: revisions and what they change, missing and new files, what ran."""
+    lines = []
+    for r in report.revisions:
+        lines.append(f"revised: {r.key} ({r.path}) from {r.where}\n  registered sha256 {r.registered}\n  found      sha256 {r.found}")
+    for c in report.changes:
+        if "note" in c:
+            lines.append(f"  {c['variable']}: {c['note']}")
+        else:
+            lines.append(f"  {c['variable']}: {c['la_years']} LA-year(s) in {c['n_las']} LA(s), years {c['years']}"
+                         + (f"; {c['rows_added']} new LA-year rows" if c["rows_added"] else ""))
+    for t in report.totals:
+        lines.append(f"  England {t['variable']} {t['year']}: {t['before']:,.0f} → {t['after']:,.0f}")
+    if report.revisions:
+        lines.append("chapters that would be re-executed: " + (", ".join(report.chapters) or "none"))
+    for m in report.missing:
+        lines.append(f"missing: {m}")
+    if report.new_files:
+        lines.append(f"{len(report.new_files)} file(s) in the mirror are not registered (a new release needs a registry entry "
+                     "and a reader before the study uses it): " + ", ".join(report.new_files[:10])
+                     + (" …" if len(report.new_files) > 10 else ""))
+    if report.revisions and not accept:
+        lines.append("nothing was changed: check the revision, then run `python -m analysis update --accept-revisions`")
+    if report.executed:
+        lines.append("re-executed: " + ", ".join(report.executed))
+    return "\n".join(lines)

@@ -1,0 +1,155 @@
+"""`python -m analysis update`: a revised source is found, shown, and re-executes exactly the chapters that use it;
+an update that fails leaves everything as it was; chapters' declarations cover what their code uses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from analysis import paths
+from analysis.data import panel
+from analysis.report import book, update
+
+REVISED_KEY, REVISED_LA, REVISED_YEAR, DELTA = "s251_2024", "E10000032", 2025, 1_000_000.0
+
+
+# --------------------------------------------------------------------------- declarations and stamps
+
+
+@pytest.mark.parametrize("path", book.notebooks(), ids=lambda p: p.stem)
+def test_each_chapter_declares_every_column_and_source_its_code_names(path):
+    nb = nbformat.read(path, as_version=4)
+    columns, sources = book.uses(nb)
+    named_columns, named_sources = book.scanned_uses(nb)
+    assert named_columns <= set(columns), f"{path.name} uses undeclared panel columns {sorted(named_columns - set(columns))}"
+    assert named_sources <= set(sources), f"{path.name} reads undeclared sources {sorted(named_sources - set(sources))}"
+
+
+def _revised_inputs() -> book.Inputs:
+    now = book.current_inputs()
+    frame = now.panel.copy()
+    at = (frame["la_code"] == REVISED_LA) & (frame["year"] == REVISED_YEAR)
+    frame.loc[at, "hn_spend"] += DELTA
+    return book.Inputs(frame, now.variables, now.lineage, now.registry)
+
+
+def test_a_revised_value_makes_stale_exactly_the_chapters_that_declare_its_column():
+    inputs = _revised_inputs()
+    changed = set()
+    for path in book.notebooks():
+        nb = nbformat.read(path, as_version=4)
+        if book.input_hash(nb) != book.input_hash(nb, inputs):
+            changed.add(path.stem)
+        assert (path.stem in changed) == ("hn_spend" in book.uses(nb)[0]), path.stem
+    assert "04-spend" in changed and "03-ehcp" not in changed
+
+
+def test_the_registry_is_revised_in_place_for_the_named_source_only():
+    text = paths.REGISTRY.read_text()
+    registry = book.current_inputs().registry
+    old = registry[REVISED_KEY].sha256
+    rev = update.Revision(REVISED_KEY, registry[REVISED_KEY].mirror_path, old, "f" * 64, "mirror")
+    new = update.revised_registry(text, [rev])
+    assert new.count("f" * 64) == 1 and old not in new
+    assert new.replace("f" * 64, old) == text  # nothing else moved (comments, order, other entries)
+    with pytest.raises(ValueError, match=r"\[sources.s251_2023\]"):
+        update.revised_registry(text, [update.Revision("s251_2023", "x", "0" * 64, "1" * 64, "mirror")])
+
+
+def test_compare_names_changed_cells_added_rows_and_england_totals():
+    old = pd.DataFrame({"la_code": ["A", "B"], "year": [2025, 2025], "la_name": ["a", "b"], "hn_spend": [1.0, 2.0], "x": [5.0, None]})
+    new = pd.DataFrame({"la_code": ["A", "B", "A"], "year": [2025, 2025, 2026], "la_name": ["a", "b", "a"],
+                        "hn_spend": [1.0, 3.0, 4.0], "x": [5.0, None]  + [None]})
+    variables = pd.DataFrame({"name": ["hn_spend", "x"], "kind": ["money", "rate"]})
+    changes, totals = update.compare(old.reindex(columns=old.columns), new, variables)
+    assert [c["variable"] for c in changes] == ["hn_spend"]
+    assert changes[0]["la_years"] == 2 and changes[0]["rows_added"] == 1 and changes[0]["years"] == [2025, 2026]
+    assert {"variable": "hn_spend", "year": 2025, "before": 3.0, "after": 4.0} in totals
+
+
+# --------------------------------------------------------------------------- the command, on a copy of the study
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """sha256 of every file `update` may change."""
+    files = [root / "data" / "sources.toml", *sorted((root / "data" / "processed").glob("*")), *sorted((root / "chapters").glob("*.ipynb")),
+             *sorted((root / "downloads" / "profiles").glob("*"))]
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> tuple[Path, Path]:
+    """A copy of the study (its files, the verified raw files and the built panel) and a copy of the mirror in which
+    one source, the 2024-25 s251 spend file, was revised: West Sussex's high-needs spend raised by £1m."""
+    base = tmp_path_factory.mktemp("update")
+    root, mirror = base / "study", base / "mirror"
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=paths.ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\n")
+    for name in filter(None, listed):
+        if (paths.ROOT / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(paths.ROOT / name, root / name)
+    panel.ensure()
+    book.current_inputs()  # writes data/processed/lineage.json if it is missing
+    for folder in ("raw", "processed"):
+        shutil.copytree(paths.DATA / folder, root / "data" / folder)
+    source = paths.mirror_dir()
+    for path in source.rglob("*"):
+        if path.is_file():
+            (mirror / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (mirror / path.relative_to(source)).symlink_to(path)
+    revised = mirror / "s251" / "s251_lookup_2024.json"
+    data = json.loads(revised.read_text())
+    line = next(b for b in data[REVISED_LA]["education_breakdown"] if b["name"] == "High needs (SEND)")
+    line["value"] += DELTA
+    revised.unlink()
+    revised.write_text(json.dumps(data, indent=2))
+    return root, mirror
+
+
+def _update(root: Path, mirror: Path, *args: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"SEND_DATA_MIRROR": str(mirror), "PYTHONPATH": str(root)}
+    return subprocess.run([sys.executable, "-m", "analysis", "update", "--no-render", *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=1200)
+
+
+def test_update_shows_a_revision_and_what_it_would_rerun_and_changes_nothing(study):
+    root, mirror = study
+    before = _tree(root)
+    run = _update(root, mirror, "--json")
+    assert run.returncode == update.REVISIONS_PENDING, run.stderr[-2000:]
+    report = json.loads(run.stdout)
+    assert [r["key"] for r in report["revisions"]] == [REVISED_KEY]
+    assert [c["variable"] for c in report["changes"]] == ["hn_spend"]
+    change = report["changes"][0]
+    assert change["la_years"] == 1 and change["las"] == [REVISED_LA] and change["years"] == [REVISED_YEAR]
+    total = next(t for t in report["totals"] if t["year"] == REVISED_YEAR)
+    assert total["after"] - total["before"] == pytest.approx(DELTA)
+    assert "04-spend" in report["chapters"] and "03-ehcp" not in report["chapters"]
+    assert report["vintage_changes"]["04-spend"] == [REVISED_KEY]
+    declared = {p.stem for p in book.notebooks() if "hn_spend" in book.uses(nbformat.read(p, as_version=4))[0]}
+    assert set(report["chapters"]) == declared  # exactly the chapters that use the revised column
+    assert _tree(root) == before
+
+
+def test_a_failed_update_is_rolled_back(study):
+    root, mirror = study
+    chapter = root / "chapters" / "02-national.ipynb"
+    nb = nbformat.read(chapter, as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    first.source = 'raise RuntimeError("a chapter that fails")\n' + first.source
+    nbformat.write(nb, chapter)
+    before = _tree(root)
+    run = _update(root, mirror, "--accept-revisions")
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "back as they were" in run.stderr and "a chapter that fails" in run.stderr
+    assert _tree(root) == before  # registry, panel, chapters and downloads as they were
