@@ -42,3 +42,24 @@ def test_agreement_is_judged_by_combined_monte_carlo_error():
     assert findings.agree(stored, close)["agree"].all()
     assert findings.agree(stored, far).set_index("number").loc["x", "agree"] == False  # noqa: E712
     assert not findings.agree(stored, {"x": stored["x"]})["agree"].all()  # a number that disappeared
+
+
+def test_the_key_findings_are_written_from_the_stored_numbers():
+    """`_key-findings.md` (included at the top of the preface) is generated, never edited: rewrite it with
+    `python -m analysis findings --save`."""
+    assert findings.HEADLINES.read_text() == findings.headlines(findings.load())
+
+
+def test_the_preface_includes_the_key_findings():
+    from analysis import paths
+
+    assert "{{< include _key-findings.md >}}" in (paths.ROOT / "index.qmd").read_text()
+
+
+def test_key_findings_show_each_number_at_its_supported_precision():
+    numbers = findings.load()
+    text = findings.headlines(numbers)
+    assert findings.shown(numbers["ehcp.england_2029_median"]) in text
+    noisy = {k: KeyNumber(v.value, v.mcse * 1000, v.unit, v.what) for k, v in numbers.items()}
+    assert findings.shown(noisy["ehcp.england_2029_median"]) in findings.headlines(noisy)  # coarser when the error is larger
+    assert findings.headlines(noisy) != text

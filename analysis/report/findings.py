@@ -18,6 +18,7 @@ statistic across the independent chains, SD / √chains.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from analysis import paths
 from analysis.atomic import write_atomic
 
 STORED = paths.ROOT / "results" / "key_numbers.json"
+#: The book's key findings, written from the stored key numbers and included at the top of `index.qmd`.
+HEADLINES = paths.ROOT / "_key-findings.md"
 #: How many combined MCSEs apart a fresh and a stored number may be.
 Z = 4.0
 
@@ -122,6 +125,11 @@ def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
                                                           f"{TYPE_LABELS[k]}: England average unit cost {year - 1}-{str(year)[2:]} (median)")
             for j, k in enumerate(TYPES)
         }
+        if not suffix:  # the last year's interval too, for the book's key findings
+            for prob, q in ((0.05, "q05"), (0.95, "q95")):
+                out |= {f"spend.unit_cost_{k}_{q}": quantile_number(comp[k].sum(axis=1) / plans[j], chains, prob, "£ per plan per year",
+                                                                   f"{TYPE_LABELS[k]}: England average unit cost {year - 1}-{str(year)[2:]} ({q})")
+                        for j, k in enumerate(TYPES)}
     return out
 
 
@@ -136,9 +144,28 @@ def evaluation_numbers() -> dict[str, KeyNumber]:
         post = es.att_post().query("group == 'main'").set_index("outcome")
         for outcome in programmes.HEADLINE:
             draws = programmes.in_units(outcome, post.at[outcome, "draws"])
-            out[f"evaluation.{programme}.{outcome}"] = quantile_number(
-                draws, es.settings.chains, 0.5, programmes.UNITS[programmes.OUTCOMES[outcome].scale],
-                f"{programmes.PROGRAMMES[programme]}: {programmes.OUTCOMES[outcome].label}, average difference after the start (median)")
+            for prob, q in ((0.5, ""), (0.05, "_q05"), (0.95, "_q95")):
+                out[f"evaluation.{programme}.{outcome}{q}"] = quantile_number(
+                    draws, es.settings.chains, prob, programmes.UNITS[programmes.OUTCOMES[outcome].scale],
+                    f"{programmes.PROGRAMMES[programme]}: {programmes.OUTCOMES[outcome].label}, average difference after the start "
+                    f"({'median' if prob == 0.5 else q[1:]})")
+    return out
+
+
+def value_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
+    """West Sussex's DBV savings claim and DBV's national extrapolation, priced with the spend model (top-ups,
+    £ a year; negative is a saving): the claim's shares taken as exact, in the year of the diagnostic."""
+    from analysis.evaluation import claims
+    from analysis.models.spend import SpendModel
+
+    model = SpendModel(frame)
+    chains = model.settings.chains
+    ws = claims.west_sussex(model, claims.WEST_SUSSEX.year).iloc[0]["top_up"]
+    dbv = claims.dbv_national(model, model.last_year)["draws"]["top_up"]
+    out = {}
+    for prob, q in ((0.5, "median"), (0.05, "q05"), (0.95, "q95")):
+        out[f"value.west_sussex_top_up_{q}"] = quantile_number(ws, chains, prob, "£ a year", f"West Sussex's DBV claim priced, top-ups ({q})")
+        out[f"value.dbv_national_top_up_{q}"] = quantile_number(dbv, chains, prob, "£ a year", f"DBV's national extrapolation priced, top-ups ({q})")
     return out
 
 
@@ -147,7 +174,7 @@ def key_numbers(frame: pd.DataFrame | None = None) -> dict[str, KeyNumber]:
     from analysis.data import panel
 
     frame = panel.load() if frame is None else frame
-    return ehcp_numbers(frame) | spend_numbers(frame) | evaluation_numbers()
+    return ehcp_numbers(frame) | spend_numbers(frame) | evaluation_numbers() | value_numbers(frame)
 
 
 def places(mcse: float) -> int:
@@ -205,3 +232,59 @@ def agree(stored: dict[str, KeyNumber], fresh: dict[str, KeyNumber], z: float = 
         rows.append({"number": key, "stored": a.value, "fresh": b.value, "difference": b.value - a.value,
                      "tolerance": tolerance, "agree": abs(b.value - a.value) <= tolerance})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- the key findings, for the preface
+
+
+def _at(numbers: dict[str, KeyNumber], key: str, scale: float = 1.0) -> str:
+    """A stored number in words: at the precision its Monte Carlo error supports, after `scale` (e.g. 1e-6 for £m)."""
+    n = numbers[key]
+    return shown(KeyNumber(n.value * scale, n.mcse * abs(scale), n.unit, n.what))
+
+
+def _signed(numbers: dict[str, KeyNumber], key: str) -> str:
+    text = _at(numbers, key)
+    return text if text.startswith("−") else f"+{text}"
+
+
+def headlines(numbers: dict[str, KeyNumber]) -> str:
+    """The key findings as Markdown: each number from `results/key_numbers.json` with its 90% interval and a link to
+    where it is shown, and how to quote them. Nothing in it is typed by hand."""
+    from analysis.models.ehcp import FORECAST_TO
+
+    n = numbers
+    cost = lambda k: f"£{_at(n, f'spend.unit_cost_{k}')} (£{_at(n, f'spend.unit_cost_{k}_q05')} to £{_at(n, f'spend.unit_cost_{k}_q95')})"
+    effect = lambda p, o: (f"{_signed(n, f'evaluation.{p}.{o}')}% (90% interval {_signed(n, f'evaluation.{p}.{o}_q05')} to "
+                           f"{_signed(n, f'evaluation.{p}.{o}_q95')})")
+    saving = lambda k: (f"£{_at(n, f'value.{k}_top_up_median', -1e-6)}m a year (90% interval £{_at(n, f'value.{k}_top_up_q95', -1e-6)}m "
+                        f"to £{_at(n, f'value.{k}_top_up_q05', -1e-6)}m)")
+    f = FORECAST_TO
+    year = re.search(r"\d{4}-\d{2}", n["spend.unit_cost_mainstream"].what).group()  # the financial year of the unit costs
+    items = [
+        f"**EHC plans keep growing.** LAs' plans have grown on trend by about {_at(n, 'ehcp.trend_growth_pct')}% a year, and the "
+        f"model forecasts {_at(n, f'ehcp.england_{f}_median')} plans in England in January {f} (90% interval "
+        f"{_at(n, f'ehcp.england_{f}_q05')} to {_at(n, f'ehcp.england_{f}_q95')}). Its 90% intervals held "
+        f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown (@sec-ehcp).",
+        f"**What a plan costs depends on where the child is placed.** In {year} a plan in an independent special school cost its "
+        f"LA {cost('special_independent')} a year in top-ups on average, a state special school plan {cost('special_state')} "
+        f"and a mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend).",
+        f"**Safety Valve LAs diverged from matched LAs after their agreements**: the growth of EHC plans per head differed "
+        f"by {effect('safety_valve', 'ehcp_rate')} and high-needs spend per head by {effect('safety_valve', 'hn_spend_per_head')} "
+        f"on average after the start. **DBV LAs** differed by {effect('dbv', 'ehcp_rate')} and "
+        f"{effect('dbv', 'hn_spend_per_head')}. These are associations, not effects: @sec-programmes tests how far each "
+        "survives trends that began before the programmes and other choices of comparison, and says which do not.",
+        f"**The savings claims, priced openly.** Moving the share of West Sussex's special school plans that its DBV case "
+        f"reviews suggested would save {saving('west_sussex')} in top-ups; DBV's national extrapolation would save "
+        f"{saving('dbv_national')}, if the moved children cost what the average plan of their new placement costs in their "
+        "LA. Neither says whether children would be as well served (@sec-value).",
+    ]
+    how = ("Each figure is a posterior median with its 90% credible interval, rounded to the precision a rerun of the "
+           "samplers supports (`results/key_numbers.json` holds each with its Monte Carlo standard error, and "
+           "`python -m analysis findings --check` recomputes them). Quote a figure with its interval and the chapter it "
+           "comes from, and cite the study as below.")
+    return "\n".join(f"- {item}" for item in items) + "\n\n" + how + "\n"
+
+
+def save_headlines(numbers: dict[str, KeyNumber], path: Path = HEADLINES) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(headlines(numbers)))
