@@ -63,3 +63,14 @@ def test_key_findings_show_each_number_at_its_supported_precision():
     noisy = {k: KeyNumber(v.value, v.mcse * 1000, v.unit, v.what) for k, v in numbers.items()}
     assert findings.shown(noisy["ehcp.england_2029_median"]) in findings.headlines(noisy)  # coarser when the error is larger
     assert findings.headlines(noisy) != text
+
+
+def test_key_findings_link_to_chapters():
+    """Each finding links to the chapter that shows it: a chapter's own label, not a section of another chapter."""
+    import re
+
+    from analysis.report import preview
+
+    chapters = {k for p in preview.book_pages() for k, v in p.labels.items() if v["level"] == 1}
+    links = set(re.findall(r"@(sec-[\w-]+)", findings.HEADLINES.read_text()))
+    assert links and links <= chapters, f"links to sections that are not chapters: {sorted(links - chapters)}"

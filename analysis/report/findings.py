@@ -268,7 +268,7 @@ def headlines(numbers: dict[str, KeyNumber]) -> str:
         f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown (@sec-ehcp).",
         f"**What a plan costs depends on where the child is placed.** In {year} a plan in an independent special school cost its "
         f"LA {cost('special_independent')} a year in top-ups on average, a state special school plan {cost('special_state')} "
-        f"and a mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend).",
+        f"and a mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend-model).",
         f"**Safety Valve LAs diverged from matched LAs after their agreements**: the growth of EHC plans per head differed "
         f"by {effect('safety_valve', 'ehcp_rate')} and high-needs spend per head by {effect('safety_valve', 'hn_spend_per_head')} "
         f"on average after the start. **DBV LAs** differed by {effect('dbv', 'ehcp_rate')} and "
