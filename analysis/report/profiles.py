@@ -457,24 +457,47 @@ def summary_table(profiles: Profiles) -> pd.DataFrame:
     })
 
 
-def rates_small_multiples(profiles: Profiles) -> alt.FacetChart:
-    """EHC plans per 10,000 aged 0–25 for every LA, one small panel each, with England's line: the static
-    overview for readers of the PDF."""
-    h = profiles.history[profiles.history["measure"] == "plans_per_10k"].merge(profiles.summary[["la_code", "la_name"]], on="la_code")
+def small_multiples(profiles: Profiles, measure: str, ticks: list[float], fmt: str) -> alt.FacetChart:
+    """One measure of `MEASURES` for every LA, one small panel each (alphabetical), with England's line: the static
+    overview for readers of the PDF. `ticks` are the y-axis values labelled, `fmt` their d3 format."""
+    label = MEASURES[measure][0]
+    h = profiles.history[profiles.history["measure"] == measure].merge(profiles.summary[["la_code", "la_name"]], on="la_code")
     h = h.assign(panel=h["la_name"].map(_lines_of(14)))
     long = pd.concat([h.assign(series="LA", v=h["value"].round(0)), h.assign(series="England", v=h["england"].round(0))])
     return alt.Chart(long[["la_name", "panel", "year", "series", "v"]], width=44, height=30).mark_line(strokeWidth=1).encode(
         x=alt.X("year:Q", title=None, axis=None),
-        y=alt.Y("v:Q", title=None, axis=alt.Axis(values=[0, 300, 600], labelFontSize=7, grid=True)),
+        y=alt.Y("v:Q", title=None, axis=alt.Axis(values=ticks, format=fmt, labelFontSize=7, grid=True)),
         color=alt.Color("series:N", title=None, scale=alt.Scale(domain=["LA", "England"], range=[charts.OKABE_ITO[0], "#999999"]),
                         legend=alt.Legend(orient="top")),
-        tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("year:Q", format="d", title="January"),
-                 alt.Tooltip("v:Q", title="Plans per 10,000", format=",.0f")],
+        tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("year:Q", format="d", title="Year"),
+                 alt.Tooltip("v:Q", title=label, format=fmt)],
     ).facet(
         facet=alt.Facet("panel:N", title=None, header=alt.Header(labelFontSize=6, labelLimit=0, labelPadding=1,
                                                               labelExpr="split(datum.label, '|')")),
         columns=10, spacing={"row": 4, "column": 4},
     )
+
+
+def static_table(profiles: Profiles) -> pd.DataFrame:
+    """Every LA's modelled unit costs (top-up, median and 90% interval), latest DSG deficit and, for programme LAs,
+    the change in spend per head since joining against their matched LAs: the interactive profile's other panels,
+    for readers of the PDF."""
+    m = profiles.modelled
+    cost = lambda label: m[m["label"] == f"Unit cost (top-up): {label}"].set_index("la_code").apply(
+        lambda r: f"£{r['value']:,.0f} (£{r['q05']:,.0f}–£{r['q95']:,.0f})", axis=1)
+    progs = profiles.programmes.dropna(subset=["per_head_gap"]).groupby("la_code").apply(
+        lambda g: "; ".join(f"{r.programme} {_signed(r.per_head_gap)} ({_signed(r.per_head_gap_min)} to {_signed(r.per_head_gap_max)})"
+                            for r in g.itertuples()), include_groups=False)
+    s = profiles.summary.set_index("la_code")
+    deficit = [f"{d:.1f}".replace("-", "−") if pd.notna(d) else "–" for d in s["deficit_pct"]]
+    return pd.DataFrame({
+        "LA": s["la_name"],
+        "mainstream": cost("Mainstream").reindex(s.index).fillna("–"),
+        "state special": cost("State special").reindex(s.index).fillna("–"),
+        "independent special": cost("Independent special").reindex(s.index).fillna("–"),
+        "DSG deficit (% of DSG)": deficit,
+        "spend per head since joining, vs matches (points)": progs.reindex(s.index).fillna("–"),
+    }).reset_index(drop=True)
 
 
 def _lines_of(chars: int):
