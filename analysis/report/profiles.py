@@ -359,7 +359,14 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
                  alt.Tooltip("share:Q", title="Share (%)", format=".1f")],
     ).transform_fold(list(_SHORT_PLACEMENTS.values()), as_=["placement", "share"]).transform_calculate(
         placement_order=f"indexof({list(_SHORT_PLACEMENTS.values())}, datum.placement)")
-    per_head = _lines(wide, "spend_per_head", "High-needs spend per head 2–18 (£)", charts.GBP, legend=False)
+    per_head = alt.layer(
+        _lines(wide, "spend_per_head", "", charts.GBP, legend=False),
+        alt.Chart(la_only).transform_filter(_chosen()).transform_filter("isValid(datum.allocation_per_head)").mark_line(
+            color=charts.OKABE_ITO[2], strokeDash=[1, 2], point=alt.OverlayMarkDef(color=charts.OKABE_ITO[2], shape="square")
+        ).encode(x="year:O", y="allocation_per_head:Q", tooltip=[alt.Tooltip("year:O", title="Year"), alt.Tooltip(
+            "allocation_per_head:Q", title="High-needs block per head", format=charts.GBP)]),
+        title=alt.Title("High-needs spend per head 2–18 (£)", subtitle="green squares: the council's high-needs block per head"),
+    )
     costs = profiles.modelled[profiles.modelled["section"] == "unit cost"].assign(
         type=lambda d: d["label"].str.replace("Unit cost (top-up): ", "", regex=False))[["la_code", "type", "value", "q05", "q95"]]
     cost_base = alt.Chart(costs, width=_PANEL_W, height=_PANEL_H,
@@ -424,6 +431,7 @@ def _facts(profiles: Profiles) -> pd.DataFrame:
             lines.append(f"DSG {'deficit' if r.deficit_pct > 0 else 'surplus'} {abs(r.deficit_pct):.1f}% of DSG ({int(r.deficit_year) - 1}-{int(r.deficit_year) % 100:02d})")
         if pd.notna(r.full_cost_per_plan):
             lines.append(f"Full cost per plan {charts.fmt_gbp(r.full_cost_per_plan)} (with place funding)")
+        lines.append("Data releases: 'Data vintage', end of this chapter")
         rows += [{"la_code": r.la_code, "line": i, "text": t, "href": ""} for i, t in enumerate(lines)]
         rows.append({"la_code": r.la_code, "line": len(lines) + 1, "text": "Download this council's figures (CSV)",
                      "href": download_href(r.la_code)})
