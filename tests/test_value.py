@@ -200,3 +200,23 @@ def test_safety_valve_value_scales_the_effect_by_the_funded_las_own_spend(las):
     assert sv["funded"] == len(funding) and sv["funding"] == pytest.approx(funding["amount"].sum())
     with pytest.raises(ValueError, match="not Safety Valve members"):
         claims.safety_valve_value(ev, funding.assign(la_code=funding["la_code"].where(funding.index > 0, "E06000001")))
+
+
+def test_held_out_year_is_predicted_with_honest_intervals_and_pooling_helps():
+    """SIMULATED: four years of an outcome with lasting LA levels; fitted to the first three, the model's 90% intervals
+    should contain about 90% of the LAs' positions in the fourth, and its pooled levels beat both no pooling and none."""
+    rng = np.random.default_rng(11)
+    codes = [f"E{i:08d}" for i in range(80)]
+    level = 6 * rng.standard_normal(80)
+    size = rng.integers(5, 400, 80)
+    rows = [{"la_code": c, "la_name": c, "year": year, "ehcp_total": float(n), "y": 50 + shift + lv + 100 / np.sqrt(n) * rng.standard_normal()}
+            for year, shift in zip((2022, 2023, 2024, 2025), (-1.0, 0.0, 1.0, 2.0)) for c, lv, n in zip(codes, level, size)]
+    outcome = ChildOutcome("y", "simulated outcome", +1, "ehcp_total", "simulated")
+    model = OutcomeModel(pd.DataFrame(rows), (outcome,), holdout=True)
+    assert set(model.long["year"]) == {2022, 2023, 2024} and set(model.held["year"]) == {2025}
+    scores = model.holdout_scores().iloc[0]
+    assert model.diagnostics().passed
+    assert 0.8 <= scores["coverage"] <= 0.97
+    assert scores["rmse_pooled"] < min(scores["rmse_own"], scores["rmse_zero"])
+    with pytest.raises(ValueError, match="holdout=True"):
+        OutcomeModel(pd.DataFrame(rows), (outcome,)).holdout_scores()

@@ -71,19 +71,23 @@ PARAMS = ["mu", "tau", "noise", "size_share", "a"]
 class OutcomeModel:
     """The pooled outcome model on a panel: `fit`, `diagnostics`, `levels`, `ranks`, `predictive_check`."""
 
-    name = "outcomes"
-
-    def __init__(self, panel: pd.DataFrame, outcomes: tuple[ChildOutcome, ...] = OUTCOMES, settings: SamplerSettings = SETTINGS):
-        self.outcomes, self.settings = outcomes, settings
+    def __init__(self, panel: pd.DataFrame, outcomes: tuple[ChildOutcome, ...] = OUTCOMES, settings: SamplerSettings = SETTINGS,
+                 holdout: bool = False):
+        """`holdout=True` fits each outcome's `YEARS` years before its last and keeps the last year aside
+        (`held`), so that `holdout_scores` can check the model's predictions against a year it was not shown."""
+        self.outcomes, self.settings, self.holdout = outcomes, settings, holdout
+        self.name = "outcomes-holdout" if holdout else "outcomes"
         panel = breaks.mask(panel)
-        rows = []
+        rows, held = [], []
         for k, o in enumerate(outcomes):
             have = panel.dropna(subset=[o.column])
-            years = sorted(have["year"].unique())[-YEARS:]
-            part = have[have["year"].isin(years)]
-            size = part[o.size].where(part[o.size] > 0)
-            rows.append(pd.DataFrame({"outcome": o.column, "k": k, "la_code": part["la_code"], "la_name": part["la_name"],
-                                      "year": part["year"], "y": part[o.column].astype(float), "n": size.astype(float)}))
+            years = sorted(have["year"].unique())
+            fit_years, last = (years[-YEARS - 1:-1], years[-1:]) if holdout else (years[-YEARS:], [])
+            for chosen, out in ((fit_years, rows), (last, held)):
+                part = have[have["year"].isin(chosen)]
+                size = part[o.size].where(part[o.size] > 0)
+                out.append(pd.DataFrame({"outcome": o.column, "k": k, "la_code": part["la_code"], "la_name": part["la_name"],
+                                         "year": part["year"], "y": part[o.column].astype(float), "n": size.astype(float)}))
         long = pd.concat(rows, ignore_index=True)
         # an LA-year without a size gets its LA's median size in the other outcome years, else the outcome's median
         long["n"] = long["n"].fillna(long.groupby(["outcome", "la_code"])["n"].transform("median"))
@@ -97,6 +101,13 @@ class OutcomeModel:
         year_index = {(o, y): j for o, ys in long.groupby("outcome")["year"] for j, y in enumerate(sorted(ys.unique()))}
         long["t"] = [year_index[(o, y)] for o, y in zip(long["outcome"], long["year"])]
         self.long, self.stats = long, stats
+        held = pd.concat(held, ignore_index=True)
+        held = held[held["la_code"].isin(self.las)].copy()  # an LA new in the held-out year has no level to predict
+        held["n"] = held["n"].fillna(held.groupby("outcome")["n"].transform("median"))
+        held["ys"] = (held["y"] - held["outcome"].map(stats["mean"])) / held["outcome"].map(stats["std"])
+        held["w"] = held["n"] / held["outcome"].map(long.groupby("outcome")["n"].median())
+        held["i"] = held["la_code"].map({c: i for i, c in enumerate(self.las)})
+        self.held = held
         self.last_year = long.groupby("outcome")["year"].max()
         # an LA reorganised away before an outcome's last year (e.g. Cumbria) has no level in that year
         self.alive = {o: set(panel.loc[panel["year"] == y, "la_code"]) for o, y in self.last_year.items()}
@@ -186,6 +197,35 @@ class OutcomeModel:
         inside = (d["ys"].to_numpy() >= lo) & (d["ys"].to_numpy() <= hi)
         return (d.assign(inside=inside).groupby("outcome", sort=False)
                 .agg(la_years=("inside", "size"), coverage=("inside", "mean")).reset_index())
+
+    def holdout_scores(self, prob: float = 0.9, seed: int = SEED) -> pd.DataFrame:
+        """How well the model fitted without each outcome's last year predicts where each LA stands that year.
+
+        What is scored is each LA's gap to the mean across LAs in the held-out year (the year's common shift is
+        not predictable from LA levels, and ranks depend only on the gaps). Per outcome: LAs, the share inside
+        their `prob` predictive interval (the LA's level plus its size-dependent noise), and the root mean squared
+        error, on the outcome's own scale, of three predictions of the gap: the pooled level (posterior median),
+        the LA's own mean gap over the years fitted (no pooling), and zero (every LA the same)."""
+        if not self.holdout:
+            raise ValueError("holdout_scores() needs a model built with holdout=True (it scores the year kept aside)")
+        rng = np.random.default_rng(seed)
+        a, noise, share = (self._draws(n) for n in ("a", "noise", "size_share"))
+        rows = []
+        for k, o in enumerate(self.outcomes):
+            h = self.held[self.held["outcome"] == o.column]
+            i, w = h["i"].to_numpy(), h["w"].to_numpy()
+            gap = h["ys"].to_numpy() - h["ys"].mean()
+            level = a[:, k, :][:, i]
+            rep = level + noise[:, k, None] * np.sqrt(share[:, k, None] / w + 1 - share[:, k, None]) * rng.standard_normal(level.shape)
+            rep = rep - rep.mean(axis=1, keepdims=True)  # gaps to each draw's mean across the same LAs
+            lo, hi = np.quantile(rep, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+            fit = self.long[self.long["outcome"] == o.column]
+            own = (fit["ys"] - fit.groupby("year")["ys"].transform("mean")).groupby(fit["la_code"]).mean().reindex(h["la_code"]).to_numpy()
+            pooled = np.median(level - level.mean(axis=1, keepdims=True), axis=0)
+            rmse = lambda pred: float(np.sqrt(np.nanmean((pred - gap) ** 2)) * self.stats.at[o.column, "std"])
+            rows.append({"outcome": o.column, "year": int(h["year"].max()), "las": len(h), "coverage": float(np.mean((gap >= lo) & (gap <= hi))),
+                         "rmse_pooled": rmse(pooled), "rmse_own": rmse(own), "rmse_zero": rmse(np.zeros_like(gap))})
+        return pd.DataFrame(rows)
 
     def shrinkage(self) -> pd.DataFrame:
         """How far pooling moves LAs towards England, by outcome: the median over LAs of the share of the gap

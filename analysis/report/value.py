@@ -72,6 +72,32 @@ def outcome_checks_table(model: OutcomeModel) -> pd.DataFrame:
     } for o in OUTCOMES])
 
 
+def holdout_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per outcome: the held-out year, LAs, predictive coverage and each prediction's error (`OutcomeModel.holdout_scores`)."""
+    fmt = lambda x: f"{float(f'{x:.2g}'):g}"  # two significant figures
+    return pd.DataFrame([{
+        "outcome": BY_COLUMN[r.outcome].label, "held-out year": str(r.year), "LAs": r.las,
+        "in 90% predictive interval": f"{100 * r.coverage:.0f}%", "error: pooled": fmt(r.rmse_pooled),
+        "error: LA's own mean": fmt(r.rmse_own), "error: no LA differences": fmt(r.rmse_zero),
+    } for r in scores.itertuples()])
+
+
+def holdout_text(scores: pd.DataFrame) -> str:
+    """What the held-out check says, in words computed from it."""
+    cov = 100 * scores["coverage"]
+    better_own = scores[scores["rmse_pooled"] < scores["rmse_own"]]
+    worse = [BY_COLUMN[c].short for c in scores.loc[scores["rmse_pooled"] >= scores["rmse_own"], "outcome"]]
+    beats_zero = (scores["rmse_pooled"] < scores["rmse_zero"]).all()
+    return (f"Fitted without each outcome's last year, the model's 90% predictive intervals contained between {cov.min():.0f}% and "
+            f"{cov.max():.0f}% (median {cov.median():.0f}%) of LAs' positions in that year (@tbl-value-outcome-holdout). "
+            + ("Below 90%, they are somewhat too narrow for a new year: LAs' levels drift from year to year, which a model of "
+               "lasting levels leaves out, so the intervals of levels and ranks in this chapter understate the uncertainty about "
+               "next year a little. " if cov.median() < 87.5 else "That is close to the 90% intended. ")
+            + f"The pooled levels predicted the held-out year better than each LA's own mean for {len(better_own)} of the "
+            f"{len(scores)} outcomes" + (f" (not for {', '.join(worse)})" if worse else "")
+            + (", and better than treating every LA alike for all of them." if beats_zero else "."))
+
+
 def association_table(across: pd.DataFrame, within: pd.DataFrame) -> pd.DataFrame:
     """Across-LA correlations with spend per plan and the special-school share, and the within-LA slope, in the
     outcomes' own directions (a + means a higher figure), beside which direction is better."""
