@@ -67,7 +67,7 @@ class Profiles:
     - `history`: long (la_code, year, measure, value, england, neighbours): each measure of `MEASURES`,
       England's figure and the median of the LA's ten DfE statistical neighbours.
     - `mix`: long (la_code, year, placement, share): where the LA's children with plans are placed.
-    - `modelled`: long (la_code, section, measure, value, q05, q95, rank, rank_q05, rank_q95, of, year):
+    - `modelled`: long (la_code, section, label, year, value, q05, q95, rank, rank_q05, rank_q95, of, unit):
       the forecast, unit costs, child outcomes and the combined score.
     - `programmes`: programme LAs' membership and their change since joining against their matches.
     - `releases`: the data vintage, one row per source release (`analysis.data.lineage.vintage`).
