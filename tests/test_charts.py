@@ -32,9 +32,16 @@ def _alive(units: pd.DataFrame, year: int) -> pd.DataFrame:
 
 
 def _features(chart: alt.TopLevelMixin) -> list[dict]:
-    data = chart.to_dict()["data"]
+    """The map's areas, each with what is drawn for it (joined by la_code, as Vega does) in its properties."""
+    spec = chart.to_dict()
+    data = spec["data"]
     assert data["format"] == {"type": "json", "property": "features"}
-    return json.loads(data["values"])["features"]
+    features = json.loads(data["values"])["features"]
+    assert all(set(f["properties"]) == {"la_code"} for f in features)  # the shapes alone: shared by maps side by side
+    (lookup,) = [t for t in spec["transform"] if "lookup" in t]
+    assert lookup["lookup"] == "properties.la_code" and lookup["from"]["key"] == "la_code"
+    drawn = {r["la_code"]: r for r in lookup["from"]["data"]["values"]}
+    return [{**f, "properties": drawn[f["properties"]["la_code"]]} for f in features]
 
 
 def _line_chart() -> alt.Chart:
@@ -149,6 +156,52 @@ def test_png_option():
     assert bundle["image/png"].startswith("iVBORw0KGgo")  # base64 of the PNG signature
 
 
+def _mixed_chart(n: int = 120) -> alt.LayerChart:
+    """Lines over data with awkward strings (commas, quotes, a leading space) and missing numbers, in two views."""
+    df = pd.DataFrame({
+        "x": range(n),
+        "y": [((i * 37) % 101) * 1234.5678 + 0.1 for i in range(n)],
+        "group": [("Bath, NE Somerset", 'The "Wirral"', " Slough")[i % 3] for i in range(n)],
+        "m": [None if i % 4 == 0 else i / 7 for i in range(n)],
+    })
+    line = alt.Chart(df).mark_line(point=True).encode(x="x:Q", y="y:Q", color="group:N", tooltip=["group:N", "y:Q"])
+    dots = alt.Chart(df).mark_point().encode(x="x:Q", y="m:Q").transform_filter("isValid(datum.m)")
+    bars = alt.Chart(df).mark_bar().encode(x="group:N", y="sum(m):Q")
+    return alt.hconcat(alt.layer(line, dots).properties(width=250), bars.properties(width=120))
+
+
+def test_large_datasets_are_stored_as_csv_and_draw_the_same():
+    chart = _mixed_chart()
+    plain = chart.to_dict()
+    spec = charts.show(chart, name="fig-csv")._repr_mimebundle_()[charts.VEGALITE_MIME]
+    (name, text), = spec["datasets"].items()
+    assert isinstance(text, str) and text.startswith("x,y,group,m\n")
+    assert len(text) < 0.7 * len(json.dumps(plain["datasets"][name]))
+    body = json.dumps({k: v for k, v in spec.items() if k != "datasets"})
+    refs = re.findall(r'\{"name": "data-[0-9a-f]+"(, "format": \{[^}]*\}\})?', body)
+    parse = {"type": "csv", "parse": {"x": "number", "y": "number", "m": "number"}}
+    assert refs and all(r and json.loads(r[len(', "format": '):]) == parse for r in refs), refs
+    # The same picture from both: Vega parses the CSV back to the same records (missing numbers as null).
+    import vl_convert as vlc
+    assert charts._round_paths(vlc.vegalite_to_svg(plain)) == charts._round_paths(vlc.vegalite_to_svg(spec))
+
+
+def test_datasets_csv_cannot_hold_stay_json():
+    rows = [{"a": i, "b": "x"} for i in range(60)]
+    assert charts._as_csv(rows[:10]) is None  # small: JSON reads more easily
+    assert charts._as_csv(rows) is not None
+    assert charts._as_csv([{**r, "b": None if i == 3 else "x"} for i, r in enumerate(rows)]) is None  # missing string
+    assert charts._as_csv([{**r, "c": True} for r in rows]) is None  # booleans
+    assert charts._as_csv([{**r, "c": [1, 2]} for r in rows]) is None  # nested
+    assert charts._as_csv([{"properties.code": i} for i in range(60)]) is None  # nested access in a field name
+    assert charts._as_csv([{**r, "a": float("nan") if i == 0 else 1.0} for i, r in enumerate(rows)]) is None
+
+
+def test_paths_are_rounded_to_a_tenth_of_a_pixel():
+    svg = '<svg><path d="M161.573,67.683L-0.04,1.5e-7Z" x="1.234"/><text x="12.345">12.345</text></svg>'
+    assert charts._round_paths(svg) == '<svg><path d="M161.6,67.7L0,0Z" x="1.234"/><text x="12.345">12.345</text></svg>'
+
+
 # --------------------------------------------------------------------------- UK formats
 
 
@@ -218,8 +271,9 @@ def test_la_map_missing_values_are_grey_with_a_legend(store, units):
     frame = pd.DataFrame({"la_code": alive["la_code"], "v": 1.0})
     frame.loc[frame.index[:3], "v"] = float("nan")
     frame = frame.iloc[1:]  # one LA absent, two NaN: all three are "No data"
-    spec = charts.la_map(frame, "v", year=2025, title="t", store=store).to_dict()
-    props = pd.DataFrame([f["properties"] for f in json.loads(spec["data"]["values"])["features"]])
+    chart = charts.la_map(frame, "v", year=2025, title="t", store=store)
+    spec = chart.to_dict()
+    props = pd.DataFrame([f["properties"] for f in _features(chart)])
     assert (props["status"] == "No data").sum() == 3
     grey = spec["layer"][1]["encoding"]["color"]
     assert grey["scale"] == {"domain": ["No data"], "range": [charts.MISSING]}
@@ -232,8 +286,8 @@ def test_la_map_tooltip_has_name_and_formatted_value(store, units):
                           title="t", fmt=charts.GBP, legend_title="Spend", store=store)
     tooltip = chart.to_dict()["layer"][0]["encoding"]["tooltip"]
     assert tooltip == [
-        {"field": "properties.la_name", "type": "nominal", "title": "LA"},
-        {"field": "properties.value", "type": "quantitative", "title": "Spend", "format": charts.GBP},
+        {"field": "la_name", "type": "nominal", "title": "LA"},
+        {"field": "value", "type": "quantitative", "title": "Spend", "format": charts.GBP},
     ]
     svg = charts.show(chart, name="map-test").static
     assert "LA: Hartlepool" in svg and "£1,500,000" in svg  # the SVG's aria-labels carry the tooltip text
@@ -269,10 +323,44 @@ def test_boundaries_are_wound_for_d3(store):
                 assert (area2 < 0) if i == 0 else (area2 > 0), f["properties"]["la_code"]
 
 
+def test_simplified_boundaries_stay_close_to_the_published_ones(store):
+    """Simplification moves the median LA's outline by at most about a pixel (0.02°, on the largest map), none by
+    more than five (thin spits and estuary mouths such as Spurn Head), and each by under half a pixel on average
+    (the area between the two outlines over the outline's length)."""
+    import shapely
+    import shapely.geometry
+    raw = {f["properties"]["code"]: shapely.geometry.shape(f["geometry"])
+           for f in json.loads(store.path("boundaries_utla23").read_text())["features"]}
+    las, _ = charts._las(store)
+    codes = dict(zip(charts.geography.harmonise_codes(pd.Series(list(raw)), las, where="test"), raw))
+    feats = charts.boundaries("boundaries_utla23", store)
+    furthest, vertices = [], 0
+    for f in feats:
+        drawn = shapely.make_valid(shapely.geometry.shape(f["geometry"]))  # rounding can cross an edge: invisible, but GEOS objects
+        published = raw[codes[f["properties"]["la_code"]]]
+        vertices += shapely.get_num_coordinates(drawn)
+        furthest.append(shapely.hausdorff_distance(drawn, published))
+        assert furthest[-1] < 0.08, f["properties"]["la_code"]
+        assert shapely.symmetric_difference(drawn, published).area / published.length < 0.005, f["properties"]["la_code"]
+    assert sorted(furthest)[len(furthest) // 2] < 0.02
+    assert vertices < 0.5 * sum(shapely.get_num_coordinates(g) for g in raw.values())
+
+
+def test_maps_side_by_side_share_their_shapes(store, units):
+    alive = _alive(units, 2025)
+    frame = pd.DataFrame({"la_code": alive["la_code"], "a": range(len(alive)), "b": 1.0})
+    pair = (charts.la_map(frame, "a", year=2025, title="a", store=store, width=220, height=260)
+            | charts.la_map(frame, "b", year=2025, title="b", store=store, width=220, height=260))
+    spec = json.dumps(pair.to_dict())
+    assert spec.count("FeatureCollection") == 1
+    svg = charts.show(pair, name="map-pair").static
+    assert svg.count('aria-roledescription="geoshape"') == 2 * len(alive)  # both maps drawn from the one copy
+
+
 def test_map_output_stays_small(store, units):
     """A map's whole notebook output (HTML + SVG + spec) stays well under 1 MB."""
     alive = _alive(units, 2025)
     chart = charts.la_map(pd.DataFrame({"la_code": alive["la_code"], "v": range(len(alive))}), "v", year=2025, title="t", store=store)
     bundle = charts.show(chart, name="map-size")._repr_mimebundle_()
     size = sum(len(v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))) for v in bundle.values())
-    assert size < 800_000, size
+    assert size < 400_000, size

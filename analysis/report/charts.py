@@ -31,6 +31,10 @@ derived from `name`, and vl-convert's SVG is byte-for-byte reproducible for a
 given vl-convert version, since it measures text with its bundled Liberation
 Sans), so `pytest --nbval` re-creates the stored outputs exactly.
 
+Every chart is stored twice (HTML and image), so `show` keeps it lean: inline
+data sets of flat rows go in as CSV text, which Vega parses back to the same
+records (`_csv_datasets`), and SVG paths are rounded to 0.1 px (`_round_paths`).
+
 Every chart must fit the HTML text column: `show` raises if the rendered width
 exceeds `MAX_WIDTH` pixels (Quarto's default column is about 680 px wide and
 clips anything wider, legends first).
@@ -51,6 +55,8 @@ from typing import Any
 
 import altair as alt
 import pandas as pd
+import shapely
+import shapely.geometry
 import vl_convert as vlc
 
 from analysis.atomic import write_atomic
@@ -235,9 +241,9 @@ def show(
         raise ValueError(f"show(): name must match {_NAME.pattern!r} (e.g. 'fig-ehcp-trend'), not {name!r}")
     if static not in ("svg", "png"):
         raise ValueError(f"show(): static must be 'svg' or 'png', not {static!r}")
-    spec = chart.to_dict()  # validates; the active theme supplies config (locale, fonts, palette)
+    spec = _csv_datasets(chart.to_dict())  # validates; the active theme supplies config (locale, fonts, palette)
     opts = dict(vl_version=_VLC_VERSION, format_locale=LOCALE, time_format_locale=LOCALE)
-    svg = vlc.vegalite_to_svg(spec, **opts)
+    svg = _round_paths(vlc.vegalite_to_svg(spec, **opts))
     width = float(re.search(r'<svg[^>]*?\bwidth="([\d.]+)"', svg).group(1))
     if width > MAX_WIDTH:
         raise ValueError(
@@ -255,6 +261,106 @@ def show(
     title = title.get("text", "") if isinstance(title, dict) else title
     title = " ".join(title) if isinstance(title, list) else str(title)
     return Figure(name=name, spec=spec, html=html, static_mime=mime, static=image, title=title, include_spec=include_spec)
+
+
+_PATH = re.compile(r'(\sd=")([^"]*)(")')
+_NUMBER = re.compile(r"-?(?:\d+\.\d*|\.\d+)(?:e[-+]?\d+)?")
+
+
+def _round_paths(svg: str) -> str:
+    """`svg` with path coordinates rounded to 0.1 px (vl-convert writes 0.001 px).
+
+    A tenth of a pixel is invisible at any zoom a reader uses, and the shorter
+    numbers take a quarter off a map's or a many-panel chart's SVG, which is
+    stored twice in the notebook (HTML and image).
+    """
+    def number(m: re.Match[str]) -> str:
+        text = f"{float(m.group(0)):.1f}".rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
+
+    return _PATH.sub(lambda m: m.group(1) + _NUMBER.sub(number, m.group(2)) + m.group(3), svg)
+
+
+#: Fewer rows than this stay JSON: CSV saves little there and JSON reads more easily.
+_CSV_MIN_ROWS = 50
+_PLAIN_FIELD = re.compile(r"[^.\\\[\]\"]+")
+
+
+def _csv_datasets(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with its larger inline data sets written as CSV text, parsed back by Vega.
+
+    Altair stores a data set as a list of records, repeating every field name in
+    every row; as CSV the same values take about a third of the bytes, which
+    matters for a chart that carries every LA's history (the spec sits in the
+    page and in the notebook). A data set is converted only when every value is
+    a number, a string or (in a numeric column) missing, so parsing it back gives
+    the same records: numbers round-trip through `repr`, missing numbers become
+    empty cells, which Vega's number parser reads as null. Every reference to the
+    data set gets the matching `format`.
+    """
+    datasets = spec.get("datasets") or {}
+    formats: dict[str, dict[str, Any]] = {}
+    out = dict(spec)
+    out["datasets"] = {}
+    for name, rows in datasets.items():
+        as_csv = _as_csv(rows)
+        if as_csv is None:
+            out["datasets"][name] = rows
+        else:
+            out["datasets"][name], parse = as_csv
+            formats[name] = {"type": "csv", "parse": parse}
+    if not formats:
+        return spec
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        new = {k: walk(v) for k, v in node.items()}
+        ref = new.get("data")
+        if isinstance(ref, dict) and ref.get("name") in formats:
+            if "format" in ref:  # pragma: no cover - Altair gives named data no format
+                raise ValueError(f"data set {ref['name']} already has a format: {ref['format']}")
+            new["data"] = {**ref, "format": formats[ref["name"]]}
+        return new
+
+    converted = out.pop("datasets")
+    return {**walk(out), "datasets": converted}
+
+
+def _as_csv(rows: Any) -> tuple[str, dict[str, str]] | None:
+    """(CSV text, Vega parse directive) for a list of flat records, or None when CSV cannot hold them exactly."""
+    if not isinstance(rows, list) or len(rows) < _CSV_MIN_ROWS or not all(isinstance(r, dict) for r in rows):
+        return None
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    if not all(_PLAIN_FIELD.fullmatch(f) for f in fields):
+        return None  # Vega-Lite reads '.', '[' and '\\' in a field name as nested access
+    numeric: dict[str, bool] = {}
+    for f in fields:
+        values = [r.get(f) for r in rows]
+        kinds = {type(v) for v in values if v is not None}
+        if kinds <= {int, float} and kinds:
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                return None
+            numeric[f] = True
+        elif kinds == {str} and None not in values:
+            numeric[f] = False
+        else:  # booleans, nested values, a string column with missing values: keep JSON
+            return None
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
+        if isinstance(v, int):
+            return str(v)
+        return '"' + v.replace('"', '""') + '"' if re.search(r'[",\r\n]|^\s|\s$', v) else v
+
+    lines = [",".join(cell(f) for f in fields)]
+    lines += [",".join(cell(r.get(f)) for f in fields) for r in rows]
+    return "\n".join(lines), {f: "number" for f in fields if numeric[f]}
 
 
 _SCRIPT = """<script>
@@ -325,7 +431,15 @@ BOUNDARY_VINTAGES: list[tuple[int, int, str]] = [
     (2022, 2023, "boundaries_utla21"),
     (2024, 9999, "boundaries_utla23"),
 ]
-_PRECISION = 3  # decimal places of lon/lat kept (~100 m: the files are generalised to 500 m; 1 px ~ 1 km)
+#: Boundaries are drawn at most 680 px wide for England's 7° of longitude, so 0.01° is about a pixel.
+#: The files (generalised to 500 m) are simplified further as a coverage, so neighbours keep one shared
+#: edge (Visvalingam–Whyatt, GEOS via shapely), with this tolerance in degrees: it removes three fifths
+#: of the vertices; the median LA's outline moves by at most a pixel, a thin spit or estuary mouth
+#: (Spurn Head, the Tamar) by up to five (tests/test_charts.py).
+_SIMPLIFY = 0.02
+#: Decimal places of lon/lat kept (0.01° is about 1 km). An area that would vanish at that precision
+#: keeps one more place.
+_PRECISION = 2
 _cache: dict[tuple[str, str], Any] = {}
 
 
@@ -359,31 +473,33 @@ def boundaries(key: str, store: Store | None = None) -> list[dict[str, Any]]:
         if codes.duplicated().any():
             dup = sorted(codes[codes.duplicated()])
             raise UnknownLAError(f"{path.name}: several areas map to one la_code: {dup}")
+        simplified = shapely.coverage_simplify([shapely.geometry.shape(f["geometry"]) for f in raw], _SIMPLIFY)
         feats = []
-        for f, code in zip(raw, codes):
-            geom = f["geometry"]
+        for f, code, shape in zip(raw, codes, simplified):
+            geom = shapely.geometry.mapping(shape)
             polys = geom["coordinates"] if geom["type"] == "MultiPolygon" else [geom["coordinates"]]
+            rounded = [q for p in polys if (q := _d3_rings(p, _PRECISION))] or [
+                q for p in polys if (q := _d3_rings(p, _PRECISION + 1))]
+            if not rounded:  # pragma: no cover - no English LA is under 100 m across
+                raise ValueError(f"{path.name}: rounding to {_PRECISION + 1} dp left no polygon for {f['properties']['name']}")
             feats.append(
                 {
                     "type": "Feature",
                     "properties": {"la_code": str(code), "boundary_name": f["properties"]["name"]},
-                    "geometry": {"type": "MultiPolygon", "coordinates": [q for p in polys if (q := _d3_rings(p))]},
+                    "geometry": {"type": "MultiPolygon", "coordinates": rounded},
                 }
             )
-        empty = [f["properties"]["boundary_name"] for f in feats if not f["geometry"]["coordinates"]]
-        if empty:  # pragma: no cover - would need a much coarser _PRECISION
-            raise ValueError(f"{path.name}: rounding to {_PRECISION} dp left no polygon for {empty}")
         _cache[ckey] = sorted(feats, key=lambda f: f["properties"]["la_code"])
     return _cache[ckey]
 
 
-def _d3_rings(rings: list) -> list:
-    """Round to `_PRECISION` dp and wind rings as d3-geo wants (exterior clockwise)."""
+def _d3_rings(rings: list, precision: int) -> list:
+    """Round to `precision` dp and wind rings as d3-geo wants (exterior clockwise)."""
     out = []
     for i, ring in enumerate(rings):
         r: list[list[float]] = []
         for x, y in ring:
-            pt = [round(x, _PRECISION), round(y, _PRECISION)]
+            pt = [round(x, precision), round(y, precision)]
             if not r or pt != r[-1]:  # rounding can merge neighbours; shared vertices stay shared
                 r.append(pt)
         area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(r, r[1:] + r[:1]))  # >0: anticlockwise
@@ -447,26 +563,19 @@ def la_map(
     feats = boundaries(key, store)
     alive_codes = set(alive["la_code"])
     no_boundary = sorted(alive_codes - {f["properties"]["la_code"] for f in feats})
-    data = []
+    rows = []  # what is drawn for each area, joined to its shape by la_code
     for f in feats:
         code, v = f["properties"]["la_code"], values.get(f["properties"]["la_code"], math.nan)
         if code in alive_codes:
             name, status = names[code], ("No data" if math.isnan(v) else "")
         else:  # e.g. BCP on a 2019 map: the area exists in the file, the LA not in that year
             name, status = f"{f['properties']['boundary_name']} (not an LA in {year})", "No boundary for this year"
-        props = {"la_code": code, "la_name": name, "value": None if math.isnan(v) else v, "status": status}
-        data.append({**f, "properties": props})
+        rows.append({"la_code": code, "la_name": name, "value": None if math.isnan(v) else v, "status": status})
 
     notes = [subtitle] if isinstance(subtitle, str) else list(subtitle or [])
     if no_boundary:
         missing = ", ".join(names[c] for c in no_boundary)
         notes.append(f"Not drawn (no {year} boundary in the map file): {missing}.")
-    # The features go in as one JSON string (Vega parses it): stored in a notebook,
-    # a nested array would be pretty-printed one coordinate per line (3x the bytes).
-    source = alt.Data(
-        values=json.dumps({"type": "FeatureCollection", "features": data}, separators=(",", ":"), allow_nan=False),
-        format=alt.DataFormat(type="json", property="features"),
-    )
     base = alt.Chart(width=width, height=height).project(
         type="transverseMercator", rotate=[2, 0, 0]  # British National Grid's central meridian, 2°W
     )
@@ -475,28 +584,48 @@ def la_map(
         scale = alt.Scale(scheme=scheme or DIVERGING, domainMid=domain_mid)
     label = legend_title or value
     filled = base.mark_geoshape(stroke="white", strokeWidth=0.4).encode(
-        color=alt.Color("properties.value:Q", title=label, scale=scale, legend=alt.Legend(format=fmt)),
+        color=alt.Color("value:Q", title=label, scale=scale, legend=alt.Legend(format=fmt)),
         tooltip=[
-            alt.Tooltip("properties.la_name:N", title="LA"),
-            alt.Tooltip("properties.value:Q", title=label, format=fmt),
+            alt.Tooltip("la_name:N", title="LA"),
+            alt.Tooltip("value:Q", title=label, format=fmt),
         ],
-    ).transform_filter("isValid(datum.properties.value)")
-    present = {d["properties"]["status"] for d in data}
+    ).transform_filter("isValid(datum.value)")
+    present = {r["status"] for r in rows}
     statuses = [s for s in ("No data", "No boundary for this year") if s in present]
     layers = [filled]
     if statuses:
         grey = base.mark_geoshape(stroke="white", strokeWidth=0.4).encode(
             color=alt.Color(
-                "properties.status:N",
+                "status:N",
                 title=None,
                 scale=alt.Scale(domain=statuses, range=[{"No data": MISSING}.get(s, NO_BOUNDARY) for s in statuses]),
                 legend=alt.Legend(symbolType="square", symbolStrokeColor="#888888", symbolStrokeWidth=0.5),
             ),
             tooltip=[
-                alt.Tooltip("properties.la_name:N", title="LA"),
-                alt.Tooltip("properties.status:N", title=label),
+                alt.Tooltip("la_name:N", title="LA"),
+                alt.Tooltip("status:N", title=label),
             ],
-        ).transform_filter("datum.properties.status != ''")
+        ).transform_filter("datum.status != ''")
         layers.append(grey)
     heading = alt.Title(title, subtitle=notes) if notes else alt.Title(title)
-    return alt.layer(*layers, data=source, title=heading).resolve_scale(color="independent")
+    drawn = alt.LookupData(alt.Data(values=rows), key="la_code", fields=["la_name", "value", "status"])
+    return alt.layer(*layers, data=shapes(key, store), title=heading).transform_lookup(
+        lookup="properties.la_code", from_=drawn).resolve_scale(color="independent")
+
+
+def shapes(key: str, store: Store | None = None) -> alt.Data:
+    """The areas of boundary file `key` as Vega data, coded by `la_code` and nothing else.
+
+    Every map of the same boundary file gets the same object, so maps side by
+    side share one copy (Altair lifts data that is the same object in every
+    part to the top of a concatenation). The features go in as one JSON string (Vega parses it):
+    stored in a notebook, a nested array would be pretty-printed one coordinate
+    per line (3x the bytes).
+    """
+    ckey = ("shapes", key, str((store or Store()).raw))
+    if ckey not in _cache:
+        features = [{"type": "Feature", "properties": {"la_code": f["properties"]["la_code"]}, "geometry": f["geometry"]}
+                    for f in boundaries(key, store)]
+        text = json.dumps({"type": "FeatureCollection", "features": features}, separators=(",", ":"), allow_nan=False)
+        _cache[ckey] = alt.Data(values=text, format=alt.DataFormat(type="json", property="features"))
+    return _cache[ckey]
