@@ -74,6 +74,16 @@ def test_every_chart_is_stored_interactive_and_static():
     assert charts >= 8
 
 
+#: A stored chapter larger than this bloats every clone with each re-execution: thin its charts' data.
+MAX_NOTEBOOK_BYTES = 5_000_000
+
+
+def test_stored_chapters_stay_small():
+    sizes = {p.name: p.stat().st_size for p in book.notebooks()}
+    large = {name: f"{size / 1e6:.1f} MB" for name, size in sizes.items() if size > MAX_NOTEBOOK_BYTES}
+    assert not large, f"chapters over {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB: {large}"
+
+
 def test_a_second_build_executes_nothing(capsys):
     for nb_path in book.notebooks():
         assert not book.execute(nb_path, log=lambda _: None), f"{nb_path.name} is stale: run python -m analysis book"

@@ -110,6 +110,33 @@ def test_an_la_csv_holds_every_section_with_intervals(profiles):
     assert (modelled["q05"] <= modelled["value"]).all() and (modelled["value"] <= modelled["q95"]).all()
 
 
+def test_the_placement_mix_table_holds_each_las_first_and_last_january(profiles, frame):
+    table = pr.mix_table(profiles).set_index("LA")
+    assert len(table) == len(profiles.summary)
+    ws = table.loc["West Sussex"]
+    mix = profiles.mix[profiles.mix["la_code"] == WS]
+    first, last = mix["year"].min(), mix["year"].max()
+    assert ws["Januaries"] == f"{first}→{last}"
+    row = frame[(frame["la_code"] == WS) & (frame["year"] == last)].iloc[0]
+    state = 100 * row["ehcp_special_state"] / sum(row[c] for c in pr.PLACEMENTS)
+    assert ws["State special"].split(" → ")[1] == f"{state:.0f}"
+    for end in (0, 1):  # each January's shares add up to 100, give or take rounding
+        shares = [float(c.split(" → ")[end]) for c in ws.drop("Januaries")]
+        assert abs(sum(shares) - 100) <= 3
+
+
+def test_the_rank_tables_hold_every_outcome_with_its_interval(profiles):
+    tables = [pr.rank_table(profiles, g) for g in (("process", "wellbeing"), ("education", "transition"))]
+    shorts = [c for t in tables for c in t.columns if c != "LA"]
+    assert sorted(shorts) == sorted(o.short for o in pr.OUTCOMES)
+    m = profiles.modelled
+    r = m[(m["la_code"] == WS) & (m["label"] == pr.OUTCOMES[0].label)].iloc[0]
+    cell = tables[0].set_index("LA").loc["West Sussex", pr.OUTCOMES[0].short]
+    assert cell == f"{r['rank']:.0f} ({r['rank_q05']:.0f}–{r['rank_q95']:.0f})"
+    with pytest.raises(KeyError, match="happiness"):
+        pr.rank_table(profiles, ("process", "happiness"))
+
+
 def _render(spec: dict, code: str) -> str:
     chosen = copy.deepcopy(spec)
     chosen["params"][0]["value"] = code
@@ -117,7 +144,8 @@ def _render(spec: dict, code: str) -> str:
 
 
 def test_the_profile_chart_shows_whichever_la_is_chosen(profiles):
-    spec = pr.profile_chart(profiles, default=WS).to_dict()
+    spec = charts._csv_datasets(pr.profile_chart(profiles, default=WS).to_dict())  # as the book stores it
+    assert all(isinstance(d, str) for d in spec["datasets"].values() if len(d) > 10_000)
     options = spec["params"][0]["bind"]["options"]
     assert sorted(options) == sorted(profiles.summary["la_code"])
     ws, bury = _render(spec, WS), _render(spec, BURY)

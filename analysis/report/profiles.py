@@ -291,6 +291,9 @@ _SERIES_COLOURS = [charts.OKABE_ITO[0], charts.OKABE_ITO[1], "#888888"]
 _PANEL_W, _PANEL_H = 400, 130
 
 
+_COUNCIL = f"datum.series == '{_SERIES['la']}'"
+
+
 def _chosen() -> str:
     return f"datum.la_code == {_LA} || datum.la_code == 'England'"
 
@@ -309,9 +312,11 @@ def _wide_history(profiles: Profiles) -> pd.DataFrame:
     return out
 
 
-def _lines(data: pd.DataFrame, measure: str, title: str, fmt: str, legend: bool = True) -> alt.Chart:
+def _lines(data: pd.DataFrame, measure: str, title: str, fmt: str, legend: bool = True, council_only: bool = False) -> alt.Chart:
     base = alt.Chart(data, width=_PANEL_W, height=_PANEL_H, title=title).transform_filter(_chosen()).transform_filter(
         f"isValid(datum.{measure})")
+    if council_only:
+        base = base.transform_filter(_COUNCIL)
     colour = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(_SERIES.values()), range=_SERIES_COLOURS),
                        legend=alt.Legend(orient="bottom", direction="horizontal") if legend else None)
     line = base.mark_line(point=True).encode(
@@ -334,9 +339,8 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
     s = profiles.summary
     param = alt.param(name=_LA, value=default, bind=alt.binding_select(
         options=s["la_code"].tolist(), labels=s["la_name"].tolist(), name="Choose a council: "))
-    wide = _wide_history(profiles)
-    la_only = wide[wide["series"] == _SERIES["la"]]
-    plans = _lines(la_only, "plans", "EHC plans (January) and forecast", ",.0f", legend=False)
+    wide = _wide_history(profiles)  # one data set for every line panel: the page carries it once
+    plans = _lines(wide, "plans", "EHC plans (January) and forecast", ",.0f", legend=False, council_only=True)
     fc = profiles.modelled[profiles.modelled["label"].str.startswith("EHC plans, January")][["la_code", "year", "value", "q05", "q95"]]
     fc_base = alt.Chart(fc).transform_filter(_chosen())
     forecast = (fc_base.mark_rule(color=charts.OKABE_ITO[3], strokeWidth=2).encode(x="year:O", y="q05:Q", y2="q95:Q")
@@ -361,7 +365,7 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
         placement_order=f"indexof({list(_SHORT_PLACEMENTS.values())}, datum.placement)")
     per_head = alt.layer(
         _lines(wide, "spend_per_head", "", charts.GBP, legend=False),
-        alt.Chart(la_only).transform_filter(_chosen()).transform_filter("isValid(datum.allocation_per_head)").mark_line(
+        alt.Chart(wide).transform_filter(_chosen()).transform_filter(_COUNCIL).transform_filter("isValid(datum.allocation_per_head)").mark_line(
             color=charts.OKABE_ITO[2], strokeDash=[1, 2], point=alt.OverlayMarkDef(color=charts.OKABE_ITO[2], shape="square")
         ).encode(x="year:O", y="allocation_per_head:Q", tooltip=[alt.Tooltip("year:O", title="Year"), alt.Tooltip(
             "allocation_per_head:Q", title="High-needs block per head", format=charts.GBP)]),
@@ -386,7 +390,7 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
     y_outcome = alt.Y("outcome:N", title=None, sort=[o.short for o in OUTCOMES] + ["Combined score"],
                       )
     rank = rank_base.mark_rule(color=charts.OKABE_ITO[2]).encode(
-        x=alt.X("rank_q05:Q", title=None, scale=alt.Scale(domain=[1, 155])), x2="rank_q95:Q", y=y_outcome) + rank_base.mark_point(
+        x=alt.X("rank_q05:Q", title=None, scale=alt.Scale(domain=[1, int(ranks["of"].max())])), x2="rank_q95:Q", y=y_outcome) + rank_base.mark_point(
         filled=True, color=charts.OKABE_ITO[2]).encode(
         x="rank:Q", y=y_outcome, tooltip=[alt.Tooltip("outcome:N", title="Outcome"), alt.Tooltip("rank:Q", title="Rank"),
                                           alt.Tooltip("rank_q05:Q", title="Rank 5%"), alt.Tooltip("rank_q95:Q", title="Rank 95%"),
@@ -472,7 +476,9 @@ def small_multiples(profiles: Profiles, measure: str, ticks: list[float], fmt: s
     h = profiles.history[profiles.history["measure"] == measure].merge(profiles.summary[["la_code", "la_name"]], on="la_code")
     h = h.assign(panel=h["la_name"].map(_lines_of(14)))
     long = pd.concat([h.assign(series="LA", v=h["value"].round(0)), h.assign(series="England", v=h["england"].round(0))])
-    return alt.Chart(long[["la_name", "panel", "year", "series", "v"]], width=44, height=30).mark_line(strokeWidth=1).encode(
+    return alt.Chart(long[["panel", "year", "series", "v"]], width=44, height=30).mark_line(
+        strokeWidth=1, aria=False,  # 300 lines: the figure's alt text describes them, not a label on each
+    ).transform_calculate(la_name="join(split(datum.panel, '|'), ' ')").encode(
         x=alt.X("year:Q", title=None, axis=None),
         y=alt.Y("v:Q", title=None, axis=alt.Axis(values=ticks, format=fmt, labelFontSize=7, grid=True)),
         color=alt.Color("series:N", title=None, scale=alt.Scale(domain=["LA", "England"], range=[charts.OKABE_ITO[0], "#999999"]),
@@ -506,6 +512,40 @@ def static_table(profiles: Profiles) -> pd.DataFrame:
         "DSG deficit (% of DSG)": deficit,
         "spend per head since joining, vs matches (points)": progs.reindex(s.index).fillna("–"),
     }).reset_index(drop=True)
+
+
+def mix_table(profiles: Profiles) -> pd.DataFrame:
+    """Every LA's placement mix (% of its children with plans) in the first and the last January the profiles
+    cover, "first → last": the interactive profile's placement panel, for readers of the PDF."""
+    m = profiles.mix
+    years = m.groupby("la_code")["year"].agg(first="min", last="max")
+    m = m.join(years, on="la_code")
+    at = {end: m[m["year"] == m[end]].pivot(index="la_code", columns="placement", values="share") for end in ("first", "last")}
+    s = profiles.summary.set_index("la_code")
+    years = years.reindex(s.index)
+    out = pd.DataFrame({"LA": s["la_name"], "Januaries": [f"{a:.0f}→{b:.0f}" if pd.notna(a) else "–"
+                                                          for a, b in zip(years["first"], years["last"])]})
+    for label in _SHORT_PLACEMENTS.values():
+        first, last = (at[end][label].reindex(s.index) if label in at[end] else pd.Series(np.nan, index=s.index) for end in at)
+        out[label] = [f"{a:.0f} → {b:.0f}" if pd.notna(a) and pd.notna(b) else "–" for a, b in zip(first, last)]
+    return out.reset_index(drop=True)
+
+
+def rank_table(profiles: Profiles, groups: tuple[str, ...]) -> pd.DataFrame:
+    """Every LA's rank (median and 90% interval; 1 = best) on each outcome of `groups` (see `ChildOutcome.group`):
+    the interactive profile's rank panel, for readers of the PDF, a few outcomes per table."""
+    chosen = [o for o in OUTCOMES if o.group in groups]
+    if not chosen or len({o.group for o in chosen}) < len(groups):
+        raise KeyError(f"rank_table(): unknown outcome group(s) in {groups}; groups: {sorted({o.group for o in OUTCOMES})}")
+    m = profiles.modelled[profiles.modelled["section"] == "child outcome"].set_index("la_code")
+    s = profiles.summary.set_index("la_code")
+    out = pd.DataFrame({"LA": s["la_name"]})
+    for o in chosen:
+        r = m[m["label"] == o.label]
+        cell = pd.Series([f"{a:.0f} ({b:.0f}–{c:.0f})" if pd.notna(a) else "–" for a, b, c in zip(r["rank"], r["rank_q05"], r["rank_q95"])],
+                         index=r.index)
+        out[o.short] = cell.reindex(s.index).fillna("–")
+    return out.reset_index(drop=True)
 
 
 def _lines_of(chars: int):
