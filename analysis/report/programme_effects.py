@@ -7,7 +7,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from analysis.evaluation import programmes, robustness
+from analysis.evaluation import balancing, programmes, robustness
 from analysis.evaluation.programmes import in_units
 from analysis.evaluation.experiment import (
     PARETO_K_MAX,
@@ -352,3 +352,39 @@ def later_waves_table(ev: Evaluation) -> pd.DataFrame:
             rows.append({"Programme": name, "Covariate (year before the start)": r.label,
                          "Matched LAs": f"{r.matched:+.2f}", "Later members": f"{r.later_waves:+.2f}"})
     return pd.DataFrame(rows)
+
+
+def reweighting_text(results: list[balancing.Reweighted], headline: pd.DataFrame) -> str:
+    """What reweighting on pre-period trends gives beside the matched event study, and what no weights can do."""
+    main = headline[headline["analysis"] == "main"].set_index(["programme", "outcome"])
+    parts = []
+    for programme, name in programmes.PROGRAMMES.items():
+        mine = [r for r in results if r.programme == programme]
+        trends = next(r for r in mine if r.covariates == balancing.TRENDS)
+        if not trends.found:
+            parts.append(f"For {name}, no weights balance even the pre-period trends.")
+            continue
+        e = trends.effects.set_index(["outcome", "period"])
+        said = []
+        for outcome in programmes.HEADLINE:
+            m = main.loc[(programme, outcome)]
+            said.append(f"{programmes.OUTCOMES[outcome].label}, "
+                        f"{effect_text(e.at[(outcome, 'after'), 'estimate'], e.at[(outcome, 'after'), 'lo'], e.at[(outcome, 'after'), 'hi'], '%')}"
+                        f" against {effect_text(m['median'], m['lo'], m['hi'], '%')} from the matched event study")
+        left = trends.balance[~trends.balance["covariate"].isin(trends.covariates)]
+        worst = left.loc[left["after"].abs().idxmax()]
+        failed = [r for r in mine if not r.found]
+        parts.append(
+            f"Reweighted on pre-period trends, {name} LAs' average change after the start differs from the comparison "
+            f"LAs' by: {'; '.join(said)}. The weights leave levels apart (largest: {worst['label']}, SMD {worst['after']:+.2f})"
+            + (f"; {trends.failed:.0%} of bootstrap resamples had no balancing weights and are left out of the interval" if trends.failed > 0.01 else "")
+            + ". "
+            + (" ".join(f"Balancing {balancing_name(r)} as well is impossible for {len(r.cohorts) - len(r.cohorts_found)} of its "
+                        f"{len(r.cohorts)} cohorts: no weighting of the eligible LAs matches them." for r in failed)))
+    return " ".join(parts)
+
+
+def balancing_name(result: balancing.Reweighted) -> str:
+    """The specification's name without the trends every specification balances ('levels, mix and deficit')."""
+    name = {v: k for k, v in balancing.SPECIFICATIONS.items()}[result.covariates]
+    return name.replace("trends, ", "").replace("trends and ", "")
