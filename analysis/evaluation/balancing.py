@@ -109,7 +109,7 @@ class Reweighted:
 
 
 def _cohorts(ev: Evaluation, programme: str, covariates: tuple[str, ...]) -> list[_Cohort]:
-    """Each cohort's LAs with every characteristic of `WITH_DEFICIT` (one sample for both specifications)."""
+    """Each cohort's LAs with every characteristic of `WITH_DEFICIT` (one sample for every specification)."""
     out = []
     for g in programmes.cohort_years(ev.treatment, programme):
         f = ev.features[g].loc[:, list(WITH_DEFICIT)].dropna()
