@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from analysis.evaluation import balancing, experiment
+from analysis.report import programme_effects as effects
 
 
 def test_weights_match_the_target_means_exactly():
@@ -59,7 +60,7 @@ def test_safety_valve_balances_on_trends_but_not_on_deficits(ev):
     assert (e["lo"] <= e["estimate"]).all() and (e["estimate"] <= e["hi"]).all()
     everything = balancing.reweight(ev, "safety_valve", balancing.WITH_DEFICIT, boot=40)
     assert not everything.found and everything.effects["estimate"].isna().all()
-    table = balancing.table([trends, everything]).set_index("balanced on")
+    table = effects.reweighting_table([trends, everything]).set_index("balanced on")
     assert table.loc["trends, levels, mix and deficit", "spend per head, after (%)"] == "–"
     assert table.loc["pre-period trends", "weights found"] == "every cohort"
 

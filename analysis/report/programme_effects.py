@@ -388,3 +388,34 @@ def balancing_name(result: balancing.Reweighted) -> str:
     """The specification's name without the trends every specification balances ('levels, mix and deficit')."""
     name = {v: k for k, v in balancing.SPECIFICATIONS.items()}[result.covariates]
     return name.replace("trends, ", "").replace("trends and ", "")
+
+
+def reweighting_table(results: list[balancing.Reweighted]) -> pd.DataFrame:
+    """One row per programme and specification: what was balanced, whether weights exist, the comparison LAs'
+    effective number, the largest imbalance left, and the headline changes after the start (and before it, a
+    check) with their 90% intervals."""
+    by_covariates = {v: k for k, v in balancing.SPECIFICATIONS.items()}
+    rows = []
+    for r in results:
+        e = r.effects.set_index(["outcome", "period"])
+        cell = lambda o, p: (f"{_signed(e.at[(o, p), 'estimate'])} ({_signed(e.at[(o, p), 'lo'])} to {_signed(e.at[(o, p), 'hi'])})"
+                             if r.found else "–")
+        unbalanced = r.balance[~r.balance["covariate"].isin(r.covariates)]
+        rows.append({
+            "programme": programmes.PROGRAMMES[r.programme],
+            "balanced on": by_covariates.get(r.covariates, ", ".join(r.covariates)),
+            "weights found": "every cohort" if r.found else f"{len(r.cohorts_found)} of {len(r.cohorts)} cohorts",
+            "comparison LAs (effective)": f"{r.controls} ({r.effective:.0f})" if r.found else f"{r.controls}",
+            "largest |SMD| left": (f"{unbalanced['after'].abs().max():.2f} ({unbalanced.loc[unbalanced['after'].abs().idxmax(), 'label']})"
+                                   if r.found and len(unbalanced) else ("0.00" if r.found else "–")),
+            "EHC plans per head, after (%)": cell("ehcp_rate", "after"),
+            "spend per head, after (%)": cell("hn_spend_per_head", "after"),
+            "spend per head, before (%)": cell("hn_spend_per_head", "before"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _signed(x: float) -> str:
+    """'+1.2', '-0.3', and '+0.0' for anything that rounds to zero (never '-0.0')."""
+    text = f"{x:+.1f}"
+    return "+0.0" if text == "-0.0" else text
