@@ -132,9 +132,10 @@ def _scenario(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from analysis.evaluation.experiment import cli_evaluate
+    from analysis.evaluation import crosschecks, experiment
 
-    return _report(cli_evaluate(), args.json)
+    ev = experiment.load()
+    return _report(crosschecks.complete(experiment.report(ev), ev), args.json)
 
 
 def _findings(args: argparse.Namespace) -> int:

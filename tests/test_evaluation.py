@@ -16,7 +16,7 @@ from analysis.evaluation import experiment as evaluation
 
 from analysis.evaluation import matching
 
-from analysis.evaluation import placebos, programmes, robustness
+from analysis.evaluation import balancing, placebos, programmes, robustness
 from analysis.errors import DataError
 from analysis.evaluation.event_study import EventStudy, stack
 from analysis.models.fitting import interval
@@ -196,7 +196,9 @@ def real() -> evaluation.Evaluation:
 
 
 def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evaluation) -> None:
-    out = evaluation.report(real)
+    from analysis.evaluation import crosschecks
+
+    out = crosschecks.complete(evaluation.report(real), real)
     assert out["passed"], pd.DataFrame(out["models"])
     assert set(out["programmes"]) == {"safety_valve", "dbv"}
     for programme, block in out["programmes"].items():
@@ -218,6 +220,14 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
         for name, entry in block["outcomes"].items():
             lo, hi = entry["trend_sensitivity"]["robust_m1"]
             assert lo <= entry["att_post"]["lo"] and hi >= entry["att_post"]["hi"], name
+            assert entry["preferred"]["median"] == entry["att_post"]["median"] and entry["preferred"]["estimator"]
+            checks = entry["cross_checks"]
+            assert checks["least_squares_pyfixest"]["lo"] <= checks["least_squares_pyfixest"]["hi"], name
+            if name in programmes.HEADLINE:
+                imputed = checks["imputation_causalpy"]
+                assert imputed["diagnostics"]["passed"], (programme, name, imputed["diagnostics"])
+                assert imputed["lo"] <= imputed["median"] <= imputed["hi"] and imputed["n_comparison"] > 50
+                assert set(checks["entropy_balancing"]) == set(balancing.SPECIFICATIONS)
 
 
 def test_the_sensitivities_leave_out_suspended_agreements_and_pandemic_years(real: evaluation.Evaluation) -> None:

@@ -1,0 +1,54 @@
+"""The evaluation report completed with its cross-checks: per programme and outcome, the least-squares
+estimate (pyfixest), the imputation estimate (CausalPy) and entropy balancing beside the preferred estimate.
+
+Why a module of its own: `experiment.report` holds what the placebo grid's code builds on; the
+cross-checks use other libraries and estimators, and are added here so that `python -m analysis evaluate`
+reports everything the chapter shows without the grid's code depending on them.
+"""
+
+from __future__ import annotations
+
+from analysis.evaluation import balancing, imputation, programmes, robustness
+from analysis.evaluation.experiment import Evaluation
+
+#: Why the event study's average difference after the start is the estimate the study quotes.
+PREFERRED = ("event study: every programme LA and every year after its start against matched comparison LAs, "
+             "cohorts pooled, intervals that allow for the correlation of an LA's years, with placebo, "
+             "leave-one-out and trend-sensitivity checks; the other estimators are cross-checks")
+
+
+def _interval(median: float, lo: float, hi: float) -> dict:
+    return {"median": round(float(median), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4)}
+
+
+def complete(out: dict, ev: Evaluation) -> dict:
+    """`out` (from `experiment.report`) with, per programme and outcome, `preferred` and `cross_checks`."""
+    imputed = {(r.programme, r.outcome): r for r in imputation.estimates(ev)}
+    weighted = [balancing.reweight(ev, p, covariates) for p in programmes.PROGRAMMES for covariates in balancing.SPECIFICATIONS.values()]
+    names = {v: k for k, v in balancing.SPECIFICATIONS.items()}
+    for programme, entry in out["programmes"].items():
+        fixest = robustness.fixest_att(ev.frame(programme, "main")).query("block == 'after'").set_index("outcome")
+        for outcome, o in entry["outcomes"].items():
+            o["preferred"] = {**o["att_post"], "estimator": PREFERRED}
+            checks: dict = {}
+            if outcome in fixest.index:
+                f = fixest.loc[outcome]
+                checks["least_squares_pyfixest"] = _interval(f["estimate"], f["lo"], f["hi"]) | {"n_treated": int(f["n_treated"])}
+            if (programme, outcome) in imputed:
+                r = imputed[(programme, outcome)]
+                checks["imputation_causalpy"] = {
+                    **_interval(r.post["median"], r.post["lo"], r.post["hi"]),
+                    "pre_start_residual": _interval(r.pre["median"], r.pre["lo"], r.pre["hi"]),
+                    "n_treated": r.treated, "n_comparison": r.comparisons, "diagnostics": r.diagnostics.as_dict()}
+            for w in weighted:
+                if w.programme != programme:
+                    continue
+                row = w.effects[(w.effects["outcome"] == outcome) & (w.effects["period"] == "after")]
+                if len(row):
+                    checks.setdefault("entropy_balancing", {})[names[w.covariates]] = {
+                        "found": w.found, **(_interval(row["estimate"].iloc[0], row["lo"].iloc[0], row["hi"].iloc[0]) if w.found else {}),
+                        "max_abs_smd_after": round(float(w.balance.loc[w.balance["covariate"].isin(w.covariates), "after"].abs().max()), 3)
+                        if w.found else None}
+            o["cross_checks"] = checks
+    return out
+
