@@ -166,6 +166,7 @@ GRIDS = {
     "spend-sbc": ("analysis.models.spend.calibration", "sbc_tasks"),
     "spend-holdout": ("analysis.models.spend.calibration", "holdout_tasks"),
     "placebos": ("analysis.evaluation.placebos", "tasks"),
+    "placebo-crosschecks": ("analysis.evaluation.placebo_crosschecks", "tasks"),
 }
 
 

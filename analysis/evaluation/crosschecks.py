@@ -1,5 +1,6 @@
 """The evaluation report completed with its cross-checks: per programme and outcome, the least-squares
-estimate (pyfixest), the imputation estimate (CausalPy) and entropy balancing beside the preferred estimate.
+estimate (pyfixest, with its coverage on the placebo groups), the imputation estimate (CausalPy) and entropy
+balancing beside the preferred estimate.
 
 Why a module of its own: `experiment.report` holds what the placebo grid's code builds on; the
 cross-checks use other libraries and estimators, and are added here so that `python -m analysis evaluate`
@@ -8,8 +9,9 @@ reports everything the chapter shows without the grid's code depending on them.
 
 from __future__ import annotations
 
-from analysis.evaluation import balancing, imputation, programmes, robustness
+from analysis.evaluation import balancing, imputation, placebo_crosschecks, programmes, robustness
 from analysis.evaluation.experiment import Evaluation
+from analysis.models import stored
 
 #: Why the event study's average difference after the start is the estimate the study quotes.
 PREFERRED = ("event study: every programme LA and every year after its start against matched comparison LAs, "
@@ -26,6 +28,9 @@ def complete(out: dict, ev: Evaluation) -> dict:
     imputed = {(r.programme, r.outcome): r for r in imputation.estimates(ev)}
     weighted = [balancing.reweight(ev, p, covariates) for p in programmes.PROGRAMMES for covariates in balancing.SPECIFICATIONS.values()]
     names = {v: k for k, v in balancing.SPECIFICATIONS.items()}
+    bayes, ls = stored.load("placebos"), stored.load("placebo-crosschecks")
+    coverage = placebo_crosschecks.coverage(bayes.results, ls.results)
+    coverage = coverage[coverage["estimator"].str.startswith("least squares")].set_index(["programme", "outcome", "family"]).sort_index()
     for programme, entry in out["programmes"].items():
         fixest = robustness.fixest_att(ev.frame(programme, "main")).query("block == 'after'").set_index("outcome")
         for outcome, o in entry["outcomes"].items():
@@ -33,7 +38,10 @@ def complete(out: dict, ev: Evaluation) -> dict:
             checks: dict = {}
             if outcome in fixest.index:
                 f = fixest.loc[outcome]
-                checks["least_squares_pyfixest"] = _interval(f["estimate"], f["lo"], f["hi"]) | {"n_treated": int(f["n_treated"])}
+                checks["least_squares_pyfixest"] = {"estimate": round(float(f["estimate"]), 4), "lo": round(float(f["lo"]), 4), "hi": round(float(f["hi"]), 4), "n_treated": int(f["n_treated"])}
+                if (programme, outcome) in coverage.index.droplevel(2):
+                    checks["least_squares_pyfixest"]["placebo_space"] = {"stale": ls.stale, **{
+                        fam: {"n": int(r.n), "coverage_90": round(float(r.coverage_90), 3)} for fam, r in coverage.loc[(programme, outcome)].iterrows()}}
             if (programme, outcome) in imputed:
                 r = imputed[(programme, outcome)]
                 checks["imputation_causalpy"] = {

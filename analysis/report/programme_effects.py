@@ -263,6 +263,40 @@ def placebo_text(summary: pd.DataFrame) -> str:
             f"The placebos' 90% intervals included zero (the truth, for them) in {covers}: {reading}.{checks}")
 
 
+def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
+    """Coverage of the 90% intervals on the placebo groups (true effect 0), both estimators side by side."""
+    wide = coverage.pivot_table(index=["programme", "family", "outcome"], columns="estimator", values="coverage_90", sort=False)
+    n = coverage.groupby(["programme", "family", "outcome"], sort=False)["n"].min()
+    order = {k: i for i, k in enumerate([*programmes.PROGRAMMES, *_FAMILIES, *programmes.OUTCOMES])}
+    wide = wide.sort_index(key=lambda level: level.map(order))
+    rows = []
+    for (p, fam, o), r in wide.iterrows():
+        rows.append({"Programme": programmes.PROGRAMMES[p], "Placebo LAs": _FAMILIES[fam], "Outcome": programmes.OUTCOMES[o].label,
+                     "Placebo groups": int(n[(p, fam, o)]),
+                     **{f"{est[0].upper()}{est[1:]}": f"{100 * v:.0f}%" for est, v in r.items()}})
+    return pd.DataFrame(rows)
+
+
+def placebo_coverage_text(coverage: pd.DataFrame) -> str:
+    """The range of each estimator's placebo coverage, and what a shortfall would mean."""
+    parts = []
+    for est, part in coverage.groupby("estimator", sort=False):
+        parts.append(f"{est} {100 * part['coverage_90'].min():.0f}% to {100 * part['coverage_90'].max():.0f}%")
+    n = int(coverage["n"].min())
+    # with n placebos and true coverage 90%, the share covering has a binomial 90% range of about ±1.645·√(0.09/n)
+    half = 100 * 1.645 * (0.09 / n) ** 0.5
+    low = coverage[coverage["coverage_90"] < 0.9 - half / 100]
+    below = ("Below that range: " + "; ".join(
+        f"the {r.estimator.split(' (')[0]} for {programmes.PROGRAMMES[r.programme]}, {programmes.OUTCOMES[r.outcome].label}, "
+        f"placebo LAs {_FAMILIES[r.family]} ({100 * r.coverage_90:.0f}%)" for r in low.itertuples())
+             + ": there its intervals are somewhat too narrow." if len(low) else "No share falls below that range.")
+    return (f"On the same placebo groups, where the true effect is zero, the share of 90% intervals that contain zero is "
+            f"{'; '.join(parts)} (@tbl-prog-placebo-coverage). With {n} placebos per cell, a calibrated interval would give "
+            f"90% ± about {half:.0f} points by chance alone; shares below that range would mean intervals too narrow under "
+            f"these conditions, which include selection on deficits and the mean reversion that follows it (the placebos "
+            f"drawn by deficit). {below}")
+
+
 def _interval_cell(median: float, lo: float, hi: float, n: int | None = None) -> str:
     return f"{median:+.1f} ({lo:+.1f} to {hi:+.1f})" + (f", {n} LAs" if n is not None else "")
 
