@@ -32,7 +32,8 @@
 * `synthetic_control(programme, outcome)`: the Bayesian synthetic control
   (`synthetic_control`) for the headline outcomes.
 
-`cli_evaluate()` returns the JSON report of `python -m analysis evaluate`.
+`report(ev)` is the JSON report of `python -m analysis evaluate`, which completes it with the cross-checks
+by other estimators and libraries (`crosschecks`).
 """
 
 from __future__ import annotations
@@ -402,8 +403,3 @@ def report(ev: Evaluation) -> dict:
             "outcomes": outcomes,
         }
     return out
-
-
-def cli_evaluate() -> dict:
-    """`python -m analysis evaluate`: fit (or load) every model and return the report."""
-    return report(load())
