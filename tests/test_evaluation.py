@@ -227,7 +227,12 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
                 imputed = checks["imputation_causalpy"]
                 assert imputed["diagnostics"]["passed"], (programme, name, imputed["diagnostics"])
                 assert imputed["lo"] <= imputed["median"] <= imputed["hi"] and imputed["n_comparison"] > 50
+                assert imputed["fake_start"]["diagnostics"]["passed"], (programme, name, imputed["fake_start"])
+                assert imputed["fake_start"]["lo"] <= imputed["fake_start"]["median"] <= imputed["fake_start"]["hi"]
                 assert set(checks["entropy_balancing"]) == set(balancing.SPECIFICATIONS)
+                ls = checks["least_squares_pyfixest"]["placebo_space"]
+                assert not ls["stale"], "results/placebo-crosschecks.json is stale: rerun `python -m analysis grid placebo-crosschecks`"
+                assert {ls[f]["n"] for f in placebos.FAMILIES} == {placebos.BATCH * placebos.BATCHES}
 
 
 def test_the_sensitivities_leave_out_suspended_agreements_and_pandemic_years(real: evaluation.Evaluation) -> None:

@@ -29,17 +29,18 @@ def test_the_least_squares_placebos_are_current_reproduced_and_the_same_groups()
     assert not saved.stale, saved.note("python -m analysis grid placebo-crosschecks")
     bayes = stored.load("placebos").results
     assert set(saved.results) == set(bayes)
-    for key, value in saved.results.items():
-        assert set(value["placebos"]) == set(bayes[key]["placebos"]), key
     fresh = grid.run(placebo_crosschecks.tasks(reduced=True), scheduler="serial", progress=False)
     for key, value in fresh.items():
         assert json.loads(json.dumps(value)) == saved.results[key], key
     cov = placebo_crosschecks.coverage(bayes, saved.results)
     assert set(cov["n"]) == {placebos.BATCH * placebos.BATCHES} and cov["coverage_90"].between(0, 1).all()
-    # on the same groups the two estimators' estimates agree closely (same design, same data)
-    a, b = bayes["safety_valve-random-0"]["placebos"], saved.results["safety_valve-random-0"]["placebos"]
-    gaps = [abs(a[n][o][0] - b[n][o][0]) for n in a for o in a[n]]
-    assert np.median(gaps) < 0.5, gaps
+    # the same groups: every placebo's two estimates agree within half a point (same design, same LAs), where
+    # estimates of different groups differ by about 1.8 points at the median
+    for key, value in saved.results.items():
+        a, b = bayes[key]["placebos"], value["placebos"]
+        assert list(a) == list(b), key
+        gaps = {(n, o): abs(a[n][o][0] - b[n][o][0]) for n in a for o in a[n]}
+        assert max(gaps.values()) < 0.5, (key, max(gaps.items(), key=lambda kv: kv[1]))
 
 
 def test_placebo_draws_are_clean_and_matched_from_las_not_drawn():

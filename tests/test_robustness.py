@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,9 +71,32 @@ def test_the_preferred_estimates_say_how_robust_each_is():
              "robust_lo_m1": lo - 2, "robust_hi_m1": hi + 2}
             for p in programmes.PROGRAMMES for o, (m, lo, hi, b) in zip(programmes.HEADLINE, cases)]
     table = pd.DataFrame(rows)
-    text = effects.preferred_text(table)
+    text = effects.preferred_text(table, [])
     assert text.count("\n") == len(programmes.PROGRAMMES) * len(programmes.HEADLINE) - 1
     assert "-5.0" in text and "nan" not in text.lower()
     assert ("not robust" in text) == any(b is not None and b < 1 and (hi < 0 or lo > 0) for _, lo, hi, b in cases[:len(programmes.HEADLINE)])
+    assert "comparison LAs and baseline" not in text
+    # a cross-check that points the other way, clearly, is named beside the preferred estimate
+    p, o = next(iter(programmes.PROGRAMMES)), programmes.HEADLINE[0]
+    no_drift, drift = {"median": 0.2, "lo": -1.0, "hi": 1.4}, {"median": 4.0, "lo": 2.5, "hi": 5.5}
+    opposite = SimpleNamespace(programme=p, outcome=o, post={"median": 3.0, "lo": 1.5, "hi": 4.5}, fake_start=no_drift)
+    agreeing = SimpleNamespace(programme=p, outcome=o, post={"median": -4.0, "lo": -6.0, "hi": -2.5}, fake_start=no_drift)
+    flagged = effects.preferred_text(table, [opposite]).splitlines()[0]
+    assert "not robust to the choice of comparison LAs and baseline" in flagged and "not even the direction" in flagged
+    assert "comparison LAs and baseline" not in effects.preferred_text(table, [agreeing])
+    # ... unless the cross-check's own fake start shows programme LAs already drifting its way
+    explained = effects.preferred_text(table, [SimpleNamespace(**{**vars(opposite), "fake_start": drift})]).splitlines()[0]
+    assert "predates the programme" in explained and "not robust to the choice" not in explained
     shown = effects.sensitivity_display(table)
     assert not shown.map(lambda v: "nan" in str(v).lower()).any().any()
+
+
+def test_two_estimates_are_compared_by_direction_and_clarity():
+    from analysis.report.programme_effects import _agreement
+
+    assert _agreement((-3.0, -5.0, -1.0), (-4.0, -7.0, -2.0)) == "the same direction, with intervals that overlap"
+    assert _agreement((-3.0, -4.0, -2.5), (-8.0, -9.0, -6.0)) == "the same direction, with intervals that do not overlap"
+    assert _agreement((3.0, 1.5, 4.5), (-4.0, -7.0, -2.0)) == "opposite directions, both clear"
+    assert _agreement((3.1, 1.7, 4.7), (-2.0, -3.9, 0.0)).startswith("a different reading: only the first is clear")
+    assert _agreement((0.5, -1.0, 2.0), (0.3, -2.0, 2.5)) == "neither is clear"
+    assert _agreement((0.5, -1.0, 2.0), (-0.3, -2.0, 1.5)) == "neither is clear, and their medians lie on opposite sides of zero"

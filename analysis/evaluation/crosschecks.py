@@ -46,7 +46,9 @@ def complete(out: dict, ev: Evaluation) -> dict:
                 r = imputed[(programme, outcome)]
                 checks["imputation_causalpy"] = {
                     **_interval(r.post["median"], r.post["lo"], r.post["hi"]),
-                    "pre_start_residual": _interval(r.pre["median"], r.pre["lo"], r.pre["hi"]),
+                    "fake_start": {"shift_years": imputation.PLACEBO_SHIFT,
+                                   **_interval(r.fake_start["median"], r.fake_start["lo"], r.fake_start["hi"]),
+                                   "diagnostics": r.fake_start_diagnostics.as_dict()},
                     "n_treated": r.treated, "n_comparison": r.comparisons, "diagnostics": r.diagnostics.as_dict()}
             for w in weighted:
                 if w.programme != programme:

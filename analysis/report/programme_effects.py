@@ -249,18 +249,29 @@ def placebo_text(summary: pd.DataFrame) -> str:
         shares = ", ".join(f"{100 * r.share_as_large:.0f}% of those {_FAMILIES[r.family]}" for r in g.itertuples())
         parts.append(f"{programmes.PROGRAMMES[p]}, {programmes.OUTCOMES[o].label}: {shares}")
     cover = summary.groupby("family")["coverage_90"].mean()
+    n = summary.groupby("family")["n"].sum()
     covers = ", ".join(f"{100 * v:.0f}% for placebos {_FAMILIES[f]}" for f, v in cover.items())
     low = cover[cover < 0.8]
-    reading = ("close enough to 90% for the model's own intervals to be taken at face value" if low.empty else
-               "**well below the 90% a calibrated interval gives** for placebos " + " and ".join(_FAMILIES[f] for f in low.index)
+    narrow = cover[(cover >= 0.8) & (cover < 0.9 - _chance_range(n))]
+    reading = ("**well below the 90% a calibrated interval gives** for placebos " + " and ".join(_FAMILIES[f] for f in low.index)
                + ": under those conditions the design finds differences where there are none, so a real estimate should be "
-               "read against the placebo spread (@fig-placebo-space), not against its own interval")
+               "read against the placebo spread (@fig-placebo-space), not against its own interval" if len(low) else
+               "for placebos " + " and ".join(_FAMILIES[f] for f in narrow.index) + " that is further below 90% than chance "
+               "alone would give, so there the model's intervals are somewhat too narrow, and an estimate near the edge of "
+               "its interval should be read against the placebo spread" if len(narrow) else
+               "within the range chance alone gives around 90%, so the model's own intervals can be taken at face value")
     per_draw = summary.drop_duplicates(["programme", "family"])
     failed, total = int(per_draw["failed_fits"].sum()), int(per_draw["n"].sum())
     checks = ("" if failed == 0 else f" {failed} of the {total} placebos come from fits that missed a convergence check; "
               "they are counted, not dropped.")
     return (f"The share of matched placebos with an average 'effect' at least as large as the real one is: {'; '.join(parts)}. "
             f"The placebos' 90% intervals included zero (the truth, for them) in {covers}: {reading}.{checks}")
+
+
+def _chance_range(n: int | pd.Series) -> float | pd.Series:
+    """Half-width of the binomial 90% range of the share of n calibrated 90% intervals that cover: 1.645·√(0.09/n).
+    Placebo groups drawn from one pool share LAs, so their shares are correlated and the true range is somewhat wider."""
+    return 1.645 * (0.09 / n) ** 0.5
 
 
 def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
@@ -278,13 +289,14 @@ def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
 
 
 def placebo_coverage_text(coverage: pd.DataFrame) -> str:
-    """The range of each estimator's placebo coverage, and what a shortfall would mean."""
+    """The range of each estimator's placebo coverage, pooled and by cell, and what a shortfall would mean."""
     parts = []
     for est, part in coverage.groupby("estimator", sort=False):
-        parts.append(f"{est} {100 * part['coverage_90'].min():.0f}% to {100 * part['coverage_90'].max():.0f}%")
+        pooled = (part["coverage_90"] * part["n"]).sum() / part["n"].sum()
+        parts.append(f"{est} {100 * part['coverage_90'].min():.0f}% to {100 * part['coverage_90'].max():.0f}% "
+                     f"({100 * pooled:.0f}% over all {int(part['n'].sum())})")
     n = int(coverage["n"].min())
-    # with n placebos and true coverage 90%, the share covering has a binomial 90% range of about ±1.645·√(0.09/n)
-    half = 100 * 1.645 * (0.09 / n) ** 0.5
+    half = 100 * _chance_range(n)
     low = coverage[coverage["coverage_90"] < 0.9 - half / 100]
     below = ("Below that range: " + "; ".join(
         f"the {r.estimator.split(' (')[0]} for {programmes.PROGRAMMES[r.programme]}, {programmes.OUTCOMES[r.outcome].label}, "
@@ -292,9 +304,11 @@ def placebo_coverage_text(coverage: pd.DataFrame) -> str:
              + ": there its intervals are somewhat too narrow." if len(low) else "No share falls below that range.")
     return (f"On the same placebo groups, where the true effect is zero, the share of 90% intervals that contain zero is "
             f"{'; '.join(parts)} (@tbl-prog-placebo-coverage). With {n} placebos per cell, a calibrated interval would give "
-            f"90% ± about {half:.0f} points by chance alone; shares below that range would mean intervals too narrow under "
-            f"these conditions, which include selection on deficits and the mean reversion that follows it (the placebos "
-            f"drawn by deficit). {below}")
+            f"90% ± about {half:.0f} points by chance alone if the placebos were independent; they are drawn from one pool "
+            f"and share LAs, so the range is somewhat wider than that, and a cell just outside it is weak evidence. Shares "
+            f"well below it would mean intervals too narrow under these conditions, which include selection on deficits "
+            f"and the mean reversion that follows it (the placebos drawn by deficit), though only as far as LAs outside the "
+            f"programmes reach: none had deficits as large as the Safety Valve LAs'. {below}")
 
 
 def _interval_cell(median: float, lo: float, hi: float, n: int | None = None) -> str:
@@ -342,9 +356,12 @@ def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def preferred_text(table: pd.DataFrame) -> str:
-    """One preferred estimate per programme and headline outcome, with the reason and how robust it is."""
+def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation]) -> str:
+    """One preferred estimate per programme and headline outcome, with the reason, how robust it is to a
+    departure from parallel trends, and whether the imputation cross-check (all eligible LAs) disagrees and,
+    if so, whether its own fake start shows a drift that accounts for it."""
     lines = []
+    cross = {(r.programme, r.outcome): (r.post, r.fake_start) for r in imputed}
     for programme, name in programmes.PROGRAMMES.items():
         for o in programmes.HEADLINE:
             r = table[(table["programme"] == programme) & (table["outcome"] == o)].iloc[0]
@@ -358,8 +375,22 @@ def preferred_text(table: pd.DataFrame) -> str:
             else:
                 robust = ("robust to departures from parallel trends as large as the largest year-to-year change seen before "
                           f"the start (breakdown {_breakdown_words(r['breakdown'])})")
+            other = ""
+            if (programme, o) in cross:
+                c, fake = cross[(programme, o)]
+                agree = _agreement((r["median"], r["lo"], r["hi"]), (c["median"], c["lo"], c["hi"]))
+                if not (agree.startswith("the same direction, with intervals that overlap") or agree == "neither is clear"):
+                    other = (f" The imputation cross-check, against all eligible LAs, gives {effect_text(c['median'], c['lo'], c['hi'], units)}"
+                             f" ({agree.replace('the first', 'the event study').replace('the second', 'the imputation')})")
+                    drifted = (fake["lo"] > 0 and c["median"] > 0) or (fake["hi"] < 0 and c["median"] < 0)
+                    other += (f", but its fake start shows programme LAs already drifting that way against those LAs before the start "
+                              f"({effect_text(fake['median'], fake['lo'], fake['hi'], units)}): that reading carries a trend that "
+                              "predates the programme, which matching on pre-start growth is built to narrow, so the preferred estimate "
+                              "rests on the matching." if drifted else
+                              ": **not robust to the choice of comparison LAs and baseline**"
+                              + (", so not even the direction is settled" if (r["median"] > 0) != (c["median"] > 0) else "") + ".")
             lines.append(f"- **{name}, {programmes.OUTCOMES[o].label}**: {effect_text(r['median'], r['lo'], r['hi'], units)} on average "
-                         f"after the start; {robust}.")
+                         f"after the start; {robust}.{other}")
     return "\n".join(lines)
 
 
@@ -379,24 +410,25 @@ def crosscheck_table(ev: Evaluation) -> pd.DataFrame:
 
 def imputation_table(ev: Evaluation, results: list[imputation.Imputation]) -> pd.DataFrame:
     """The event study's average difference after the start beside CausalPy's imputation estimate of it,
-    the imputation's pre-start residuals, the LAs each rests on and the imputation fit's checks."""
+    the imputation's fake-start check, the LAs each rests on and the imputation fits' checks."""
     rows = []
     for r in results:
         b = headline_table(ev, r.programme).set_index("outcome").loc[r.outcome]
-        d = r.diagnostics
+        d, f = r.diagnostics, r.fake_start_diagnostics
         rows.append({"Programme": programmes.PROGRAMMES[r.programme], "Outcome": b["label"],
                      "Event study (matched LAs, since year −1)": effect_text(b["effect_median"], b["effect_lo"], b["effect_hi"], b["units"]),
                      "Imputation (CausalPy; all eligible LAs)": effect_text(r.post["median"], r.post["lo"], r.post["hi"], b["units"]),
-                     f"Imputation, years −{programmes.PRE} to −2 (≈ 0 if trends were parallel)":
-                         effect_text(r.pre["median"], r.pre["lo"], r.pre["hi"], b["units"]),
+                     f"Imputation, fake start {PLACEBO_SHIFT} years early (≈ 0 if no drift)":
+                         effect_text(r.fake_start["median"], r.fake_start["lo"], r.fake_start["hi"], b["units"]),
                      "LAs (programme / comparison)": f"{r.treated} / {r.comparisons}",
-                     "R-hat, ESS, divergences": f"{d.rhat_max:.2f}, {d.ess_bulk_min:,.0f}, {d.divergences}"})
+                     "R-hat, ESS, divergences (both fits)": f"{max(d.rhat_max, f.rhat_max):.2f}, "
+                     f"{min(d.ess_bulk_min, f.ess_bulk_min):,.0f}, {d.divergences + f.divergences}"})
     return pd.DataFrame(rows)
 
 
 def imputation_plot(ev: Evaluation, results: list[imputation.Imputation]) -> alt.FacetChart:
     """By years since the start: the event study (change since year −1, matched LAs) and the imputation
-    estimate (gap from the LA and year effects fitted to LA-years outside the programmes), headline outcomes."""
+    estimate (gap from the LA and year effects fitted to LA-years not yet in the programme), headline outcomes."""
     parts = []
     for r in results:
         es = robustness.common_estimand(ev.event_study(r.programme), None, r.outcome)
@@ -424,35 +456,50 @@ def imputation_plot(ev: Evaluation, results: list[imputation.Imputation]) -> alt
     )
 
 
+def _agreement(a: tuple[float, float, float], b: tuple[float, float, float]) -> str:
+    """How two estimates (median, lo, hi) of the same difference compare, in words."""
+    clear_a, clear_b = a[1] > 0 or a[2] < 0, b[1] > 0 or b[2] < 0
+    overlap = a[1] <= b[2] and b[1] <= a[2]
+    if clear_a and clear_b:
+        if (a[0] > 0) != (b[0] > 0):
+            return "opposite directions, both clear"
+        return "the same direction, with intervals that overlap" if overlap else "the same direction, with intervals that do not overlap"
+    if clear_a or clear_b:
+        return "a different reading: only " + ("the first" if clear_a else "the second") + " is clear" + (
+            "" if overlap else ", and the intervals do not overlap")
+    return "neither is clear" + ("" if (a[0] > 0) == (b[0] > 0) else ", and their medians lie on opposite sides of zero")
+
+
 def imputation_text(ev: Evaluation, results: list[imputation.Imputation]) -> str:
-    """Where the imputation estimate agrees with the event study, where it does not, and what its pre-start
-    residuals say about the drift that parts them."""
+    """Where the imputation estimate agrees with the event study, where it does not, and what its fake start
+    says about a drift before the start."""
     lines, alike = [], 0
     for r in results:
         b = headline_table(ev, r.programme).set_index("outcome").loc[r.outcome]
-        overlap = r.post["lo"] <= b["effect_hi"] and b["effect_lo"] <= r.post["hi"]
-        same = verdict(r.post["lo"], r.post["hi"]) == verdict(b["effect_lo"], b["effect_hi"])
-        drift = r.pre["lo"] > 0 or r.pre["hi"] < 0
-        alike += same
-        agree = ("the same direction and intervals that overlap" if same and overlap else
-                 "the same reading, with intervals that do not overlap" if same else
-                 "a different reading")
+        agree = _agreement((r.post["median"], r.post["lo"], r.post["hi"]), (b["effect_median"], b["effect_lo"], b["effect_hi"]))
+        alike += agree.startswith("the same direction") or agree == "neither is clear"
+        fake = effect_text(r.fake_start["median"], r.fake_start["lo"], r.fake_start["hi"], b["units"])
+        drift = r.fake_start["lo"] > 0 or r.fake_start["hi"] < 0
         lines.append(
             f"- **{programmes.PROGRAMMES[r.programme]}, {b['label']}**: the imputation estimate is "
             f"{effect_text(r.post['median'], r.post['lo'], r.post['hi'], b['units'])} against the event study's "
-            f"{effect_text(b['effect_median'], b['effect_lo'], b['effect_hi'], b['units'])}: {agree}. "
-            + (f"Before the start, programme LAs already sat {'above' if r.pre['median'] > 0 else 'below'} the fitted LA and year "
-               f"effects ({effect_text(r.pre['median'], r.pre['lo'], r.pre['hi'], b['units'])} over years −{programmes.PRE} to −2): "
-               "against all eligible LAs, trends were not parallel, and the estimate carries that drift."
+            f"{effect_text(b['effect_median'], b['effect_lo'], b['effect_hi'], b['units'])}: "
+            + agree.replace("the first", "the imputation").replace("the second", "the event study") + ". "
+            + (f"A fake start {PLACEBO_SHIFT} years early, with each LA's effect fitted only to the years before it, already "
+               f"shows a gap ({fake}): against all eligible LAs, programme LAs were drifting "
+               f"{'upwards' if r.fake_start['median'] > 0 else 'downwards'} before the start, and an estimate after the start "
+               "that assumes parallel trends with them carries some of that drift."
                if drift else
-               f"Its pre-start residuals are near zero ({effect_text(r.pre['median'], r.pre['lo'], r.pre['hi'], b['units'])}), "
-               "consistent with parallel trends against all eligible LAs."))
+               f"A fake start {PLACEBO_SHIFT} years early shows no clear gap ({fake}): no sign, in the two years before the "
+               "start, of a drift against all eligible LAs."))
     lines.append(
-        f"\nIn {alike} of {len(results)} the two estimators give the same reading. Where they part, the cause is the design "
-        "rather than the library: the imputation compares programme LAs with every eligible LA over every year before the "
-        "start, so a drift before the start, or a difference between programme LAs and the average eligible LA that the "
-        "matching removed, moves it, and its intervals, which treat an LA's years as independent, understate its "
-        "uncertainty. The preferred estimates below remain the event study's.")
+        f"\nIn {alike} of {len(results)} the two estimators give the same reading. They differ in design, and the data "
+        "cannot say which difference parts them where they part: LA effects absorb differences in level, so what moves "
+        "the imputation away from the event study is a difference in trend between programme LAs and the average "
+        "eligible LA (which matching on pre-start growth narrows), and the baseline (every year before the start, not "
+        "only the one before it). The imputation's intervals treat an LA's years as independent and understate its "
+        "uncertainty. The preferred estimates below remain the event study's, and where the two disagree the preferred "
+        "estimate says so.")
     return "\n".join(lines)
 
 
