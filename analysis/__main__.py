@@ -167,6 +167,7 @@ GRIDS = {
     "spend-holdout": ("analysis.models.spend.calibration", "holdout_tasks"),
     "placebos": ("analysis.evaluation.placebos", "tasks"),
     "placebo-crosschecks": ("analysis.evaluation.placebo_crosschecks", "tasks"),
+    "placebo-imputation": ("analysis.evaluation.placebo_imputation", "tasks"),
 }
 
 

@@ -43,6 +43,30 @@ def test_the_least_squares_placebos_are_current_reproduced_and_the_same_groups()
         assert max(gaps.values()) < 0.5, (key, max(gaps.items(), key=lambda kv: kv[1]))
 
 
+def test_the_imputation_placebos_are_current_reproduced_and_the_same_groups():
+    from analysis.evaluation import placebo_crosschecks, placebo_imputation
+
+    saved = stored.load("placebo-imputation")
+    assert not saved.stale, saved.note("python -m analysis grid placebo-imputation")
+    bayes = stored.load("placebos").results
+    assert set(saved.results) == set(bayes)
+    fresh = grid.run(placebo_imputation.tasks(reduced=True), scheduler="serial", progress=False)
+    for key, value in fresh.items():
+        assert json.loads(json.dumps(value)) == saved.results[key], key
+    for key, value in saved.results.items():
+        assert value["passed"], (key, {k: value[k] for k in ("rhat_max", "ess_bulk_min", "divergences")})
+        # the first groups of each of the placebo grid's batches, by name
+        assert list(value["placebos"]) == list(bayes[key]["placebos"])[:placebo_imputation.GROUPS], key
+    # the same groups: the imputation's estimates follow the event study's (other comparisons, same pseudo-treated LAs);
+    # estimates of different groups would be uncorrelated
+    pairs = np.array([(v, bayes[key]["placebos"][name][o][0]) for key, value in saved.results.items()
+                      for name, by_outcome in value["placebos"].items() for o, (v, _, _) in by_outcome.items()])
+    assert np.corrcoef(pairs.T)[0, 1] > 0.3
+    cov = placebo_crosschecks.coverage(bayes, stored.load("placebo-crosschecks").results, saved.results)
+    imputed = cov[cov["estimator"] == "imputation (CausalPy)"]
+    assert set(imputed["n"]) == {placebo_imputation.GROUPS * placebos.BATCHES} and len(imputed) == len(cov) // 3
+
+
 def test_placebo_draws_are_clean_and_matched_from_las_not_drawn():
     ev = experiment.load()
     members = set(ev.treatment["la_code"])

@@ -1,6 +1,6 @@
 """The evaluation report completed with its cross-checks: per programme and outcome, the least-squares
-estimate (pyfixest, with its coverage on the placebo groups), the imputation estimate (CausalPy) and entropy
-balancing beside the preferred estimate.
+estimate (pyfixest) and the imputation estimate (CausalPy), each with its coverage on the placebo groups, and
+entropy balancing beside the preferred estimate.
 
 Why a module of its own: `experiment.report` holds what the placebo grid's code builds on; the
 cross-checks use other libraries and estimators, and are added here so that `python -m analysis evaluate`
@@ -28,9 +28,13 @@ def complete(out: dict, ev: Evaluation) -> dict:
     imputed = {(r.programme, r.outcome): r for r in imputation.estimates(ev)}
     weighted = [balancing.reweight(ev, p, covariates) for p in programmes.PROGRAMMES for covariates in balancing.SPECIFICATIONS.values()]
     names = {v: k for k, v in balancing.SPECIFICATIONS.items()}
-    bayes, ls = stored.load("placebos"), stored.load("placebo-crosschecks")
-    coverage = placebo_crosschecks.coverage(bayes.results, ls.results)
-    coverage = coverage[coverage["estimator"].str.startswith("least squares")].set_index(["programme", "outcome", "family"]).sort_index()
+    bayes, ls, imp = stored.load("placebos"), stored.load("placebo-crosschecks"), stored.load("placebo-imputation")
+    coverage = placebo_crosschecks.coverage(bayes.results, ls.results, imp.results).set_index(["estimator", "programme", "outcome", "family"]).sort_index()
+
+    def placebo_space(estimator: str, saved: stored.Stored, programme: str, outcome: str) -> dict:
+        cells = coverage.loc[(estimator, programme, outcome)]
+        return {"stale": saved.stale, **{fam: {"n": int(r.n), "coverage_90": round(float(r.coverage_90), 3)} for fam, r in cells.iterrows()}}
+
     for programme, entry in out["programmes"].items():
         fixest = robustness.fixest_att(ev.frame(programme, "main")).query("block == 'after'").set_index("outcome")
         for outcome, o in entry["outcomes"].items():
@@ -39,9 +43,8 @@ def complete(out: dict, ev: Evaluation) -> dict:
             if outcome in fixest.index:
                 f = fixest.loc[outcome]
                 checks["least_squares_pyfixest"] = {"estimate": round(float(f["estimate"]), 4), "lo": round(float(f["lo"]), 4), "hi": round(float(f["hi"]), 4), "n_treated": int(f["n_treated"])}
-                if (programme, outcome) in coverage.index.droplevel(2):
-                    checks["least_squares_pyfixest"]["placebo_space"] = {"stale": ls.stale, **{
-                        fam: {"n": int(r.n), "coverage_90": round(float(r.coverage_90), 3)} for fam, r in coverage.loc[(programme, outcome)].iterrows()}}
+                if outcome in programmes.HEADLINE:
+                    checks["least_squares_pyfixest"]["placebo_space"] = placebo_space("least squares (pyfixest)", ls, programme, outcome)
             if (programme, outcome) in imputed:
                 r = imputed[(programme, outcome)]
                 checks["imputation_causalpy"] = {
@@ -49,7 +52,8 @@ def complete(out: dict, ev: Evaluation) -> dict:
                     "fake_start": {"shift_years": imputation.PLACEBO_SHIFT,
                                    **_interval(r.fake_start["median"], r.fake_start["lo"], r.fake_start["hi"]),
                                    "diagnostics": r.fake_start_diagnostics.as_dict()},
-                    "n_treated": r.treated, "n_comparison": r.comparisons, "diagnostics": r.diagnostics.as_dict()}
+                    "n_treated": r.treated, "n_comparison": r.comparisons, "diagnostics": r.diagnostics.as_dict(),
+                    "placebo_space": placebo_space("imputation (CausalPy)", imp, programme, outcome)}
             for w in weighted:
                 if w.programme != programme:
                     continue

@@ -18,10 +18,10 @@ when trends were parallel) is the fake-start estimate.
 
 CausalPy's linear regression (Normal(0, 50) coefficients, half-normal noise) treats LA-years as independent,
 and its effect intervals carry only the uncertainty of the fitted LA and year effects: the programme LA-years'
-own noise, and the correlation of an LA's years, are left out. They are therefore too narrow (on simulated
-panels with a known effect they often miss it) and are read as a lower bound on the uncertainty. The model is sampled with the study's sampler
-and cached like every other fit (`fitting.cached_fit`, via `_CachedRegression`); the design, prediction and
-aggregation are CausalPy's.
+own noise, and the correlation of an LA's years, are left out. They are therefore too narrow, and are read as
+a lower bound on the uncertainty; the `placebo_imputation` grid measures how often they contain zero where
+the true effect is zero. The model is sampled with the study's sampler and cached like every other fit
+(`fitting.cached_fit`, via `_CachedRegression`); the design, prediction and aggregation are CausalPy's.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def panel(ev: Evaluation, programme: str, outcome: str, shift: int = 0) -> pd.Da
     return rows.sort_values(["la_code", "year"]).reset_index(drop=True)
 
 
-def _gaps(rows: pd.DataFrame, name: str, cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, Diagnostics]:
+def gaps(rows: pd.DataFrame, name: str, cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, Diagnostics]:
     """CausalPy's fit of `rows`: its LA-years (with event_time) and each one's gap y − imputed y (obs × draws)."""
     model = _CachedRegression(name, cache=cache)
     result = cp.StaggeredDifferenceInDifferences(rows, formula=FORMULA, unit_variable_name="la_code", time_variable_name="year",
@@ -116,7 +116,7 @@ def _gaps(rows: pd.DataFrame, name: str, cache: Path) -> tuple[pd.DataFrame, pd.
     return data, pd.DataFrame((data["y"].to_numpy() - mu).T, index=data.index), fitting.stored_diagnostics(model.idata)
 
 
-def _average(data: pd.DataFrame, gap: pd.DataFrame, outcome: str, first: int, last: int) -> dict:
+def average(data: pd.DataFrame, gap: pd.DataFrame, outcome: str, first: int, last: int) -> dict:
     """Programme LAs' average gap over event times `first` … `last` (each LA its own mean first, as the event study)."""
     mask = data["event_time"].between(first, last).to_numpy()
     per_la = gap[mask].groupby(data.loc[mask, "la_code"].to_numpy()).mean()
@@ -128,8 +128,8 @@ def fit(ev: Evaluation, programme: str, outcome: str, cache: Path = fitting.FITS
     """CausalPy's imputation estimate for one programme and outcome, with its fake-start check (see the
     module docstring)."""
     name = f"imputation-{programme}-{outcome}"
-    data, gap, diagnostics = _gaps(panel(ev, programme, outcome), name, cache)
-    fake, fake_gap, fake_diagnostics = _gaps(panel(ev, programme, outcome, PLACEBO_SHIFT), f"{name}-fake-start", cache)
+    data, gap, diagnostics = gaps(panel(ev, programme, outcome), name, cache)
+    fake, fake_gap, fake_diagnostics = gaps(panel(ev, programme, outcome, PLACEBO_SHIFT), f"{name}-fake-start", cache)
     by_e = []
     for t in sorted(data["event_time"].dropna().unique()):
         if t < -programmes.PRE:
@@ -138,8 +138,8 @@ def fit(ev: Evaluation, programme: str, outcome: str, cache: Path = fitting.FITS
         mid, lo, hi = fitting.interval(programmes.in_units(outcome, gap[mask].mean().to_numpy()))
         by_e.append({"event_time": int(t), "median": mid, "lo": lo, "hi": hi, "n_treated": int(mask.sum())})
     treated = data.loc[np.isfinite(data["g"]), "la_code"].nunique()
-    return Imputation(programme, outcome, _average(data, gap, outcome, 0, programmes.POST),
-                      _average(fake, fake_gap, outcome, 0, PLACEBO_SHIFT - 1), pd.DataFrame(by_e), treated,
+    return Imputation(programme, outcome, average(data, gap, outcome, 0, programmes.POST),
+                      average(fake, fake_gap, outcome, 0, PLACEBO_SHIFT - 1), pd.DataFrame(by_e), treated,
                       data["la_code"].nunique() - treated, diagnostics, fake_diagnostics)
 
 

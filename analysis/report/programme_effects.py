@@ -275,16 +275,20 @@ def _chance_range(n: int | pd.Series) -> float | pd.Series:
 
 
 def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
-    """Coverage of the 90% intervals on the placebo groups (true effect 0), both estimators side by side."""
+    """Coverage of the 90% intervals on the placebo groups (true effect 0), the estimators side by side; an
+    estimator calibrated on fewer groups than the others says on how many."""
     wide = coverage.pivot_table(index=["programme", "family", "outcome"], columns="estimator", values="coverage_90", sort=False)
-    n = coverage.groupby(["programme", "family", "outcome"], sort=False)["n"].min()
+    n = coverage.pivot_table(index=["programme", "family", "outcome"], columns="estimator", values="n", sort=False)
     order = {k: i for i, k in enumerate([*programmes.PROGRAMMES, *_FAMILIES, *programmes.OUTCOMES])}
     wide = wide.sort_index(key=lambda level: level.map(order))
     rows = []
-    for (p, fam, o), r in wide.iterrows():
+    for key, r in wide.iterrows():
+        p, fam, o = key
+        most = int(n.loc[key].max())
         rows.append({"Programme": programmes.PROGRAMMES[p], "Placebo LAs": _FAMILIES[fam], "Outcome": programmes.OUTCOMES[o].label,
-                     "Placebo groups": int(n[(p, fam, o)]),
-                     **{f"{est[0].upper()}{est[1:]}": f"{100 * v:.0f}%" for est, v in r.items()}})
+                     "Placebo groups": most,
+                     **{f"{est[0].upper()}{est[1:]}": f"{100 * v:.0f}%" + ("" if n.loc[key, est] == most else f" (of {int(n.loc[key, est])})")
+                        for est, v in r.items()}})
     return pd.DataFrame(rows)
 
 
@@ -295,20 +299,27 @@ def placebo_coverage_text(coverage: pd.DataFrame) -> str:
         pooled = (part["coverage_90"] * part["n"]).sum() / part["n"].sum()
         parts.append(f"{est} {100 * part['coverage_90'].min():.0f}% to {100 * part['coverage_90'].max():.0f}% "
                      f"({100 * pooled:.0f}% over all {int(part['n'].sum())})")
-    n = int(coverage["n"].min())
-    half = 100 * _chance_range(n)
-    low = coverage[coverage["coverage_90"] < 0.9 - half / 100]
-    below = ("Below that range: " + "; ".join(
-        f"the {r.estimator.split(' (')[0]} for {programmes.PROGRAMMES[r.programme]}, {programmes.OUTCOMES[r.outcome].label}, "
-        f"placebo LAs {_FAMILIES[r.family]} ({100 * r.coverage_90:.0f}%)" for r in low.itertuples())
-             + ": there its intervals are somewhat too narrow." if len(low) else "No share falls below that range.")
+    sizes = coverage.groupby("estimator", sort=False)["n"].min()
+    cells = " and ".join(f"{n} for the {est.split(' (')[0]}" for est, n in sizes.items() if n != sizes.max())
+    ranges = " and ".join(f"{100 * _chance_range(n):.0f} points with {n}" for n in sorted(set(sizes), reverse=True))
+    low = coverage[coverage["coverage_90"] < 0.9 - _chance_range(coverage["n"])]
+    named = []
+    for est, part in low.groupby("estimator", sort=False):
+        if len(part) == (coverage["estimator"] == est).sum():
+            named.append(f"every cell of the {est.split(' (')[0]} ({100 * part['coverage_90'].min():.0f}% to "
+                         f"{100 * part['coverage_90'].max():.0f}%)")
+        else:
+            named += [f"the {est.split(' (')[0]} for {programmes.PROGRAMMES[r.programme]}, {programmes.OUTCOMES[r.outcome].label}, "
+                      f"placebo LAs {_FAMILIES[r.family]} ({100 * r.coverage_90:.0f}%)" for r in part.itertuples()]
+    below = "Below that range: " + "; ".join(named) + "." if named else "No share falls below that range."
     return (f"On the same placebo groups, where the true effect is zero, the share of 90% intervals that contain zero is "
-            f"{'; '.join(parts)} (@tbl-prog-placebo-coverage). With {n} placebos per cell, a calibrated interval would give "
-            f"90% ± about {half:.0f} points by chance alone if the placebos were independent; they are drawn from one pool "
-            f"and share LAs, so the range is somewhat wider than that, and a cell just outside it is weak evidence. Shares "
-            f"well below it would mean intervals too narrow under these conditions, which include selection on deficits "
-            f"and the mean reversion that follows it (the placebos drawn by deficit), though only as far as LAs outside the "
-            f"programmes reach: none had deficits as large as the Safety Valve LAs'. {below}")
+            f"{'; '.join(parts)} (@tbl-prog-placebo-coverage). There are {sizes.max()} placebos per cell"
+            + (f" ({cells}, whose fits take longer: the first groups of each batch)" if cells else "")
+            + f"; a calibrated interval would give 90% ± about {ranges} by chance alone if the placebos were independent. "
+            "They are drawn from one pool and share LAs, so the range is somewhat wider than that, and a cell just outside "
+            "it is weak evidence. Shares well below it mean intervals too narrow under these conditions, which include "
+            "selection on deficits and the mean reversion that follows it (the placebos drawn by deficit), though only as "
+            f"far as LAs outside the programmes reach: none had deficits as large as the Safety Valve LAs'. {below}")
 
 
 def _interval_cell(median: float, lo: float, hi: float, n: int | None = None) -> str:
@@ -384,7 +395,7 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation]) ->
                              f" ({agree.replace('the first', 'the event study').replace('the second', 'the imputation')})")
                     drifted = (fake["lo"] > 0 and c["median"] > 0) or (fake["hi"] < 0 and c["median"] < 0)
                     other += (f", but its fake start shows programme LAs already drifting that way against those LAs before the start "
-                              f"({effect_text(fake['median'], fake['lo'], fake['hi'], units)}): that reading carries a trend that "
+                              f"({effect_text(fake['median'], fake['lo'], fake['hi'], units)}): that reading may carry a trend that "
                               "predates the programme, which matching on pre-start growth is built to narrow, so the preferred estimate "
                               "rests on the matching." if drifted else
                               ": **not robust to the choice of comparison LAs and baseline**"
@@ -470,9 +481,10 @@ def _agreement(a: tuple[float, float, float], b: tuple[float, float, float]) -> 
     return "neither is clear" + ("" if (a[0] > 0) == (b[0] > 0) else ", and their medians lie on opposite sides of zero")
 
 
-def imputation_text(ev: Evaluation, results: list[imputation.Imputation]) -> str:
-    """Where the imputation estimate agrees with the event study, where it does not, and what its fake start
-    says about a drift before the start."""
+def imputation_text(ev: Evaluation, results: list[imputation.Imputation], coverage: pd.DataFrame) -> str:
+    """Where the imputation estimate agrees with the event study, where it does not, what its fake start
+    says about a drift before the start, and how its intervals fared on the placebo groups (`coverage`, from
+    `placebo_crosschecks.coverage`)."""
     lines, alike = [], 0
     for r in results:
         b = headline_table(ev, r.programme).set_index("outcome").loc[r.outcome]
@@ -500,6 +512,18 @@ def imputation_text(ev: Evaluation, results: list[imputation.Imputation]) -> str
         "only the one before it). The imputation's intervals treat an LA's years as independent and understate its "
         "uncertainty. The preferred estimates below remain the event study's, and where the two disagree the preferred "
         "estimate says so.")
+    mine = coverage[coverage["estimator"] == "imputation (CausalPy)"]
+    n = int(mine["n"].sum())
+    pooled = float((mine["coverage_90"] * mine["n"]).sum() / n)
+    lines.append(
+        f"\nOn placebo groups, where the true effect is zero (@tbl-prog-placebo-coverage), the imputation's 90% intervals "
+        f"contained zero in {100 * pooled:.0f}% of {n} cases ({100 * mine['coverage_90'].min():.0f}% to "
+        f"{100 * mine['coverage_90'].max():.0f}% by cell), "
+        + ("well short of 90%: its intervals are too narrow to be read at face value, and a clear difference by this "
+           "estimator alone, its fake start included, is weak evidence." if pooled < 0.8 else
+           "somewhat short of 90%, more than chance alone would give: its intervals are somewhat too narrow." if
+           pooled < 0.9 - _chance_range(n) else
+           "within the range chance alone gives around 90%, although its intervals leave out sources of uncertainty."))
     return "\n".join(lines)
 
 
