@@ -13,25 +13,28 @@ from analysis.evaluation import experiment, placebos, programmes
 from analysis.models import stored
 
 
-def test_the_stored_placebos_are_current_and_the_reduced_grid_reproduces_them():
-    saved = stored.load("placebos")
-    assert not saved.stale, saved.note("python -m analysis grid placebos")
+def _current_and_reproduced(name: str, tasks) -> stored.Stored:
+    """The stored grid `name`, after checking it is current, has one result per placebo batch, and that CI's
+    reduced grid (`tasks(reduced=True)`) reproduces its batch exactly."""
+    saved = stored.load(name)
+    assert not saved.stale, saved.note(f"python -m analysis grid {name}")
     assert len(saved.results) == len(placebos.PROGRAMMES) * len(placebos.FAMILIES) * placebos.BATCHES
-    fresh = grid.run(placebos.tasks(reduced=True), scheduler="serial", progress=False)
+    fresh = grid.run(tasks(reduced=True), scheduler="serial", progress=False)
     for key, value in fresh.items():
         assert json.loads(json.dumps(value)) == saved.results[key], key
+    return saved
+
+
+def test_the_stored_placebos_are_current_and_the_reduced_grid_reproduces_them():
+    _current_and_reproduced("placebos", placebos.tasks)
 
 
 def test_the_least_squares_placebos_are_current_reproduced_and_the_same_groups():
     from analysis.evaluation import placebo_crosschecks
 
-    saved = stored.load("placebo-crosschecks")
-    assert not saved.stale, saved.note("python -m analysis grid placebo-crosschecks")
+    saved = _current_and_reproduced("placebo-crosschecks", placebo_crosschecks.tasks)
     bayes = stored.load("placebos").results
     assert set(saved.results) == set(bayes)
-    fresh = grid.run(placebo_crosschecks.tasks(reduced=True), scheduler="serial", progress=False)
-    for key, value in fresh.items():
-        assert json.loads(json.dumps(value)) == saved.results[key], key
     cov = placebo_crosschecks.coverage(bayes, saved.results)
     assert set(cov["n"]) == {placebos.BATCH * placebos.BATCHES} and cov["coverage_90"].between(0, 1).all()
     # the same groups: every placebo's two estimates agree within half a point (same design, same LAs), where
@@ -46,13 +49,9 @@ def test_the_least_squares_placebos_are_current_reproduced_and_the_same_groups()
 def test_the_imputation_placebos_are_current_reproduced_and_the_same_groups():
     from analysis.evaluation import placebo_crosschecks, placebo_imputation
 
-    saved = stored.load("placebo-imputation")
-    assert not saved.stale, saved.note("python -m analysis grid placebo-imputation")
+    saved = _current_and_reproduced("placebo-imputation", placebo_imputation.tasks)
     bayes = stored.load("placebos").results
     assert set(saved.results) == set(bayes)
-    fresh = grid.run(placebo_imputation.tasks(reduced=True), scheduler="serial", progress=False)
-    for key, value in fresh.items():
-        assert json.loads(json.dumps(value)) == saved.results[key], key
     for key, value in saved.results.items():
         assert value["passed"], (key, {k: value[k] for k in ("rhat_max", "ess_bulk_min", "divergences")})
         # the first groups of each of the placebo grid's batches, by name
