@@ -274,6 +274,11 @@ def _chance_range(n: int | pd.Series) -> float | pd.Series:
     return 1.645 * (0.09 / n) ** 0.5
 
 
+def _pooled(coverage: pd.DataFrame) -> float:
+    """Share of all the placebos in `coverage`'s cells whose 90% interval contains zero."""
+    return float((coverage["coverage_90"] * coverage["n"]).sum() / coverage["n"].sum())
+
+
 def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
     """Coverage of the 90% intervals on the placebo groups (true effect 0), the estimators side by side; an
     estimator calibrated on fewer groups than the others says on how many."""
@@ -296,7 +301,7 @@ def placebo_coverage_text(coverage: pd.DataFrame) -> str:
     """The range of each estimator's placebo coverage, pooled and by cell, and what a shortfall would mean."""
     parts = []
     for est, part in coverage.groupby("estimator", sort=False):
-        pooled = (part["coverage_90"] * part["n"]).sum() / part["n"].sum()
+        pooled = _pooled(part)
         parts.append(f"{est} {100 * part['coverage_90'].min():.0f}% to {100 * part['coverage_90'].max():.0f}% "
                      f"({100 * pooled:.0f}% over all {int(part['n'].sum())})")
     sizes = coverage.groupby("estimator", sort=False)["n"].min()
@@ -389,10 +394,10 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation]) ->
             other = ""
             if (programme, o) in cross:
                 c, fake = cross[(programme, o)]
-                agree = _agreement((r["median"], r["lo"], r["hi"]), (c["median"], c["lo"], c["hi"]))
+                agree = _agreement((r["median"], r["lo"], r["hi"]), (c["median"], c["lo"], c["hi"]), ("the event study", "the imputation"))
                 if not (agree.startswith("the same direction, with intervals that overlap") or agree == "neither is clear"):
                     other = (f" The imputation cross-check, against all eligible LAs, gives {effect_text(c['median'], c['lo'], c['hi'], units)}"
-                             f" ({agree.replace('the first', 'the event study').replace('the second', 'the imputation')})")
+                             f" ({agree})")
                     drifted = (fake["lo"] > 0 and c["median"] > 0) or (fake["hi"] < 0 and c["median"] < 0)
                     other += (f", but its fake start shows programme LAs already drifting that way against those LAs before the start "
                               f"({effect_text(fake['median'], fake['lo'], fake['hi'], units)}): that reading may carry a trend that "
@@ -467,8 +472,8 @@ def imputation_plot(ev: Evaluation, results: list[imputation.Imputation]) -> alt
     )
 
 
-def _agreement(a: tuple[float, float, float], b: tuple[float, float, float]) -> str:
-    """How two estimates (median, lo, hi) of the same difference compare, in words."""
+def _agreement(a: tuple[float, float, float], b: tuple[float, float, float], names: tuple[str, str] = ("the first", "the second")) -> str:
+    """How two estimates (median, lo, hi) of the same difference compare, in words; `names` name a and b."""
     clear_a, clear_b = a[1] > 0 or a[2] < 0, b[1] > 0 or b[2] < 0
     overlap = a[1] <= b[2] and b[1] <= a[2]
     if clear_a and clear_b:
@@ -476,7 +481,7 @@ def _agreement(a: tuple[float, float, float], b: tuple[float, float, float]) -> 
             return "opposite directions, both clear"
         return "the same direction, with intervals that overlap" if overlap else "the same direction, with intervals that do not overlap"
     if clear_a or clear_b:
-        return "a different reading: only " + ("the first" if clear_a else "the second") + " is clear" + (
+        return "a different reading: only " + (names[0] if clear_a else names[1]) + " is clear" + (
             "" if overlap else ", and the intervals do not overlap")
     return "neither is clear" + ("" if (a[0] > 0) == (b[0] > 0) else ", and their medians lie on opposite sides of zero")
 
@@ -488,7 +493,8 @@ def imputation_text(ev: Evaluation, results: list[imputation.Imputation], covera
     lines, alike = [], 0
     for r in results:
         b = headline_table(ev, r.programme).set_index("outcome").loc[r.outcome]
-        agree = _agreement((r.post["median"], r.post["lo"], r.post["hi"]), (b["effect_median"], b["effect_lo"], b["effect_hi"]))
+        agree = _agreement((r.post["median"], r.post["lo"], r.post["hi"]), (b["effect_median"], b["effect_lo"], b["effect_hi"]),
+                           ("the imputation", "the event study"))
         alike += agree.startswith("the same direction") or agree == "neither is clear"
         fake = effect_text(r.fake_start["median"], r.fake_start["lo"], r.fake_start["hi"], b["units"])
         drift = r.fake_start["lo"] > 0 or r.fake_start["hi"] < 0
@@ -496,7 +502,7 @@ def imputation_text(ev: Evaluation, results: list[imputation.Imputation], covera
             f"- **{programmes.PROGRAMMES[r.programme]}, {b['label']}**: the imputation estimate is "
             f"{effect_text(r.post['median'], r.post['lo'], r.post['hi'], b['units'])} against the event study's "
             f"{effect_text(b['effect_median'], b['effect_lo'], b['effect_hi'], b['units'])}: "
-            + agree.replace("the first", "the imputation").replace("the second", "the event study") + ". "
+            + agree + ". "
             + (f"A fake start {PLACEBO_SHIFT} years early, with each LA's effect fitted only to the years before it, already "
                f"shows a gap ({fake}): against all eligible LAs, programme LAs were drifting "
                f"{'upwards' if r.fake_start['median'] > 0 else 'downwards'} before the start, and an estimate after the start "
@@ -513,8 +519,7 @@ def imputation_text(ev: Evaluation, results: list[imputation.Imputation], covera
         "uncertainty. The preferred estimates below remain the event study's, and where the two disagree the preferred "
         "estimate says so.")
     mine = coverage[coverage["estimator"] == "imputation (CausalPy)"]
-    n = int(mine["n"].sum())
-    pooled = float((mine["coverage_90"] * mine["n"]).sum() / n)
+    n, pooled = int(mine["n"].sum()), _pooled(mine)
     lines.append(
         f"\nOn placebo groups, where the true effect is zero (@tbl-prog-placebo-coverage), the imputation's 90% intervals "
         f"contained zero in {100 * pooled:.0f}% of {n} cases ({100 * mine['coverage_90'].min():.0f}% to "
