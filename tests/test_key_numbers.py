@@ -74,3 +74,45 @@ def test_key_findings_link_to_chapters():
     chapters = {k for p in preview.book_pages() for k, v in p.labels.items() if v["level"] == 1}
     links = set(re.findall(r"@(sec-[\w-]+)", findings.HEADLINES.read_text()))
     assert links and links <= chapters, f"links to sections that are not chapters: {sorted(links - chapters)}"
+
+
+def _effects(main: tuple[float, float, float], later: tuple[float, float, float], programme: str = "p") -> dict[str, KeyNumber]:
+    """Key numbers of one programme's two headline outcomes, both with the same main and later-members (median, q05, q95)."""
+    out = {}
+    for outcome in ("ehcp_rate", "hn_spend_per_head"):
+        for suffix, values in (("", main), (".later_waves", later)):
+            for q, v in zip(("", "_q05", "_q95"), values):
+                out[f"evaluation.{programme}.{outcome}{suffix}{q}"] = KeyNumber(v, 0.01, "%", "")
+    return out
+
+
+def test_the_programme_finding_says_whether_a_clear_difference_survives_the_later_members():
+    reverse = findings._programme(_effects((-5, -7, -2), (8, 5, 11)), "p")
+    assert "**Neither difference is robust**" in reverse and "they reverse (+8.0% (90% interval +5.0 to +11.0)" in reverse
+    vanish = findings._programme(_effects((-5, -7, -2), (1, -2, 4)), "p")
+    assert "they are not clear" in vanish
+    holds = findings._programme(_effects((-5, -7, -2), (-4, -6, -1)), "p")
+    assert "robust" not in holds and "the same:" in holds
+    unclear = findings._programme(_effects((-2, -4, 0.1), (8, 5, 11)), "p")
+    assert unclear.endswith("neither clearly different from no difference.") and "later" not in unclear
+    plans_only = {k: v for k, v in _effects((-5, -7, -2), (8, 5, 11)).items() if "ehcp_rate" in k}
+    spend_holds = {k: v for k, v in _effects((-5, -7, -2), (-4, -6, -1)).items() if "hn_spend" in k}
+    mixed = findings._programme(plans_only | spend_holds, "p")
+    assert "**The plans difference is not robust**" in mixed and "it reverses (+8.0%" in mixed and "−4.0%" not in mixed.split("robust")[1]
+
+
+def test_the_key_numbers_are_the_chapters_numbers(fresh):
+    """The preface quotes what chapter 3 shows: the held-out January scored on the model's panel (flagged reporting
+    breaks left out) and the trend growth from the same draws."""
+    from analysis.data import panel
+    from analysis.models.ehcp import EHCPModel
+    from analysis.report import ehcp as ehcp_report
+
+    frame = panel.load()
+    model = EHCPModel(frame)
+    scores = EHCPModel(frame, holdout=model.last_year).holdout_scores()
+    assert fresh["ehcp.holdout_coverage_90"].value == scores["coverage_90"]
+    assert fresh["ehcp.holdout_crps"].value == scores["crps"]["model"]
+    growth = ehcp_report.trend_growth(model)
+    assert abs(fresh["ehcp.trend_growth_pct"].value - growth["median"]) < 1e-3
+    assert abs(fresh["ehcp.trend_growth_pct_q05"].value - growth["5%"]) < 1e-3

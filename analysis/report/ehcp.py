@@ -143,6 +143,14 @@ def parameter_table(model: EHCPModel) -> pd.DataFrame:
     )
 
 
+def trend_growth(model: EHCPModel) -> dict[str, float]:
+    """LAs' mean trend growth (the average of the regions' log growth rates, as a % a year): median, 5%, 95%,
+    unrounded (rounding the log rate first would shift the percentage by up to 0.05 points)."""
+    slopes = az.extract(model.fit(), var_names="region_mean").sel(effect="slope").mean("region").values
+    mid, lo, hi = interval(np.expm1(slopes) * 100)
+    return {"median": mid, "5%": lo, "95%": hi}
+
+
 def region_growth(model: EHCPModel) -> pd.DataFrame:
     """Each region's mean LA growth rate (% a year, trend line) with its 90% interval."""
     post = az.extract(model.fit(), var_names="region_mean").sel(effect="slope")
@@ -398,3 +406,44 @@ def backtest_chart(results: dict) -> alt.HConcatChart:
         x, alt.Y("crps:Q", title="Mean CRPS (plans)"), color, tooltip=["label:N", "horizon:O", alt.Tooltip("crps:Q", format=",.0f")])
     return alt.hconcat((cov + nominal).properties(width=230, height=220, title="Calibration"),
                        crps.properties(width=230, height=220, title="Accuracy (lower is better)"))
+
+
+def england_backtest(results: dict) -> pd.DataFrame:
+    """Each backtest forecast of England's total (the sum over the LAs forecast at that origin) against the
+    published sum: origin, horizon, year, observed, median, q05, q95, error (median / observed − 1) and whether
+    the observed total fell inside the 90% interval."""
+    rows = [{"origin": r["origin"], "horizon": int(h), "year": s["year"], **s["england"]}
+            for r in results.values() for h, s in r["horizons"].items()]
+    t = pd.DataFrame(rows).sort_values(["origin", "horizon"], ignore_index=True)
+    return t.assign(error=t["median"] / t["observed"] - 1, inside=(t["q05"] <= t["observed"]) & (t["observed"] <= t["q95"]))
+
+
+def england_backtest_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The England backtests as a reader sees them: published total, forecast median and 90% interval, error."""
+    return pd.DataFrame({
+        "last January seen": frame["origin"], "forecast January": frame["year"], "years ahead": frame["horizon"],
+        "published": frame["observed"].map("{:,.0f}".format),
+        "forecast (90% interval)": [f"{m:,.0f} ({lo:,.0f} to {hi:,.0f})" for m, lo, hi in zip(frame["median"], frame["q05"], frame["q95"])],
+        "forecast − published": frame["error"].map(lambda e: f"{100 * e:+.1f}%".replace("-", "−")),
+        "inside 90% interval": frame["inside"].map({True: "yes", False: "**no**"}),
+    })
+
+
+def england_backtest_text(frame: pd.DataFrame) -> str:
+    """What the England backtests say about the national forecasts, in a sentence or two."""
+    n, above, outside = len(frame), int((frame["error"] > 0).sum()), int((~frame["inside"]).sum())
+    outside_above = int((~frame["inside"] & (frame["error"] > 0)).sum())
+    by_h = frame.groupby("horizon")["error"].mean()
+    drift = ", ".join(f"{100 * e:+.1f}% {h} year{'s' if h > 1 else ''} ahead".replace("-", "−") for h, e in by_h.items())
+    text = (f"For England as a whole (the sum over the LAs forecast), the median forecast was above the published total in "
+            f"{above} of {n} backtest forecasts (on average {drift}), and the published total fell outside the 90% interval in "
+            f"{outside} of {n}")
+    if outside:
+        text += " (each time below it)." if outside_above == outside else f" ({outside_above} of them below it)."
+    else:
+        text += "."
+    if above >= 0.8 * n:
+        text += (" Over these origins national growth ran below the trend the model carries forward, and its national intervals, "
+                 "which only LAs' own noise and national shocks around that trend widen, did not allow for it: the national "
+                 "forecasts, January 2029 included, are more likely too high than too low, and their intervals too narrow.")
+    return text

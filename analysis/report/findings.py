@@ -89,16 +89,19 @@ def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     post = model.fit().posterior
     slope = post["region_mean"].sel(effect="slope").mean("region").stack(sample=("chain", "draw")).values
     out = {
-        "ehcp.trend_growth_pct": quantile_number(np.expm1(slope), chains, 0.5, "% a year", "LAs' mean trend growth (median)", 100),
         "ehcp.theta": quantile_number(post["theta"].stack(sample=("chain", "draw")).values, chains, 0.5, "", "population elasticity θ (median)"),
     }
+    for prob, q in ((0.5, ""), (0.05, "_q05"), (0.95, "_q95")):
+        out[f"ehcp.trend_growth_pct{q}"] = quantile_number(np.expm1(slope), chains, prob, "% a year",
+                                                           f"LAs' mean trend growth ({'median' if prob == 0.5 else q[1:]})", 100)
     _, draws = model.predictive_draws(FORECAST_TO)[FORECAST_TO]
     england = draws.sum(axis=0)
     for prob, key in ((0.5, "median"), (0.05, "q05"), (0.95, "q95")):
         out[f"ehcp.england_{FORECAST_TO}_{key}"] = quantile_number(england, chains, prob, "plans", f"England's January {FORECAST_TO} forecast ({key})")
     held = EHCPModel(frame, holdout=model.last_year)
     codes, draws = held.predictive_draws(held.holdout)[held.holdout]
-    actual = frame[frame["year"] == held.holdout].set_index("la_code")["ehcp_total"].reindex(codes)
+    # scored as the chapter scores it (`holdout_scores`): on the model's panel, where flagged reporting breaks are missing
+    actual = held.panel[held.panel["year"] == held.holdout].set_index("la_code")["ehcp_total"].reindex(codes)
     keep = actual.notna().to_numpy()
     draws, y = draws[keep], actual[keep].to_numpy()
     out["ehcp.holdout_coverage_90"] = chainwise_number(lambda d: interval_coverage(d, y, 0.9), draws, chains, "share",
@@ -141,30 +144,36 @@ def evaluation_numbers() -> dict[str, KeyNumber]:
     out = {}
     for programme in programmes.PROGRAMMES:
         es = ev.event_study(programme)
-        post = es.att_post().query("group == 'main'").set_index("outcome")
+        post = es.att_post().set_index(["group", "outcome"])
         for outcome in programmes.HEADLINE:
-            draws = programmes.in_units(outcome, post.at[outcome, "draws"])
-            for prob, q in ((0.5, ""), (0.05, "_q05"), (0.95, "_q95")):
-                out[f"evaluation.{programme}.{outcome}{q}"] = quantile_number(
-                    draws, es.settings.chains, prob, programmes.UNITS[programmes.OUTCOMES[outcome].scale],
-                    f"{programmes.PROGRAMMES[programme]}: {programmes.OUTCOMES[outcome].label}, average difference after the start "
-                    f"({'median' if prob == 0.5 else q[1:]})")
+            for group, suffix, against in (("main", "", "matched LAs"), ("later_waves", ".later_waves", "later members before they joined")):
+                draws = programmes.in_units(outcome, post.at[(group, outcome), "draws"])
+                for prob, q in ((0.5, ""), (0.05, "_q05"), (0.95, "_q95")):
+                    out[f"evaluation.{programme}.{outcome}{suffix}{q}"] = quantile_number(
+                        draws, es.settings.chains, prob, programmes.UNITS[programmes.OUTCOMES[outcome].scale],
+                        f"{programmes.PROGRAMMES[programme]}: {programmes.OUTCOMES[outcome].label}, average difference after the "
+                        f"start against {against} ({'median' if prob == 0.5 else q[1:]})")
     return out
 
 
 def value_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
-    """West Sussex's DBV savings claim and DBV's national extrapolation, priced with the spend model (top-ups,
-    £ a year; negative is a saving): the claim's shares taken as exact, in the year of the diagnostic."""
+    """West Sussex's DBV savings claim and DBV's national extrapolation, priced with the spend model (£ a year;
+    negative is a saving). West Sussex: in the year of the diagnostic, with the uncertainty of shares seen in 28
+    case reviews (the chapter's first split: 18 reviewed in state and 9 in independent special schools), in
+    top-ups and in full public cost. DBV: top-ups, unit-cost uncertainty only (the extrapolation's own sampling
+    is not published)."""
     from analysis.evaluation import claims
     from analysis.models.spend import SpendModel
 
     model = SpendModel(frame)
     chains = model.settings.chains
-    ws = claims.west_sussex(model, claims.WEST_SUSSEX.year).iloc[0]["top_up"]
+    ws = claims.west_sussex(model, claims.WEST_SUSSEX.year).set_index("split").loc[next(iter(claims.REVIEW_SPLITS))]
     dbv = claims.dbv_national(model, model.last_year)["draws"]["top_up"]
     out = {}
     for prob, q in ((0.5, "median"), (0.05, "q05"), (0.95, "q95")):
-        out[f"value.west_sussex_top_up_{q}"] = quantile_number(ws, chains, prob, "£ a year", f"West Sussex's DBV claim priced, top-ups ({q})")
+        for measure, what in (("top_up", "top-ups"), ("full_cost", "full public cost")):
+            out[f"value.west_sussex_{measure}_{q}"] = quantile_number(
+                ws[measure], chains, prob, "£ a year", f"West Sussex's DBV claim priced, review shares uncertain, {what} ({q})")
         out[f"value.dbv_national_top_up_{q}"] = quantile_number(dbv, chains, prob, "£ a year", f"DBV's national extrapolation priced, top-ups ({q})")
     return out
 
@@ -248,36 +257,76 @@ def _signed(numbers: dict[str, KeyNumber], key: str) -> str:
     return text if text.startswith("−") else f"+{text}"
 
 
-def headlines(numbers: dict[str, KeyNumber]) -> str:
-    """The key findings as Markdown: each number from `results/key_numbers.json` with its 90% interval and a link to
-    where it is shown, and how to quote them. Nothing in it is typed by hand."""
+def _reading(numbers: dict[str, KeyNumber], key: str) -> int:
+    """+1 or −1 when the 90% interval of the number at `key` lies above or below zero, 0 when it includes zero."""
+    lo, hi = numbers[f"{key}_q05"].value, numbers[f"{key}_q95"].value
+    return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
+def _programme(numbers: dict[str, KeyNumber], programme: str) -> str:
+    """One programme's headline differences, and what becomes of the clear ones against its later members."""
+    n = numbers
+    effect = lambda key: f"{_signed(n, key)}% (90% interval {_signed(n, f'{key}_q05')} to {_signed(n, f'{key}_q95')})"
+    names = {f"evaluation.{programme}.ehcp_rate": "plans", f"evaluation.{programme}.hn_spend_per_head": "spend"}
+    plans, spend = names
+    text = (f"the growth of EHC plans per head differed by {effect(plans)} and high-needs spend per head by {effect(spend)} "
+            "on average after the start")
+    clear = [k for k in names if _reading(n, k)]
+    if not clear:
+        return text + ", neither clearly different from no difference."
+    fails = [k for k in clear if _reading(n, f"{k}.later_waves") != _reading(n, k)]
+    if not fails:
+        return (text + ". Against the programme's own later members before they joined, the same: "
+                + " and ".join(effect(f"{k}.later_waves") for k in clear) + ".")
+    one = len(fails) == 1
+    if all(_reading(n, f"{k}.later_waves") == -_reading(n, k) for k in fails):
+        verb = "reverses" if one else "reverse"
+    elif all(_reading(n, f"{k}.later_waves") == 0 for k in fails):
+        verb = "is not clear" if one else "are not clear"
+    else:
+        verb = "do not hold"
+    subject = ("Neither difference is robust" if not one else "The difference is not robust" if len(clear) == 1
+               else f"The {names[fails[0]]} difference is not robust")
+    return (text + f". **{subject}**: against the programme's own later members before they joined, "
+            f"{'it' if one else 'they'} {verb} ({' and '.join(effect(f'{k}.later_waves') for k in fails)}).")
+
+
+def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> str:
+    """The key findings as Markdown: each number from `results/key_numbers.json` (and the EHCP model's stored
+    backtests, `results/backtest.json`, when not given) with its 90% interval and a link to where it is shown,
+    and how to quote them. Nothing in it is typed by hand."""
+    from analysis.models import stored
     from analysis.models.ehcp import FORECAST_TO
+    from analysis.report import ehcp
 
     n = numbers
+    england = ehcp.england_backtest(stored.load("backtest").results if backtests is None else backtests)
     cost = lambda k: f"£{_at(n, f'spend.unit_cost_{k}')} (£{_at(n, f'spend.unit_cost_{k}_q05')} to £{_at(n, f'spend.unit_cost_{k}_q95')})"
-    effect = lambda p, o: (f"{_signed(n, f'evaluation.{p}.{o}')}% (90% interval {_signed(n, f'evaluation.{p}.{o}_q05')} to "
-                           f"{_signed(n, f'evaluation.{p}.{o}_q95')})")
-    saving = lambda k: (f"£{_at(n, f'value.{k}_top_up_median', -1e-6)}m a year (90% interval £{_at(n, f'value.{k}_top_up_q95', -1e-6)}m "
-                        f"to £{_at(n, f'value.{k}_top_up_q05', -1e-6)}m)")
+    saving = lambda k: (f"£{_at(n, f'value.{k}_median', -1e-6)}m a year (90% interval £{_at(n, f'value.{k}_q95', -1e-6)}m "
+                        f"to £{_at(n, f'value.{k}_q05', -1e-6)}m)")
     f = FORECAST_TO
     year = re.search(r"\d{4}-\d{2}", n["spend.unit_cost_mainstream"].what).group()  # the financial year of the unit costs
+    above, outside = int((england["error"] > 0).sum()), int((~england["inside"]).sum())
     items = [
-        f"**EHC plans keep growing.** LAs' plans have grown on trend by about {_at(n, 'ehcp.trend_growth_pct')}% a year, and the "
-        f"model forecasts {_at(n, f'ehcp.england_{f}_median')} plans in England in January {f} (90% interval "
-        f"{_at(n, f'ehcp.england_{f}_q05')} to {_at(n, f'ehcp.england_{f}_q95')}). Its 90% intervals held "
-        f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown (@sec-ehcp).",
+        f"**EHC plans keep growing.** LAs' plans have grown on trend by {_at(n, 'ehcp.trend_growth_pct')}% a year (90% interval "
+        f"{_at(n, 'ehcp.trend_growth_pct_q05')} to {_at(n, 'ehcp.trend_growth_pct_q95')}), and the model forecasts "
+        f"{_at(n, f'ehcp.england_{f}_median')} plans in England in January {f} (90% interval {_at(n, f'ehcp.england_{f}_q05')} "
+        f"to {_at(n, f'ehcp.england_{f}_q95')}) if those trends continue. Its 90% intervals held "
+        f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown. For England as a whole it "
+        f"has run high: refitted at four earlier Januaries, its national forecast was above the published total in {above} of "
+        f"{len(england)} cases (by {100 * england['error'].min():.1f}% to {100 * england['error'].max():.1f}%) and outside its "
+        f"90% interval in {outside}, so the {f} figure is more likely too high than too low (@sec-ehcp).",
         f"**What a plan costs depends on where the child is placed.** In {year} a plan in an independent special school cost its "
         f"LA {cost('special_independent')} a year in top-ups on average, a state special school plan {cost('special_state')} "
         f"and a mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend-model).",
-        f"**Safety Valve LAs diverged from matched LAs after their agreements**: the growth of EHC plans per head differed "
-        f"by {effect('safety_valve', 'ehcp_rate')} and high-needs spend per head by {effect('safety_valve', 'hn_spend_per_head')} "
-        f"on average after the start. **DBV LAs** differed by {effect('dbv', 'ehcp_rate')} and "
-        f"{effect('dbv', 'hn_spend_per_head')}. These are associations, not effects: @sec-programmes tests how far each "
-        "survives trends that began before the programmes and other choices of comparison, and says which do not.",
+        f"**Safety Valve LAs diverged from matched LAs after their agreements**: {_programme(n, 'safety_valve')} "
+        f"**DBV LAs**: {_programme(n, 'dbv')} All of these are associations, not effects (@sec-programmes).",
         f"**The savings claims, priced openly.** Moving the share of West Sussex's special school plans that its DBV case "
-        f"reviews suggested would save {saving('west_sussex')} in top-ups; DBV's national extrapolation would save "
-        f"{saving('dbv_national')}, if the moved children cost what the average plan of their new placement costs in their "
-        "LA. Neither says whether children would be as well served (@sec-value).",
+        f"reviews suggested would save {saving('west_sussex_top_up')} in top-ups, {saving('west_sussex_full_cost')} counting "
+        f"place funding, with the uncertainty of shares seen in 28 reviews; DBV's national extrapolation would save "
+        f"{saving('dbv_national_top_up')} in top-ups (the unit costs' uncertainty only). Both assume the moved children cost what "
+        "the average plan of their new placement costs in their LA, and neither says whether children would be as well served "
+        "(@sec-value).",
     ]
     how = ("Each figure is a posterior median with its 90% credible interval, rounded to the precision a rerun of the "
            "samplers supports (`results/key_numbers.json` holds each with its Monte Carlo standard error, and "
