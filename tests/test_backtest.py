@@ -39,7 +39,7 @@ def test_england_backtests_are_read_from_every_origin_and_horizon():
     from analysis.report import ehcp as ehcp_report
 
     results = stored.load("backtest").results
-    england = ehcp_report.england_backtest(results)
+    england = backtest.england(results)
     assert len(england) == sum(len(r["horizons"]) for r in results.values())
     first = results[f"origin-{backtest.ORIGINS[0]}"]["horizons"]["1"]["england"]
     row = england[(england["origin"] == backtest.ORIGINS[0]) & (england["horizon"] == 1)].iloc[0]

@@ -408,16 +408,6 @@ def backtest_chart(results: dict) -> alt.HConcatChart:
                        crps.properties(width=230, height=220, title="Accuracy (lower is better)"))
 
 
-def england_backtest(results: dict) -> pd.DataFrame:
-    """Each backtest forecast of England's total (the sum over the LAs forecast at that origin) against the
-    published sum: origin, horizon, year, observed, median, q05, q95, error (median / observed − 1) and whether
-    the observed total fell inside the 90% interval."""
-    rows = [{"origin": r["origin"], "horizon": int(h), "year": s["year"], **s["england"]}
-            for r in results.values() for h, s in r["horizons"].items()]
-    t = pd.DataFrame(rows).sort_values(["origin", "horizon"], ignore_index=True)
-    return t.assign(error=t["median"] / t["observed"] - 1, inside=(t["q05"] <= t["observed"]) & (t["observed"] <= t["q95"]))
-
-
 def england_backtest_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The England backtests as a reader sees them: published total, forecast median and 90% interval, error."""
     return pd.DataFrame({

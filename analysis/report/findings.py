@@ -297,10 +297,13 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
     and how to quote them. Nothing in it is typed by hand."""
     from analysis.models import stored
     from analysis.models.ehcp import FORECAST_TO
-    from analysis.report import ehcp
+    from analysis.models.ehcp import backtest
 
     n = numbers
-    england = ehcp.england_backtest(stored.load("backtest").results if backtests is None else backtests)
+    saved = stored.load("backtest") if backtests is None else None
+    england = backtest.england(saved.results if saved else backtests)
+    stale = (f" (from backtests whose {' and '.join(saved.stale)} changed since they ran: rerun `python -m analysis grid "
+             "backtest`)") if saved and saved.stale else ""
     cost = lambda k: f"£{_at(n, f'spend.unit_cost_{k}')} (£{_at(n, f'spend.unit_cost_{k}_q05')} to £{_at(n, f'spend.unit_cost_{k}_q95')})"
     saving = lambda k: (f"£{_at(n, f'value.{k}_median', -1e-6)}m a year (90% interval £{_at(n, f'value.{k}_q95', -1e-6)}m "
                         f"to £{_at(n, f'value.{k}_q05', -1e-6)}m)")
@@ -315,7 +318,7 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown. For England as a whole it "
         f"has run high: refitted at four earlier Januaries, its national forecast was above the published total in {above} of "
         f"{len(england)} cases (by {100 * england['error'].min():.1f}% to {100 * england['error'].max():.1f}%) and outside its "
-        f"90% interval in {outside}, so the {f} figure is more likely too high than too low (@sec-ehcp).",
+        f"90% interval in {outside}{stale}, so the {f} figure is more likely too high than too low (@sec-ehcp).",
         f"**What a plan costs depends on where the child is placed.** In {year} a plan in an independent special school cost its "
         f"LA {cost('special_independent')} a year in top-ups on average, a state special school plan {cost('special_state')} "
         f"and a mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend-model).",

@@ -137,6 +137,16 @@ def summary(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def england(results: dict[str, dict]) -> pd.DataFrame:
+    """Each backtest forecast of England's total (the sum over the LAs forecast at that origin) against the
+    published sum: origin, horizon, year, observed, median, q05, q95, error (median / observed − 1) and whether
+    the observed total fell inside the 90% interval."""
+    rows = [{"origin": r["origin"], "horizon": int(h), "year": s["year"], **s["england"]}
+            for r in results.values() for h, s in r["horizons"].items()]
+    t = pd.DataFrame(rows).sort_values(["origin", "horizon"], ignore_index=True)
+    return t.assign(error=t["median"] / t["observed"] - 1, inside=(t["q05"] <= t["observed"]) & (t["observed"] <= t["q95"]))
+
+
 def by_horizon(results: dict[str, dict]) -> pd.DataFrame:
     """Per horizon and method: coverage and CRPS averaged over origins (weighted by LAs)."""
     s = summary(results)
