@@ -116,3 +116,14 @@ def test_the_key_numbers_are_the_chapters_numbers(fresh):
     growth = ehcp_report.trend_growth(model)
     assert abs(fresh["ehcp.trend_growth_pct"].value - growth["median"]) < 1e-3
     assert abs(fresh["ehcp.trend_growth_pct_q05"].value - growth["5%"]) < 1e-3
+
+
+def test_key_findings_say_when_the_backtests_they_quote_are_stale(monkeypatch):
+    from dataclasses import replace
+
+    from analysis.models import stored
+
+    current = stored.load("backtest")
+    monkeypatch.setattr(stored, "load", lambda name, *a: replace(current, stale=["data"]))
+    text = findings.headlines(findings.load())
+    assert "from backtests whose data changed since they ran: rerun `python -m analysis grid backtest`" in text

@@ -82,7 +82,7 @@ def test_compare_names_changed_cells_added_rows_and_england_totals():
 def _tree(root: Path) -> dict[str, str]:
     """sha256 of every file `update` may change."""
     files = [root / "data" / "sources.toml", *sorted((root / "data" / "processed").glob("*")), *sorted((root / "chapters").glob("*.ipynb")),
-             *sorted((root / "downloads" / "profiles").glob("*"))]
+             root / "results" / "key_numbers.json", root / "_key-findings.md", *sorted((root / "downloads" / "profiles").glob("*"))]
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
 
 
@@ -153,3 +153,17 @@ def test_a_failed_update_is_rolled_back(study):
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
     assert "back as they were" in run.stderr and "a chapter that fails" in run.stderr
     assert _tree(root) == before  # registry, panel, chapters and downloads as they were
+
+
+def test_stale_grids_are_named_with_what_changed(tmp_path):
+    from analysis.models import stored
+
+    for name in ("backtest", "placebos", "key_numbers"):
+        shutil.copy2(stored.RESULTS / f"{name}.json", tmp_path / f"{name}.json")
+    assert update.stale_grids(tmp_path) == {}
+    record = json.loads((tmp_path / "backtest.json").read_text())
+    record["stamp"]["data"] = "0" * 16
+    (tmp_path / "backtest.json").write_text(json.dumps(record))
+    assert update.stale_grids(tmp_path) == {"backtest": ["data"]}  # key_numbers.json is not a grid
+    text = update.summary(update.Report(stale_grids={"backtest": ["data"]}), accept=True)
+    assert "results/backtest.json (its data changed); rerun `python -m analysis grid backtest`" in text

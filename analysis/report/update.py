@@ -15,14 +15,23 @@ published (the mirror, `$SEND_DATA_MIRROR`, or the official URL when online):
 Then it says which chapters the change would re-execute (those whose declared
 panel columns or sources change: `analysis.report.book`). With
 `--accept-revisions` it records the new checksums in `data/sources.toml`,
-rebuilds the panel, and executes exactly those chapters; fits are refitted only
+rebuilds the panel, executes exactly those chapters, and recomputes the key
+numbers and the preface's key findings from the new fits; fits are refitted only
 where a model's data changed, since the fit cache is keyed by the data. This is
-all or nothing: if any step fails, the registry, the panel, the chapters and the
-LA downloads are put back as they were, and the error is reported.
+all or nothing: if any step fails, the registry, the panel, the chapters, the
+key numbers and findings and the LA downloads are put back as they were, and the
+error is reported.
+
+The stored grid summaries (`results/<grid>.json`: backtests, calibration,
+placebos) take from minutes to the better part of an hour each, so `update`
+does not rerun them. It lists those whose stamp no longer matches the code, data
+or numerics, with the command that reruns each; until then the chapters that
+read them say they are stale.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -39,7 +48,8 @@ from analysis.atomic import write_atomic
 from analysis.data import lineage, panel
 from analysis.data.sources import Source, Store, load_registry, sha256_of
 from analysis.errors import BookError
-from analysis.report import book
+from analysis.models import stored
+from analysis.report import book, findings
 from analysis.report.profiles import DOWNLOADS
 
 #: Exit statuses of the command.
@@ -70,6 +80,8 @@ class Report:
     vintage_changes: dict[str, list[str]] = field(default_factory=dict)
     accepted: bool = False
     executed: list[str] = field(default_factory=list)
+    key_numbers: bool = False  # recomputed (with the key findings) after an accepted revision
+    stale_grids: dict[str, list[str]] = field(default_factory=dict)  # grid → what changed since it ran
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -174,13 +186,26 @@ def check(store: Store | None = None, log: Callable[[str], None] = print) -> tup
     return report, text, inputs
 
 
+def stale_grids(folder: Path = stored.RESULTS) -> dict[str, list[str]]:
+    """The stored grid summaries in `folder` whose stamp no longer matches: name → what changed (code, data,
+    numerical environment). A grid summary is a stored result that names the module that made it."""
+    out = {}
+    for path in sorted(folder.glob("*.json")):
+        if "module" in json.loads(path.read_text()):
+            result = stored.load(path.stem, folder)
+            if result.stale:
+                out[path.stem] = result.stale
+    return out
+
+
 class _Snapshot:
     """Copies of everything `update` may change, put back if it fails: the registry, the panel's outputs and
-    the lineage, the chapters and the LA downloads."""
+    the lineage, the chapters, the key numbers and findings, and the LA downloads."""
 
     def __init__(self) -> None:
         self.files: dict[Path, bytes | None] = {}
-        for path in [paths.REGISTRY, *paths.PROCESSED.glob("*"), *book.notebooks(), *(paths.ROOT / DOWNLOADS).glob("*")]:
+        for path in [paths.REGISTRY, *paths.PROCESSED.glob("*"), *book.notebooks(), findings.STORED, findings.HEADLINES,
+                     *(paths.ROOT / DOWNLOADS).glob("*")]:
             if path.is_file():
                 self.files[path] = path.read_bytes()
 
@@ -203,6 +228,7 @@ def run(*, accept: bool = False, store: Store | None = None, render: bool = True
         return report, REVISIONS_PENDING
     if not report.revisions:
         log("every registered file is as registered")
+        report.stale_grids = stale_grids()
         _execute(report, log)
         if render:
             book.build(log=log)
@@ -214,12 +240,18 @@ def run(*, accept: bool = False, store: Store | None = None, render: bool = True
         panel.ensure(log=lambda m: log(f"  {m}"), force=True)
         book.forget_inputs()
         _execute(report, log)
+        log("recomputing the key numbers and the key findings …")
+        fresh = findings.key_numbers()
+        findings.save(fresh)
+        findings.save_headlines(fresh)
+        report.key_numbers = True
+        report.stale_grids = stale_grids()
         if render:
             book.build(log=log)
     except BaseException as exc:
         snapshot.restore()
         book.forget_inputs()
-        report.accepted, report.executed = False, []
+        report.accepted, report.executed, report.key_numbers, report.stale_grids = False, [], False, {}
         raise UpdateError(
             f"update failed ({type(exc).__name__}: {exc}); the registry, the panel, the chapters and the downloads are "
             "back as they were. Fix the cause and run `python -m analysis update --accept-revisions` again."
@@ -262,4 +294,9 @@ def summary(report: Report, accept: bool) -> str:
         lines.append("nothing was changed: check the revision, then run `python -m analysis update --accept-revisions`")
     if report.executed:
         lines.append("re-executed: " + ", ".join(report.executed))
+    if report.key_numbers:
+        lines.append(f"recomputed: {findings.STORED.relative_to(paths.ROOT)} and {findings.HEADLINES.relative_to(paths.ROOT)}")
+    for name, what in report.stale_grids.items():
+        lines.append(f"stale: results/{name}.json (its {' and '.join(what)} changed); rerun `python -m analysis grid {name}` "
+                     "(times in the README), then `python -m analysis book`")
     return "\n".join(lines)
