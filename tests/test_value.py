@@ -12,7 +12,7 @@ from analysis.data.programme_funding import load_safety_valve_funding
 from analysis.errors import DataError
 from analysis.evaluation import claims, experiment, value
 from analysis.evaluation.scenarios import Move, Scenario
-from analysis.models.outcomes import ChildOutcome, OutcomeModel
+from analysis.models.outcomes import BY_COLUMN, ChildOutcome, OutcomeModel
 from analysis.models.spend import SpendModel
 
 WS = "E10000032"
@@ -97,6 +97,53 @@ def test_within_la_slope_recovers_a_known_association_net_of_la_differences():
     for o in value.OUTCOMES:  # not signed: the slope is in the outcome's own direction
         assert within.at[o.column, "per_10pct"] == pytest.approx(expected, abs=0.1)
         assert within.at[o.column, "lo"] < within.at[o.column, "per_10pct"] < within.at[o.column, "hi"]
+
+
+def test_within_la_slope_per_head_differs_from_per_plan_when_plans_grow_faster_than_the_budget():
+    """SIMULATED: the budget per head is flat, plans grow at an LA-specific pace and the outcome falls with the
+    number of plans (who has one); spend per plan then goes with the outcome within LAs, spend per head does not."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(40):
+        pace = rng.normal(0.08, 0.04)
+        for year in range(2018, 2026):
+            plans = 1000 * np.exp(pace * (year - 2018) + rng.normal(0, 0.05))
+            rows.append({"la_code": f"L{i}", "la_name": f"L{i}", "year": year, "ehcp_total": plans, "pop_2_18": 50_000,
+                         "hn_spend": 2e7 * np.exp(rng.normal(0, 0.05)),
+                         **{o.column: -10 * np.log(plans) + rng.normal(0, 0.3) for o in value.OUTCOMES}})
+    frame = pd.DataFrame(rows)
+    plan, head = (value.within_las(frame, per=per).set_index("outcome") for per in ("plan", "head"))
+    o = value.OUTCOMES[0].column
+    assert plan.at[o, "lo"] > 0.5 and head.at[o, "lo"] < 0 < head.at[o, "hi"]
+    with pytest.raises(KeyError, match="per must be one of"):
+        value.within_las(frame, per="pupil")
+
+
+def test_measures_text_says_which_associations_survive_counting_spend_per_head():
+    from analysis.report import value as vr
+
+    cols = [o.column for o in value.OUTCOMES if o.better][:3]
+    def across(measure, signs):
+        return pd.DataFrame([{"outcome": c, "measure": measure, "median": 0.3 * s, "q05": 0.3 * s - 0.1 if s else -0.1,
+                              "q95": 0.3 * s + 0.1 if s else 0.1} for c, s in zip(cols, signs)])
+    def within(signs):
+        return pd.DataFrame([{"outcome": c, "per_10pct": s, "lo": s - 0.5 if s else -0.5, "hi": s + 0.5 if s else 0.5}
+                             for c, s in zip(cols, signs)])
+    a = pd.concat([across("spend_per_plan", [1, 1, 0]), across("spend_per_head", [1, 0, 1])])
+    text = vr.measures_text(a, within([1, -1, 0]), within([0, 0, 0]))
+    short = [BY_COLUMN[c].short for c in cols]
+    assert f"of the 2 outcomes that go clearly with spend per plan, 1 keeps its direction and 1 becomes unclear ({short[1]})" in text
+    assert f"{short[2]} goes clearly with spend per head alone" in text
+    assert "Within LAs, of the 2 outcomes that go clearly with spend per plan, none keeps its direction and 2 become unclear" in text
+
+
+def test_an_across_la_correlation_does_not_depend_on_the_other_measures_asked_for(simulated):
+    model, truth = simulated
+    cost = pd.DataFrame({"la_code": truth.index, "spend_per_plan": np.exp(truth / 10), "special_share": -truth})
+    one = value.across_las(model, cost, ("spend_per_plan",))
+    two = value.across_las(model, cost, ("special_share", "spend_per_plan"))
+    pd.testing.assert_frame_equal(one.reset_index(drop=True),
+                                  two[two["measure"] == "spend_per_plan"].reset_index(drop=True))
 
 
 def test_combined_scores_rank_simulated_las_in_their_true_order(simulated):

@@ -9,6 +9,7 @@ number here says what spending more or less would do.
 from __future__ import annotations
 
 import warnings
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -87,10 +88,11 @@ def across_las(model: OutcomeModel, cost: pd.DataFrame, measures: tuple[str, ...
     oriented so that
     a positive value means more cost goes with better outcomes where one direction is better."""
     draws, seen = model.level_draws(), model.observed()
-    rng = np.random.default_rng(SEED)
     rows = []
     for o in model.outcomes:
         for m in measures:
+            # one generator per (outcome, measure), so a correlation does not depend on which others were asked for
+            rng = np.random.default_rng([SEED, zlib.crc32(f"{o.column}:{m}".encode())])
             have = cost.dropna(subset=[m]).set_index("la_code")[m]
             codes = [c for c in seen.loc[seen["outcome"] == o.column, "la_code"] if c in have.index]
             x = draws[o.column][:, [model.las.index(c) for c in codes]]
@@ -106,22 +108,31 @@ def across_las(model: OutcomeModel, cost: pd.DataFrame, measures: tuple[str, ...
     return pd.DataFrame(rows)
 
 
-def within_las(panel: pd.DataFrame, outcomes: tuple[ChildOutcome, ...] = OUTCOMES) -> pd.DataFrame:
-    """Within LAs over time: each outcome regressed on log spend per plan with LA and year fixed effects
-    (pyfixest), LA-clustered standard errors. The coefficient is the change in the outcome, in its own units
-    (not signed for better or worse), that goes with 10 % more spend per plan in the same LA. LA-years whose
-    plan count is a reporting break are left out."""
+#: What spend is divided by, for `within_las`: a plan, or a head of the 2–18 population the high-needs block serves.
+PER = {"plan": "ehcp_total", "head": "pop_2_18"}
+
+
+def within_las(panel: pd.DataFrame, outcomes: tuple[ChildOutcome, ...] = OUTCOMES, per: str = "plan") -> pd.DataFrame:
+    """Within LAs over time: each outcome regressed on log spend per plan (or, with `per="head"`, per head aged
+    2–18) with LA and year fixed effects (pyfixest), LA-clustered standard errors. The coefficient is the change
+    in the outcome, in its own units (not signed for better or worse), that goes with 10 % more spend per plan
+    (per head) in the same LA. LA-years whose plan count is a reporting break are left out.
+
+    The two denominators answer different questions: spend per plan falls when plans grow faster than budgets,
+    spend per head does not, so an association that holds under one and not the other is about who has a plan."""
+    if per not in PER:
+        raise KeyError(f"within_las(): per must be one of {list(PER)}, not {per!r}")
     panel = breaks.mask(panel)
-    p = panel[panel["hn_spend"].notna() & (panel["ehcp_total"] > 0)].copy()
-    p["log_spend_per_plan"] = np.log(p["hn_spend"] / p["ehcp_total"])
+    p = panel[panel["hn_spend"].notna() & (panel[PER[per]] > 0)].copy()
+    p["log_spend"] = np.log(p["hn_spend"] / p[PER[per]])
     rows = []
     for o in outcomes:
         d = p.dropna(subset=[o.column]).assign(y=lambda f: f[o.column])
         with warnings.catch_warnings():  # LAs with one year of an outcome are dropped (singleton fixed effects)
             warnings.filterwarnings("ignore", message=".*singleton fixed effect", category=UserWarning)
-            fit = pf.feols("y ~ log_spend_per_plan | la_code + year", data=d, vcov={"CRV1": "la_code"})
+            fit = pf.feols("y ~ log_spend | la_code + year", data=d, vcov={"CRV1": "la_code"})
         b, se = float(fit.coef().iloc[0]), float(fit.se().iloc[0])
         scale = np.log(1.1)
-        rows.append({"outcome": o.column, "la_years": int(fit._N), "years": f"{int(d['year'].min())}–{int(d['year'].max())}",
+        rows.append({"outcome": o.column, "per": per, "la_years": int(fit._N), "years": f"{int(d['year'].min())}–{int(d['year'].max())}",
                      "per_10pct": b * scale, "lo": (b - 1.645 * se) * scale, "hi": (b + 1.645 * se) * scale})
     return pd.DataFrame(rows)

@@ -117,6 +117,63 @@ def association_table(across: pd.DataFrame, within: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+#: The cost measures set against outcomes across LAs (`value.costs`), as the chapter names them.
+COST_MEASURES = {"spend_per_plan": "spend per plan", "full_cost_per_plan": "full cost per plan",
+                 "spend_per_head": "spend per head", "independent_share": "independent-school share"}
+
+
+def measures_table(across: pd.DataFrame, within_head: pd.DataFrame) -> pd.DataFrame:
+    """Across-LA correlations of each outcome with every cost measure in `COST_MEASURES`, and the within-LA change
+    with 10% more spend per head, in the outcomes' own directions, beside which direction is better."""
+    a = across.set_index(["outcome", "measure"])
+    w = within_head.set_index("outcome")
+    fmt = lambda r: signed(r["median"]) + f" ({signed(r['q05'])} to {signed(r['q95'])})"
+    rows = []
+    for o in OUTCOMES:
+        unit = "pp" if o.unit == "%" else o.unit
+        d = 2 if max(abs(w.at[o.column, "lo"]), abs(w.at[o.column, "hi"])) < 0.2 else 1
+        rows.append({"outcome": o.label, "better": {1: "higher", -1: "lower", 0: "neither"}[o.better],
+                     **{f"across LAs: {label} (r)": fmt(a.loc[(o.column, m)]) for m, label in COST_MEASURES.items()},
+                     "within LAs: 10% more spend per head": f"{signed(w.at[o.column, 'per_10pct'], d)} {unit} "
+                                                           f"({signed(w.at[o.column, 'lo'], d)} to {signed(w.at[o.column, 'hi'], d)})"})
+    return pd.DataFrame(rows)
+
+
+def _readings(frame: pd.DataFrame, estimate: str, lo: str, hi: str) -> dict[str, int]:
+    """Per outcome with a better direction: +1 (clearly better with more cost), −1 (clearly worse) or 0 (unclear)."""
+    out = {}
+    for r in frame.itertuples():
+        o = BY_COLUMN[r.outcome]
+        if o.better:
+            clear = getattr(r, lo) > 0 or getattr(r, hi) < 0
+            out[o.short] = int(np.sign(o.better * getattr(r, estimate))) if clear else 0
+    return out
+
+
+def measures_text(across: pd.DataFrame, within_plan: pd.DataFrame, within_head: pd.DataFrame) -> str:
+    """Whether the associations with spend per plan survive measuring spend per head (across and within LAs)."""
+    def compare(a: dict[str, int], b: dict[str, int], where: str) -> str:
+        clear = [k for k, v in a.items() if v]
+        if not clear:
+            return f"{where}, no outcome goes clearly with spend per plan."
+        kept = [k for k in clear if b[k] == a[k]]
+        gone = [k for k in clear if b[k] == 0]
+        flipped = [k for k in clear if b[k] == -a[k]]
+        new = [k for k, v in b.items() if v and not a[k]]
+        parts = [("none keeps its direction" if not kept else
+                  f"{len(kept)} keep{'s' if len(kept) == 1 else ''} {'its' if len(kept) == 1 else 'their'} direction")]
+        parts += [f"{len(gone)} become{'s' if len(gone) == 1 else ''} unclear ({', '.join(gone)})"] if gone else []
+        parts += [f"{len(flipped)} reverse{'s' if len(flipped) == 1 else ''} ({', '.join(flipped)})"] if flipped else []
+        text = (f"{where}, of the {len(clear)} outcome{'s' if len(clear) > 1 else ''} that go clearly with spend per plan, "
+                + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] + " when spend is counted per head")
+        return text + (f"; {', '.join(new)} go{'es' if len(new) == 1 else ''} clearly with spend per head alone." if new else ".")
+
+    per_plan = _readings(across[across["measure"] == "spend_per_plan"], "median", "q05", "q95")
+    per_head = _readings(across[across["measure"] == "spend_per_head"], "median", "q05", "q95")
+    return (compare(per_plan, per_head, "Across LAs") + " "
+            + compare(_readings(within_plan, "per_10pct", "lo", "hi"), _readings(within_head, "per_10pct", "lo", "hi"), "Within LAs"))
+
+
 def _clear(frame: pd.DataFrame, estimate: str, lo: str, hi: str) -> tuple[list[str], list[str]]:
     """Outcomes with a better direction whose interval excludes zero, split into (better, worse) with more cost."""
     better, worse = [], []
