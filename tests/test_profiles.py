@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 import vl_convert as vlc
 
 from analysis import paths
@@ -83,6 +84,16 @@ def test_a_programme_la_is_compared_with_its_own_matches(profiles, frame):
     assert row["per_head_change"] == pytest.approx(change(BURY))
     assert row["per_head_gap"] == pytest.approx(gaps.mean())
     assert (row["per_head_gap_min"], row["per_head_gap_max"]) == pytest.approx((gaps.min(), gaps.max()))
+    # the interval: ordinary variation of the change among every LA matched to Bury's cohort
+    members = ev.cohorts.query("programme == 'safety_valve' and la_code.notna()")
+    cohort = members.loc[members["first_treated_year"] == members.set_index("la_code").at[BURY, "first_treated_year"], "la_code"]
+    pool = np.array([change(c) for c in ev.matches("safety_valve").query("treated in @cohort")["control"].unique()])
+    half = stats.t.ppf(0.95, len(pool) - 1) * pool.std(ddof=1) * np.sqrt(1 + 1 / 3)
+    assert (row["per_head_gap_q05"], row["per_head_gap_q95"]) == pytest.approx((gaps.mean() - half, gaps.mean() + half))
+    csv = profiles.la(BURY)
+    gap_rows = csv[(csv["section"] == "programme") & csv["measure"].str.contains("spend per head.*matched", regex=True)]
+    assert len(gap_rows) == 1 and gap_rows.iloc[0]["value"] == pytest.approx(round(gaps.mean(), 2))
+    assert gap_rows.iloc[0]["q05"] < gap_rows.iloc[0]["value"] < gap_rows.iloc[0]["q95"]
 
 
 def test_an_unknown_la_is_refused_by_name(profiles):

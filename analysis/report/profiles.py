@@ -109,11 +109,22 @@ class Profiles:
         m = self.mix[self.mix["la_code"] == la_code]
         mix = m.assign(section="placement mix", label="Share of plans: " + m["placement"], unit="%", value=m["share"])
         mod = self.modelled[self.modelled["la_code"] == la_code]
+        progs = []
+        for r in self.programmes[self.programmes["la_code"] == la_code].itertuples():
+            for m, what in (("rate", "EHC plans per 10,000 aged 0–25"), ("per_head", "high-needs spend per head aged 2–18")):
+                end = getattr(r, f"{m}_end_year")
+                if pd.notna(getattr(r, f"{m}_gap")):
+                    head = f"{r.programme} ({r.cohort}): {what}, {r.base_year} to {int(end)}"
+                    progs += [{"section": "programme", "label": f"{head}, change", "year": end, "value": getattr(r, f"{m}_change"), "unit": "%"},
+                              {"section": "programme", "label": f"{head}, change minus its 3 matched LAs' mean change", "year": end,
+                               "value": getattr(r, f"{m}_gap"), "q05": getattr(r, f"{m}_gap_q05"), "q95": getattr(r, f"{m}_gap_q95"),
+                               "unit": "percentage points (90% interval: ordinary variation of comparison LAs)"}]
         cols = ["section", "label", "year", "value", "q05", "q95", "rank", "rank_q05", "rank_q95", "of", "england", "neighbours", "unit"]
         r = self.releases
         releases = pd.DataFrame({"section": "data vintage", "label": r["title"] + " (" + r["publisher"] + ")",
                                  "unit": "released " + r["released"] + "; sha256 " + r["sha256"]})
-        out = pd.concat([hist, mix, mod, releases], ignore_index=True).reindex(columns=cols)
+        parts = [hist, mix, mod] + ([pd.DataFrame(progs)] if progs else []) + [releases]
+        out = pd.concat(parts, ignore_index=True).reindex(columns=cols)
         numbers = ["value", "q05", "q95", "england", "neighbours"]
         out[numbers] = out[numbers].round(2)
         return out.rename(columns={"label": "measure"})
@@ -205,7 +216,14 @@ def _programmes(panel: pd.DataFrame, ev: Evaluation) -> pd.DataFrame:
     """Programme LAs: membership, and the change since the year before they joined in EHC plans per 10,000 and in
     spend per head, against the mean (and range) of the same change in their three matched comparison LAs.
 
-    A single LA against three others is descriptive: no interval, only the range over its matches."""
+    The gap of one LA from three others is mostly ordinary variation, so it carries a 90% interval for that
+    variation: had the LA changed like a comparison LA, its change and its matches' mean would differ by
+    t·s·√(1 + 1/k), where s is the SD of the same change over every LA matched to its cohort and k the matches
+    with data (matching on pre-start trends makes the real spread narrower, so the interval is conservative).
+    An interval that includes zero says the LA's path is within what comparison LAs' paths ordinarily differ by;
+    it is not an estimate of the programme's effect in that LA."""
+    from scipy import stats
+
     p = panel.assign(rate=1e4 * panel["ehcp_total"] / panel["pop_0_25"], per_head=panel["hn_spend"] / panel["pop_2_18"])
     wide = {m: p.pivot(index="la_code", columns="year", values=m) for m in ("rate", "per_head")}
     rows = []
@@ -214,16 +232,24 @@ def _programmes(panel: pd.DataFrame, ev: Evaluation) -> pd.DataFrame:
         matches = ev.matches(programme)
         for r in members.itertuples():
             base = r.first_treated_year - 1
+            cohort = members.loc[members["first_treated_year"] == r.first_treated_year, "la_code"]
+            pool = matches.loc[matches["treated"].isin(cohort), "control"].unique()
             row = {"la_code": r.la_code, "programme": label, "cohort": r.cohort, "membership": r.membership, "base_year": base}
             for m, w in wide.items():
                 end = int(w.loc[r.la_code].last_valid_index()) if r.la_code in w.index and w.loc[r.la_code].notna().any() else None
                 change = lambda code: 100 * (w.at[code, end] / w.at[code, base] - 1) if code in w.index and end and end > base else np.nan
                 own = change(r.la_code)
                 others = np.array([change(c) for c in matches.loc[matches["treated"] == r.la_code, "control"]], dtype=float)
+                spread = np.array([change(c) for c in pool], dtype=float)
+                spread, k = spread[np.isfinite(spread)], int(np.isfinite(others).sum())
                 gap = own - others
-                row |= {f"{m}_end_year": end, f"{m}_change": own, f"{m}_gap": np.nanmean(gap) if np.isfinite(gap).any() else np.nan,
+                mean = np.nanmean(gap) if np.isfinite(gap).any() else np.nan
+                half = (stats.t.ppf(0.95, len(spread) - 1) * spread.std(ddof=1) * np.sqrt(1 + 1 / k)
+                        if k and len(spread) > 2 else np.nan)
+                row |= {f"{m}_end_year": end, f"{m}_change": own, f"{m}_gap": mean,
                         f"{m}_gap_min": np.nanmin(gap) if np.isfinite(gap).any() else np.nan,
-                        f"{m}_gap_max": np.nanmax(gap) if np.isfinite(gap).any() else np.nan}
+                        f"{m}_gap_max": np.nanmax(gap) if np.isfinite(gap).any() else np.nan,
+                        f"{m}_gap_q05": mean - half, f"{m}_gap_q95": mean + half, f"{m}_pool": len(spread)}
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -425,10 +451,10 @@ def _facts(profiles: Profiles) -> pd.DataFrame:
                 lines.append(f"{p.programme}, {p.cohort} ({p.membership})")
                 if pd.notna(p.per_head_gap):
                     lines.append(f"Spend per head {p.base_year}–{p.per_head_end_year}: {_signed(p.per_head_change)}%")
-                    lines.append(f"  vs its 3 matches: {_signed(p.per_head_gap)} points ({_signed(p.per_head_gap_min)} to {_signed(p.per_head_gap_max)})")
+                    lines.append(f"  vs its 3 matches: {_gap(p, 'per_head')}")
                 if pd.notna(p.rate_gap):
                     lines.append(f"Plans per head {p.base_year}–{p.rate_end_year}: {_signed(p.rate_change)}%")
-                    lines.append(f"  vs its 3 matches: {_signed(p.rate_gap)} points ({_signed(p.rate_gap_min)} to {_signed(p.rate_gap_max)})")
+                    lines.append(f"  vs its 3 matches: {_gap(p, 'rate')}")
         else:
             lines.append("Not in Safety Valve or DBV")
         if pd.notna(r.deficit_pct):
@@ -445,6 +471,13 @@ def _facts(profiles: Profiles) -> pd.DataFrame:
 def _signed(x: float) -> str:
     """'+8', '−9': a whole number with its sign (typographic minus)."""
     return f"{x:+.0f}".replace("-", "−")
+
+
+def _gap(row, measure: str) -> str:
+    """A programme LA's gap from its matches on `measure` ('rate' or 'per_head'), with its 90% interval for
+    ordinary variation (see `_programmes`): '−12 points (90% interval −25 to +1)'."""
+    gap, lo, hi = (getattr(row, f"{measure}_{k}") for k in ("gap", "gap_q05", "gap_q95"))
+    return f"{_signed(gap)} points" + (f" (90% interval {_signed(lo)} to {_signed(hi)})" if pd.notna(lo) else "")
 
 
 # --------------------------------------------------------------------------- every LA at once (HTML and PDF)
@@ -500,8 +533,7 @@ def static_table(profiles: Profiles) -> pd.DataFrame:
     cost = lambda label: m[m["label"] == f"Unit cost (top-up): {label}"].set_index("la_code").apply(
         lambda r: f"£{r['value']:,.0f} (£{r['q05']:,.0f}–£{r['q95']:,.0f})", axis=1)
     progs = profiles.programmes.dropna(subset=["per_head_gap"]).groupby("la_code").apply(
-        lambda g: "; ".join(f"{r.programme} {_signed(r.per_head_gap)} ({_signed(r.per_head_gap_min)} to {_signed(r.per_head_gap_max)})"
-                            for r in g.itertuples()), include_groups=False)
+        lambda g: "; ".join(f"{r.programme} {_gap(r, 'per_head')}" for r in g.itertuples()), include_groups=False)
     s = profiles.summary.set_index("la_code")
     deficit = [f"{d:.1f}".replace("-", "−") if pd.notna(d) else "–" for d in s["deficit_pct"]]
     return pd.DataFrame({
@@ -510,7 +542,7 @@ def static_table(profiles: Profiles) -> pd.DataFrame:
         "state special": cost("State special").reindex(s.index).fillna("–"),
         "independent special": cost("Independent special").reindex(s.index).fillna("–"),
         "DSG deficit (% of DSG)": deficit,
-        "spend per head since joining, vs matches (points)": progs.reindex(s.index).fillna("–"),
+        "spend per head since joining, vs matches (points, 90% interval)": progs.reindex(s.index).fillna("–"),
     }).reset_index(drop=True)
 
 
