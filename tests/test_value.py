@@ -267,3 +267,11 @@ def test_held_out_year_is_predicted_with_honest_intervals_and_pooling_helps():
     assert scores["rmse_pooled"] < min(scores["rmse_own"], scores["rmse_zero"])
     with pytest.raises(ValueError, match="holdout=True"):
         OutcomeModel(pd.DataFrame(rows), (outcome,)).holdout_scores()
+
+
+def test_every_outcome_says_what_besides_practice_moves_it():
+    from analysis.report import value as vr
+
+    table = vr.reading_table()
+    assert len(table) == len(value.OUTCOMES) and table["read with care"].str.len().gt(30).all()
+    assert set(table["better"]) == {"higher", "lower", "neither"}

@@ -36,8 +36,9 @@ YEARS = 3
 
 @dataclass(frozen=True)
 class ChildOutcome:
-    """One outcome: its panel column, label, which way is better (+1 higher, −1 lower, 0 neither) and the panel
-    column counting the children behind it (the size that sets its noise)."""
+    """One outcome: its panel column, label, which way is better (+1 higher, −1 lower, 0 neither), the panel
+    column counting the children behind it (the size that sets its noise), and what besides practice moves it
+    (`caveat`, for readers of the tables)."""
 
     column: str
     label: str
@@ -46,21 +47,39 @@ class ChildOutcome:
     short: str
     unit: str = "%"
     group: str = "education"
+    caveat: str = ""
 
 
 OUTCOMES: tuple[ChildOutcome, ...] = (
-    ChildOutcome("timeliness_20wk_pct", "New plans issued within 20 weeks", +1, "timeliness_20wk_issued", "timeliness of new plans", group="process"),
-    ChildOutcome("tribunal_appeal_rate", "Tribunal appeals per 100 appealable decisions", -1, "tribunal_decisions", "tribunal appeals", group="process"),
-    ChildOutcome("lait_requests_refused_pct", "Assessment requests refused", 0, "requests_received", "refusals", group="process"),
-    ChildOutcome("ks2_rwm_expected_ehcp", "KS2 expected standard (RWM), pupils with a plan", +1, "ehcp_total", "KS2 attainment"),
-    ChildOutcome("ks4_attainment8_ehcp", "KS4 Attainment 8, pupils with a plan", +1, "ehcp_total", "KS4 Attainment 8", unit="points"),
-    ChildOutcome("ks4_progress8_ehcp", "KS4 Progress 8, pupils with a plan", +1, "ehcp_total", "KS4 Progress 8", unit="score"),
-    ChildOutcome("ks4_sustained_destination_ehcp", "KS4 leavers with a plan in a sustained destination", +1, "ehcp_total", "destinations after KS4", group="transition"),
-    ChildOutcome("send_16_17_in_education_training", "16–17-year-olds with SEND in education or training", +1, "ehcp_total", "participation at 16–17", group="transition"),
-    ChildOutcome("age19_level2_em_ehcp", "Level 2 with English and maths by 19, with a plan at 15", +1, "ehcp_total", "Level 2 by 19", group="transition"),
-    ChildOutcome("age19_level3_ehcp", "Level 3 by 19, with a plan at 15", +1, "ehcp_total", "Level 3 by 19", group="transition"),
-    ChildOutcome("special_school_persistent_absence", "Special schools: pupils persistently absent", -1, "ehcp_special_state", "special-school absence", group="wellbeing"),
-    ChildOutcome("special_school_pupils_suspended", "Special schools: pupils suspended", -1, "ehcp_special_state", "special-school suspensions", group="wellbeing"),
+    ChildOutcome("timeliness_20wk_pct", "New plans issued within 20 weeks", +1, "timeliness_20wk_issued", "timeliness of new plans", group="process",
+                 caveat="Counts only plans issued; says nothing of their quality, of requests refused, or of plans still waiting."),
+    ChildOutcome("tribunal_appeal_rate", "Tribunal appeals per 100 appealable decisions", -1, "tribunal_decisions", "tribunal appeals", group="process",
+                 caveat="Few appeals may mean decisions families accept, or families less able to appeal."),
+    ChildOutcome("lait_requests_refused_pct", "Assessment requests refused", 0, "requests_received", "refusals", group="process",
+                 caveat="No better direction: a low rate may mean good early support or an open door, a high one gatekeeping or "
+                        "requests made in hope."),
+    ChildOutcome("ks2_rwm_expected_ehcp", "KS2 expected standard (RWM), pupils with a plan", +1, "ehcp_total", "KS2 attainment",
+                 caveat="Moves with who has a plan: where plans go to children with milder needs, more reach the standard."),
+    ChildOutcome("ks4_attainment8_ehcp", "KS4 Attainment 8, pupils with a plan", +1, "ehcp_total", "KS4 Attainment 8", unit="points",
+                 caveat="Moves with who has a plan, and with how many GCSEs special schools enter their pupils for."),
+    ChildOutcome("ks4_progress8_ehcp", "KS4 Progress 8, pupils with a plan", +1, "ehcp_total", "KS4 Progress 8", unit="score",
+                 caveat="Leaves out pupils without KS2 results, often those with the most complex needs."),
+    ChildOutcome("ks4_sustained_destination_ehcp", "KS4 leavers with a plan in a sustained destination", +1, "ehcp_total",
+                 "destinations after KS4", group="transition",
+                 caveat="Any sustained education, training or work counts, whatever its quality or fit with the young person's plan."),
+    ChildOutcome("send_16_17_in_education_training", "16–17-year-olds with SEND in education or training", +1, "ehcp_total",
+                 "participation at 16–17", group="transition",
+                 caveat="Covers every young person with SEND, not only those with plans."),
+    ChildOutcome("age19_level2_em_ehcp", "Level 2 with English and maths by 19, with a plan at 15", +1, "ehcp_total", "Level 2 by 19", group="transition",
+                 caveat="Reflects schooling up to four years earlier; moves with who had a plan at 15."),
+    ChildOutcome("age19_level3_ehcp", "Level 3 by 19, with a plan at 15", +1, "ehcp_total", "Level 3 by 19", group="transition",
+                 caveat="Reflects schooling up to four years earlier, and is not the right goal for every young person with a plan."),
+    ChildOutcome("special_school_persistent_absence", "Special schools: pupils persistently absent", -1, "ehcp_special_state",
+                 "special-school absence", group="wellbeing",
+                 caveat="State special schools only; absence for illness and medical appointments counts, which many of their pupils need."),
+    ChildOutcome("special_school_pupils_suspended", "Special schools: pupils suspended", -1, "ehcp_special_state", "special-school suspensions",
+                 group="wellbeing",
+                 caveat="State special schools only; a low rate may mean good support, or exclusions that are not recorded as such."),
 )
 BY_COLUMN = {o.column: o for o in OUTCOMES}
 

@@ -117,6 +117,12 @@ def association_table(across: pd.DataFrame, within: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def reading_table() -> pd.DataFrame:
+    """Each outcome, which direction the chapter counts as better, and what besides practice moves it."""
+    return pd.DataFrame([{"outcome": o.label, "better": {1: "higher", -1: "lower", 0: "neither"}[o.better], "read with care": o.caveat}
+                         for o in OUTCOMES])
+
+
 #: The cost measures set against outcomes across LAs (`value.costs`), as the chapter names them.
 COST_MEASURES = {"spend_per_plan": "spend per plan", "full_cost_per_plan": "full cost per plan",
                  "spend_per_head": "spend per head", "independent_share": "independent-school share"}
