@@ -243,7 +243,8 @@ LOO_READINGS = {
     "unpooled": ("separate lines with nothing shared overfit the short series of new LAs and the noise of small ones",
                  "sharing information within regions adds little"),
     "no_mix": ("the lagged placement mix carries information about next January's count beyond the trend and persistence",
-               "the trend lines and persistence absorb what the slowly changing mix could add"),
+               "the trend lines and persistence absorb what the slowly changing mix could add, so the placement-mix "
+               "coefficients in @tbl-ehcp-parameters are not findings"),
     "offset": ("forcing θ = 1 reads population drift and the Census 2021 rebasing as changes in plans",
                "fixing θ = 1 costs little in fit"),
     "no_ar": ("without persistence the model cannot follow an LA's recent departures from its line",
