@@ -86,19 +86,33 @@ def _effects(main: tuple[float, float, float], later: tuple[float, float, float]
     return out
 
 
-def test_the_programme_finding_says_whether_a_clear_difference_survives_the_later_members():
+def test_the_programme_finding_names_each_outcome_on_which_the_two_comparisons_disagree():
     reverse = findings._programme(_effects((-5, -7, -2), (8, 5, 11)), "p")
-    assert "**Neither difference is robust**" in reverse and "they reverse (+8.0% (90% interval +5.0 to +11.0)" in reverse
-    vanish = findings._programme(_effects((-5, -7, -2), (1, -2, 4)), "p")
-    assert "they are not clear" in vanish
-    holds = findings._programme(_effects((-5, -7, -2), (-4, -6, -1)), "p")
-    assert "robust" not in holds and "the same:" in holds
-    unclear = findings._programme(_effects((-2, -4, 0.1), (8, 5, 11)), "p")
-    assert unclear.endswith("neither clearly different from no difference.") and "later" not in unclear
+    assert "**The two comparisons disagree on plans and spend**, so neither difference is robust." in reverse
+    assert "against the programme's own later members before they joined, by +8.0% (90% interval +5.0 to +11.0)" in reverse
+    assert findings._programme(_effects((-5, -7, -2), (-4, -6, -1)), "p").endswith("The two comparisons agree.")
+    assert findings._programme(_effects((-2, -4, 0.1), (1, -2, 4)), "p").endswith("The two comparisons agree.")  # both unclear
+    later_only = findings._programme(_effects((-2, -4, 0.1), (8, 5, 11)), "p")
+    assert "disagree on plans and spend" in later_only  # clear against later members only: not robust either
     plans_only = {k: v for k, v in _effects((-5, -7, -2), (8, 5, 11)).items() if "ehcp_rate" in k}
     spend_holds = {k: v for k, v in _effects((-5, -7, -2), (-4, -6, -1)).items() if "hn_spend" in k}
     mixed = findings._programme(plans_only | spend_holds, "p")
-    assert "**The plans difference is not robust**" in mixed and "it reverses (+8.0%" in mixed and "−4.0%" not in mixed.split("robust")[1]
+    assert "**The two comparisons disagree on plans**, so that difference is not robust." in mixed
+
+
+def test_the_national_forecast_is_said_to_run_high_only_when_the_backtests_show_it():
+    from analysis.models.ehcp import backtest
+    from analysis.models import stored
+
+    results = stored.load("backtest").results
+    text = findings.headlines(findings.load(), results)
+    england = backtest.england(results)
+    assert f"its {len(england)} national forecasts" in text and f"Refitted at {england['origin'].nunique()} earlier" in text
+    assert ("more likely too high" in text) == backtest.runs_high(england)
+    low = {k: {**r, "horizons": {h: {**x, "england": {**x["england"], "median": x["england"]["observed"] * 0.99}}
+                                 for h, x in r["horizons"].items()}} for k, r in results.items()}
+    text = findings.headlines(findings.load(), low)
+    assert "more likely too high" not in text and "were above the published total in 0 and" in text
 
 
 def test_the_key_numbers_are_the_chapters_numbers(fresh):

@@ -135,6 +135,10 @@ def test_measures_text_says_which_associations_survive_counting_spend_per_head()
     assert f"of the 2 outcomes that go clearly with spend per plan, 1 keeps its direction and 1 becomes unclear ({short[1]})" in text
     assert f"{short[2]} goes clearly with spend per head alone" in text
     assert "Within LAs, of the 2 outcomes that go clearly with spend per plan, none keeps its direction and 2 become unclear" in text
+    one = vr.measures_text(pd.concat([across("spend_per_plan", [1, 0, 0]), across("spend_per_head", [-1, 0, 0])]),
+                           within([0, 0, 0]), within([0, 0, 0]))
+    assert f"of the 1 outcome that goes clearly with spend per plan, none keeps its direction and 1 reverses ({short[0]})" in one
+    assert "Within LAs, no outcome goes clearly with spend per plan." in one
 
 
 def test_an_across_la_correlation_does_not_depend_on_the_other_measures_asked_for(simulated):

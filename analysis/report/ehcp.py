@@ -244,7 +244,7 @@ LOO_READINGS = {
                  "sharing information within regions adds little"),
     "no_mix": ("the lagged placement mix carries information about next January's count beyond the trend and persistence",
                "the trend lines and persistence absorb what the slowly changing mix could add, so the placement-mix "
-               "coefficients in @tbl-ehcp-parameters are not findings"),
+               "coefficients in @tbl-ehcp-parameters are no evidence of an effect of placements on plans"),
     "offset": ("forcing θ = 1 reads population drift and the Census 2021 rebasing as changes in plans",
                "fixing θ = 1 costs little in fit"),
     "no_ar": ("without persistence the model cannot follow an LA's recent departures from its line",
@@ -433,7 +433,9 @@ def england_backtest_text(frame: pd.DataFrame) -> str:
         text += " (each time below it)." if outside_above == outside else f" ({outside_above} of them below it)."
     else:
         text += "."
-    if above >= 0.8 * n:
+    from analysis.models.ehcp import backtest
+
+    if backtest.runs_high(frame):
         text += (" Over these origins national growth ran below the trend the model carries forward, and its national intervals, "
                  "which only LAs' own noise and national shocks around that trend widen, did not allow for it: the national "
                  "forecasts, January 2029 included, are more likely too high than too low, and their intervals too narrow.")

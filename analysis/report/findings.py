@@ -264,31 +264,22 @@ def _reading(numbers: dict[str, KeyNumber], key: str) -> int:
 
 
 def _programme(numbers: dict[str, KeyNumber], programme: str) -> str:
-    """One programme's headline differences, and what becomes of the clear ones against its later members."""
+    """One programme's headline differences against matched LAs and against its own later members before they
+    joined, and, outcome by outcome, whether the two comparisons agree (same reading: higher, lower or unclear)."""
     n = numbers
     effect = lambda key: f"{_signed(n, key)}% (90% interval {_signed(n, f'{key}_q05')} to {_signed(n, f'{key}_q95')})"
     names = {f"evaluation.{programme}.ehcp_rate": "plans", f"evaluation.{programme}.hn_spend_per_head": "spend"}
     plans, spend = names
-    text = (f"the growth of EHC plans per head differed by {effect(plans)} and high-needs spend per head by {effect(spend)} "
-            "on average after the start")
-    clear = [k for k in names if _reading(n, k)]
-    if not clear:
-        return text + ", neither clearly different from no difference."
-    fails = [k for k in clear if _reading(n, f"{k}.later_waves") != _reading(n, k)]
-    if not fails:
-        return (text + ". Against the programme's own later members before they joined, the same: "
-                + " and ".join(effect(f"{k}.later_waves") for k in clear) + ".")
-    one = len(fails) == 1
-    if all(_reading(n, f"{k}.later_waves") == -_reading(n, k) for k in fails):
-        verb = "reverses" if one else "reverse"
-    elif all(_reading(n, f"{k}.later_waves") == 0 for k in fails):
-        verb = "is not clear" if one else "are not clear"
-    else:
-        verb = "do not hold"
-    subject = ("Neither difference is robust" if not one else "The difference is not robust" if len(clear) == 1
-               else f"The {names[fails[0]]} difference is not robust")
-    return (text + f". **{subject}**: against the programme's own later members before they joined, "
-            f"{'it' if one else 'they'} {verb} ({' and '.join(effect(f'{k}.later_waves') for k in fails)}).")
+    later = lambda k: f"{k}.later_waves"
+    disagree = [names[k] for k in names if _reading(n, k) != _reading(n, later(k))]
+    text = (f"against matched LAs, the growth of EHC plans per head differed by {effect(plans)} and high-needs spend per "
+            f"head by {effect(spend)} on average after the start; against the programme's own later members before they "
+            f"joined, by {effect(later(plans))} and {effect(later(spend))}. ")
+    if not disagree:
+        return text + "The two comparisons agree."
+    what = " and ".join(disagree)
+    return text + (f"**The two comparisons disagree on {what}**, so "
+                   f"{'that difference is not' if len(disagree) == 1 else 'neither difference is'} robust.")
 
 
 def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> str:
@@ -315,18 +306,21 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         f"{_at(n, 'ehcp.trend_growth_pct_q05')} to {_at(n, 'ehcp.trend_growth_pct_q95')}), and the model forecasts "
         f"{_at(n, f'ehcp.england_{f}_median')} plans in England in January {f} (90% interval {_at(n, f'ehcp.england_{f}_q05')} "
         f"to {_at(n, f'ehcp.england_{f}_q95')}) if those trends continue. Its 90% intervals held "
-        f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown. For England as a whole it "
-        f"has run high: refitted at four earlier Januaries, its national forecast was above the published total in {above} of "
-        f"{len(england)} cases (by {100 * england['error'].min():.1f}% to {100 * england['error'].max():.1f}%) and outside its "
-        f"90% interval in {outside}{stale}, so the {f} figure is more likely too high than too low (@sec-ehcp).",
+        f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown. "
+        f"Refitted at {england['origin'].nunique()} earlier Januaries, its {len(england)} national forecasts 1 to "
+        f"{england['horizon'].max()} years ahead (overlapping) were above the published total in {above}"
+        + (f" (by {100 * england['error'].min():.1f}% to {100 * england['error'].max():.1f}%)" if above == len(england) else "")
+        + f" and outside their 90% interval in {outside}{stale}"
+        + (f", so the {f} figure is more likely too high than too low" if backtest.runs_high(england) else "") + " (@sec-ehcp).",
         f"**What a plan costs depends on where the child is placed.** In {year} a plan in an independent special school cost its "
         f"LA {cost('special_independent')} a year in top-ups on average, a state special school plan {cost('special_state')} "
         f"and a mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend-model).",
-        f"**Safety Valve LAs diverged from matched LAs after their agreements**: {_programme(n, 'safety_valve')} "
-        f"**DBV LAs**: {_programme(n, 'dbv')} All of these are associations, not effects (@sec-programmes).",
+        f"**Safety Valve LAs**: {_programme(n, 'safety_valve')} **DBV LAs**: {_programme(n, 'dbv')} All of these are "
+        "associations, not effects; @sec-programmes weighs the two comparisons and its other checks.",
         f"**The savings claims, priced openly.** Moving the share of West Sussex's special school plans that its DBV case "
         f"reviews suggested would save {saving('west_sussex_top_up')} in top-ups, {saving('west_sussex_full_cost')} counting "
-        f"place funding, with the uncertainty of shares seen in 28 reviews; DBV's national extrapolation would save "
+        f"place funding, if the reviewed children in special schools (assumed 18 state, 9 independent) were a random sample of "
+        f"them; DBV's national extrapolation would save "
         f"{saving('dbv_national_top_up')} in top-ups (the unit costs' uncertainty only). Both assume the moved children cost what "
         "the average plan of their new placement costs in their LA, and neither says whether children would be as well served "
         "(@sec-value).",

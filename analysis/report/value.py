@@ -170,7 +170,7 @@ def measures_text(across: pd.DataFrame, within_plan: pd.DataFrame, within_head: 
                   f"{len(kept)} keep{'s' if len(kept) == 1 else ''} {'its' if len(kept) == 1 else 'their'} direction")]
         parts += [f"{len(gone)} become{'s' if len(gone) == 1 else ''} unclear ({', '.join(gone)})"] if gone else []
         parts += [f"{len(flipped)} reverse{'s' if len(flipped) == 1 else ''} ({', '.join(flipped)})"] if flipped else []
-        text = (f"{where}, of the {len(clear)} outcome{'s' if len(clear) > 1 else ''} that go clearly with spend per plan, "
+        text = (f"{where}, of the {len(clear)} outcome{'s that go' if len(clear) > 1 else ' that goes'} clearly with spend per plan, "
                 + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] + " when spend is counted per head")
         return text + (f"; {', '.join(new)} go{'es' if len(new) == 1 else ''} clearly with spend per head alone." if new else ".")
 

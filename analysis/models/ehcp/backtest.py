@@ -147,6 +147,16 @@ def england(results: dict[str, dict]) -> pd.DataFrame:
     return t.assign(error=t["median"] / t["observed"] - 1, inside=(t["q05"] <= t["observed"]) & (t["observed"] <= t["q95"]))
 
 
+#: Share of the England backtests above the published total from which the national forecast is said to run high.
+RUNS_HIGH = 0.8
+
+
+def runs_high(england: pd.DataFrame) -> bool:
+    """Whether the England backtests (`england`) were above the published total often enough (`RUNS_HIGH`)
+    to say that the national forecast runs high."""
+    return bool((england["error"] > 0).mean() >= RUNS_HIGH)
+
+
 def by_horizon(results: dict[str, dict]) -> pd.DataFrame:
     """Per horizon and method: coverage and CRPS averaged over origins (weighted by LAs)."""
     s = summary(results)
