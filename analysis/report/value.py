@@ -11,6 +11,9 @@ from analysis.models.fitting import interval
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
 
 
+#: How each outcome's better direction (`ChildOutcome.better`) is named in the tables.
+BETTER = {1: "higher", -1: "lower", 0: "neither"}
+
 def saving(draws: np.ndarray) -> str:
     """'£29m a year (90% interval £24m to £33m)' for draws of a change in £ whose median is a saving."""
     mid, lo, hi = (-v / 1e6 for v in interval(draws))
@@ -65,7 +68,7 @@ def outcome_checks_table(model: OutcomeModel) -> pd.DataFrame:
     years = model.long.groupby("outcome")["year"].agg(["min", "max"])
     las = model.long.groupby("outcome")["la_code"].nunique()
     return pd.DataFrame([{
-        "outcome": o.label, "better": {1: "higher", -1: "lower", 0: "neither"}[o.better],
+        "outcome": o.label, "better": BETTER[o.better],
         "panel years": f"{years.at[o.column, 'min']}–{years.at[o.column, 'max']}", "LAs": int(las[o.column]),
         "LA-years in 90% predictive interval": f"{100 * ppc.at[o.column, 'coverage']:.0f}% of {ppc.at[o.column, 'la_years']}",
         "gap to England removed by pooling": f"{100 * pulled[o.column]:.0f}%",
@@ -107,19 +110,24 @@ def association_table(across: pd.DataFrame, within: pd.DataFrame) -> pd.DataFram
     rows = []
     for o in OUTCOMES:
         sp, sh = a.loc[(o.column, "spend_per_plan")], a.loc[(o.column, "special_share")]
-        unit = "pp" if o.unit == "%" else o.unit
-        d = 2 if max(abs(w.at[o.column, "lo"]), abs(w.at[o.column, "hi"])) < 0.2 else 1
-        rows.append({"outcome": o.label, "better": {1: "higher", -1: "lower", 0: "neither"}[o.better],
+        rows.append({"outcome": o.label, "better": BETTER[o.better],
                      "across LAs: spend per plan (r)": fmt(sp["median"], sp["q05"], sp["q95"]),
                      "across LAs: special-school share (r)": fmt(sh["median"], sh["q05"], sh["q95"]),
-                     "within LAs: 10% more spend per plan": f"{signed(w.at[o.column, 'per_10pct'], d)} {unit} "
-                                                            f"({signed(w.at[o.column, 'lo'], d)} to {signed(w.at[o.column, 'hi'], d)})"})
+                     "within LAs: 10% more spend per plan": _within_cell(w, o)})
     return pd.DataFrame(rows)
+
+
+def _within_cell(within: pd.DataFrame, o) -> str:
+    """A within-LA slope (`within` indexed by outcome) as a table cell: '+0.5 pp (−0.1 to +1.0)', two decimals
+    when the interval is narrower than ±0.2."""
+    est, lo, hi = within.at[o.column, "per_10pct"], within.at[o.column, "lo"], within.at[o.column, "hi"]
+    d = 2 if max(abs(lo), abs(hi)) < 0.2 else 1
+    return f"{signed(est, d)} {'pp' if o.unit == '%' else o.unit} ({signed(lo, d)} to {signed(hi, d)})"
 
 
 def reading_table() -> pd.DataFrame:
     """Each outcome, which direction the chapter counts as better, and what besides practice moves it."""
-    return pd.DataFrame([{"outcome": o.label, "better": {1: "higher", -1: "lower", 0: "neither"}[o.better], "read with care": o.caveat}
+    return pd.DataFrame([{"outcome": o.label, "better": BETTER[o.better], "read with care": o.caveat}
                          for o in OUTCOMES])
 
 
@@ -136,12 +144,9 @@ def measures_table(across: pd.DataFrame, within_head: pd.DataFrame) -> pd.DataFr
     fmt = lambda r: signed(r["median"]) + f" ({signed(r['q05'])} to {signed(r['q95'])})"
     rows = []
     for o in OUTCOMES:
-        unit = "pp" if o.unit == "%" else o.unit
-        d = 2 if max(abs(w.at[o.column, "lo"]), abs(w.at[o.column, "hi"])) < 0.2 else 1
-        rows.append({"outcome": o.label, "better": {1: "higher", -1: "lower", 0: "neither"}[o.better],
+        rows.append({"outcome": o.label, "better": BETTER[o.better],
                      **{f"across LAs: {label} (r)": fmt(a.loc[(o.column, m)]) for m, label in COST_MEASURES.items()},
-                     "within LAs: 10% more spend per head": f"{signed(w.at[o.column, 'per_10pct'], d)} {unit} "
-                                                           f"({signed(w.at[o.column, 'lo'], d)} to {signed(w.at[o.column, 'hi'], d)})"})
+                     "within LAs: 10% more spend per head": _within_cell(w, o)})
     return pd.DataFrame(rows)
 
 
@@ -182,12 +187,8 @@ def measures_text(across: pd.DataFrame, within_plan: pd.DataFrame, within_head: 
 
 def _clear(frame: pd.DataFrame, estimate: str, lo: str, hi: str) -> tuple[list[str], list[str]]:
     """Outcomes with a better direction whose interval excludes zero, split into (better, worse) with more cost."""
-    better, worse = [], []
-    for r in frame.itertuples():
-        o = BY_COLUMN[r.outcome]
-        if o.better and (getattr(r, lo) > 0 or getattr(r, hi) < 0):
-            (better if o.better * getattr(r, estimate) > 0 else worse).append(o.short)
-    return better, worse
+    readings = _readings(frame, estimate, lo, hi)
+    return [k for k, v in readings.items() if v > 0], [k for k, v in readings.items() if v < 0]
 
 
 def _listing(better: list[str], worse: list[str]) -> str:
