@@ -350,6 +350,43 @@ def test_an_incomplete_cached_fit_is_refitted(tmp_path, capsys):
     assert "is incomplete" in capsys.readouterr().err
 
 
+_WAITER = """
+import sys
+import analysis
+import pymc as pm
+from pathlib import Path
+from analysis.models import fitting
+
+def tiny():
+    with pm.Model() as model:
+        pm.Normal("x", 0, 1)
+    return model
+
+fitting.sample = lambda *a, **k: sys.exit("sampled although another process was storing the fit")
+print("asking", flush=True)
+idata = fitting.cached_fit("tiny", tiny, "data", fitting.SamplerSettings(chains=2, draws=50, tune=50), check=["x"], cache=Path(sys.argv[1]))
+print(idata.posterior.sizes["draw"])
+"""
+
+
+def test_a_process_asking_for_a_fit_being_sampled_waits_for_it_and_loads_it(tmp_path):
+    import filelock
+    import shutil
+
+    entry = _entry(tmp_path)
+    lock = filelock.FileLock(entry.with_name(entry.name + ".lock"))
+    with lock:  # this process is "sampling" the fit
+        waiter = subprocess.Popen([sys.executable, "-c", _WAITER, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert waiter.stdout.readline().strip() == "asking"
+        time.sleep(2)
+        assert waiter.poll() is None, "the second process did not wait for the fit being sampled"
+        fitting.cached_fit("tiny", _tiny, "data", TINY, check=["x"], cache=tmp_path / "elsewhere")
+        shutil.copy(tmp_path / "elsewhere" / entry.name, entry)
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    assert out.strip() == "50"
+
+
 # --------------------------------------------------------------------------- the command line
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.evaluation.event_study import POST_AVERAGE, PRE_AVERAGE, EventStudy
 from analysis.evaluation.programmes import in_units
@@ -42,8 +41,6 @@ from analysis.evaluation.synthetic_control import SyntheticControl
 M_GRID = (0.0, 0.5, 1.0, 1.5, 2.0)
 M_STEP = 0.05
 M_MAX = 5.0
-#: Standard normal 95th percentile: the half-width of a 90 % confidence interval in standard errors.
-Z90 = float(stats.norm.ppf(0.95))
 
 
 def common_estimand(es: EventStudy, synth: SyntheticControl | None, outcome: str) -> pd.DataFrame:
@@ -129,7 +126,8 @@ def fixest_att(frame: pd.DataFrame) -> pd.DataFrame:
     stacks is one cluster). Stack fixed effects weight cohorts by the variance of treatment
     within them, not by their treated LAs as the Bayesian pooling does, so the two can differ
     a little even on the same data. Columns: outcome, block ("after" / "before"), estimate,
-    lo, hi (90 % confidence interval, reporting units), n_treated, n.
+    lo, hi (90 % confidence interval from pyfixest, with t(G − 1) critical values for G
+    LA clusters; reporting units), n_treated, n.
     """
     import pyfixest as pf
 
@@ -139,8 +137,8 @@ def fixest_att(frame: pd.DataFrame) -> pd.DataFrame:
         for o, d in main[main["event_time"] == e].groupby("outcome", sort=False):
             d = d.assign(treat=d["treated"].astype(int), w=1.0 / d["reuse"])
             fit = pf.feols("dy ~ treat | stack", data=d, weights="w", vcov={"CRV1": "la_code"})
-            b, se = float(fit.coef()["treat"]), float(fit.se()["treat"])
-            lo, mid, hi = (float(in_units(o, np.array([v]))[0]) for v in (b - Z90 * se, b, b + Z90 * se))
+            ci = fit.confint(alpha=0.10).loc["treat"]
+            lo, mid, hi = (float(in_units(o, np.array([v]))[0]) for v in (ci.iloc[0], fit.coef()["treat"], ci.iloc[1]))
             rows.append({"outcome": o, "block": block, "estimate": mid, "lo": lo, "hi": hi,
                          "n_treated": int(d["treat"].sum()), "n": len(d)})
     return pd.DataFrame(rows)

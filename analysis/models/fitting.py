@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import arviz as az
+import filelock
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -158,11 +159,23 @@ def cached_fit(
     ask for, is moved aside (named, with the reason) and the model refitted. A fit is
     stored only when it is complete: sampling interrupted by Ctrl-C (nutpie then returns
     the draws so far) raises `SamplingInterrupted` and stores nothing.
+
+    Processes that ask for the same fit at once (chapters executed in parallel, test
+    workers, grid tasks on one machine) take turns on a lock file beside the entry: the
+    first samples and stores it, the others wait and load it. The lock is the operating
+    system's (`filelock`), so it is released when its process ends, however it ends.
     """
     model = build()
     stored = (extra or {}) | {"check": sorted(check), "keep": sorted(keep) if keep is not None else None}
     path = cache / f"{name}-{cache_key(name, model, data, settings, stored)}.nc"
+    cache.mkdir(parents=True, exist_ok=True)
     clean_parts(cache)
+    with filelock.FileLock(path.with_name(path.name + ".lock")):
+        return _load_or_sample(path, model, settings, check, keep)
+
+
+def _load_or_sample(path: Path, model: pm.Model, settings: SamplerSettings, check: list[str], keep: list[str] | None) -> az.InferenceData:
+    """The cached fit at `path`, or a new one sampled, checked, compacted and stored there."""
     if path.exists():
         idata, problem = _load(path, settings)
         if idata is not None:
@@ -173,7 +186,7 @@ def cached_fit(
     idata = sample(model, settings, predictive=False)
     complete = _incomplete(idata, settings)
     if complete:
-        raise SamplingInterrupted(f"sampling {name} stopped early ({complete}); nothing was cached")
+        raise SamplingInterrupted(f"sampling {path.name} stopped early ({complete}); nothing was cached")
     idata = _compact(idata, diagnose(idata, check), keep)
     write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp)))
     return idata
