@@ -43,10 +43,17 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    """An argument that must be a whole number ≥ 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, not {text!r}")
+    return int(text)
+
+
 def _book(args: argparse.Namespace) -> int:
     from analysis.report import book
 
-    book.build(force=args.force)
+    book.build(force=args.force, jobs=args.jobs or book.JOBS)
     return 0
 
 
@@ -257,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     env.set_defaults(run=_env)
     bk = sub.add_parser("book", help="build the data, execute the chapters and render the book into _book/")
     bk.add_argument("--force", action="store_true", help="re-execute every chapter even if nothing changed")
+    bk.add_argument("--jobs", type=_positive, default=None, help="chapters executed at once, each in its own kernel "
+                    "(default: 2, or 1 on a 1-CPU machine; each needs up to about 2.5 GB)")
     bk.set_defaults(run=_book)
     up = sub.add_parser("update", help="look for revised, missing and new source files; with --accept-revisions record them, "
                         "rebuild the panel and re-execute exactly the chapters whose data changed")

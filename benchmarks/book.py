@@ -2,9 +2,10 @@
 
 Runs, in this checkout:
 
-1. a cold build: the fit cache emptied (the panel kept), `python -m analysis book --force`,
-   timed per chapter (from the build's own log) and as a whole, with the peak memory of
-   the build and its Jupyter kernels;
+1. a cold build: the fit cache emptied (the panel kept), `python -m analysis book --force`
+   (its default number of chapters at once), timed per chapter (from the build's own log)
+   and as a whole, with the peak memory of the build and its Jupyter kernels together
+   (the sum of their resident memory, sampled twice a second);
 2. a warm rebuild: `python -m analysis book` again, nothing having changed;
 
 and records the fit cache's size after the cold build, with the machine it ran on. The
@@ -12,35 +13,66 @@ book's computational appendix reads the record::
 
     python benchmarks/book.py --out benchmarks/results/book.json
 
-Takes as long as a cold build (about 19 minutes on 2 cores). It empties `data/cache/fits`.
+Takes as long as a cold build (about 11 minutes on 2 cores). It empties `data/cache/fits`.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analysis import paths  # noqa: E402
+from analysis.report import book  # noqa: E402
 from machine import machine, publish  # noqa: E402
 
 
 def build(*args: str) -> dict:
+    """Run the book command; its time, each chapter's time and the peak memory of the build with its kernels."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "analysis", "book", *args], cwd=ROOT, capture_output=True, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "analysis", "book", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    peak = [0]
+    sampler = threading.Thread(target=_sample_memory, args=(process, peak), daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
     seconds = time.perf_counter() - start
-    if result.returncode:
-        raise RuntimeError(f"the book build failed:\n{result.stderr[-3000:]}")
-    chapters = {name: float(s) for name, s in re.findall(r"^\s+(\S+\.ipynb): executed in (\d+) s$", result.stdout, flags=re.M)}
-    return {"seconds": round(seconds, 1), "chapters_s": chapters}
+    sampler.join()
+    if process.returncode:
+        raise RuntimeError(f"the book build failed:\n{stderr[-3000:]}")
+    chapters = {name: float(s) for name, s in re.findall(r"^\s+(\S+\.ipynb): executed in (\d+) s$", stdout, flags=re.M)}
+    return {"seconds": round(seconds, 1), "chapters_s": chapters, "peak_memory_mb": round(peak[0] / 2**20)}
+
+
+def _sample_memory(process: subprocess.Popen, peak: list[int]) -> None:
+    """Keep in `peak[0]` the largest sum of resident memory of `process` and its descendants, every 0.5 s."""
+    try:
+        root = psutil.Process(process.pid)
+    except psutil.Error:
+        return
+    while process.poll() is None:
+        total = 0
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            break
+        for proc in tree:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        peak[0] = max(peak[0], total)
+        time.sleep(0.5)
 
 
 def cache_mb() -> float:
@@ -51,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="write the JSON record here")
     args = parser.parse_args(argv)
-    record = {"machine": machine()}
+    record = {"machine": machine(), "jobs": book.JOBS}
     shutil.rmtree(paths.CACHE / "fits", ignore_errors=True)
     record["cold"] = build("--force")
-    record["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    record["peak_memory_mb"] = record["cold"].pop("peak_memory_mb")
     record["fit_cache_mb"] = cache_mb()
     record["warm"] = build()
     publish(record, args.out)

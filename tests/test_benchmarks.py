@@ -12,16 +12,34 @@ from analysis.report import computation
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def bench_tests():
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # as when run as a script: it imports its sibling `machine`
-    spec = importlib.util.spec_from_file_location("bench_tests", ROOT / "benchmarks" / "tests.py")
+def _script(name: str):
+    """A benchmark script as a module, imported as when run as a script (it imports its sibling `machine`)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     return module
+
+
+@pytest.fixture(scope="module")
+def bench_tests():
+    return _script("tests")
+
+
+def test_the_book_benchmark_counts_the_memory_of_every_process_of_the_build():
+    """Two children holding 300 MB each at once: the peak counts both (a kernel's own peak would see one)."""
+    import subprocess
+
+    hold = "import time; b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(3)"
+    code = f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {hold!r}]) for _ in range(2)]; [p.wait() for p in ps]"
+    process = subprocess.Popen([sys.executable, "-c", code])
+    peak = [0]
+    _script("book")._sample_memory(process, peak)
+    assert process.wait() == 0
+    assert 600 <= peak[0] / 2**20 < 1000, f"{peak[0] / 2**20:.0f} MB"
 
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" errors="0" failures="1"

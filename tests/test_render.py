@@ -317,3 +317,32 @@ def _fake_preview(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.html").write_text("<p>preview</p>")
     return out / "index.html"
+
+
+# --------------------------------------------------------------------------- chapters executed in parallel
+
+
+def _chapter(folder: Path, name: str, code: str) -> Path:
+    path = folder / name
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), path)
+    return path
+
+
+_TIMED = "import pathlib, time\nstart = time.time()\ntime.sleep(3)\npathlib.Path('{name}.times').write_text(f'{{start}} {{time.time()}}')"
+
+
+def test_two_jobs_execute_chapters_at_once_and_a_failure_names_its_chapter_after_the_others_are_saved(tmp_path):
+    a, b = (_chapter(tmp_path, f"{n}.ipynb", _TIMED.format(name=n)) for n in "ab")
+    assert book.execute_all([a, b], jobs=2, log=lambda _: None) == [a, b]
+    (a0, a1), (b0, b1) = (map(float, (tmp_path / f"{n}.times").read_text().split()) for n in "ab")
+    assert a0 < b1 and b0 < a1, "the two chapters did not run at the same time"
+    assert book.execute_all([a, b], jobs=2, log=lambda _: None) == [], "unchanged chapters were executed again"
+
+    broken = _chapter(tmp_path, "broken.ipynb", "raise ValueError('a cell failed')")
+    c = _chapter(tmp_path, "c.ipynb", _TIMED.format(name="c"))
+    with pytest.raises(BookError, match=r"(?s)broken\.ipynb failed to execute.*a cell failed") as err:
+        book.execute_all([broken, c], jobs=2, log=lambda _: None)
+    assert "c.ipynb" not in str(err.value).splitlines()[0]
+    assert nbformat.read(c, as_version=4).metadata[book.STAMP_KEY]["inputs"], "the chapter that ran was not saved"
+    with pytest.raises(ValueError, match="at least 1"):
+        book.execute_all([a], jobs=0)

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +44,7 @@ from analysis.data import lineage, panel
 from analysis.data.programme_funding import SAFETY_VALVE_FUNDING
 from analysis.data.sources import Source, load_registry
 from analysis.errors import BookError
-from analysis.report import charts, vintage
+from analysis.report import charts, computation, vintage
 from analysis.report.preview import render as render_preview
 
 BOOK = paths.ROOT / "_book"
@@ -55,6 +57,10 @@ QUARTO_HELP = "https://quarto.org/docs/get-started/"
 #: Hand-curated data files, read by the module that holds them: a chapter importing the module reads the file.
 DATA_FILES = {"analysis.data.cohorts": paths.COHORTS, "analysis.data.programme_funding": SAFETY_VALVE_FUNDING}
 RENDER_LOG = paths.ROOT / "quarto-render.log"
+#: Chapters executed at once by default, each in its own kernel. A chapter keeps one core busy with
+#: compilation, pandas and plotting most of the time (nutpie's chains use more only while sampling),
+#: so two at once keep a 2-core machine busy; each kernel peaks at about 2.5 GB.
+JOBS = min(2, os.cpu_count() or 1)
 
 
 def chapter_list(config: Path = CONFIG) -> list[str]:
@@ -179,13 +185,37 @@ def execute(path: Path, *, force: bool = False, log: Callable[[str], None] = pri
     return True
 
 
+def execute_all(chapters: list[Path], *, jobs: int = JOBS, force: bool = False, log: Callable[[str], None] = print) -> list[Path]:
+    """Execute the chapters whose inputs changed, `jobs` at a time; return those that ran.
+
+    Chapters do not read each other's outputs, so they can run in any order; the slowest
+    (by the last recorded cold build, `benchmarks/results/book.json`) start first, so the
+    jobs finish together. Fits two chapters share are sampled once (`fitting.cached_fit`
+    makes the second wait for the first). If a chapter fails, the others still finish
+    and are saved, then the first failure is raised.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    current_inputs()  # read once, before the threads share it
+    recorded = (computation.record("book") or {}).get("cold", {}).get("chapters_s", {})
+    order = sorted(chapters, key=lambda p: -recorded.get(p.name, 0.0))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = {path: pool.submit(execute, path, force=force, log=log) for path in order}
+    failed = [(path, run.exception()) for path, run in runs.items() if run.exception() is not None]
+    if failed:
+        path, error = failed[0]
+        others = f" (also failed: {', '.join(p.name for p, _ in failed[1:])})" if failed[1:] else ""
+        raise BookError(f"{path.name} failed to execute{others}; the chapters that ran are saved.\n{error}") from error
+    return [path for path in chapters if runs[path].result()]
+
+
 def preview(out: Path = BOOK) -> Path:
     """Write the HTML preview of the whole book (pandoc, no Quarto needed) and return its index page."""
     return render_preview(out)
 
 
-def build(*, force: bool = False, log: Callable[[str], None] = print) -> Path:
-    """Data → chapters → render. Returns the book's index page.
+def build(*, force: bool = False, jobs: int = JOBS, log: Callable[[str], None] = print) -> Path:
+    """Data → chapters (`jobs` at a time) → render. Returns the book's index page.
 
     Raises `BookError` when Quarto is installed but its render fails; the executed
     chapters are saved and the preview is written first, and the message names the log.
@@ -194,8 +224,7 @@ def build(*, force: bool = False, log: Callable[[str], None] = print) -> Path:
     panel.ensure(log=lambda m: log(f"  {m}"))
     forget_inputs()
     log("chapters:")
-    for nb_path in notebooks():
-        execute(nb_path, force=force, log=log)
+    execute_all(notebooks(), jobs=jobs, force=force, log=log)
     charts.write_bundle(paths.ROOT)
     quarto = shutil.which("quarto")
     if quarto:
