@@ -3,7 +3,7 @@ the true effect is zero, under selection on deficits and the mean reversion that
 
 The placebo grid (`placebos`) gives the Bayesian event study's coverage on 100 matched placebo groups per
 programme and family of draws. This grid re-creates exactly the same groups (the same seeds and draws,
-`placebos._draw`) and estimates each one's average difference after the start by least squares with stack
+`placebos.groups`) and estimates each one's average difference after the start by least squares with stack
 fixed effects and LA-clustered standard errors (`robustness.fixest_att`, pyfixest), as the chapter's
 cross-check does for the real programme LAs. The share of intervals containing zero is that estimator's
 coverage under the same conditions, so the two estimators' calibration can be read side by side.
@@ -14,13 +14,11 @@ Each task is one batch of `placebos.BATCH` groups (seconds: least squares needs 
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from analysis import grid
 from analysis.evaluation import experiment, placebos, programmes, robustness
 from analysis.evaluation.event_study import stack
-from analysis.models.fitting import SEED
 
 #: CI's subset: the same batch as the placebo grid's reduced run.
 REDUCED = placebos.REDUCED
@@ -29,12 +27,9 @@ REDUCED = placebos.REDUCED
 def placebo_batch(programme: str, family: str, batch: int) -> dict:
     """Least-squares average 'effect' after the start of each placebo group of one batch: [estimate, lo, hi]."""
     ev = experiment.load()
-    rng = np.random.default_rng([SEED, placebos.PROGRAMMES.index(programme), placebos.FAMILIES.index(family), batch])
-    names = [f"{family} {batch * placebos.BATCH + r + 1:03d}" for r in range(placebos.BATCH)]
-    designs = [placebos._draw(ev, programme, family, rng) for _ in names]  # the placebo grid's draws, in its order
     outcomes = ev.outcomes[ev.outcomes["outcome"].isin(programmes.HEADLINE)]
     out = {}
-    for name, design in zip(names, designs):
+    for name, design in placebos.groups(ev, programme, family, batch).items():
         frame = stack(outcomes, design.assign(group="main"), programmes.PRE, programmes.POST, ev.last_year)
         ls = robustness.fixest_att(frame).query("block == 'after'")
         out[name] = {r.outcome: [round(r.estimate, 4), round(r.lo, 4), round(r.hi, 4)] for r in ls.itertuples()}

@@ -4,7 +4,7 @@ the true effect is zero, under selection on deficits and the mean reversion that
 The imputation estimator (`imputation`) fits a Bayesian regression per programme and outcome, about 12 s
 each, so it is calibrated on a subset of the placebo grid's groups rather than all of them: the first
 `GROUPS` of each of the placebo grid's batches, re-created exactly (the same seeds and draws,
-`placebos._draw`), so the three estimators' coverage can be set side by side on the same groups. For each
+`placebos.groups`), so the three estimators' coverage can be set side by side on the same groups. For each
 group, its pseudo-treated LAs start in their drawn years and every other LA in neither programme is a
 comparison for all years (the real programme LAs, treated for real, are left out); the estimate is the
 pseudo-treated LAs' average gap over the years after the start, as for the real programmes. Fits go to a
@@ -24,7 +24,6 @@ import numpy as np
 
 from analysis import grid
 from analysis.evaluation import experiment, imputation, placebos, programmes
-from analysis.models.fitting import SEED
 
 #: Placebo groups per batch of the placebo grid (of its `placebos.BATCH`), so 5 × `placebos.BATCHES` = 25 per cell.
 GROUPS = 5
@@ -36,14 +35,11 @@ def placebo_batch(programme: str, family: str, batch: int) -> dict:
     """CausalPy's imputation estimate of each of the first `GROUPS` placebo groups of one batch, per headline
     outcome: [median, lo, hi] of the average gap after the start, and the fits' checks."""
     ev = experiment.load()
-    rng = np.random.default_rng([SEED, placebos.PROGRAMMES.index(programme), placebos.FAMILIES.index(family), batch])
-    names = [f"{family} {batch * placebos.BATCH + r + 1:03d}" for r in range(GROUPS)]
-    designs = [placebos._draw(ev, programme, family, rng) for _ in names]  # the placebo grid's first draws, in its order
     pool = programmes.eligible_controls(ev.panel, ev.cohorts, ev.last_year)
     outcomes = ev.outcomes[ev.outcomes["la_code"].isin(pool) & ev.outcomes["outcome"].isin(programmes.HEADLINE)]
     out, checks = {}, {"passed": True, "rhat_max": 0.0, "ess_bulk_min": np.inf, "divergences": 0}
     with tempfile.TemporaryDirectory() as cache:
-        for name, design in zip(names, designs):
+        for name, design in placebos.groups(ev, programme, family, batch, GROUPS).items():
             treated = design.loc[design["treated"], ["la_code", "stack"]].rename(columns={"stack": "first_treated_year"})
             treated = treated.assign(programme=programme, censor_year=np.nan)
             placebo = SimpleNamespace(treatment=treated, outcomes=outcomes, cohorts=treated[["la_code", "programme", "first_treated_year"]])

@@ -81,12 +81,20 @@ def _draw(ev, programme: str, family: str, rng: np.random.Generator) -> pd.DataF
     return pd.concat(rows, ignore_index=True).assign(censor_year=np.nan)
 
 
+def groups(ev, programme: str, family: str, batch: int, n: int = BATCH) -> dict[str, pd.DataFrame]:
+    """The first `n` placebo groups of one batch, by name ("random 021"), each a matched design as `_draw`
+    makes it. The draws are seeded by (programme, family, batch) and made in order, so every grid that
+    re-creates a batch's groups (this one, least squares, imputation) gets the same groups."""
+    rng = np.random.default_rng([SEED, PROGRAMMES.index(programme), FAMILIES.index(family), batch])
+    return {f"{family} {batch * BATCH + r + 1:03d}": _draw(ev, programme, family, rng) for r in range(n)}
+
+
 def placebo_batch(programme: str, family: str, batch: int) -> dict:
     """`BATCH` matched placebos of one programme and family in one fit: each one's average 'effect' after the start."""
     ev = experiment.load()
-    rng = np.random.default_rng([SEED, PROGRAMMES.index(programme), FAMILIES.index(family), batch])
-    names = [f"{family} {batch * BATCH + r + 1:03d}" for r in range(BATCH)]
-    design = pd.concat([_draw(ev, programme, family, rng).assign(group=name) for name in names], ignore_index=True)
+    drawn = groups(ev, programme, family, batch)
+    names = list(drawn)
+    design = pd.concat([d.assign(group=name) for name, d in drawn.items()], ignore_index=True)
     outcomes = ev.outcomes[ev.outcomes["outcome"].isin(programmes.HEADLINE)]
     frame = stack(outcomes, design, programmes.PRE, programmes.POST, ev.last_year)
     with tempfile.TemporaryDirectory() as cache:  # nothing cached: each batch is fitted once, here
