@@ -12,7 +12,7 @@ and each test's time, grouped by what it spends them on:
 
     python benchmarks/tests.py --out benchmarks/results/tests.json
 
-Takes as long as CI's test run (about 33 minutes on 2 cores). It empties `data/cache/fits`.
+Takes as long as CI's test run (about 20 minutes on 2 cores, two workers). It empties `data/cache/fits`.
 `--junit FILE` summarises an existing run's JUnit XML (`pytest --junitxml FILE`) instead.
 The book's computational appendix reads the record.
 """
