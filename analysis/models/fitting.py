@@ -20,6 +20,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 
 import arviz as az
@@ -99,17 +100,22 @@ def model_text(model: pm.Model) -> str:
 
 
 #: What a cache entry holds (see `cached_fit`); part of the key, so entries of an older layout are refitted.
-CACHE_FORMAT = 3
+#: 4: diagnostics stored unrounded.
+CACHE_FORMAT = 4
+#: Packages whose version can change a fit's draws or its stored diagnostics; their versions are part of the key.
+SAMPLING_PACKAGES = ("pymc", "pytensor", "nutpie", "numba", "numpy", "scipy", "arviz")
 
 
 def cache_key(name: str, model: pm.Model, data: str, settings: SamplerSettings, extra: dict | None = None) -> str:
-    """Key from the model's graph, the data hash, the settings, any options, the numerics and the cache layout."""
+    """Key from the model's graph, the data hash, the settings, any options, the numerics, the sampling
+    packages' versions and the cache layout."""
     digest = hashlib.sha256(name.encode())
     digest.update(model_text(model).encode())
     digest.update(data.encode())
     digest.update(json.dumps(asdict(settings), sort_keys=True).encode())
     digest.update(json.dumps(extra or {}, sort_keys=True, default=str).encode())
     digest.update(numerics.fingerprint().encode())
+    digest.update(",".join(f"{p}={metadata.version(p)}" for p in SAMPLING_PACKAGES).encode())
     digest.update(str(CACHE_FORMAT).encode())
     return digest.hexdigest()[:16]
 
@@ -259,15 +265,31 @@ def interval(draws: np.ndarray | pd.Series, width: float = 0.9) -> tuple[float, 
 
 
 def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Diagnostics:
-    """R-hat, bulk ESS (worst parameter) and divergences of a fit."""
-    summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+    """Rank-normalised split R-hat, bulk ESS (worst parameter) and divergences of a fit.
+
+    Computed unrounded (`az.rhat`, `az.ess`), so the check R-hat ≤ 1.01 means that and not
+    "≤ 1.01 after rounding to two decimals" (what `az.summary` would give), and without
+    the tail-ESS and Monte Carlo error columns no check reads.
+    """
+    posterior = idata.posterior[var_names] if var_names is not None else idata.posterior
+    rhat, ess = az.rhat(posterior, method="rank"), az.ess(posterior, method="bulk")
     divergences = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     return Diagnostics(
-        rhat_max=float(summary["r_hat"].max()),
-        ess_bulk_min=float(summary["ess_bulk"].min()),
+        rhat_max=max(float(np.nanmax(rhat[name].values)) for name in rhat.data_vars),
+        ess_bulk_min=min(float(np.nanmin(ess[name].values)) for name in ess.data_vars),
         divergences=divergences,
-        slowest=str(summary["ess_bulk"].idxmin()),
+        slowest=_slowest(ess),
     )
+
+
+def _slowest(ess) -> str:
+    """Label of the parameter with the lowest bulk ESS, as ArviZ labels it: name[coordinate, …]."""
+    name = min(ess.data_vars, key=lambda n: float(np.nanmin(ess[n].values)))
+    da = ess[name]
+    if not da.dims:
+        return str(name)
+    at = np.unravel_index(int(np.nanargmin(da.values)), da.shape)
+    return f"{name}[{', '.join(str(da[dim].values[i]) for dim, i in zip(da.dims, at))}]"
 
 
 def require_converged(diag: Diagnostics, model: str) -> None:

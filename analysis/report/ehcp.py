@@ -110,7 +110,7 @@ def diagnostics_table(models: dict[str, EHCPModel]) -> pd.DataFrame:
             {
                 "model": label,
                 "Januaries fitted": f"{m.first_year}–{m.last_year}",
-                "R-hat (max)": round(d.rhat_max, 2),
+                "R-hat (max)": round(d.rhat_max, 3),
                 "bulk ESS (min)": int(round(d.ess_bulk_min, -2)),
                 "divergences": d.divergences,
                 "passes": "yes" if d.passed else "NO",

@@ -236,7 +236,7 @@ def checks_table(ev: Evaluation) -> pd.DataFrame:
         coverage.append(check if isinstance(check, float) else float(check["coverage"].mean()))
     return pd.DataFrame({
         "Programme": t["programme"].map(programmes.PROGRAMMES), "Model": t["model"],
-        "Max R-hat": t["rhat_max"].map("{:.2f}".format), "Min bulk ESS": t["ess_bulk_min"].map(lambda v: f"{round(v, -2):,.0f}" if v >= 1000 else f"{round(v, -1):.0f}"),
+        "Max R-hat": t["rhat_max"].map("{:.3f}".format), "Min bulk ESS": t["ess_bulk_min"].map(lambda v: f"{round(v, -2):,.0f}" if v >= 1000 else f"{round(v, -1):.0f}"),
         "Divergences": t["divergences"], "Passed": t["passed"].map({True: "yes", False: "NO"}),
         "90% predictive coverage": [f"{100 * c:.0f}%" for c in coverage],
     })
@@ -437,7 +437,7 @@ def imputation_table(ev: Evaluation, results: list[imputation.Imputation]) -> pd
                      f"Imputation, fake start {PLACEBO_SHIFT} years early (≈ 0 if no drift)":
                          effect_text(r.fake_start["median"], r.fake_start["lo"], r.fake_start["hi"], b["units"]),
                      "LAs (programme / comparison)": f"{r.treated} / {r.comparisons}",
-                     "R-hat, ESS, divergences (both fits)": f"{max(d.rhat_max, f.rhat_max):.2f}, "
+                     "R-hat, ESS, divergences (both fits)": f"{max(d.rhat_max, f.rhat_max):.3f}, "
                      f"{min(d.ess_bulk_min, f.ess_bulk_min):,.0f}, {d.divergences + f.divergences}"})
     return pd.DataFrame(rows)
 

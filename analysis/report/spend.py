@@ -127,7 +127,7 @@ def diagnostics_table(diag: Diagnostics, model: SpendModel) -> pd.DataFrame:
     from analysis.models.fitting import ESS_BULK_MIN, RHAT_MAX
 
     rows = [
-        ("R-hat (max over parameters)", f"{diag.rhat_max:.2f}", f"≤ {RHAT_MAX}", diag.rhat_max <= RHAT_MAX),
+        ("R-hat (max over parameters)", f"{diag.rhat_max:.3f}", f"≤ {RHAT_MAX}", diag.rhat_max <= RHAT_MAX),
         ("bulk ESS (min over parameters)", f"{round(diag.ess_bulk_min, -2):,.0f}", f"≥ {ESS_BULK_MIN}", diag.ess_bulk_min >= ESS_BULK_MIN),
         ("divergent transitions", f"{diag.divergences}", "0", diag.divergences == 0),
     ]

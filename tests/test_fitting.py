@@ -1,0 +1,46 @@
+"""The convergence check and the fit cache key (`analysis.models.fitting`)."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pymc as pm
+
+from analysis.models import fitting
+
+
+def _chains_apart(shift: float) -> az.InferenceData:
+    """Four chains of independent normal draws, three of them shifted by multiples of `shift` (so R-hat > 1)."""
+    rng = np.random.default_rng(7)
+    draws = rng.normal(size=(4, 1000)) + shift * np.array([0.0, 1.0, -1.0, 0.5])[:, None]
+    return az.from_dict(posterior={"x": draws, "y": rng.normal(size=(4, 1000))}, sample_stats=_NO_DIVERGENCES)
+
+
+_NO_DIVERGENCES = {"diverging": np.zeros((4, 1000), dtype=bool)}
+
+
+def test_r_hat_is_checked_unrounded():
+    idata = _chains_apart(0.18)
+    rounded = float(az.summary(idata, var_names=["x"], kind="diagnostics")["r_hat"].iloc[0])
+    exact = float(az.rhat(idata, var_names=["x"], method="rank")["x"])
+    assert rounded == 1.01 and 1.011 < exact < 1.015  # two decimals would have let this chain mix pass
+    diag = fitting.diagnose(idata)
+    assert diag.rhat_max == exact and not diag.passed
+    assert diag.ess_bulk_min == min(float(az.ess(idata, method="bulk")[v]) for v in ("x", "y"))
+
+
+def test_the_slowest_parameter_is_named_as_arviz_names_it():
+    draws = np.random.default_rng(3).normal(size=(4, 1000, 3))
+    draws[:, :, 1] = np.cumsum(draws[:, :, 1], axis=1) * 0.05 + draws[:, :, 1]  # a slowly mixing one
+    idata = az.from_dict(posterior={"b": draws}, coords={"k": ["a", "b", "c"]}, dims={"b": ["k"]},
+                        sample_stats=_NO_DIVERGENCES)
+    assert fitting.diagnose(idata).slowest == az.summary(idata, kind="diagnostics")["ess_bulk"].idxmin() == "b[b]"
+
+
+def test_a_new_version_of_a_sampling_package_refits(monkeypatch):
+    with pm.Model() as model:
+        pm.Normal("x")
+    key = fitting.cache_key("m", model, "data", fitting.SamplerSettings())
+    real = fitting.metadata.version
+    monkeypatch.setattr(fitting.metadata, "version", lambda name: "99.0" if name == "nutpie" else real(name))
+    assert fitting.cache_key("m", model, "data", fitting.SamplerSettings()) != key
