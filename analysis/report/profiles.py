@@ -219,13 +219,10 @@ def _programmes(panel: pd.DataFrame, ev: Evaluation) -> pd.DataFrame:
     The gap of one LA from three others is mostly ordinary variation, so it carries a 90% interval for that
     variation: had the LA changed like a comparison LA, its change and its matches' mean would differ by
     t·s·√(1 + 1/k), where s is the SD of the same change over every LA matched to its cohort and k the matches
-    with data (matching on pre-start trends makes the real spread narrower, so the interval is conservative).
-    An interval that includes zero says the LA's path is within what comparison LAs' paths ordinarily differ by;
-    it is not an estimate of the programme's effect in that LA."""
-    from scipy import stats
-
-    p = panel.assign(rate=1e4 * panel["ehcp_total"] / panel["pop_0_25"], per_head=panel["hn_spend"] / panel["pop_2_18"])
-    wide = {m: p.pivot(index="la_code", columns="year", values=m) for m in ("rate", "per_head")}
+    with data (`gap_calibration` checks how often it holds zero where no programme acts). An interval that
+    includes zero says the LA's path is within what comparison LAs' paths ordinarily differ by; it is not an
+    estimate of the programme's effect in that LA."""
+    wide = _per_la(panel)
     rows = []
     for programme, label in _PROGRAMMES.items():
         members = ev.cohorts[(ev.cohorts["programme"] == programme) & ev.cohorts["la_code"].notna()]
@@ -244,14 +241,81 @@ def _programmes(panel: pd.DataFrame, ev: Evaluation) -> pd.DataFrame:
                 spread, k = spread[np.isfinite(spread)], int(np.isfinite(others).sum())
                 gap = own - others
                 mean = np.nanmean(gap) if np.isfinite(gap).any() else np.nan
-                half = (stats.t.ppf(0.95, len(spread) - 1) * spread.std(ddof=1) * np.sqrt(1 + 1 / k)
-                        if k and len(spread) > 2 else np.nan)
+                half = _gap_half(spread, k)
                 row |= {f"{m}_end_year": end, f"{m}_change": own, f"{m}_gap": mean,
                         f"{m}_gap_min": np.nanmin(gap) if np.isfinite(gap).any() else np.nan,
                         f"{m}_gap_max": np.nanmax(gap) if np.isfinite(gap).any() else np.nan,
                         f"{m}_gap_q05": mean - half, f"{m}_gap_q95": mean + half, f"{m}_pool": len(spread)}
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _per_la(panel: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """EHC plans per 10,000 aged 0–25 and spend per head aged 2–18, LA by year."""
+    p = panel.assign(rate=1e4 * panel["ehcp_total"] / panel["pop_0_25"], per_head=panel["hn_spend"] / panel["pop_2_18"])
+    return {m: p.pivot(index="la_code", columns="year", values=m) for m in ("rate", "per_head")}
+
+
+def _gap_half(spread: np.ndarray, k: int) -> float:
+    """Half-width of the 90% interval for the gap between one LA's change and the mean of k others', when changes
+    vary across LAs as `spread` does: t(n − 1)·s·√(1 + 1/k)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.95, len(spread) - 1) * spread.std(ddof=1) * np.sqrt(1 + 1 / k)) if k and len(spread) > 2 else np.nan
+
+
+def gap_calibration(panel: pd.DataFrame, ev: Evaluation, matches: int = 3) -> pd.DataFrame:
+    """How often a programme LA's gap interval (`_programmes`) contains zero where no programme acts, by measure.
+
+    Each comparison LA in a cohort's pool is taken in turn as if it had joined with that cohort; its `matches`
+    pool LAs whose change over the three years before the base year was closest to its own stand in for its
+    matched LAs (matching chose on pre-start trends), and the rest of the pool gives the spread. Changes run to
+    each LA's last year with data, as in the profiles. A calibrated interval contains zero in about 90% of
+    these placebos; fewer would mean the profiles' intervals are too narrow. Values flagged as reporting
+    breaks are left out, as in the profiles."""
+    wide = _per_la(breaks.mask(panel))
+    rows = []
+    for programme in _PROGRAMMES:
+        members = ev.cohorts[(ev.cohorts["programme"] == programme) & ev.cohorts["la_code"].notna()]
+        pairs = ev.matches(programme)
+        for first_year in sorted(members["first_treated_year"].unique()):
+            base = int(first_year) - 1
+            pool = pairs.loc[pairs["treated"].isin(members.loc[members["first_treated_year"] == first_year, "la_code"]), "control"].unique()
+            for m, w in wide.items():
+                if base - 3 not in w.columns:
+                    continue
+                last = w.apply(lambda row: row.last_valid_index(), axis=1)
+                change = pd.Series({c: 100 * (w.at[c, last[c]] / w.at[c, base] - 1) for c in pool
+                                    if c in w.index and pd.notna(last[c]) and last[c] > base}).dropna()
+                before = (100 * (w[base] / w[base - 3] - 1)).reindex(change.index)
+                for code in change.index:
+                    rest = change.drop(code)
+                    near = (before.drop(code) - before[code]).abs().dropna().nsmallest(matches).index
+                    gap = change[code] - change[near].mean()
+                    rows.append({"programme": programme, "cohort": int(first_year), "measure": m, "la_code": code,
+                                 "inside": bool(abs(gap) <= _gap_half(rest.to_numpy(), len(near)))})
+    placebos = pd.DataFrame(rows)
+    return placebos.groupby("measure").agg(placebos=("inside", "size"), coverage=("inside", "mean")).reset_index()
+
+
+def calibration_text(calibration: pd.DataFrame, prob: float = 0.9) -> str:
+    """What `gap_calibration` found, in words, judged against the spread a calibrated interval gives by chance
+    (two binomial SDs, treating the placebos as independent; they share LAs, so the real spread is wider)."""
+    words = {"rate": "plans per 10,000 aged 0–25", "per_head": "spend per head"}
+    parts, verdicts = [], []
+    for r in calibration.itertuples():
+        band = 2 * np.sqrt(prob * (1 - prob) / r.placebos)
+        parts.append(f"{r.coverage:.0%} of {r.placebos} changes in {words[r.measure]}")
+        verdicts.append("below" if r.coverage < prob - band else "above" if r.coverage > prob + band else "within")
+    verdict = ("in line with a calibrated interval" if set(verdicts) == {"within"} else
+               "outside what chance gives for a calibrated interval, so read the profiles' intervals with care")
+    return (f"Each comparison LA of a cohort was taken in turn as if it had joined the programme, with the three LAs of "
+            f"its pool whose change in the three years before was closest to its own as its matches, and given the "
+            f"profiles' interval. Where no programme acts, the interval held zero for {' and '.join(parts)}: "
+            f"{verdict} ({prob:.0%}, give or take about {100 * 2 * np.sqrt(prob * (1 - prob) / calibration['placebos'].min()):.0f} "
+            "points by chance)."
+            + (" So about one programme LA in ten would fall outside its interval with no programme effect at all, and "
+               "one LA's gap outside it is weak evidence on its own." if set(verdicts) == {"within"} else ""))
 
 
 def _summary(alive: pd.DataFrame, panel: pd.DataFrame, history: pd.DataFrame, modelled: pd.DataFrame,
