@@ -30,9 +30,24 @@ def test_pinned_numerics_re_create_the_key_numbers_exactly(fresh):
     assert {k: v.value for k, v in fresh.items()} == {k: v.value for k, v in stored.items()}
 
 
-def test_every_key_number_has_a_positive_monte_carlo_error(fresh):
-    assert len(fresh) >= 15
-    assert all(v.mcse > 0 for v in fresh.values()), {k: v.mcse for k, v in fresh.items() if not v.mcse > 0}
+def test_every_key_number_from_a_posterior_has_a_positive_monte_carlo_error(fresh):
+    """Published figures (`data.*`) have none; every number computed from draws has one."""
+    drawn = {k: v for k, v in fresh.items() if not k.startswith("data.")}
+    assert len(drawn) >= 15 and len(fresh) > len(drawn)
+    assert all(v.mcse > 0 for v in drawn.values()), {k: v.mcse for k, v in drawn.items() if not v.mcse > 0}
+    assert all(v.mcse == 0 for k, v in fresh.items() if k not in drawn)
+
+
+def test_the_spend_finding_is_chapter_2s_england_total():
+    from analysis.data import panel
+    from analysis.report import national
+
+    eng = national.england(panel.load()).dropna(subset=["hn_spend"])
+    numbers = findings.load()
+    assert numbers["data.hn_spend_last"].value == eng["hn_spend"].iloc[-1]
+    assert numbers["data.hn_spend_first"].value == eng["hn_spend"].iloc[0]
+    text = findings.headlines(numbers)
+    assert f"£{eng['hn_spend'].iloc[-1] / 1e9:.1f}bn in {eng.index[-1] - 1}-{eng.index[-1] % 100:02d}" in text
 
 
 def test_agreement_is_judged_by_combined_monte_carlo_error():

@@ -136,6 +136,21 @@ def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     return out
 
 
+def data_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
+    """England's high-needs spend (s251 outturn lines 1.2.x, summed over reporting LAs) in the first and last
+    financial years the panel holds: published figures, so their Monte Carlo error is zero."""
+    from analysis.report import national
+
+    eng = national.england(frame).dropna(subset=["hn_spend"])
+    out = {}
+    for key, year in (("first", int(eng.index.min())), ("last", int(eng.index.max()))):
+        out[f"data.hn_spend_{key}"] = KeyNumber(
+            float(eng.at[year, "hn_spend"]), 0.0, "£",
+            f"England: high-needs spend, s251 outturn lines 1.2.x, {year - 1}-{year % 100:02d}, "
+            f"{int(eng.at[year, 'n_las_spend'])} LAs reporting")
+    return out
+
+
 def evaluation_numbers() -> dict[str, KeyNumber]:
     from analysis.evaluation import experiment as evaluation
     from analysis.evaluation import programmes
@@ -183,7 +198,7 @@ def key_numbers(frame: pd.DataFrame | None = None) -> dict[str, KeyNumber]:
     from analysis.data import panel
 
     frame = panel.load() if frame is None else frame
-    return ehcp_numbers(frame) | spend_numbers(frame) | evaluation_numbers() | value_numbers(frame)
+    return data_numbers(frame) | ehcp_numbers(frame) | spend_numbers(frame) | evaluation_numbers() | value_numbers(frame)
 
 
 def places(mcse: float) -> int:
@@ -194,8 +209,9 @@ def places(mcse: float) -> int:
 
 
 def shown(number: KeyNumber) -> str:
-    """The number at the precision its Monte Carlo error supports (thousands separated, typographic minus)."""
-    d = places(number.mcse)
+    """The number at the precision its Monte Carlo error supports (thousands separated, typographic minus); a
+    published figure (no Monte Carlo error) as published."""
+    d = places(number.mcse) if number.mcse > 0 else (0 if float(number.value).is_integer() else 2)
     return f"{round(number.value, d):,.{max(d, 0)}f}".replace("-", "−")
 
 
@@ -301,7 +317,13 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
     f = FORECAST_TO
     year = re.search(r"\d{4}-\d{2}", n["spend.unit_cost_mainstream"].what).group()  # the financial year of the unit costs
     above, outside = int((england["error"] > 0).sum()), int((~england["inside"]).sum())
+    first, last = n["data.hn_spend_first"], n["data.hn_spend_last"]
+    reporting = lambda k: re.search(r"(\d{4}-\d{2}), (\d+) LAs", k.what).groups()
+    (first_year, _), (last_year, las) = reporting(first), reporting(last)
     items = [
+        f"**High-needs spend was £{last.value / 1e9:.1f}bn in {last_year}**, {last.value / first.value:.1f} times its "
+        f"{first_year} level of £{first.value / 1e9:.1f}bn in cash, on the s251 outturn lines for high needs ({las} LAs "
+        "reporting; @sec-national). The lines leave out some high-needs costs, and cash figures include inflation.",
         f"**EHC plans keep growing.** LAs' plans have grown on trend by {_at(n, 'ehcp.trend_growth_pct')}% a year (90% interval "
         f"{_at(n, 'ehcp.trend_growth_pct_q05')} to {_at(n, 'ehcp.trend_growth_pct_q95')}), and the model forecasts "
         f"{_at(n, f'ehcp.england_{f}_median')} plans in England in January {f} (90% interval {_at(n, f'ehcp.england_{f}_q05')} "
@@ -325,7 +347,7 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         "the average plan of their new placement costs in their LA, and neither says whether children would be as well served "
         "(@sec-value).",
     ]
-    how = ("Each figure is a posterior median with its 90% credible interval, rounded to the precision a rerun of the "
+    how = ("Spend is as published. Every other figure is a posterior median with its 90% credible interval, rounded to the precision a rerun of the "
            "samplers supports (`results/key_numbers.json` holds each with its Monte Carlo standard error, and "
            "`python -m analysis findings --check` recomputes them). Quote a figure with its interval and the chapter it "
            "comes from, and cite the study as below.")
