@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from analysis import paths
-from analysis.data import panel
+from analysis.data import lineage, panel
 from analysis.report import book, update
 
 REVISED_KEY, REVISED_LA, REVISED_YEAR, DELTA = "s251_2024", "E10000032", 2025, 1_000_000.0
@@ -86,11 +86,9 @@ def _tree(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> tuple[Path, Path]:
-    """A copy of the study (its files, the verified raw files and the built panel) and a copy of the mirror in which
-    one source, the 2024-25 s251 spend file, was revised: West Sussex's high-needs spend raised by £1m."""
-    base = tmp_path_factory.mktemp("update")
+def _copy_study(base: Path, fits: Path | None = None) -> tuple[Path, Path]:
+    """A copy of the study (its files, the verified raw files and the built panel) and a mirror of symlinks to the
+    real one's files; the copy's fit cache is `fits` (shared) when given, else its own, empty."""
     root, mirror = base / "study", base / "mirror"
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=paths.ROOT,
                             capture_output=True, text=True, check=True).stdout.split("\n")
@@ -102,17 +100,34 @@ def study(tmp_path_factory) -> tuple[Path, Path]:
     book.current_inputs()  # writes data/processed/lineage.json if it is missing
     for folder in ("raw", "processed"):
         shutil.copytree(paths.DATA / folder, root / "data" / folder)
+    if fits is not None:
+        fits.mkdir(parents=True, exist_ok=True)
+        (root / "data" / "cache").mkdir(parents=True)
+        (root / "data" / "cache" / "fits").symlink_to(fits, target_is_directory=True)
     source = paths.mirror_dir()
     for path in source.rglob("*"):
         if path.is_file():
             (mirror / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
             (mirror / path.relative_to(source)).symlink_to(path)
+    return root, mirror
+
+
+def _replace(link: Path, data: bytes) -> None:
+    """Put a revised file where the mirror had a symlink to the published one."""
+    link.unlink()
+    link.write_bytes(data)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> tuple[Path, Path]:
+    """A copy of the study and of the mirror in which one source, the 2024-25 s251 spend file, was revised: West
+    Sussex's high-needs spend raised by £1m."""
+    root, mirror = _copy_study(tmp_path_factory.mktemp("update"))
     revised = mirror / "s251" / "s251_lookup_2024.json"
     data = json.loads(revised.read_text())
     line = next(b for b in data[REVISED_LA]["education_breakdown"] if b["name"] == "High needs (SEND)")
     line["value"] += DELTA
-    revised.unlink()
-    revised.write_text(json.dumps(data, indent=2))
+    _replace(revised, json.dumps(data, indent=2).encode())
     return root, mirror
 
 
@@ -167,3 +182,82 @@ def test_stale_grids_are_named_with_what_changed(tmp_path):
     assert update.stale_grids(tmp_path) == {"backtest": ["data"]}  # key_numbers.json is not a grid
     text = update.summary(update.Report(stale_grids={"backtest": ["data"]}), accept=True)
     assert "results/backtest.json (its data changed); rerun `python -m analysis grid backtest`" in text
+
+
+# --------------------------------------------------------------------------- a revision accepted, end to end
+
+TOTALS_KEY, TOTALS_SHEET, TOTALS_LA, TOTALS_OLD_CODE, TOTALS_YEAR = "dsg_totals", "dsg_budget_2024_03_30", "E10000032", "938", 2024
+
+
+def _revise_dsg_total(path: Path, delta: float) -> bytes:
+    """The DSG totals workbook rewritten with one LA's 2023-24 total (and England's, so that the two still add up)
+    raised by `delta`; every other sheet and cell as read."""
+    import io
+
+    sheets = pd.read_excel(path, sheet_name=None, dtype=object)
+    table = sheets[TOTALS_SHEET]
+    rows = table["la_code"].astype(str).isin([TOTALS_OLD_CODE, "ENGLAND"])
+    assert rows.sum() == 2
+    table.loc[rows, "Total DSG allocation (£s)"] = table.loc[rows, "Total DSG allocation (£s)"].astype(float) + delta
+    out = io.BytesIO()
+    with pd.ExcelWriter(out, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=name, index=False)
+    return out.getvalue()
+
+
+def _outputs(root: Path) -> dict[str, str]:
+    return {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((root / "chapters").glob("*.ipynb"))}
+
+
+def test_an_accepted_revision_reruns_exactly_its_chapters_states_the_new_vintage_and_moves_nothing_else(tmp_path):
+    """A revised DSG totals workbook (one LA's 2023-24 total and England's raised by £1m) accepted with
+    `--accept-revisions`: the registry records the new checksum for that source only, the panel changes in that
+    one value only, exactly the chapters that declare a column of that source are re-executed and name the new
+    file in their data vintage, no model's data changes (so no fit is refitted: the fit cache, shared with this
+    checkout, is keyed by the data), the key numbers are the same, and the other chapters are untouched."""
+    from analysis.models import fitting
+
+    root, mirror = _copy_study(tmp_path, fits=fitting.FITS)
+    registry = book.current_inputs().registry
+    revised = mirror / registry[TOTALS_KEY].mirror_path
+    _replace(revised, _revise_dsg_total(revised, 1_000_000.0))
+    new_sha = hashlib.sha256(revised.read_bytes()).hexdigest()
+    before_registry = (root / "data" / "sources.toml").read_text()
+    before_panel = pd.read_parquet(root / "data" / "processed" / "panel.parquet")
+    before_chapters = _outputs(root)
+    before_numbers = json.loads((root / "results" / "key_numbers.json").read_text())["numbers"]
+    inputs = book.current_inputs()
+    declared = {p.stem for p in book.notebooks()
+                if TOTALS_KEY in lineage.source_keys(book.uses(nbformat.read(p, as_version=4))[0], inputs.variables, inputs.lineage)}
+
+    run = _update(root, mirror, "--accept-revisions", "--json")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    assert [r["key"] for r in report["revisions"]] == [TOTALS_KEY] and report["accepted"]
+    assert set(report["executed"]) == set(report["chapters"]) == declared and "03-ehcp" not in declared
+
+    after_registry = (root / "data" / "sources.toml").read_text()
+    assert after_registry == before_registry.replace(registry[TOTALS_KEY].sha256, new_sha)
+    after_panel = pd.read_parquet(root / "data" / "processed" / "panel.parquet")
+    changed = (before_panel.set_index(["la_code", "year"]) != after_panel.set_index(["la_code", "year"])) & \
+        ~(before_panel.set_index(["la_code", "year"]).isna() & after_panel.set_index(["la_code", "year"]).isna())
+    assert changed.to_numpy().sum() == 1 and changed.loc[(TOTALS_LA, TOTALS_YEAR), "dsg_total"]
+
+    after_chapters = _outputs(root)
+    assert {c for c in after_chapters if after_chapters[c] != before_chapters[c]} <= declared
+    for chapter in declared:
+        text = (root / "chapters" / f"{chapter}.ipynb").read_text()
+        assert new_sha[:12] in text and registry[TOTALS_KEY].sha256[:12] not in text, chapter  # the vintage names the new file
+    after_numbers = json.loads((root / "results" / "key_numbers.json").read_text())["numbers"]
+    assert after_numbers == before_numbers
+    assert _model_data(root) == _model_data(paths.ROOT)
+
+
+def _model_data(root: Path) -> str:
+    """The data hashes of the EHCP, spend and outcome models on the panel of the study at `root`."""
+    code = ("import analysis\nfrom analysis.data import panel\nfrom analysis.models.ehcp import EHCPModel\n"
+            "from analysis.models.spend import SpendModel\nfrom analysis.models.outcomes import OutcomeModel\n"
+            "f = panel.load()\nprint(EHCPModel(f).data_hash(), SpendModel(f).data_hash(), OutcomeModel(f).data_hash())")
+    env = os.environ | {"PYTHONPATH": str(root)}
+    return subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True).stdout

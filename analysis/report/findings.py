@@ -139,15 +139,14 @@ def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
 def data_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     """England's high-needs spend (s251 outturn lines 1.2.x, summed over reporting LAs) in the first and last
     financial years the panel holds: published figures, so their Monte Carlo error is zero."""
-    from analysis.report import national
+    from analysis.models.spend import spend_per_head
 
-    eng = national.england(frame).dropna(subset=["hn_spend"])
+    eng = spend_per_head(frame).groupby("year")["hn_spend"].agg(["sum", "size"])
     out = {}
     for key, year in (("first", int(eng.index.min())), ("last", int(eng.index.max()))):
         out[f"data.hn_spend_{key}"] = KeyNumber(
-            float(eng.at[year, "hn_spend"]), 0.0, "£",
-            f"England: high-needs spend, s251 outturn lines 1.2.x, {year - 1}-{year % 100:02d}, "
-            f"{int(eng.at[year, 'n_las_spend'])} LAs reporting")
+            float(eng.at[year, "sum"]), 0.0, "£",
+            f"England: high-needs spend, s251 outturn lines 1.2.x, {year - 1}-{year % 100:02d}, {int(eng.at[year, 'size'])} LAs reporting")
     return out
 
 

@@ -260,9 +260,8 @@ def run(*, accept: bool = False, store: Store | None = None, render: bool = True
 
 
 def _execute(report: Report, log: Callable[[str], None]) -> None:
-    for path in book.stale():
-        book.execute(path, log=log)
-        report.executed.append(path.stem)
+    """Re-execute the stale chapters, as many at once as `python -m analysis book` runs."""
+    report.executed += [path.stem for path in book.execute_all(book.stale(), log=log)]
 
 
 class UpdateError(BookError):
