@@ -110,7 +110,7 @@ def diagnostics_table(models: dict[str, EHCPModel]) -> pd.DataFrame:
             {
                 "model": label,
                 "Januaries fitted": f"{m.first_year}–{m.last_year}",
-                "R-hat (max)": round(d.rhat_max, 3),
+                "R-hat (max)": f"{d.rhat_max:.3f}",
                 "bulk ESS (min)": int(round(d.ess_bulk_min, -2)),
                 "divergences": d.divergences,
                 "passes": "yes" if d.passed else "NO",
