@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,10 @@ BOOK = paths.ROOT / "_book"
 CONFIG = paths.ROOT / "_quarto.yml"
 STAMP_KEY = vintage.KEY
 TIMEOUT = 1800  # seconds per cell: a cold model fit is the slowest cell
+#: Held while a chapter's stamp is computed: the stamp parses Python (`ast`), and CPython 3.11's AST conversion
+#: keeps its recursion depth per interpreter, not per thread, so two chapters starting at once in `execute_all`
+#: failed with "AST constructor recursion depth mismatch" (seen in an `update` run).
+_HASHING = threading.Lock()
 _STORED_LOAD = re.compile(r"""stored\.load\(\s*["']([\w-]+)["']""")
 _RECORD = re.compile(r"""computation\.record\(\s*["']([\w-]+)["']""")
 QUARTO_HELP = "https://quarto.org/docs/get-started/"
@@ -172,7 +177,8 @@ def reads(nb: nbformat.NotebookNode) -> list[str]:
 def execute(path: Path, *, force: bool = False, log: Callable[[str], None] = print) -> bool:
     """Execute one chapter in place if its inputs changed; return True if it ran."""
     nb = nbformat.read(path, as_version=4)
-    stamp = input_hash(nb)
+    with _HASHING:
+        stamp = input_hash(nb)
     if not force and nb.metadata.get(STAMP_KEY, {}).get("inputs") == stamp:
         log(f"  {path.name}: up to date")
         return False
