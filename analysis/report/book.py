@@ -53,7 +53,7 @@ CONFIG = paths.ROOT / "_quarto.yml"
 STAMP_KEY = vintage.KEY
 TIMEOUT = 1800  # seconds per cell: a cold model fit is the slowest cell
 #: Held while a chapter's stamp is computed: the stamp parses Python (`ast`), and CPython 3.11's AST conversion
-#: keeps its recursion depth per interpreter, not per thread, so two chapters starting at once in `execute_all`
+#: keeps its recursion depth per interpreter, not per thread (CPython gh-106905), so two chapters starting at once in `execute_all`
 #: failed with "AST constructor recursion depth mismatch" (seen in an `update` run).
 _HASHING = threading.Lock()
 _STORED_LOAD = re.compile(r"""stored\.load\(\s*["']([\w-]+)["']""")
