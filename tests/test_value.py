@@ -255,7 +255,8 @@ def test_safety_valve_value_scales_the_effect_by_the_funded_las_own_spend(las):
 
 def test_held_out_year_is_predicted_with_honest_intervals_and_pooling_helps():
     """SIMULATED: four years of an outcome with lasting LA levels; fitted to the first three, the model's 90% intervals
-    should contain about 90% of the LAs' positions in the fourth, and its pooled levels beat both no pooling and none."""
+    should contain about 90% of the LAs' positions in the fourth, its pooled levels beat both no pooling and none, and
+    the drift measure is near 1."""
     rng = np.random.default_rng(11)
     codes = [f"E{i:08d}" for i in range(80)]
     level = 6 * rng.standard_normal(80)
@@ -269,6 +270,7 @@ def test_held_out_year_is_predicted_with_honest_intervals_and_pooling_helps():
     assert model.diagnostics().passed
     assert 0.8 <= scores["coverage"] <= 0.97
     assert scores["rmse_pooled"] < min(scores["rmse_own"], scores["rmse_zero"])
+    assert 0.7 < scores["drift"] < 1.4  # lasting levels: no drift
     with pytest.raises(ValueError, match="holdout=True"):
         OutcomeModel(pd.DataFrame(rows), (outcome,)).holdout_scores()
 

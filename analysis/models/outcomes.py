@@ -224,7 +224,12 @@ class OutcomeModel:
         not predictable from LA levels, and ranks depend only on the gaps). Per outcome: LAs, the share inside
         their `prob` predictive interval (the LA's level plus its size-dependent noise), and the root mean squared
         error, on the outcome's own scale, of three predictions of the gap: the pooled level (posterior median),
-        the LA's own mean gap over the years fitted (no pooling), and zero (every LA the same)."""
+        the LA's own mean gap over the years fitted (no pooling), and zero (every LA the same). And `drift` (with
+        `drift_q05`, `drift_q95`: a 90% bootstrap interval over LAs): the mean square across LAs of the change in
+        their gap from the earliest year fitted to the held-out year, over the same from the latest year fitted,
+        each LA's change divided by its noise variance under the model (its size's share; small LAs' changes are
+        mostly noise). A lasting level plus independent yearly noise, as modelled, makes the two equal; a ratio
+        whose interval lies above 1 says LAs' positions drift, which the intervals leave out."""
         if not self.holdout:
             raise ValueError("holdout_scores() needs a model built with holdout=True (it scores the year kept aside)")
         rng = np.random.default_rng(seed)
@@ -242,8 +247,17 @@ class OutcomeModel:
             own = (fit["ys"] - fit.groupby("year")["ys"].transform("mean")).groupby(fit["la_code"]).mean().reindex(h["la_code"]).to_numpy()
             pooled = np.median(level - level.mean(axis=1, keepdims=True), axis=0)
             rmse = lambda pred: float(np.sqrt(np.nanmean((pred - gap) ** 2)) * self.stats.at[o.column, "std"])
+            gaps = (fit["ys"] - fit.groupby("year")["ys"].transform("mean")).groupby([fit["la_code"], fit["year"]]).first().unstack()
+            relative = np.median(share[:, k]) / w + 1 - np.median(share[:, k])  # each LA's noise variance, relative
+            early, late = ((gap - gaps[year].reindex(h["la_code"]).to_numpy()) ** 2 / relative for year in (gaps.columns.min(), gaps.columns.max()))
+            both = np.isfinite(early) & np.isfinite(late)
+            early, late = early[both], late[both]
+            resample = np.random.default_rng([seed, k]).integers(0, len(early), size=(1000, len(early)))  # own stream: the predictive draws stay as they were
+            boot = early[resample].mean(axis=1) / late[resample].mean(axis=1)
             rows.append({"outcome": o.column, "year": int(h["year"].max()), "las": len(h), "coverage": float(np.mean((gap >= lo) & (gap <= hi))),
-                         "rmse_pooled": rmse(pooled), "rmse_own": rmse(own), "rmse_zero": rmse(np.zeros_like(gap))})
+                         "rmse_pooled": rmse(pooled), "rmse_own": rmse(own), "rmse_zero": rmse(np.zeros_like(gap)),
+                         "drift": float(early.mean() / late.mean()), "drift_q05": float(np.quantile(boot, 0.05)),
+                         "drift_q95": float(np.quantile(boot, 0.95))})
         return pd.DataFrame(rows)
 
     def shrinkage(self) -> pd.DataFrame:
