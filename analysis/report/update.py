@@ -260,8 +260,11 @@ def run(*, accept: bool = False, store: Store | None = None, render: bool = True
 
 
 def _execute(report: Report, log: Callable[[str], None]) -> None:
-    """Re-execute the stale chapters, as many at once as `python -m analysis book` runs."""
-    report.executed += [path.stem for path in book.execute_all(book.stale(), log=log)]
+    """Re-execute the stale chapters one at a time, stopping at the first that fails: the update is then rolled
+    back, so running the others (as `book` does, two at a time) would be wasted work."""
+    for path in book.stale():
+        book.execute(path, log=log)
+        report.executed.append(path.stem)
 
 
 class UpdateError(BookError):
