@@ -104,7 +104,7 @@ class Reweighted:
     cohorts_found: list[int]  # cohorts (first treated year) whose weights balance
     cohorts: list[int]
     balance: pd.DataFrame  # covariate, label, before, after (SMD, cohorts stacked)
-    effects: pd.DataFrame  # outcome, period, estimate, lo, hi, units, n_treated
+    effects: pd.DataFrame  # outcome, period, estimate, lo, hi (bootstrap, with their MCSEs), units, n_treated
     failed: float  # share of bootstrap resamples in which no weights balanced
 
 
@@ -196,11 +196,10 @@ def reweight(ev: Evaluation, programme: str, covariates: tuple[str, ...] = TREND
             draws[key].append(v)
     rows = []
     for (outcome, e), v in point.items():
-        d = programmes.in_units(outcome, np.asarray(draws[(outcome, e)]))
-        lo, hi = (np.quantile(d, [0.05, 0.95]) if len(d) else (np.nan, np.nan))
+        spread = programmes.summary(outcome, np.asarray(draws[(outcome, e)]), 1) if draws[(outcome, e)] else {}
         n = sum(int((~np.isnan(c.dt[(outcome, e)])).sum()) for c in cohorts)
         rows.append({"outcome": outcome, "period": PERIODS[e], "estimate": float(programmes.in_units(outcome, np.array(v))) if found else np.nan,
-                     "lo": lo, "hi": hi, "units": programmes.UNITS[programmes.OUTCOMES[outcome].scale], "n_treated": n})
+                     **{k: spread.get(k, np.nan) for k in ("lo", "hi", "lo_mcse", "hi_mcse")}, "units": programmes.UNITS[programmes.OUTCOMES[outcome].scale], "n_treated": n})
     return Reweighted(programme, tuple(covariates), sum(len(c.xt) for c in cohorts), sum(len(c.xc) for c in cohorts),
                       sum(w.effective for w in weights) if found else np.nan, found,
                       [c.g for c, w in zip(cohorts, weights) if w.found], [c.g for c in cohorts], balance, pd.DataFrame(rows),

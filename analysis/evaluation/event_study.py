@@ -229,8 +229,9 @@ class EventStudy:
         return tau * self.scale[k]
 
     def pooled(self, by: list[str], where: pd.Series | None = None, weights: pd.Series | None = None) -> pd.DataFrame:
-        """Treated-weighted averages of τ over cells grouped by `by`: draws as a column of arrays."""
-        draws = self.tau_draws
+        """Treated-weighted averages of τ over cells grouped by `by`: draws (stacked chain by chain) as a column of
+        arrays, with the number of chains."""
+        draws, chains = self.tau_draws, self.fit().posterior.sizes["chain"]
         cells = self.tcells.copy()
         cells["w"] = cells["n_treated"] if weights is None else weights
         if where is not None:
@@ -239,7 +240,7 @@ class EventStudy:
         for key, part in cells.groupby(by):
             w = part["w"].to_numpy(float)
             avg = draws[:, part.index] @ (w / w.sum())
-            out.append(dict(zip(by, key if isinstance(key, tuple) else (key,))) | {"draws": avg, "n_treated": int(part["n_treated"].sum())})
+            out.append(dict(zip(by, key if isinstance(key, tuple) else (key,))) | {"draws": avg, "chains": chains, "n_treated": int(part["n_treated"].sum())})
         return pd.DataFrame(out)
 
     def att_by_event_time(self) -> pd.DataFrame:

@@ -54,7 +54,7 @@ from analysis.evaluation.programmes import UNITS, in_units
 from analysis.evaluation.event_study import POST_AVERAGE, EventStudy, stack
 from analysis.evaluation.event_study import SETTINGS as EVENT_SETTINGS
 from analysis.evaluation.synthetic_control import SyntheticControl
-from analysis.models.fitting import SEED, interval
+from analysis.models.fitting import SEED
 
 ANALYSES = ("main", "later_waves", "deficit", "time")
 SENSITIVITIES = ("no_suspended", "no_covid")
@@ -264,11 +264,16 @@ def load(store: Store | None = None) -> Evaluation:
 # --------------------------------------------------------------------------- summaries
 
 
+#: The statistics `summarise` gives for each row, and so the columns of the tables built from it.
+STATS = ("median", "lo", "hi", "median_mcse", "lo_mcse", "hi_mcse")
+
+
 def summarise(frame: pd.DataFrame, outcome_col: str = "outcome") -> pd.DataFrame:
-    """Median and 90 % interval (reporting units) for each row of a frame of draws."""
-    stats = [interval(in_units(o, d)) for o, d in zip(frame[outcome_col], frame["draws"])]
-    out = frame.drop(columns="draws").copy()
-    out[["median", "lo", "hi"]] = stats
+    """Median and 90 % interval (reporting units) for each row of a frame of draws, each with its Monte
+    Carlo standard error (`programmes.summary`)."""
+    stats = [programmes.summary(o, d, c) for o, d, c in zip(frame[outcome_col], frame["draws"], frame["chains"])]
+    out = frame.drop(columns=["draws", "chains"]).copy()
+    out[list(STATS)] = pd.DataFrame(stats, index=out.index)[list(STATS)]
     out["units"] = out[outcome_col].map(lambda o: UNITS[programmes.OUTCOMES[o].scale])
     return out
 
@@ -281,14 +286,14 @@ def names(ev: Evaluation) -> dict[str, str]:
 def headline_table(ev: Evaluation, programme: str) -> pd.DataFrame:
     """Per outcome: average post-period ATT (main, later waves, deficit sensitivity), pre-trends and time placebo."""
     es = ev.event_study(programme)
-    post = summarise(es.att_post()).pivot(index="outcome", columns="group", values=["median", "lo", "hi"])
+    post = summarise(es.att_post()).pivot(index="outcome", columns="group", values=list(STATS))
     pre = summarise(es.att_pre()).query("group == 'main'").set_index("outcome")
     out = pd.DataFrame(index=post.index)
     pre_later = summarise(es.att_pre()).query("group == 'later_waves'").set_index("outcome")
     for group, label in (("main", "effect"), ("later_waves", "later_waves"), ("deficit", "deficit_sensitivity"), ("time", "placebo_time")):
-        for stat in ("median", "lo", "hi"):
+        for stat in STATS:
             out[f"{label}_{stat}"] = post[(stat, group)]
-    for stat in ("median", "lo", "hi"):
+    for stat in STATS:
         out[f"pre_trend_{stat}"] = pre[stat]
         out[f"later_waves_pre_{stat}"] = pre_later[stat]
     out["units"] = [UNITS[programmes.OUTCOMES[o].scale] for o in out.index]
@@ -299,7 +304,7 @@ def headline_table(ev: Evaluation, programme: str) -> pd.DataFrame:
 def headline_sensitivities(ev: Evaluation) -> pd.DataFrame:
     """The headline outcomes' average effect after the start under every analysis of a programme (the main one,
     its sensitivities in the main model and those fitted apart): programme, analysis, outcome, n_treated,
-    median, lo, hi (reporting units)."""
+    median, lo, hi and their Monte Carlo standard errors (reporting units)."""
     frames = []
     for programme in programmes.PROGRAMMES:
         for model in (ev.event_study(programme), ev.sensitivity_study(programme)):
@@ -308,7 +313,7 @@ def headline_sensitivities(ev: Evaluation) -> pd.DataFrame:
     order = {a: i for i, a in enumerate(("main", "later_waves", "deficit", *SENSITIVITIES))}
     out = pd.concat(frames, ignore_index=True).rename(columns={"group": "analysis"})
     out = out.sort_values(["programme", "outcome", "analysis"], key=lambda c: c.map(order) if c.name == "analysis" else c)
-    return out[["programme", "analysis", "outcome", "n_treated", "median", "lo", "hi", "units"]].reset_index(drop=True)
+    return out[["programme", "analysis", "outcome", "n_treated", *STATS, "units"]].reset_index(drop=True)
 
 
 def fitted_models(ev: Evaluation, programme: str) -> dict[str, EventStudy | SyntheticControl]:

@@ -66,9 +66,9 @@ class Imputation:
 
     programme: str
     outcome: str
-    post: dict  # median, lo, hi, n_treated: programme LAs' average gap over years 0 … POST after the start
+    post: dict  # median, lo, hi (each with its MCSE), n_treated: programme LAs' average gap over years 0 … POST after the start
     fake_start: dict  # the same for a start PLACEBO_SHIFT years early, over the years before the real start
-    by_event_time: pd.DataFrame  # event_time, median, lo, hi, n_treated (before the start: in-sample residuals)
+    by_event_time: pd.DataFrame  # event_time, median, lo, hi, their MCSEs, n_treated (before the start: in-sample residuals)
     treated: int
     comparisons: int
     diagnostics: Diagnostics  # the main fit's
@@ -120,8 +120,7 @@ def average(data: pd.DataFrame, gap: pd.DataFrame, outcome: str, first: int, las
     """Programme LAs' average gap over event times `first` … `last` (each LA its own mean first, as the event study)."""
     mask = data["event_time"].between(first, last).to_numpy()
     per_la = gap[mask].groupby(data.loc[mask, "la_code"].to_numpy()).mean()
-    mid, lo, hi = fitting.interval(programmes.in_units(outcome, per_la.mean().to_numpy()))
-    return {"median": mid, "lo": lo, "hi": hi, "n_treated": len(per_la)}
+    return programmes.summary(outcome, per_la.mean().to_numpy(), SETTINGS.chains) | {"n_treated": len(per_la)}
 
 
 def fit(ev: Evaluation, programme: str, outcome: str, cache: Path = fitting.FITS) -> Imputation:
@@ -135,8 +134,8 @@ def fit(ev: Evaluation, programme: str, outcome: str, cache: Path = fitting.FITS
         if t < -programmes.PRE:
             continue
         mask = (data["event_time"] == t).to_numpy()
-        mid, lo, hi = fitting.interval(programmes.in_units(outcome, gap[mask].mean().to_numpy()))
-        by_e.append({"event_time": int(t), "median": mid, "lo": lo, "hi": hi, "n_treated": int(mask.sum())})
+        by_e.append({"event_time": int(t), **programmes.summary(outcome, gap[mask].mean().to_numpy(), SETTINGS.chains),
+                     "n_treated": int(mask.sum())})
     treated = data.loc[np.isfinite(data["g"]), "la_code"].nunique()
     return Imputation(programme, outcome, average(data, gap, outcome, 0, programmes.POST),
                       average(fake, fake_gap, outcome, 0, PLACEBO_SHIFT - 1), pd.DataFrame(by_e), treated,

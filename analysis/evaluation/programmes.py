@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import arviz as az
 import numpy as np
 import pandas as pd
 
@@ -119,6 +120,24 @@ def in_units(outcome: str, draws: np.ndarray) -> np.ndarray:
 
 #: Reporting units by outcome scale.
 UNITS = {"log": "%", "pp": "pp", "points": "points"}
+
+
+def summary(outcome: str, draws: np.ndarray, chains: int) -> dict[str, float]:
+    """Median and 90 % interval of effect draws in reporting units, each with its Monte Carlo standard error.
+
+    `draws` are stacked chain by chain from `chains` independent chains (1 for bootstrap replicates); the
+    MCSEs are ArviZ's for the median and the 5 % and 95 % quantiles, so a report can show each number at
+    the precision its Monte Carlo error supports. Keys: median, lo, hi, median_mcse, lo_mcse, hi_mcse.
+    """
+    x = np.asarray(in_units(outcome, np.asarray(draws, dtype=float)))
+    if x.size % chains:
+        raise ValueError(f"{outcome}: {x.size} draws do not split into {chains} chains")
+    x = x.reshape(chains, -1)
+    lo, mid, hi = np.quantile(x, [0.05, 0.5, 0.95])
+    return {"median": float(mid), "lo": float(lo), "hi": float(hi),
+            "median_mcse": float(az.mcse(x, method="median")),
+            "lo_mcse": float(az.mcse(x, method="quantile", prob=0.05)),
+            "hi_mcse": float(az.mcse(x, method="quantile", prob=0.95))}
 
 
 def outcome_frame(panel: pd.DataFrame, outcomes: list[str] | None = None) -> pd.DataFrame:

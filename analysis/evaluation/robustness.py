@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.evaluation import programmes
 from analysis.evaluation.event_study import POST_AVERAGE, PRE_AVERAGE, EventStudy
 from analysis.evaluation.programmes import in_units
 from analysis.evaluation.synthetic_control import SyntheticControl
@@ -46,8 +47,8 @@ M_MAX = 5.0
 def common_estimand(es: EventStudy, synth: SyntheticControl | None, outcome: str) -> pd.DataFrame:
     """ATT by event time against e = −1 from the event study (main analysis) and the synthetic control.
 
-    Columns: estimator, event_time, n_treated, median, lo, hi (90 %), in reporting units
-    (% for log outcomes). The base year itself (0 by construction) is left out.
+    Columns: estimator, event_time, n_treated, median, lo, hi (90 %) and their Monte Carlo standard errors,
+    in reporting units (% for log outcomes). The base year itself (0 by construction) is left out.
     """
     by_e = es.att_by_event_time()
     parts = [by_e[(by_e["group"] == "main") & (by_e["outcome"] == outcome)].assign(estimator="event study")]
@@ -56,9 +57,8 @@ def common_estimand(es: EventStudy, synth: SyntheticControl | None, outcome: str
     rows = []
     for part in parts:
         for r in part.itertuples():
-            lo, mid, hi = np.quantile(in_units(outcome, r.draws), [0.05, 0.5, 0.95])
             rows.append({"estimator": r.estimator, "event_time": int(r.event_time), "n_treated": int(r.n_treated),
-                         "median": float(mid), "lo": float(lo), "hi": float(hi)})
+                         **programmes.summary(outcome, r.draws, r.chains)})
     return pd.DataFrame(rows).sort_values(["estimator", "event_time"], ignore_index=True)
 
 
@@ -82,11 +82,13 @@ def _pre_and_post(es: EventStudy, outcome: str, group: str) -> tuple[np.ndarray,
 def trend_sensitivity(es: EventStudy, outcome: str, group: str = "main") -> dict:
     """Robust 90 % intervals of the post-period average ATT for each M̄ in `M_GRID`, and the breakdown M̄.
 
-    Returns {"intervals": [{"m": M̄, "lo", "hi"} in reporting units], "breakdown": M̄* (0 when the
-    main interval already includes zero; None when even `M_MAX` does not reach zero),
-    "pre_change": median D in reporting units, "k_bar": k̄, "att": the unadjusted average effect's median and 90 % interval}.
+    Returns {"intervals": [{"m": M̄, "lo", "hi", "lo_mcse", "hi_mcse"} in reporting units], "breakdown": M̄*
+    (0 when the main interval already includes zero; None when even `M_MAX` does not reach zero),
+    "pre_change": median D in reporting units, "k_bar": k̄, "att": the unadjusted average effect's median and
+    90 % interval with their Monte Carlo standard errors (`programmes.summary`)}.
     """
     d, att, k_bar = _pre_and_post(es, outcome, group)
+    chains = es.fit().posterior.sizes["chain"]
 
     def bounds(m: float) -> tuple[float, float]:
         lo = np.quantile(in_units(outcome, att - m * d * k_bar), 0.05)
@@ -99,21 +101,23 @@ def trend_sensitivity(es: EventStudy, outcome: str, group: str = "main") -> dict
         if lo <= 0 <= hi:
             breakdown = round(float(m), 2)
             break
-    intervals = [dict(zip(("m", "lo", "hi"), (m, *bounds(m)))) for m in M_GRID]
-    lo, mid, hi = np.quantile(in_units(outcome, att), [0.05, 0.5, 0.95])
+    intervals = [dict(zip(("m", "lo", "hi"), (m, *bounds(m))))
+                 | {"lo_mcse": programmes.summary(outcome, att - m * d * k_bar, chains)["lo_mcse"],
+                    "hi_mcse": programmes.summary(outcome, att + m * d * k_bar, chains)["hi_mcse"]} for m in M_GRID]
     return {"intervals": intervals, "breakdown": breakdown, "pre_change": float(np.median(in_units(outcome, d))), "k_bar": k_bar,
-            "att": {"median": float(mid), "lo": float(lo), "hi": float(hi)}}
+            "att": programmes.summary(outcome, att, chains)}
 
 
 def sensitivity_table(es: EventStudy, outcomes: list[str]) -> pd.DataFrame:
     """Per outcome: the post-period average ATT, the largest pre-period change, the breakdown M̄ and the
-    robust interval at M̄ = 1 (reporting units)."""
+    robust interval at M̄ = 1 (reporting units), with the Monte Carlo standard errors of the intervals' ends."""
     rows = []
     for o in outcomes:
         s = trend_sensitivity(es, o)
         at_one = next(i for i in s["intervals"] if i["m"] == 1.0)
         rows.append({"outcome": o, **s["att"], "pre_change": s["pre_change"], "k_bar": s["k_bar"],
-                     "breakdown": s["breakdown"], "robust_lo_m1": at_one["lo"], "robust_hi_m1": at_one["hi"]})
+                     "breakdown": s["breakdown"], "robust_lo_m1": at_one["lo"], "robust_hi_m1": at_one["hi"],
+                     "robust_lo_m1_mcse": at_one["lo_mcse"], "robust_hi_m1_mcse": at_one["hi_mcse"]})
     return pd.DataFrame(rows)
 
 

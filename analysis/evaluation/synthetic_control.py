@@ -112,9 +112,10 @@ class SyntheticControl:
         return fitting.stored_diagnostics(self.fit())
 
     def att_by_event_time(self) -> pd.DataFrame:
-        """Average gap over treated LAs observed at each event time: draws per row."""
+        """Average gap over treated LAs observed at each event time: draws (stacked chain by chain) per row."""
         gamma = self.fit().posterior["gamma"].stack(d=("chain", "draw")).transpose("d", ...).to_numpy()
-        return pd.DataFrame([{"event_time": e, "n_treated": len(ix), "draws": gamma[:, ix].mean(axis=1)}
+        chains = self.fit().posterior.sizes["chain"]
+        return pd.DataFrame([{"event_time": e, "n_treated": len(ix), "draws": gamma[:, ix].mean(axis=1), "chains": chains}
                              for e, ix in self.gaps.groupby("event_time").indices.items()])
 
     def att_from_base(self, base: int = -1) -> pd.DataFrame:
@@ -122,7 +123,7 @@ class SyntheticControl:
 
         The event study's estimand (the change since event time `base`, against comparison LAs'
         change), so the two estimators can be set side by side; pre-period rows are this
-        estimator's pre-trend check. Only LAs observed at `base` count. Draws per row.
+        estimator's pre-trend check. Only LAs observed at `base` count. Draws (stacked chain by chain) per row.
         """
         synth = self.fit().posterior["synthetic"].stack(d=("chain", "draw")).transpose("d", ...).to_numpy()
         gap = self.frame["y"].to_numpy()[None, :] - synth
@@ -132,7 +133,7 @@ class SyntheticControl:
         rows = []
         for e, part in f[f["la_code"].isin(at_base) & (f["event_time"] != base)].groupby("event_time"):
             rel = gap[:, part.index] - gap[:, anchor[part["la_code"]].to_numpy()]
-            rows.append({"event_time": int(e), "n_treated": len(part), "draws": rel.mean(axis=1)})
+            rows.append({"event_time": int(e), "n_treated": len(part), "draws": rel.mean(axis=1), "chains": self.fit().posterior.sizes["chain"]})
         return pd.DataFrame(rows)
 
     def att_post(self) -> np.ndarray:

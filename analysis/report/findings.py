@@ -207,6 +207,14 @@ def places(mcse: float) -> int:
     return 6 if not mcse > 0 else int(np.floor(-np.log10(2 * mcse)))
 
 
+def signed_at(x: float, mcse: float = 0.0, most: int = 1) -> str:
+    """`x` with its sign, to `most` decimal places or fewer where its Monte Carlo standard error does not
+    support that many (`places`; no error, or an unknown one, gives `most`); never '-0'."""
+    d = min(most, places(mcse))
+    text = f"{round(x, d):+.{max(d, 0)}f}"
+    return "+" + text[1:] if float(text) == 0 else text
+
+
 def shown(number: KeyNumber) -> str:
     """The number at the precision its Monte Carlo error supports (thousands separated, typographic minus); a
     published figure (no Monte Carlo error) as published."""

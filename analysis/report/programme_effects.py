@@ -13,6 +13,7 @@ from analysis.evaluation.experiment import (
     PARETO_K_MAX,
     PLACEBO_SHIFT,
     COVID_YEARS,
+    STATS,
     Evaluation,
     fitted_models,
     headline_sensitivities,
@@ -21,6 +22,7 @@ from analysis.evaluation.experiment import (
     names,
 )
 from analysis.report import charts
+from analysis.report.findings import signed_at
 
 _ORDER = list(programmes.OUTCOMES)
 
@@ -130,9 +132,25 @@ def comparisons(ev: Evaluation, programme: str) -> pd.DataFrame:
 _UNIT_WORDS = {"%": "%", "pp": " percentage points", "points": " points"}
 
 
-def effect_text(median: float, lo: float, hi: float, units: str) -> str:
-    """'+1.2% (90% interval −0.3 to +2.6)': one decimal, signed."""
-    return f"{median:+.1f}{_UNIT_WORDS[units]} (90% interval {lo:+.1f} to {hi:+.1f})"
+def stats(row, prefix: str = "") -> dict[str, float]:
+    """A summary (median, lo, hi and any of their MCSEs) from a row of a table (a Series, dict or named tuple)
+    whose columns are the statistics, each under `prefix` (e.g. 'effect_median' for prefix 'effect')."""
+    get = row.get if hasattr(row, "get") else lambda k, d=None: getattr(row, k, d)
+    out = {stat: get(f"{prefix}{'_' if prefix else ''}{stat}") for stat in STATS}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def interval_numbers(s: dict[str, float]) -> tuple[str, str, str]:
+    """Median, lower and upper end of a summary as text, one decimal or fewer where the Monte Carlo error is too
+    large for it (`signed_at`); the two ends share the coarser precision. No MCSE (least squares) gives one decimal."""
+    ends = max((e for e in (s.get("lo_mcse", 0.0), s.get("hi_mcse", 0.0)) if e == e), default=0.0)
+    return signed_at(s["median"], s.get("median_mcse", 0.0)), signed_at(s["lo"], ends), signed_at(s["hi"], ends)
+
+
+def effect_text(s: dict[str, float], units: str) -> str:
+    """'+1.2% (90% interval -0.3 to +2.6)' from a summary (`stats`): signed, at the precision its MCSEs support."""
+    median, lo, hi = interval_numbers(s)
+    return f"{median}{_UNIT_WORDS[units]} (90% interval {lo} to {hi})"
 
 
 def verdict(lo: float, hi: float) -> str:
@@ -144,18 +162,18 @@ def findings_text(ev: Evaluation, programme: str) -> str:
     """One plain-language bullet per outcome: the average effect after the start and the checks that qualify it."""
     lines = []
     for r in headline_table(ev, programme).itertuples():
-        text = (f"- **{r.label}**: {effect_text(r.effect_median, r.effect_lo, r.effect_hi, r.units)} on average after the start, "
+        text = (f"- **{r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
                 f"{verdict(r.effect_lo, r.effect_hi)} comparison LAs.")
         warnings_ = []
         if r.pre_trend_lo > 0 or r.pre_trend_hi < 0:
-            warnings_.append(f"the groups already differed before the start ({effect_text(r.pre_trend_median, r.pre_trend_lo, r.pre_trend_hi, r.units)})")
+            warnings_.append(f"the groups already differed before the start ({effect_text(stats(r, 'pre_trend'), r.units)})")
         if r.placebo_time_lo > 0 or r.placebo_time_hi < 0:
-            warnings_.append(f"a fake start {PLACEBO_SHIFT} years early also shows a difference ({effect_text(r.placebo_time_median, r.placebo_time_lo, r.placebo_time_hi, r.units)})")
+            warnings_.append(f"a fake start {PLACEBO_SHIFT} years early also shows a difference ({effect_text(stats(r, 'placebo_time'), r.units)})")
         if verdict(r.later_waves_lo, r.later_waves_hi) != verdict(r.effect_lo, r.effect_hi):
             warnings_.append("against the programme's own later members, before they joined, the difference is "
-                             f"{effect_text(r.later_waves_median, r.later_waves_lo, r.later_waves_hi, r.units)}")
+                             f"{effect_text(stats(r, 'later_waves'), r.units)}")
         if (r.deficit_sensitivity_lo > 0 or r.deficit_sensitivity_hi < 0) != (r.effect_lo > 0 or r.effect_hi < 0):
-            warnings_.append(f"without deficit-like comparison LAs the estimate is {effect_text(r.deficit_sensitivity_median, r.deficit_sensitivity_lo, r.deficit_sensitivity_hi, r.units)}")
+            warnings_.append(f"without deficit-like comparison LAs the estimate is {effect_text(stats(r, 'deficit_sensitivity'), r.units)}")
         lines.append(text + (" Caution: " + "; ".join(warnings_) + "." if warnings_ else " The checks below do not contradict this."))
     return "\n".join(lines)
 
@@ -164,7 +182,7 @@ def findings_text(ev: Evaluation, programme: str) -> str:
 def display_table(ev: Evaluation, programme: str) -> pd.DataFrame:
     """The headline table as text: average effect after the start and the three checks, per outcome."""
     t = headline_table(ev, programme)
-    cell = lambda r, p: effect_text(getattr(r, f"{p}_median"), getattr(r, f"{p}_lo"), getattr(r, f"{p}_hi"), r.units)
+    cell = lambda r, p: effect_text(stats(r, p), r.units)
     return pd.DataFrame({
         "Outcome": t["label"],
         "Average difference after the start": [cell(r, "effect") for r in t.itertuples()],
@@ -180,12 +198,14 @@ def loo_table(ev: Evaluation) -> pd.DataFrame:
     rows, label = [], names(ev)
     for programme, name in programmes.PROGRAMMES.items():
         loo = ev.leave_one_out(programme)
+        mcse = headline_table(ev, programme).set_index("outcome")["effect_median_mcse"]
         for o, part in loo.groupby("outcome", sort=False):
             med = in_units(o, part["att_median"].to_numpy())
             full = float(in_units(o, part["att_full"].to_numpy()[:1])[0])
             worst = int(np.argmax(np.abs(med - full)))
-            rows.append({"Programme": name, "Outcome": programmes.OUTCOMES[o].label, "All LAs": f"{full:+.1f}",
-                         "Range leaving one LA out": f"{med.min():+.1f} to {med.max():+.1f}",
+            # The PSIS-reweighted medians' Monte Carlo error is at least the full fit's: shown no finer.
+            rows.append({"Programme": name, "Outcome": programmes.OUTCOMES[o].label, "All LAs": signed_at(full, mcse[o]),
+                         "Range leaving one LA out": f"{signed_at(med.min(), mcse[o])} to {signed_at(med.max(), mcse[o])}",
                          "Most influential LA": label[part["la_code"].iloc[worst]],
                          f"LAs with Pareto k > {PARETO_K_MAX}": f"{int((part['pareto_k'] > PARETO_K_MAX).sum())} of {len(part)}"})
     order = {o.label: i for i, o in enumerate(programmes.OUTCOMES.values())}
@@ -202,7 +222,7 @@ def _analysis_labels(ev: Evaluation) -> dict[str, str]:
 def sensitivities_table(ev: Evaluation, table: pd.DataFrame) -> pd.DataFrame:
     """`headline_sensitivities` as the chapter shows it: one row per programme and analysis, a column per headline outcome."""
     labels = _analysis_labels(ev)
-    cells = table.assign(cell=[f"{_interval_cell(r.median, r.lo, r.hi, r.n_treated)}" for r in table.itertuples()])
+    cells = table.assign(cell=[_interval_cell(stats(r), r.n_treated) for r in table.itertuples()])
     wide = cells.pivot(index=["programme", "analysis"], columns="outcome", values="cell").reset_index()
     rank = {a: i for i, a in enumerate(labels)}
     wide = wide.sort_values(["programme", "analysis"], key=lambda c: c.map(rank) if c.name == "analysis" else c).reset_index(drop=True)
@@ -220,9 +240,10 @@ def sensitivities_text(ev: Evaluation, table: pd.DataFrame) -> str:
         differ = [labels[r.analysis] for r in others.itertuples() if verdict(r.lo, r.hi) != verdict(main["lo"], main["hi"])]
         reading = ("every analysis reads the same way as the main one (higher, lower or not clearly different)" if not differ else
                    f"the reading (higher, lower or not clearly different) differs in: {'; '.join(differ)}")
+        lo, hi = others.loc[others["median"].idxmin()], others.loc[others["median"].idxmax()]
         lines.append(f"- **{programmes.PROGRAMMES[programme]}, {programmes.OUTCOMES[o].label}**: from "
-                     f"{others['median'].min():+.1f} to {others['median'].max():+.1f} {_unit(o)} across the other analyses, against "
-                     f"{main['median']:+.1f} in the main one; {reading}.")
+                     f"{signed_at(lo['median'], lo['median_mcse'])} to {signed_at(hi['median'], hi['median_mcse'])} {_unit(o)} "
+                     f"across the other analyses, against {signed_at(main['median'], main['median_mcse'])} in the main one; {reading}.")
     return "\n".join(lines)
 
 
@@ -327,8 +348,10 @@ def placebo_coverage_text(coverage: pd.DataFrame) -> str:
             f"far as LAs outside the programmes reach: none had deficits as large as the Safety Valve LAs'. {below}")
 
 
-def _interval_cell(median: float, lo: float, hi: float, n: int | None = None) -> str:
-    return f"{median:+.1f} ({lo:+.1f} to {hi:+.1f})" + (f", {n} LAs" if n is not None else "")
+def _interval_cell(s: dict[str, float], n: int | None = None) -> str:
+    """'+1.2 (-0.3 to +2.6), 12 LAs' from a summary (`stats`), at the precision its MCSEs support."""
+    median, lo, hi = interval_numbers(s)
+    return f"{median} ({lo} to {hi})" + (f", {n} LAs" if n is not None else "")
 
 
 def estimand_table(ev: Evaluation) -> pd.DataFrame:
@@ -340,7 +363,7 @@ def estimand_table(ev: Evaluation) -> pd.DataFrame:
             t = robustness.common_estimand(ev.event_study(programme), ev.synthetic_control(programme, o), o)
             wide = {est: part.set_index("event_time") for est, part in t.groupby("estimator")}
             for e in sorted(t["event_time"].unique()):
-                cell = {est: (_interval_cell(p.at[e, "median"], p.at[e, "lo"], p.at[e, "hi"], int(p.at[e, "n_treated"]))
+                cell = {est: (_interval_cell(stats(p.loc[e]), int(p.at[e, "n_treated"]))
                               if e in p.index else "–") for est, p in wide.items()}
                 rows.append({"Programme": name, "Outcome": programmes.OUTCOMES[o].label, "Years since start": int(e),
                              "Event study (matched LAs)": cell.get("event study", "–"),
@@ -365,9 +388,11 @@ def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "Programme": table["programme"].map(programmes.PROGRAMMES),
         "Outcome": [programmes.OUTCOMES[o].label for o in table["outcome"]],
-        "Average difference after the start": [f"{_interval_cell(r.median, r.lo, r.hi)} {_unit(r.outcome)}" for r in table.itertuples()],
+        "Average difference after the start": [f"{_interval_cell(stats(r))} {_unit(r.outcome)}" for r in table.itertuples()],
         "Largest pre-period year-to-year change": [f"{r.pre_change:.1f} {_unit(r.outcome)}" for r in table.itertuples()],
-        "Robust interval, departures up to that size (M̄ = 1)": [f"{r.robust_lo_m1:+.1f} to {r.robust_hi_m1:+.1f}" for r in table.itertuples()],
+        "Robust interval, departures up to that size (M̄ = 1)": [" to ".join(interval_numbers(
+            {"median": r.median, "lo": r.robust_lo_m1, "hi": r.robust_hi_m1, "lo_mcse": r.robust_lo_m1_mcse,
+             "hi_mcse": r.robust_hi_m1_mcse})[1:]) for r in table.itertuples()],
         "Departure that reaches 0 (breakdown M̄)": [_breakdown_words(r.breakdown) for r in table.itertuples()],
     })
 
@@ -396,16 +421,16 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation]) ->
                 c, fake = cross[(programme, o)]
                 agree = _agreement((r["median"], r["lo"], r["hi"]), (c["median"], c["lo"], c["hi"]), ("the event study", "the imputation"))
                 if not (agree.startswith("the same direction, with intervals that overlap") or agree == "neither is clear"):
-                    other = (f" The imputation cross-check, against all eligible LAs, gives {effect_text(c['median'], c['lo'], c['hi'], units)}"
+                    other = (f" The imputation cross-check, against all eligible LAs, gives {effect_text(c, units)}"
                              f" ({agree})")
                     drifted = (fake["lo"] > 0 and c["median"] > 0) or (fake["hi"] < 0 and c["median"] < 0)
                     other += (f", but its fake start shows programme LAs already drifting that way against those LAs before the start "
-                              f"({effect_text(fake['median'], fake['lo'], fake['hi'], units)}): that reading may carry a trend that "
+                              f"({effect_text(fake, units)}): that reading may carry a trend that "
                               "predates the programme, which matching on pre-start growth is built to narrow, so the preferred estimate "
                               "rests on the matching." if drifted else
                               ": **not robust to the choice of comparison LAs and baseline**"
                               + (", so not even the direction is settled" if (r["median"] > 0) != (c["median"] > 0) else "") + ".")
-            lines.append(f"- **{name}, {programmes.OUTCOMES[o].label}**: {effect_text(r['median'], r['lo'], r['hi'], units)} on average "
+            lines.append(f"- **{name}, {programmes.OUTCOMES[o].label}**: {effect_text(stats(r), units)} on average "
                          f"after the start; {robust}.{other}")
     return "\n".join(lines)
 
@@ -419,8 +444,8 @@ def crosscheck_table(ev: Evaluation) -> pd.DataFrame:
         for o in bayes.index:
             b, f = bayes.loc[o], ls.loc[o]
             rows.append({"Programme": name, "Outcome": b["label"],
-                         "Bayesian event study": effect_text(b["effect_median"], b["effect_lo"], b["effect_hi"], b["units"]),
-                         "Least squares (pyfixest)": effect_text(f["estimate"], f["lo"], f["hi"], b["units"])})
+                         "Bayesian event study": effect_text(stats(b, "effect"), b["units"]),
+                         "Least squares (pyfixest)": effect_text({"median": f["estimate"], "lo": f["lo"], "hi": f["hi"]}, b["units"])})
     return pd.DataFrame(rows)
 
 
@@ -432,10 +457,9 @@ def imputation_table(ev: Evaluation, results: list[imputation.Imputation]) -> pd
         b = headline_table(ev, r.programme).set_index("outcome").loc[r.outcome]
         d, f = r.diagnostics, r.fake_start_diagnostics
         rows.append({"Programme": programmes.PROGRAMMES[r.programme], "Outcome": b["label"],
-                     "Event study (matched LAs, since year −1)": effect_text(b["effect_median"], b["effect_lo"], b["effect_hi"], b["units"]),
-                     "Imputation (CausalPy; all eligible LAs)": effect_text(r.post["median"], r.post["lo"], r.post["hi"], b["units"]),
-                     f"Imputation, fake start {PLACEBO_SHIFT} years early (≈ 0 if no drift)":
-                         effect_text(r.fake_start["median"], r.fake_start["lo"], r.fake_start["hi"], b["units"]),
+                     "Event study (matched LAs, since year −1)": effect_text(stats(b, "effect"), b["units"]),
+                     "Imputation (CausalPy; all eligible LAs)": effect_text(r.post, b["units"]),
+                     f"Imputation, fake start {PLACEBO_SHIFT} years early (≈ 0 if no drift)": effect_text(r.fake_start, b["units"]),
                      "LAs (programme / comparison)": f"{r.treated} / {r.comparisons}",
                      "R-hat, ESS, divergences (both fits)": f"{max(d.rhat_max, f.rhat_max):.3f}, "
                      f"{min(d.ess_bulk_min, f.ess_bulk_min):,.0f}, {d.divergences + f.divergences}"})
@@ -496,12 +520,11 @@ def imputation_text(ev: Evaluation, results: list[imputation.Imputation], covera
         agree = _agreement((r.post["median"], r.post["lo"], r.post["hi"]), (b["effect_median"], b["effect_lo"], b["effect_hi"]),
                            ("the imputation", "the event study"))
         alike += agree.startswith("the same direction") or agree == "neither is clear"
-        fake = effect_text(r.fake_start["median"], r.fake_start["lo"], r.fake_start["hi"], b["units"])
+        fake = effect_text(r.fake_start, b["units"])
         drift = r.fake_start["lo"] > 0 or r.fake_start["hi"] < 0
         lines.append(
             f"- **{programmes.PROGRAMMES[r.programme]}, {b['label']}**: the imputation estimate is "
-            f"{effect_text(r.post['median'], r.post['lo'], r.post['hi'], b['units'])} against the event study's "
-            f"{effect_text(b['effect_median'], b['effect_lo'], b['effect_hi'], b['units'])}: "
+            f"{effect_text(r.post, b['units'])} against the event study's {effect_text(stats(b, 'effect'), b['units'])}: "
             + agree + ". "
             + (f"A fake start {PLACEBO_SHIFT} years early, with each LA's effect fitted only to the years before it, already "
                f"shows a gap ({fake}): against all eligible LAs, programme LAs were drifting "
@@ -558,8 +581,8 @@ def reweighting_text(results: list[balancing.Reweighted], headline: pd.DataFrame
         for outcome in programmes.HEADLINE:
             m = main.loc[(programme, outcome)]
             said.append(f"{programmes.OUTCOMES[outcome].label}, "
-                        f"{effect_text(e.at[(outcome, 'after'), 'estimate'], e.at[(outcome, 'after'), 'lo'], e.at[(outcome, 'after'), 'hi'], '%')}"
-                        f" against {effect_text(m['median'], m['lo'], m['hi'], '%')} from the matched event study")
+                        f"{effect_text(_bootstrapped(e.loc[(outcome, 'after')]), '%')}"
+                        f" against {effect_text(stats(m), '%')} from the matched event study")
         left = trends.balance[~trends.balance["covariate"].isin(trends.covariates)]
         worst = left.loc[left["after"].abs().idxmax()]
         failed = [r for r in mine if not r.found]
@@ -587,8 +610,7 @@ def reweighting_table(results: list[balancing.Reweighted]) -> pd.DataFrame:
     rows = []
     for r in results:
         e = r.effects.set_index(["outcome", "period"])
-        cell = lambda o, p: (f"{_signed(e.at[(o, p), 'estimate'])} ({_signed(e.at[(o, p), 'lo'])} to {_signed(e.at[(o, p), 'hi'])})"
-                             if r.found else "–")
+        cell = lambda o, p: _interval_cell(_bootstrapped(e.loc[(o, p)])) if r.found else "–"
         unbalanced = r.balance[~r.balance["covariate"].isin(r.covariates)]
         rows.append({
             "programme": programmes.PROGRAMMES[r.programme],
@@ -604,7 +626,6 @@ def reweighting_table(results: list[balancing.Reweighted]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _signed(x: float) -> str:
-    """'+1.2', '-0.3', and '+0.0' for anything that rounds to zero (never '-0.0')."""
-    text = f"{x:+.1f}"
-    return "+0.0" if text == "-0.0" else text
+def _bootstrapped(row: pd.Series) -> dict[str, float]:
+    """A reweighted estimate (a point estimate, without Monte Carlo error) and its bootstrap interval as a summary."""
+    return {"median": row["estimate"], **{k: row[k] for k in ("lo", "hi", "lo_mcse", "hi_mcse")}}

@@ -9,6 +9,7 @@ import pandas as pd
 from analysis.evaluation import claims
 from analysis.models.fitting import interval
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
+from analysis.report import programme_effects
 
 
 #: How each outcome's better direction (`ChildOutcome.better`) is named in the tables.
@@ -302,12 +303,18 @@ def west_sussex_chart(ws: pd.DataFrame, claim: claims.WestSussexClaim = claims.W
 CHILD_OUTCOMES = ("timeliness_pct", "tribunal_rate", "ks4_att8_ehcp")
 
 
+def _effect_numbers(row, prefix: str) -> tuple[str, ...]:
+    """A row of `experiment.headline_table`'s `prefix` estimate as median, lower and upper end, at the precision its
+    Monte Carlo error supports (typographic minus)."""
+    return tuple(x.replace("-", "−") for x in programme_effects.interval_numbers(programme_effects.stats(row, prefix)))
+
+
 def sv_children_text(effects: pd.DataFrame) -> str:
     """The Safety Valve estimates for the evaluation's child outcomes (rows of `experiment.headline_table`)."""
     rows = effects.set_index("outcome").loc[list(CHILD_OUTCOMES)]
     clear = [(r.effect_lo > 0) or (r.effect_hi < 0) for r in rows.itertuples()]
-    parts = [f"{_lower(r.label)} {signed(r.effect_median, 1)} {r.units} (90% interval {signed(r.effect_lo, 1)} to {signed(r.effect_hi, 1)})"
-             for r in rows.itertuples()]
+    parts = [f"{_lower(r.label)} {m} {r.units} (90% interval {lo} to {hi})"
+             for r in rows.itertuples() for m, lo, hi in [_effect_numbers(r, "effect")]]
     verdict = ("none of which can be told apart from no difference" if not any(clear) else
                "all of which differ from zero" if all(clear) else
                f"of which {sum(clear)} of {len(clear)} can be told apart from no difference")
@@ -318,7 +325,7 @@ def sv_children_text(effects: pd.DataFrame) -> str:
 def sv_robustness_text(effects: pd.DataFrame) -> str:
     """How the Safety Valve spend estimate moves under the evaluation's other comparisons."""
     r = effects.set_index("outcome").loc["hn_spend_per_head"]
-    cell = lambda a: f"{signed(r[a + '_median'], 1)}% ({signed(r[a + '_lo'], 1)} to {signed(r[a + '_hi'], 1)})"
+    cell = lambda a: "{}% ({} to {})".format(*_effect_numbers(r, a))
     return (f"The divergence rests on the evaluation's main comparison ({cell('effect')} in spend per head). Against the "
             f"programme's later members before they joined it is {cell('later_waves')}, and before the start the same "
             f"comparison already differed by {cell('pre_trend')}: the evaluation does not find the spend estimate robust "
