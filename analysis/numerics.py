@@ -11,11 +11,14 @@ their machine code from the CPU they find:
   kernels;
 - OpenBLAS picks a kernel set per core type (Haswell, SkylakeX, Zen …) and
   may split work across threads;
-- PyTensor compiles its C operations with ``-march=native``.
+- PyTensor compiles its C operations with ``-march=native``, and its Numba code
+  with fast-math, whose results depend on what LLVM inlines, and so on whether
+  the code was compiled fresh or loaded from PyTensor's disk cache.
 
 `pin()` sets each of these to the x86-64-v3 level (Haswell: AVX2 and FMA, the
-level of every x86-64 server CPU sold since 2015, Intel and AMD) and to one
-BLAS thread, through environment variables the libraries read when they are
+level of every x86-64 server CPU sold since 2015, Intel and AMD), to one
+BLAS thread and to IEEE arithmetic without fast-math (on every machine),
+through environment variables the libraries read when they are
 first imported. It must therefore run before NumPy is imported, which is why
 ``analysis/__init__.py`` calls it first thing, and why chapters and scripts
 import `analysis` before anything numerical. Child processes (Jupyter kernels,
@@ -54,13 +57,19 @@ _HASWELL_FEATURES = ",".join(
 )
 
 #: Pinned on every machine: one BLAS thread (a fixed summation order; chains run in
-#: parallel anyway), and no BLAS probe by PyTensor's C backend (on a pip install it finds
-#: none and warns; its few C operations use NumPy's BLAS instead).
+#: parallel anyway), no BLAS probe by PyTensor's C backend (on a pip install it finds
+#: none and warns; its few C operations use NumPy's BLAS instead), and no fast-math in
+#: PyTensor's Numba code. Fast-math lets LLVM reorder arithmetic across whatever it
+#: inlines, and what it inlines depends on PyTensor's disk cache: a model's log density
+#: compiled fresh (an empty cache, as on a new machine) inlines its parts and one loaded
+#: from the cache calls them, so the same model, data and seed gave different draws
+#: (the EHCP model's R-hat 1.010 cold against 1.004 warm). Without fast-math both are
+#: IEEE arithmetic in source order, and agree.
 EVERYWHERE: dict[str, str] = {
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
-    "PYTENSOR_FLAGS": "blas__ldflags=",
+    "PYTENSOR_FLAGS": "blas__ldflags=,numba__fastmath=False",
 }
 
 #: Pinned on x86-64: the instruction set each library compiles or dispatches to.
@@ -70,7 +79,7 @@ X86_64: dict[str, str] = EVERYWHERE | {
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # NumPy's AVX-512 kernels (absent ones are ignored)
     "OPENBLAS_CORETYPE": "Haswell",  # one kernel set for NumPy's and SciPy's OpenBLAS
     # PyTensor's C operations (posterior predictive, log-likelihood): no -march=native
-    "PYTENSOR_FLAGS": "gcc__cxxflags=-march=haswell -mtune=haswell,blas__ldflags=",
+    "PYTENSOR_FLAGS": EVERYWHERE["PYTENSOR_FLAGS"] + ",gcc__cxxflags=-march=haswell -mtune=haswell",
 }
 
 #: NumPy dispatch targets that must be off when pinned (see `check`).

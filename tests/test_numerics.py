@@ -84,3 +84,33 @@ def test_a_cold_start_writes_nothing_to_stderr(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_pytensor_compiles_without_fast_math():
+    from pytensor.configdefaults import config
+
+    assert config.numba__fastmath is False
+
+
+_DRAWS = (
+    "import analysis, hashlib, json\n"
+    "from analysis.data import panel\n"
+    "from analysis.models import ehcp, fitting\n"
+    "m = ehcp.EHCPModel(panel.load(), holdout=2025)\n"
+    "s = fitting.SamplerSettings(sampler='nutpie', chains=2, draws=60, tune=60, seed=m.settings.seed, low_rank=True)\n"
+    "idata = fitting.sample(m.build(), s, predictive=False)\n"
+    "print(hashlib.sha256(idata.posterior['alpha'].values.tobytes()).hexdigest())\n"
+)
+
+
+@pytest.mark.parametrize("fast_math", [False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason="the fault the pin removes"))])
+def test_a_fit_draws_the_same_whether_its_code_was_compiled_fresh_or_loaded_from_the_cache(tmp_path, fast_math):
+    """A new machine compiles every model afresh; this one loads them from PyTensor's disk cache. The EHCP model
+    (whose log density showed it) is sampled twice with one new cache directory: compiled fresh, then loaded.
+    With fast-math (the negative control, expected to fail) the draws differ."""
+    flags = f"base_compiledir={tmp_path / 'pytensor'}" + (",numba__fastmath=True" if fast_math else "")
+    env = os.environ | {"PYTENSOR_FLAGS": flags}
+    runs = [subprocess.run([sys.executable, "-c", _DRAWS], capture_output=True, text=True, env=env, timeout=600) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr[-2000:]
+    fresh, cached = (r.stdout.split()[-1] for r in runs)
+    assert fresh == cached
