@@ -274,6 +274,7 @@ def gap_calibration(panel: pd.DataFrame, ev: Evaluation, matches: int = 3) -> pd
     these placebos; fewer would mean the profiles' intervals are too narrow. Values flagged as reporting
     breaks are left out, as in the profiles."""
     wide = _per_la(breaks.mask(panel))
+    last_year = {m: w.apply(lambda row: row.last_valid_index(), axis=1) for m, w in wide.items()}
     rows = []
     for programme in _PROGRAMMES:
         members = ev.cohorts[(ev.cohorts["programme"] == programme) & ev.cohorts["la_code"].notna()]
@@ -284,7 +285,7 @@ def gap_calibration(panel: pd.DataFrame, ev: Evaluation, matches: int = 3) -> pd
             for m, w in wide.items():
                 if base - 3 not in w.columns:
                     continue
-                last = w.apply(lambda row: row.last_valid_index(), axis=1)
+                last = last_year[m]
                 change = pd.Series({c: 100 * (w.at[c, last[c]] / w.at[c, base] - 1) for c in pool
                                     if c in w.index and pd.notna(last[c]) and last[c] > base}).dropna()
                 before = (100 * (w[base] / w[base - 3] - 1)).reindex(change.index)
