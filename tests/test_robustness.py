@@ -23,6 +23,10 @@ class _Posterior:
         self._by_e = pd.DataFrame(rows)
         self._post = pd.DataFrame([{"group": "main", "outcome": "refused_pct", "draws": att}])
 
+    def fit(self) -> SimpleNamespace:
+        """The draws are independent, as from one chain."""
+        return SimpleNamespace(posterior=SimpleNamespace(sizes={"chain": 1}))
+
     def att_by_event_time(self) -> pd.DataFrame:
         return self._by_e
 
@@ -67,8 +71,9 @@ def test_the_preferred_estimates_say_how_robust_each_is():
     from analysis.report import programme_effects as effects
 
     cases = [(-5.0, -8.0, -2.0, 0.5), (-5.0, -8.0, -2.0, None), (1.0, -1.0, 3.0, 0.0), (4.0, 2.0, 6.0, 1.7)]
+    mcse = {"median_mcse": 0.01, "lo_mcse": 0.01, "hi_mcse": 0.01, "robust_lo_m1_mcse": 0.01, "robust_hi_m1_mcse": 0.01}
     rows = [{"programme": p, "outcome": o, "median": m, "lo": lo, "hi": hi, "pre_change": 2.0, "breakdown": b,
-             "robust_lo_m1": lo - 2, "robust_hi_m1": hi + 2}
+             "robust_lo_m1": lo - 2, "robust_hi_m1": hi + 2} | mcse
             for p in programmes.PROGRAMMES for o, (m, lo, hi, b) in zip(programmes.HEADLINE, cases)]
     table = pd.DataFrame(rows)
     text = effects.preferred_text(table, [])
@@ -89,6 +94,21 @@ def test_the_preferred_estimates_say_how_robust_each_is():
     assert "predates the programme" in explained and "not robust to the choice" not in explained
     shown = effects.sensitivity_display(table)
     assert not shown.map(lambda v: "nan" in str(v).lower()).any().any()
+
+
+def test_effects_are_shown_at_the_precision_their_monte_carlo_error_supports():
+    """One decimal where the MCSE allows it (the last digit's unit at least twice the MCSE), fewer where it does not;
+    an interval's ends share the coarser precision; an estimate without Monte Carlo error (least squares) keeps one
+    decimal; nothing reads '-0'."""
+    from analysis.report import programme_effects as effects
+
+    s = {"median": -7.44, "lo": -10.21, "hi": -4.47, "median_mcse": 0.03, "lo_mcse": 0.054, "hi_mcse": 0.04}
+    assert effects.effect_text(s, "%") == "-7.4% (90% interval -10 to -4)"
+    assert effects.effect_text(s | {"lo_mcse": 0.02, "hi_mcse": 0.02}, "%") == "-7.4% (90% interval -10.2 to -4.5)"
+    assert effects.effect_text(s | {"median_mcse": 0.3}, "%").startswith("-7% ")
+    assert effects.effect_text({"median": -0.04, "lo": -0.3, "hi": 0.2}, "pp") == \
+        "+0.0 percentage points (90% interval -0.3 to +0.2)"
+    assert effects.effect_text({"median": -0.4, "lo": -1.3, "hi": 0.2, "lo_mcse": 0.1, "hi_mcse": 0.1}, "pp").endswith("-1 to +0)")
 
 
 def test_two_estimates_are_compared_by_direction_and_clarity():
