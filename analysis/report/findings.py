@@ -280,6 +280,14 @@ def _signed(numbers: dict[str, KeyNumber], key: str) -> str:
     return text if text.startswith("−") else f"+{text}"
 
 
+def _ends(numbers: dict[str, KeyNumber], lo: str, hi: str, scale: float = 1.0, signed: bool = False) -> str:
+    """'a to b': an interval's two ends, both at the precision the larger of their MCSEs supports (as the chapters
+    show intervals), after `scale`; `signed` adds '+' to ends that are not negative."""
+    mcse = max(numbers[lo].mcse, numbers[hi].mcse)
+    ends = [shown(KeyNumber(numbers[k].value * scale, mcse * abs(scale), numbers[k].unit, numbers[k].what)) for k in (lo, hi)]
+    return " to ".join(e if not signed or e.startswith("−") else f"+{e}" for e in ends)
+
+
 def _reading(numbers: dict[str, KeyNumber], key: str) -> int:
     """+1 or −1 when the 90% interval of the number at `key` lies above or below zero, 0 when it includes zero."""
     lo, hi = numbers[f"{key}_q05"].value, numbers[f"{key}_q95"].value
@@ -290,7 +298,7 @@ def _programme(numbers: dict[str, KeyNumber], programme: str) -> str:
     """One programme's headline differences against matched LAs and against its own later members before they
     joined, and, outcome by outcome, whether the two comparisons agree (same reading: higher, lower or unclear)."""
     n = numbers
-    effect = lambda key: f"{_signed(n, key)}% (90% interval {_signed(n, f'{key}_q05')} to {_signed(n, f'{key}_q95')})"
+    effect = lambda key: f"{_signed(n, key)}% (90% interval {_ends(n, f'{key}_q05', f'{key}_q95', signed=True)})"
     names = {f"evaluation.{programme}.ehcp_rate": "plans", f"evaluation.{programme}.hn_spend_per_head": "spend"}
     plans, spend = names
     later = lambda k: f"{k}.later_waves"
@@ -318,9 +326,9 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
     england = backtest.england(saved.results if saved else backtests)
     stale = (f" (from backtests whose {' and '.join(saved.stale)} changed since they ran: rerun `python -m analysis grid "
              "backtest`)") if saved and saved.stale else ""
-    cost = lambda k: f"£{_at(n, f'spend.unit_cost_{k}')} (£{_at(n, f'spend.unit_cost_{k}_q05')} to £{_at(n, f'spend.unit_cost_{k}_q95')})"
-    saving = lambda k: (f"£{_at(n, f'value.{k}_median', -1e-6)}m a year (90% interval £{_at(n, f'value.{k}_q95', -1e-6)}m "
-                        f"to £{_at(n, f'value.{k}_q05', -1e-6)}m)")
+    cost = lambda k: f"£{_at(n, f'spend.unit_cost_{k}')} (£{_ends(n, f'spend.unit_cost_{k}_q05', f'spend.unit_cost_{k}_q95').replace(' to ', ' to £')})"
+    saving = lambda k: (f"£{_at(n, f'value.{k}_median', -1e-6)}m a year (90% interval "
+                        f"£{_ends(n, f'value.{k}_q95', f'value.{k}_q05', -1e-6).replace(' to ', 'm to £')}m)")
     f = FORECAST_TO
     year = re.search(r"\d{4}-\d{2}", n["spend.unit_cost_mainstream"].what).group()  # the financial year of the unit costs
     above, outside = int((england["error"] > 0).sum()), int((~england["inside"]).sum())
@@ -332,9 +340,9 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         f"{first_year} level of £{first.value / 1e9:.1f}bn in cash, on the s251 outturn lines for high needs ({las} LAs "
         "reporting; @sec-national). The lines leave out some high-needs costs, and cash figures include inflation.",
         f"**EHC plans keep growing.** LAs' plans have grown on trend by {_at(n, 'ehcp.trend_growth_pct')}% a year (90% interval "
-        f"{_at(n, 'ehcp.trend_growth_pct_q05')} to {_at(n, 'ehcp.trend_growth_pct_q95')}), and the model forecasts "
-        f"{_at(n, f'ehcp.england_{f}_median')} plans in England in January {f} (90% interval {_at(n, f'ehcp.england_{f}_q05')} "
-        f"to {_at(n, f'ehcp.england_{f}_q95')}) if those trends continue. Its 90% intervals held "
+        f"{_ends(n, 'ehcp.trend_growth_pct_q05', 'ehcp.trend_growth_pct_q95')}), and the model forecasts "
+        f"{_at(n, f'ehcp.england_{f}_median')} plans in England in January {f} (90% interval "
+        f"{_ends(n, f'ehcp.england_{f}_q05', f'ehcp.england_{f}_q95')}) if those trends continue. Its 90% intervals held "
         f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown. "
         f"Refitted at {england['origin'].nunique()} earlier Januaries, its {len(england)} national forecasts 1 to "
         f"{england['horizon'].max()} years ahead (overlapping) were above the published total in {above}"
