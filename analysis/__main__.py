@@ -114,7 +114,7 @@ def _scenario(args: argparse.Namespace) -> int:
     from analysis.data import panel
     from analysis.evaluation import scenarios
     from analysis.models.spend import SpendModel
-    from analysis.report import findings
+    from analysis.report.precision import places
 
     try:
         if args.la is not None and args.share:
@@ -129,7 +129,7 @@ def _scenario(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     for key, value in result.items():
         if isinstance(value, dict) and "mcse" in value:  # shown at the precision the Monte Carlo error supports
-            d = findings.places(value["mcse"])
+            d = places(value["mcse"])
             result[key] = {k: (round(v, d) if k != "mcse" else float(f"{v:.2g}")) for k, v in value.items()}
     if args.json:
         print(json.dumps(result, indent=1))

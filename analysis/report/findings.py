@@ -29,6 +29,7 @@ import pandas as pd
 
 from analysis import paths
 from analysis.atomic import write_atomic
+from analysis.report.precision import places
 
 STORED = paths.ROOT / "results" / "key_numbers.json"
 #: The book's key findings, written from the stored key numbers and included at the top of `index.qmd`.
@@ -198,21 +199,6 @@ def key_numbers(frame: pd.DataFrame | None = None) -> dict[str, KeyNumber]:
 
     frame = panel.load() if frame is None else frame
     return data_numbers(frame) | ehcp_numbers(frame) | spend_numbers(frame) | evaluation_numbers() | value_numbers(frame)
-
-
-def places(mcse: float) -> int:
-    """Decimal places (negative: tens, hundreds …) a number with this Monte Carlo standard error
-    supports: the unit of its last digit is at least twice the MCSE, so a rerun moves it by at
-    most about one unit."""
-    return 6 if not mcse > 0 else int(np.floor(-np.log10(2 * mcse)))
-
-
-def signed_at(x: float, mcse: float = 0.0, most: int = 1) -> str:
-    """`x` with its sign, to `most` decimal places or fewer where its Monte Carlo standard error does not
-    support that many (`places`; no error, or an unknown one, gives `most`); never '-0'."""
-    d = min(most, places(mcse))
-    text = f"{round(x, d):+.{max(d, 0)}f}"
-    return "+" + text[1:] if float(text) == 0 else text
 
 
 def shown(number: KeyNumber) -> str:

@@ -22,7 +22,7 @@ from analysis.evaluation.experiment import (
     names,
 )
 from analysis.report import charts
-from analysis.report.findings import signed_at
+from analysis.report.precision import signed_at
 
 _ORDER = list(programmes.OUTCOMES)
 
@@ -241,9 +241,9 @@ def sensitivities_text(ev: Evaluation, table: pd.DataFrame) -> str:
         reading = ("every analysis reads the same way as the main one (higher, lower or not clearly different)" if not differ else
                    f"the reading (higher, lower or not clearly different) differs in: {'; '.join(differ)}")
         lo, hi = others.loc[others["median"].idxmin()], others.loc[others["median"].idxmax()]
+        at = lambda r: signed_at(r["median"], r.get("median_mcse", 0.0))  # no MCSE column: no Monte Carlo error, one decimal
         lines.append(f"- **{programmes.PROGRAMMES[programme]}, {programmes.OUTCOMES[o].label}**: from "
-                     f"{signed_at(lo['median'], lo['median_mcse'])} to {signed_at(hi['median'], hi['median_mcse'])} {_unit(o)} "
-                     f"across the other analyses, against {signed_at(main['median'], main['median_mcse'])} in the main one; {reading}.")
+                     f"{at(lo)} to {at(hi)} {_unit(o)} across the other analyses, against {at(main)} in the main one; {reading}.")
     return "\n".join(lines)
 
 

@@ -1,0 +1,28 @@
+"""Numbers at the precision their Monte Carlo error supports.
+
+A posterior summary moves by about its Monte Carlo standard error (MCSE) when the
+sampler is run again with another seed, so a digit finer than that is noise. The
+rule, used for the key numbers and for every effect the chapters show: the unit
+of a number's last digit is at least twice its MCSE. It lives in its own module,
+with no imports from the package, so a chapter that formats numbers does not
+depend on the models behind the key numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def places(mcse: float) -> int:
+    """Decimal places (negative: tens, hundreds …) a number with this Monte Carlo standard error
+    supports: the unit of its last digit is at least twice the MCSE, so a rerun moves it by at
+    most about one unit."""
+    return 6 if not mcse > 0 else int(np.floor(-np.log10(2 * mcse)))
+
+
+def signed_at(x: float, mcse: float = 0.0, most: int = 1) -> str:
+    """`x` with its sign, to `most` decimal places or fewer where its Monte Carlo standard error does not
+    support that many (`places`; no error, or an unknown one, gives `most`); never '-0'."""
+    d = min(most, places(mcse))
+    text = f"{round(x, d):+.{max(d, 0)}f}"
+    return "+" + text[1:] if float(text) == 0 else text
