@@ -113,6 +113,19 @@ def test_a_chapter_is_stale_when_a_grid_summary_it_loads_changes():
             assert f"results/{name}.json" in book.reads(nbformat.read(nb, as_version=4)), nb.name
 
 
+def test_a_chapter_is_stale_when_a_published_forecast_it_reads_changes():
+    """The profiles show the EHCP forecast as published (`publish.read`), not as refitted: a re-issued forecast
+    file must re-execute them (a missed one left chapter 8 showing the previous issue's numbers)."""
+    from analysis.models.ehcp import publish
+
+    forecasts = {p.relative_to(ROOT).as_posix() for p in publish.FOLDER.glob("*.csv")}
+    assert forecasts
+    profiles = nbformat.read(ROOT / "chapters" / "08-profiles.ipynb", as_version=4)
+    assert forecasts <= set(book.reads(profiles))
+    plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from analysis.models import stored")])
+    assert not forecasts & set(book.reads(plain))
+
+
 def test_a_chapter_is_stale_when_a_benchmark_record_it_reads_changes():
     """Benchmark records read with `computation.record("name")` are found in the chapter's code."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('from analysis.report import computation\nt = computation.record("tests")')])

@@ -58,6 +58,7 @@ TIMEOUT = 1800  # seconds per cell: a cold model fit is the slowest cell
 _HASHING = threading.Lock()
 _STORED_LOAD = re.compile(r"""stored\.load\(\s*["']([\w-]+)["']""")
 _RECORD = re.compile(r"""computation\.record\(\s*["']([\w-]+)["']""")
+_FORECAST = re.compile(r"""publish\.read\(""")
 QUARTO_HELP = "https://quarto.org/docs/get-started/"
 #: Hand-curated data files, read by the module that holds them: a chapter importing the module reads the file.
 DATA_FILES = {"analysis.data.cohorts": paths.COHORTS, "analysis.data.programme_funding": SAFETY_VALVE_FUNDING}
@@ -164,13 +165,18 @@ def reads(nb: nbformat.NotebookNode) -> list[str]:
     """The stored results and data files a chapter reads, found so that none can be forgotten: every grid summary
     loaded by name (``stored.load("name")``) in its code or in the package modules it uses, every benchmark record
     it reads (``computation.record("name")``), the hand-curated data file of every data module it imports
-    (`DATA_FILES`), and the files it declares (``metadata.send_vfm.reads``: the key numbers)."""
+    (`DATA_FILES`), every published forecast file when it reads them (``publish.read``), and the files it declares
+    (``metadata.send_vfm.reads``: the key numbers)."""
     code = _code(nb)
     modules = dependencies.imported_modules(code)
     sources = [code, *(paths.module_file(m).read_text() for m in sorted(modules))]
     loaded = {f"results/{name}.json" for text in sources for name in _STORED_LOAD.findall(text)}
     records = {f"benchmarks/results/{name}.json" for name in _RECORD.findall(code)}
     files = {DATA_FILES[m].relative_to(paths.ROOT).as_posix() for m in modules if m in DATA_FILES}
+    if any(_FORECAST.search(text) for text in sources):
+        from analysis.models.ehcp import publish
+
+        files |= {p.relative_to(paths.ROOT).as_posix() for p in publish.FOLDER.glob("*.csv")}
     return sorted(loaded | records | files | set(nb.metadata.get(STAMP_KEY, {}).get("reads", [])))
 
 
