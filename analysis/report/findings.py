@@ -266,12 +266,14 @@ def _signed(numbers: dict[str, KeyNumber], key: str) -> str:
     return text if text.startswith("−") else f"+{text}"
 
 
-def _ends(numbers: dict[str, KeyNumber], lo: str, hi: str, scale: float = 1.0, signed: bool = False) -> str:
+def _ends(numbers: dict[str, KeyNumber], lo: str, hi: str, scale: float = 1.0, signed: bool = False, before: str = "",
+          after: str = "") -> str:
     """'a to b': an interval's two ends, both at the precision the larger of their MCSEs supports (as the chapters
-    show intervals), after `scale`; `signed` adds '+' to ends that are not negative."""
+    show intervals), after `scale`, each written `before`…`after` (e.g. '£', 'm'); `signed` adds '+' to ends that
+    are not negative."""
     mcse = max(numbers[lo].mcse, numbers[hi].mcse)
     ends = [shown(KeyNumber(numbers[k].value * scale, mcse * abs(scale), numbers[k].unit, numbers[k].what)) for k in (lo, hi)]
-    return " to ".join(e if not signed or e.startswith("−") else f"+{e}" for e in ends)
+    return " to ".join(f"{before}{e if not signed or e.startswith('−') else '+' + e}{after}" for e in ends)
 
 
 def _reading(numbers: dict[str, KeyNumber], key: str) -> int:
@@ -312,9 +314,9 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
     england = backtest.england(saved.results if saved else backtests)
     stale = (f" (from backtests whose {' and '.join(saved.stale)} changed since they ran: rerun `python -m analysis grid "
              "backtest`)") if saved and saved.stale else ""
-    cost = lambda k: f"£{_at(n, f'spend.unit_cost_{k}')} (£{_ends(n, f'spend.unit_cost_{k}_q05', f'spend.unit_cost_{k}_q95').replace(' to ', ' to £')})"
+    cost = lambda k: f"£{_at(n, f'spend.unit_cost_{k}')} ({_ends(n, f'spend.unit_cost_{k}_q05', f'spend.unit_cost_{k}_q95', before='£')})"
     saving = lambda k: (f"£{_at(n, f'value.{k}_median', -1e-6)}m a year (90% interval "
-                        f"£{_ends(n, f'value.{k}_q95', f'value.{k}_q05', -1e-6).replace(' to ', 'm to £')}m)")
+                        f"{_ends(n, f'value.{k}_q95', f'value.{k}_q05', -1e-6, before='£', after='m')})")
     f = FORECAST_TO
     year = re.search(r"\d{4}-\d{2}", n["spend.unit_cost_mainstream"].what).group()  # the financial year of the unit costs
     above, outside = int((england["error"] > 0).sum()), int((~england["inside"]).sum())
