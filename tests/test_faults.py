@@ -387,6 +387,70 @@ def test_a_process_asking_for_a_fit_being_sampled_waits_for_it_and_loads_it(tmp_
     assert out.strip() == "50"
 
 
+def test_a_fit_is_sampled_in_another_process_and_only_the_stored_form_comes_back(tmp_path, monkeypatch):
+    real, pids = fitting.sample, tmp_path / "pids"
+
+    def sample(model, settings, **kwargs):
+        with pids.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return real(model, settings, **kwargs)
+
+    monkeypatch.setattr(fitting, "sample", sample)
+    idata = fitting.cached_fit("tiny", _tiny, "data", TINY, check=["x"], cache=tmp_path / "fits")
+    assert [int(p) for p in pids.read_text().split()] != [os.getpid()] and len(pids.read_text().split()) == 1
+    assert list(idata.sample_stats.data_vars) == ["diverging"] and idata.posterior["x"].dtype == "float32"
+    assert fitting.stored_diagnostics(idata).ess_bulk_min > 0
+
+
+def test_an_error_in_the_sampling_process_is_raised_here_with_its_traceback(tmp_path, monkeypatch):
+    def broken(model, settings, **kwargs):
+        raise ValueError("a model that cannot be sampled")
+
+    monkeypatch.setattr(fitting, "sample", broken)
+    with pytest.raises(ValueError, match="a model that cannot be sampled") as raised:
+        fitting.cached_fit("tiny", _tiny, "data", TINY, check=["x"], cache=tmp_path)
+    assert any("in broken" in note and "raised in the process that sampled the fit" in note for note in raised.value.__notes__)
+    assert not list(tmp_path.glob("*.nc"))
+
+
+def test_a_sampling_process_that_dies_is_named_and_caches_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(fitting, "sample", lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL))
+    with pytest.raises(RuntimeError, match=r"ended abnormally \(killed by SIGKILL\); nothing was cached"):
+        fitting.cached_fit("tiny", _tiny, "data", TINY, check=["x"], cache=tmp_path)
+    assert not list(tmp_path.glob("*.nc"))
+
+
+_INTERRUPTED = """
+import os, signal, sys, time
+import analysis
+import pymc as pm
+from pathlib import Path
+from analysis.models import fitting
+
+def tiny():
+    with pm.Model() as model:
+        pm.Normal("x", 0, 1)
+    return model
+
+def sample(*a, **k):  # Ctrl-C reaching only the parent, while the child samples
+    os.kill(os.getppid(), signal.SIGINT)
+    time.sleep(60)
+
+fitting.sample = sample
+try:
+    fitting.cached_fit("tiny", tiny, "data", fitting.SamplerSettings(chains=2, draws=50, tune=50), check=["x"], cache=Path(sys.argv[1]))
+except KeyboardInterrupt:
+    print("interrupted", sorted(p.name for p in Path(sys.argv[1]).glob("*.nc")))
+"""
+
+
+def test_ctrl_c_while_a_fit_is_sampled_stops_its_process_too(tmp_path):
+    started = time.perf_counter()
+    run = subprocess.run([sys.executable, "-c", _INTERRUPTED, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "interrupted []", run.stdout + run.stderr[-2000:]
+    assert time.perf_counter() - started < 45  # the child stopped on the passed-on signal, not after its 60 s sleep
+
+
 # --------------------------------------------------------------------------- the command line
 
 

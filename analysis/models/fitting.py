@@ -15,8 +15,11 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import re
+import signal
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -100,8 +103,8 @@ def model_text(model: pm.Model) -> str:
 
 
 #: What a cache entry holds (see `cached_fit`); part of the key, so entries of an older layout are refitted.
-#: 4: diagnostics stored unrounded.
-CACHE_FORMAT = 4
+#: 4: diagnostics stored unrounded. 5: of the sampler's statistics, only the divergences.
+CACHE_FORMAT = 5
 #: Packages whose version can change a fit's draws or its stored diagnostics; their versions are part of the key.
 SAMPLING_PACKAGES = ("pymc", "pytensor", "nutpie", "numba", "numpy", "scipy", "arviz")
 
@@ -159,7 +162,8 @@ def cached_fit(
     any Monte Carlo error), without the warm-up draws. Posterior predictive draws are
     not stored: `posterior_predictive` draws them from the stored posterior when asked,
     with a fixed seed. The fit returned after sampling is the stored one, so a cold run
-    and a warm run compute every later number from the same values.
+    and a warm run compute every later number from the same values. Sampling runs in a
+    forked process (`_in_fork`), so the memory a compiled model holds is given back.
 
     A cache entry that cannot be read, or holds fewer chains or draws than the settings
     ask for, is moved aside (named, with the reason) and the model refitted. A fit is
@@ -189,13 +193,93 @@ def _load_or_sample(path: Path, model: pm.Model, settings: SamplerSettings, chec
         aside = path.with_name(path.name + ".bad")
         os.replace(path, aside)
         print(f"fit cache: {path.name} {problem}; moved it to {aside} and refitting", file=sys.stderr, flush=True)
+    _in_fork(lambda: _store(path, model, settings, check, keep))
+    idata, problem = _load(path, settings)
+    if idata is None:
+        raise RuntimeError(f"fit cache: {path} was just stored but {problem}")
+    return idata
+
+
+def _store(path: Path, model: pm.Model, settings: SamplerSettings, check: list[str], keep: list[str] | None) -> None:
+    """Sample `model`, check it, and store its compact form at `path`; nothing is stored if sampling stopped early."""
     idata = sample(model, settings, predictive=False)
     complete = _incomplete(idata, settings)
     if complete:
         raise SamplingInterrupted(f"sampling {path.name} stopped early ({complete}); nothing was cached")
-    idata = _compact(idata, diagnose(idata, check), keep)
-    write_atomic(path, lambda tmp: _to_netcdf(idata, tmp))
-    return idata
+    compact = _compact(idata, diagnose(idata, check), keep)
+    write_atomic(path, lambda tmp: _to_netcdf(compact, tmp))
+
+
+def _in_fork(work: Callable[[], None]) -> None:
+    """Run `work` in a forked copy of this process and wait for it; its exception, if any, is raised here.
+
+    Numba keeps the machine code of every model it compiles for the life of the process
+    (50–100 MB a model), so a chapter that samples twenty models grew to 2.4 GB. In a fork
+    the child compiles, samples, stores and exits, and that memory goes with it. The child
+    inherits the model, so nothing is pickled or imported again, and it draws what this
+    process would have drawn (the same code is compiled; fast-math is off, `analysis.numerics`).
+    Ctrl-C stops the child too (it is passed on when only this process received it); the
+    child's exception comes back pickled, with its traceback as a note.
+    """
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into the caller's code
+        os.close(read)
+        status, payload = 0, b""
+        try:
+            work()
+        except BaseException as exc:
+            status, payload = 1, _pickled(exc, traceback.format_exc())
+        finally:
+            try:
+                with os.fdopen(write, "wb") as pipe:
+                    pipe.write(payload)
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(status)
+    os.close(write)
+    chunks, interrupted = [], False
+    with os.fdopen(read, "rb", buffering=0) as pipe:
+        while True:
+            try:
+                chunk = pipe.read(1 << 16)
+            except KeyboardInterrupt:
+                if not interrupted:
+                    interrupted = True
+                    os.kill(pid, signal.SIGINT)
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+    if chunks:
+        error, where = pickle.loads(b"".join(chunks))
+        error.add_note(f"(raised in the process that sampled the fit)\n{where}")
+        raise error
+    if interrupted:
+        raise KeyboardInterrupt
+    if status:
+        raise RuntimeError(f"the process sampling a fit ended abnormally ({_ended(status)}); nothing was cached")
+
+
+def _pickled(exc: BaseException, where: str) -> bytes:
+    """The exception and its traceback, pickled; an exception that cannot be pickled becomes a RuntimeError naming it."""
+    try:
+        return pickle.dumps((exc, where))
+    except Exception:
+        return pickle.dumps((RuntimeError(f"{type(exc).__name__}: {exc}"), where))
+
+
+def _ended(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
 def _to_netcdf(idata: az.InferenceData, path: Path) -> None:
@@ -210,8 +294,10 @@ def _to_netcdf(idata: az.InferenceData, path: Path) -> None:
 
 
 def _compact(idata: az.InferenceData, diagnostics: Diagnostics, keep: list[str] | None) -> az.InferenceData:
-    """The stored form of a fit: diagnostics recorded, warm-up dropped, kept variables only, float32."""
-    groups = {group: idata[group] for group in ("sample_stats", "observed_data", "constant_data") if group in idata.groups()}
+    """The stored form of a fit: diagnostics recorded, warm-up dropped, kept variables only, float32, and of
+    the sampler's statistics only the divergences (the others are summarised in the diagnostics)."""
+    groups = {group: idata[group] for group in ("observed_data", "constant_data") if group in idata.groups()}
+    groups["sample_stats"] = idata.sample_stats[["diverging"]]
     names = [n for n in idata.posterior.data_vars if not n.endswith("__") and (keep is None or n in keep)]
     groups["posterior"] = idata.posterior[names].map(lambda da: da.astype(np.float32) if da.dtype == np.float64 else da)
     groups["posterior"].attrs = dict(idata.posterior.attrs) | {"diagnostics": json.dumps(asdict(diagnostics))}
