@@ -22,6 +22,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable
+from typing import TypeVar
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -41,6 +42,7 @@ from analysis.atomic import clean_parts, write_atomic
 logging.getLogger("pymc").setLevel(logging.WARNING)
 
 FITS = paths.CACHE / "fits"
+T = TypeVar("T")
 SEED = 20261123
 
 #: Convergence thresholds the study applies to every fitted model.
@@ -193,57 +195,56 @@ def _load_or_sample(path: Path, model: pm.Model, settings: SamplerSettings, chec
         aside = path.with_name(path.name + ".bad")
         os.replace(path, aside)
         print(f"fit cache: {path.name} {problem}; moved it to {aside} and refitting", file=sys.stderr, flush=True)
-    _in_fork(lambda: _store(path, model, settings, check, keep))
-    idata, problem = _load(path, settings)
-    if idata is None:
-        raise RuntimeError(f"fit cache: {path} was just stored but {problem}")
+    idata = _in_fork(lambda: _sample_compact(path.name, model, settings, check, keep))
+    write_atomic(path, lambda tmp: _to_netcdf(idata, tmp))
     return idata
 
 
-def _store(path: Path, model: pm.Model, settings: SamplerSettings, check: list[str], keep: list[str] | None) -> None:
-    """Sample `model`, check it, and store its compact form at `path`; nothing is stored if sampling stopped early."""
+def _sample_compact(name: str, model: pm.Model, settings: SamplerSettings, check: list[str], keep: list[str] | None) -> az.InferenceData:
+    """Sample `model`, check it, and return the form of the fit that is stored; raise if sampling stopped early."""
     idata = sample(model, settings, predictive=False)
     complete = _incomplete(idata, settings)
     if complete:
-        raise SamplingInterrupted(f"sampling {path.name} stopped early ({complete}); nothing was cached")
-    compact = _compact(idata, diagnose(idata, check), keep)
-    write_atomic(path, lambda tmp: _to_netcdf(compact, tmp))
+        raise SamplingInterrupted(f"sampling {name} stopped early ({complete}); nothing was cached")
+    return _compact(idata, diagnose(idata, check), keep)
 
 
-def _in_fork(work: Callable[[], None]) -> None:
-    """Run `work` in a forked copy of this process and wait for it; its exception, if any, is raised here.
+def _in_fork(work: Callable[[], T]) -> T:
+    """Run `work` in a forked copy of this process and return its result; its exception, if any, is raised here.
 
     Numba keeps the machine code of every model it compiles for the life of the process
     (50–100 MB a model), so a chapter that samples twenty models grew to 2.4 GB. In a fork
-    the child compiles, samples, stores and exits, and that memory goes with it. The child
-    inherits the model, so nothing is pickled or imported again, and it draws what this
-    process would have drawn (the same code is compiled; fast-math is off, `analysis.numerics`).
-    Ctrl-C stops the child too (it is passed on when only this process received it); the
-    child's exception comes back pickled, with its traceback as a note.
+    the child compiles and samples, sends back what is kept (pickled through a pipe) and
+    exits, and that memory goes with it. The child inherits the model, so nothing is
+    pickled or imported again, and it draws what this process would have drawn (the same
+    code is compiled; fast-math is off, `analysis.numerics`). The child does no I/O of its
+    own: in a Dask worker, writing a netCDF file asks the worker's event loop for a
+    scheduler, and the fork has no event loop. Ctrl-C stops the child too (it is passed on
+    when only this process received it); the child's exception comes back with its
+    traceback as a note.
     """
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never return into the caller's code
         os.close(read)
-        status, payload = 0, b""
+        status = 0
         try:
-            work()
-        except BaseException as exc:
-            status, payload = 1, _pickled(exc, traceback.format_exc())
-        finally:
             try:
-                with os.fdopen(write, "wb") as pipe:
-                    pipe.write(payload)
-                sys.stdout.flush()
-                sys.stderr.flush()
-            finally:
-                os._exit(status)
+                payload = pickle.dumps((True, work()), protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException as exc:
+                status, payload = 1, _pickled(exc, traceback.format_exc())
+            with os.fdopen(write, "wb") as pipe:
+                pipe.write(payload)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
     os.close(write)
     chunks, interrupted = [], False
     with os.fdopen(read, "rb", buffering=0) as pipe:
         while True:
             try:
-                chunk = pipe.read(1 << 16)
+                chunk = pipe.read(1 << 20)
             except KeyboardInterrupt:
                 if not interrupted:
                     interrupted = True
@@ -258,22 +259,23 @@ def _in_fork(work: Callable[[], None]) -> None:
             break
         except KeyboardInterrupt:
             interrupted = True
-    if chunks:
-        error, where = pickle.loads(b"".join(chunks))
+    if status == 0 and chunks and not interrupted:
+        return pickle.loads(b"".join(chunks))[1]
+    if chunks and status:
+        _, error, where = pickle.loads(b"".join(chunks))
         error.add_note(f"(raised in the process that sampled the fit)\n{where}")
         raise error
     if interrupted:
         raise KeyboardInterrupt
-    if status:
-        raise RuntimeError(f"the process sampling a fit ended abnormally ({_ended(status)}); nothing was cached")
+    raise RuntimeError(f"the process sampling a fit ended abnormally ({_ended(status)}); nothing was cached")
 
 
 def _pickled(exc: BaseException, where: str) -> bytes:
     """The exception and its traceback, pickled; an exception that cannot be pickled becomes a RuntimeError naming it."""
     try:
-        return pickle.dumps((exc, where))
+        return pickle.dumps((False, exc, where))
     except Exception:
-        return pickle.dumps((RuntimeError(f"{type(exc).__name__}: {exc}"), where))
+        return pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}"), where))
 
 
 def _ended(status: int) -> str:
