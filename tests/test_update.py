@@ -158,7 +158,7 @@ def test_update_shows_a_revision_and_what_it_would_rerun_and_changes_nothing(stu
 
 def test_a_failed_update_is_rolled_back(study):
     root, mirror = study
-    chapter = root / "chapters" / "02-national.ipynb"
+    chapter = root / "chapters" / "01-data.ipynb"  # the first the revision re-executes: it fails before any other runs
     nb = nbformat.read(chapter, as_version=4)
     first = next(c for c in nb.cells if c.cell_type == "code")
     first.source = 'raise RuntimeError("a chapter that fails")\n' + first.source

@@ -15,7 +15,8 @@ published (the mirror, `$SEND_DATA_MIRROR`, or the official URL when online):
 Then it says which chapters the change would re-execute (those whose declared
 panel columns or sources change: `analysis.report.book`). With
 `--accept-revisions` it records the new checksums in `data/sources.toml`,
-rebuilds the panel, executes exactly those chapters, and recomputes the key
+installs the revised files and the panel built from them (the build it compared; it
+is not built twice), executes exactly those chapters, and recomputes the key
 numbers and the preface's key findings from the new fits; fits are refitted only
 where a model's data changed, since the fit cache is keyed by the data. This is
 all or nothing: if any step fails, the registry, the panel, the chapters, the
@@ -44,7 +45,7 @@ import pandas as pd
 import pooch
 
 from analysis import paths
-from analysis.atomic import write_atomic
+from analysis.atomic import exclusive, write_atomic
 from analysis.data import lineage, panel
 from analysis.data.sources import Source, Store, load_registry, sha256_of
 from analysis.errors import BookError
@@ -149,41 +150,63 @@ def compare(old: pd.DataFrame, new: pd.DataFrame, variables: pd.DataFrame) -> tu
     return changes, totals
 
 
-def check(store: Store | None = None, log: Callable[[str], None] = print) -> tuple[Report, bytes | None, book.Inputs | None]:
-    """Look for revisions, missing and new files; for revisions, build the candidate panel and say what changes.
+@dataclass
+class Candidate:
+    """The panel built from the revised files, ready to be accepted: the revised registry text, the store that
+    holds the files it was built from (in a scratch folder), its build and the panel stamp it would have."""
 
-    Returns the report, the revised registry bytes (None without revisions) and the candidate inputs."""
+    text: bytes
+    store: Store
+    build: panel.Build
+    stamp: str
+
+
+def check(scratch: Path, store: Store | None = None, log: Callable[[str], None] = print) -> tuple[Report, Candidate | None]:
+    """Look for revisions, missing and new files; for revisions, build the candidate panel in `scratch` and say
+    what changes. Returns the report and the candidate (None without revisions)."""
     store = store or Store()
     registry = store.registry
     report = Report(new_files=new_files(store, registry))
-    with tempfile.TemporaryDirectory(prefix="send-update-") as tmp:
-        scratch = Path(tmp)
-        for key, source in registry.items():
-            found, where = locate(source, store, scratch)
-            if found is None:
-                report.missing.append(f"{key} ({source.mirror_path}): {where}")
-                continue
-            digest = sha256_of(found)
-            if digest != source.sha256:
-                report.revisions.append(Revision(key, source.mirror_path, source.sha256, digest, where))
-        if not report.revisions:
-            return report, None, None
-        log(f"{len(report.revisions)} revised file(s): {', '.join(r.key for r in report.revisions)}; building the panel from them …")
-        text = revised_registry(paths.REGISTRY.read_text(), report.revisions).encode()
-        candidate = Store(registry=load_registry(text=text), raw=scratch / "raw", mirror=store.mirror, route=store.route,
-                          registry_bytes=text)
-        shutil.copytree(store.raw, candidate.raw, dirs_exist_ok=True)  # unrevised files are reused, checked again
-        built = panel.build(candidate)
-        current = book.current_inputs()
-        report.changes, report.totals = compare(current.panel, built.panel, built.variables)
-        inputs = book.Inputs(built.panel, built.variables, current.lineage, candidate.registry)
-        report.chapters = [p.stem for p in book.stale(inputs)]
-        for chapter in report.chapters:
-            nb = nbformat.read(paths.ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
-            columns, direct = book.uses(nb, inputs)
-            keys = set(lineage.source_keys(columns, inputs.variables, inputs.lineage)) | set(direct)
-            report.vintage_changes[chapter] = sorted(keys & {r.key for r in report.revisions})
-    return report, text, inputs
+    for key, source in registry.items():
+        found, where = locate(source, store, scratch)
+        if found is None:
+            report.missing.append(f"{key} ({source.mirror_path}): {where}")
+            continue
+        digest = sha256_of(found)
+        if digest != source.sha256:
+            report.revisions.append(Revision(key, source.mirror_path, source.sha256, digest, where))
+    if not report.revisions:
+        return report, None
+    log(f"{len(report.revisions)} revised file(s): {', '.join(r.key for r in report.revisions)}; building the panel from them …")
+    text = revised_registry(paths.REGISTRY.read_text(), report.revisions).encode()
+    revised = Store(registry=load_registry(text=text), raw=scratch / "raw", mirror=store.mirror, route=store.route,
+                    registry_bytes=text)
+    shutil.copytree(store.raw, revised.raw, dirs_exist_ok=True)  # unrevised files are reused, checked again
+    built = panel.build(revised)
+    current = book.current_inputs()
+    report.changes, report.totals = compare(current.panel, built.panel, built.variables)
+    inputs = book.Inputs(built.panel, built.variables, current.lineage, revised.registry)
+    report.chapters = [p.stem for p in book.stale(inputs)]
+    for chapter in report.chapters:
+        nb = nbformat.read(paths.ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
+        columns, direct = book.uses(nb, inputs)
+        keys = set(lineage.source_keys(columns, inputs.variables, inputs.lineage)) | set(direct)
+        report.vintage_changes[chapter] = sorted(keys & {r.key for r in report.revisions})
+    return report, Candidate(text, revised, built, panel.stamp(revised))
+
+
+def install(candidate: Candidate, revisions: list[Revision], store: Store, log: Callable[[str], None]) -> None:
+    """Record the new checksums and install the candidate: the revised files into the raw store and the panel
+    built from them (the same build `check` compared, not a second one)."""
+    write_atomic(paths.REGISTRY, lambda tmp: tmp.write_bytes(candidate.text))
+    for revision in revisions:
+        source = candidate.store.registry[revision.key]
+        target = store.raw / source.mirror_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, lambda tmp, s=source: shutil.copyfile(candidate.store.fetch(s), tmp))
+    with exclusive(paths.PROCESSED, "panel build", log):
+        panel.write(candidate.build, candidate.stamp)
+    log(f"  wrote {paths.PANEL} from the revised files")
 
 
 def stale_grids(folder: Path = stored.RESULTS) -> dict[str, list[str]]:
@@ -221,7 +244,13 @@ class _Snapshot:
 
 def run(*, accept: bool = False, store: Store | None = None, render: bool = True, log: Callable[[str], None] = print) -> tuple[Report, int]:
     """Check, and with `accept` apply, any revision; return the report and the exit status."""
-    report, text, _ = check(store, log)
+    store = store or Store()
+    with tempfile.TemporaryDirectory(prefix="send-update-") as scratch:
+        return _run(Path(scratch), accept=accept, store=store, render=render, log=log)
+
+
+def _run(scratch: Path, *, accept: bool, store: Store, render: bool, log: Callable[[str], None]) -> tuple[Report, int]:
+    report, candidate = check(scratch, store, log)
     if report.missing:
         return report, MISSING
     if report.revisions and not accept:
@@ -235,9 +264,8 @@ def run(*, accept: bool = False, store: Store | None = None, render: bool = True
         return report, 0
     snapshot = _Snapshot()
     try:
-        write_atomic(paths.REGISTRY, lambda tmp: tmp.write_bytes(text))
+        install(candidate, report.revisions, store, log)
         report.accepted = True
-        panel.ensure(log=lambda m: log(f"  {m}"), force=True)
         book.forget_inputs()
         _execute(report, log)
         log("recomputing the key numbers and the key findings …")
