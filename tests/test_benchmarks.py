@@ -36,10 +36,25 @@ def test_the_book_benchmark_counts_the_memory_of_every_process_of_the_build():
     hold = "import time; b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(3)"
     code = f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {hold!r}]) for _ in range(2)]; [p.wait() for p in ps]"
     process = subprocess.Popen([sys.executable, "-c", code])
-    peak = [0]
+    peak = [0, 0]
     _script("book")._sample_memory(process, peak)
     assert process.wait() == 0
     assert 600 <= peak[0] / 2**20 < 1000, f"{peak[0] / 2**20:.0f} MB"
+
+
+def test_the_book_benchmark_counts_pages_a_fork_shares_once_and_says_what_resident_sizes_would_give():
+    """A process holding 300 MB forks a child that only reads them (as a forked sampler shares the kernel's
+    pages): the proportional sizes count the 300 MB once, the resident sizes twice."""
+    import subprocess
+
+    code = ("import os, time; b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); pid = os.fork()\n"
+            "time.sleep(3)\nif pid: os.waitpid(pid, 0)\nelse: os._exit(0)")
+    process = subprocess.Popen([sys.executable, "-c", code])
+    peak = [0, 0]
+    _script("book")._sample_memory(process, peak)
+    assert process.wait() == 0
+    pss, rss = peak[0] / 2**20, peak[1] / 2**20
+    assert 300 <= pss < 450 and 600 <= rss < 800, f"PSS {pss:.0f} MB, RSS {rss:.0f} MB"
 
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" errors="0" failures="1"
