@@ -69,15 +69,29 @@ def growth(panel: pd.DataFrame, start: int, end: int) -> pd.DataFrame:
     return out.merge(panel.drop_duplicates("la_code")[["la_code", "la_name"]], on="la_code")
 
 
+def span(series: pd.Series) -> tuple[int, int]:
+    """The first and last panel years in which `series` (indexed by year) has a value: what the chapter's text
+    quotes, so that a new year of data moves it."""
+    years = series.dropna().index
+    return int(years.min()), int(years.max())
+
+
+def financial_year(year: int) -> str:
+    """A panel year as the financial year ending in its March: 2025 → "2024-25"."""
+    return f"{year - 1}-{year % 100:02d}"
+
+
 # --- charts -------------------------------------------------------------------------------
 
-def _year(title: str = "January (panel year)") -> alt.X:
-    return alt.X("year:O", title=title, axis=alt.Axis(labelAngle=0, values=list(range(2010, 2026, 3))))
+def _year(years: pd.Series, title: str = "January (panel year)") -> alt.X:
+    """The panel-year axis, labelled every third year from the first in `years`."""
+    first, last = int(years.min()), int(years.max())
+    return alt.X("year:O", title=title, axis=alt.Axis(labelAngle=0, values=list(range(first, last + 1, 3))))
 
 
 def growth_chart(eng: pd.DataFrame) -> alt.HConcatChart:
     data = eng.reset_index()[["year", "ehcp_total", "ehcp_per_10k_0_25"]]
-    base = alt.Chart(data).encode(x=_year())
+    base = alt.Chart(data).encode(x=_year(data["year"]))
     count = base.mark_line(point=True).encode(
         y=alt.Y("ehcp_total:Q", title="Active EHC plans", axis=alt.Axis(format=charts.COUNT)),
         tooltip=[alt.Tooltip("year:O"), alt.Tooltip("ehcp_total:Q", format=charts.COUNT, title="plans")],
@@ -91,7 +105,7 @@ def growth_chart(eng: pd.DataFrame) -> alt.HConcatChart:
 
 def placement_chart(shares: pd.DataFrame) -> alt.Chart:
     return alt.Chart(shares).mark_area().encode(
-        x=_year(),
+        x=_year(shares["year"]),
         y=alt.Y("share_pct:Q", stack="normalize", title="Share of active plans", axis=alt.Axis(format="%")),
         color=alt.Color("placement:N", sort=list(PLACEMENTS.values()), title="Placement", legend=alt.Legend(orient="bottom", columns=2, labelLimit=320)),
         order=alt.Order("group_order:Q"),
@@ -104,14 +118,14 @@ def flows_chart(eng: pd.DataFrame) -> alt.HConcatChart:
     counts = eng.reset_index().melt(id_vars="year", value_vars=list(names), var_name="flow", value_name="n").dropna()
     counts["flow"] = counts["flow"].map(names)
     left = alt.Chart(counts).mark_line(point=True).encode(
-        x=_year("Panel year (flows in the calendar year before)"),
+        x=_year(eng.index.to_series(), "Panel year (flows in the calendar year before)"),
         y=alt.Y("n:Q", title="Per year", axis=alt.Axis(format=charts.COUNT)),
         color=alt.Color("flow:N", title=None, sort=list(names.values()), legend=alt.Legend(orient="bottom")),
         tooltip=[alt.Tooltip("year:O"), alt.Tooltip("flow:N"), alt.Tooltip("n:Q", format=charts.COUNT)],
     ).properties(width=240, height=240, title="Requests, refusals and new plans")
     pct = eng.reset_index()[["year", "within_20wk_pct"]].dropna()
     right = alt.Chart(pct).mark_line(point=True, color=charts.OKABE_ITO[2]).encode(
-        x=_year("Panel year (plans issued in the calendar year before)"),
+        x=_year(eng.index.to_series(), "Panel year (plans issued in the calendar year before)"),
         y=alt.Y("within_20wk_pct:Q", title="% issued within 20 weeks", scale=alt.Scale(domain=[0, 100])),
         tooltip=[alt.Tooltip("year:O"), alt.Tooltip("within_20wk_pct:Q", format=".1f", title="%")],
     ).properties(width=240, height=240, title="Timeliness (excluding exceptions)")
