@@ -65,7 +65,8 @@ DATA_FILES = {"analysis.data.cohorts": paths.COHORTS, "analysis.data.programme_f
 RENDER_LOG = paths.ROOT / "quarto-render.log"
 #: Chapters executed at once by default, each in its own kernel. A chapter keeps one core busy with
 #: compilation, pandas and plotting most of the time (nutpie's chains use more only while sampling),
-#: so two at once keep a 2-core machine busy; each kernel peaks at about 2.5 GB.
+#: so two at once keep a 2-core machine busy; each kernel, with the process it forks to sample a fit
+#: (`fitting._in_fork`), peaks at about 1.7 GB (proportional set size).
 JOBS = min(2, os.cpu_count() or 1)
 
 
