@@ -422,6 +422,7 @@ def test_a_sampling_process_that_dies_is_named_and_caches_nothing(tmp_path, monk
 
 _INTERRUPTED = """
 import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a test worker may start it with SIGINT ignored)
 import analysis
 import pymc as pm
 from pathlib import Path
