@@ -402,6 +402,25 @@ def test_a_fit_is_sampled_in_another_process_and_only_the_stored_form_comes_back
     assert fitting.stored_diagnostics(idata).ess_bulk_min > 0
 
 
+def test_where_forking_is_off_a_fit_is_sampled_in_this_process_and_stored_alike(tmp_path, monkeypatch):
+    real, pids = fitting.sample, tmp_path / "pids"
+
+    def sample(model, settings, **kwargs):
+        with pids.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return real(model, settings, **kwargs)
+
+    monkeypatch.setattr(fitting, "sample", sample)
+    monkeypatch.setattr(fitting, "FORK_SAMPLING", False)
+    idata = fitting.cached_fit("tiny", _tiny, "data", TINY, check=["x"], cache=tmp_path / "here")
+    monkeypatch.setattr(fitting, "FORK_SAMPLING", True)
+    forked = fitting.cached_fit("tiny", _tiny, "data", TINY, check=["x"], cache=tmp_path / "forked")
+    here, there = (int(p) for p in pids.read_text().split())
+    assert here == os.getpid() and there != os.getpid()
+    assert (idata.posterior["x"].values == forked.posterior["x"].values).all()
+    assert list(idata.sample_stats.data_vars) == ["diverging"]
+
+
 def test_an_error_in_the_sampling_process_is_raised_here_with_its_traceback(tmp_path, monkeypatch):
     def broken(model, settings, **kwargs):
         raise ValueError("a model that cannot be sampled")

@@ -22,10 +22,10 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable
-from typing import TypeVar
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
 import arviz as az
 import filelock
@@ -164,8 +164,8 @@ def cached_fit(
     any Monte Carlo error), without the warm-up draws. Posterior predictive draws are
     not stored: `posterior_predictive` draws them from the stored posterior when asked,
     with a fixed seed. The fit returned after sampling is the stored one, so a cold run
-    and a warm run compute every later number from the same values. Sampling runs in a
-    forked process (`_in_fork`), so the memory a compiled model holds is given back.
+    and a warm run compute every later number from the same values. On Linux, sampling
+    runs in a forked process (`_in_fork`), so the memory a compiled model holds is given back.
 
     A cache entry that cannot be read, or holds fewer chains or draws than the settings
     ask for, is moved aside (named, with the reason) and the model refitted. A fit is
@@ -209,6 +209,13 @@ def _sample_compact(name: str, model: pm.Model, settings: SamplerSettings, check
     return _compact(idata, diagnose(idata, check), keep)
 
 
+#: Whether fits are sampled in a fork. Only on Linux: on macOS a fork of a process that has
+#: started Apple's system libraries (Accelerate, NumPy's BLAS there; Objective-C) may crash or
+#: hang, which is why Python's own multiprocessing stopped forking there. Elsewhere a fit is
+#: sampled in this process, as it was before, at the cost of the memory described below.
+FORK_SAMPLING = sys.platform == "linux"
+
+
 def _in_fork(work: Callable[[], T]) -> T:
     """Run `work` in a forked copy of this process and return its result; its exception, if any, is raised here.
 
@@ -221,8 +228,10 @@ def _in_fork(work: Callable[[], T]) -> T:
     own: in a Dask worker, writing a netCDF file asks the worker's event loop for a
     scheduler, and the fork has no event loop. Ctrl-C stops the child too (it is passed on
     when only this process received it); the child's exception comes back with its
-    traceback as a note.
+    traceback as a note. Where `FORK_SAMPLING` is off, `work` runs here.
     """
+    if not FORK_SAMPLING:
+        return work()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never return into the caller's code
