@@ -368,11 +368,12 @@ def test_map_output_stays_small(store, units):
 
 def test_the_national_chapter_takes_its_years_from_the_data():
     """A year of data added (or a series that starts later) moves the years the text quotes and the axis labels."""
+    from analysis.data.finance import financial_year
     from analysis.report import national
 
     series = pd.Series([None, 5.0, 6.0, None, 7.0, None], index=range(2012, 2018))
     assert national.span(series) == (2013, 2016)
-    assert national.financial_year(2025) == "2024-25" and national.financial_year(2000) == "1999-00"
+    assert financial_year(2025) == "2024-25" and financial_year(2000) == "1999-00"
     eng = pd.DataFrame({"ehcp_total": [1.0, 2.0, 3.0, 4.0, 5.0], "ehcp_per_10k_0_25": [None, 2.0, 3.0, 4.0, 5.0]},
                        index=pd.Index(range(2022, 2027), name="year"))
     axis = national.growth_chart(eng).to_dict()["hconcat"][0]["encoding"]["x"]["axis"]

@@ -44,6 +44,11 @@ from analysis.errors import SourceFormatError, UnknownLAError
 
 FY_PERIOD = "financial year `year`-1 to `year` (April–March)"
 
+
+def financial_year(year: int) -> str:
+    """A panel year as the financial year ending in its March, as DfE writes it: 2025 → "2024-25"."""
+    return f"{year - 1}-{year % 100:02d}"
+
 # --- s251 high-needs spend (derived JSON) -------------------------------------------------
 
 #: File years of the s251 JSON buckets (start of the financial year).

@@ -43,11 +43,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
+from analysis.models import fitting
 
 PROGRAMMES = {"safety_valve": "Safety Valve", "dbv": "Delivering Better Value"}
 #: Event-time window of every stack (years relative to the first treated year).
@@ -132,12 +132,8 @@ def summary(outcome: str, draws: np.ndarray, chains: int) -> dict[str, float]:
     x = np.asarray(in_units(outcome, np.asarray(draws, dtype=float)))
     if x.size % chains:
         raise ValueError(f"{outcome}: {x.size} draws do not split into {chains} chains")
-    x = x.reshape(chains, -1)
-    lo, mid, hi = np.quantile(x, [0.05, 0.5, 0.95])
-    return {"median": float(mid), "lo": float(lo), "hi": float(hi),
-            "median_mcse": float(az.mcse(x, method="median")),
-            "lo_mcse": float(az.mcse(x, method="quantile", prob=0.05)),
-            "hi_mcse": float(az.mcse(x, method="quantile", prob=0.95))}
+    (lo, lo_mcse), (mid, mid_mcse), (hi, hi_mcse) = (fitting.quantile(x, chains, p) for p in (0.05, 0.5, 0.95))
+    return {"median": mid, "lo": lo, "hi": hi, "median_mcse": mid_mcse, "lo_mcse": lo_mcse, "hi_mcse": hi_mcse}
 
 
 def outcome_frame(panel: pd.DataFrame, outcomes: list[str] | None = None) -> pd.DataFrame:

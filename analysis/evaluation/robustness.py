@@ -101,9 +101,12 @@ def trend_sensitivity(es: EventStudy, outcome: str, group: str = "main") -> dict
         if lo <= 0 <= hi:
             breakdown = round(float(m), 2)
             break
-    intervals = [dict(zip(("m", "lo", "hi"), (m, *bounds(m))))
-                 | {"lo_mcse": programmes.summary(outcome, att - m * d * k_bar, chains)["lo_mcse"],
-                    "hi_mcse": programmes.summary(outcome, att + m * d * k_bar, chains)["hi_mcse"]} for m in M_GRID]
+
+    def robust(m: float) -> dict:
+        lower, upper = (programmes.summary(outcome, att + sign * m * d * k_bar, chains) for sign in (-1, 1))
+        return {"m": m, "lo": lower["lo"], "hi": upper["hi"], "lo_mcse": lower["lo_mcse"], "hi_mcse": upper["hi_mcse"]}
+
+    intervals = [robust(m) for m in M_GRID]
     return {"intervals": intervals, "breakdown": breakdown, "pre_change": float(np.median(in_units(outcome, d))), "k_bar": k_bar,
             "att": programmes.summary(outcome, att, chains)}
 

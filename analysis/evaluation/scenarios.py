@@ -35,10 +35,11 @@ from __future__ import annotations
 import difflib
 from dataclasses import asdict, dataclass, field
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
+from analysis.data.finance import financial_year
+from analysis.models import fitting
 from analysis.models.spend.data import TYPE_LABELS, TYPES
 from analysis.models.spend.model import SpendModel
 from analysis.models.spend.results import PLACE_FUNDING
@@ -136,9 +137,9 @@ class Estimate:
 
 
 def estimate(draws: np.ndarray, chains: int) -> Estimate:
-    x = np.asarray(draws, dtype=float).reshape(chains, -1)
-    q = np.quantile(x, [0.5, 0.05, 0.95])
-    return Estimate(float(q[0]), float(q[1]), float(q[2]), float(az.mcse(x, method="median")))
+    median, mcse = fitting.quantile(draws, chains, 0.5)
+    q05, q95 = np.quantile(np.asarray(draws, dtype=float), [0.05, 0.95])
+    return Estimate(median, float(q05), float(q95), mcse)
 
 
 class Scenario:
@@ -257,7 +258,7 @@ def text(result: dict) -> str:
     def money(e: dict) -> str:
         return f"£{e['median']:,.0f} (90% interval £{e['q05']:,.0f} to £{e['q95']:,.0f})".replace("£-", "−£")
 
-    lines = [f"{result['scope']}, unit costs of {result['year'] - 1}-{result['year'] % 100:02d}: moving "
+    lines = [f"{result['scope']}, unit costs of {financial_year(result['year'])}: moving "
              f"{result['children_moved']:,.0f} children with plans changes a year's spend by",
              f"  top-ups (the LA's high-needs budget): {money(result['annual_change_top_up'])}; "
              f"chance of a saving {100 * result['probability_saving_top_up']:.0f}%",

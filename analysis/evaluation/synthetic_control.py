@@ -125,7 +125,8 @@ class SyntheticControl:
         change), so the two estimators can be set side by side; pre-period rows are this
         estimator's pre-trend check. Only LAs observed at `base` count. Draws (stacked chain by chain) per row.
         """
-        synth = self.fit().posterior["synthetic"].stack(d=("chain", "draw")).transpose("d", ...).to_numpy()
+        posterior = self.fit().posterior
+        synth = posterior["synthetic"].stack(d=("chain", "draw")).transpose("d", ...).to_numpy()
         gap = self.frame["y"].to_numpy()[None, :] - synth
         f = self.frame.reset_index(drop=True)
         at_base = f[f["event_time"] == base].set_index("la_code").index
@@ -133,7 +134,7 @@ class SyntheticControl:
         rows = []
         for e, part in f[f["la_code"].isin(at_base) & (f["event_time"] != base)].groupby("event_time"):
             rel = gap[:, part.index] - gap[:, anchor[part["la_code"]].to_numpy()]
-            rows.append({"event_time": int(e), "n_treated": len(part), "draws": rel.mean(axis=1), "chains": self.fit().posterior.sizes["chain"]})
+            rows.append({"event_time": int(e), "n_treated": len(part), "draws": rel.mean(axis=1), "chains": posterior.sizes["chain"]})
         return pd.DataFrame(rows)
 
     def att_post(self) -> np.ndarray:

@@ -372,6 +372,14 @@ def interval(draws: np.ndarray | pd.Series, width: float = 0.9) -> tuple[float, 
     return float(mid), float(lo), float(hi)
 
 
+def quantile(draws: np.ndarray, chains: int, prob: float) -> tuple[float, float]:
+    """A posterior quantile of one scalar quantity and its Monte Carlo standard error (ArviZ's, for the
+    median or a quantile), from draws stacked chain by chain from `chains` chains."""
+    x = np.asarray(draws, dtype=float).reshape(chains, -1)
+    mcse = az.mcse(x, method="median") if prob == 0.5 else az.mcse(x, method="quantile", prob=prob)
+    return float(np.quantile(x, prob)), float(mcse)
+
+
 def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Diagnostics:
     """Rank-normalised split R-hat, bulk ESS (worst parameter) and divergences of a fit.
 

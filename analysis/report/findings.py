@@ -23,12 +23,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
 from analysis import paths
 from analysis.atomic import write_atomic
+from analysis.data.finance import financial_year
+from analysis.models import fitting
 from analysis.report.precision import places
 
 STORED = paths.ROOT / "results" / "key_numbers.json"
@@ -46,17 +47,9 @@ class KeyNumber:
     what: str
 
 
-def by_chain(draws: np.ndarray, chains: int) -> np.ndarray:
-    """Stacked posterior samples (chain-major, as xarray's ``stack(sample=("chain", "draw"))``) → (chain, draw)."""
-    draws = np.asarray(draws, dtype=float)
-    return draws.reshape(chains, -1) if draws.ndim == 1 else draws.reshape(draws.shape[0], chains, -1)
-
-
 def quantile_number(draws: np.ndarray, chains: int, prob: float, unit: str, what: str, scale: float = 1.0) -> KeyNumber:
     """A posterior quantile of one scalar quantity and its MCSE (ArviZ)."""
-    x = by_chain(draws, chains) * scale
-    value = float(np.quantile(x, prob))
-    mcse = float(az.mcse(x, method="median" if prob == 0.5 else "quantile", prob=None if prob == 0.5 else prob))
+    value, mcse = fitting.quantile(np.asarray(draws, dtype=float) * scale, chains, prob)
     return KeyNumber(value, mcse, unit, what)
 
 
@@ -126,13 +119,13 @@ def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
         plans = model.counts()[rows].sum(axis=0)
         out |= {
             f"spend.unit_cost_{k}{suffix}": quantile_number(comp[k].sum(axis=1) / plans[j], chains, 0.5, "£ per plan per year",
-                                                          f"{TYPE_LABELS[k]}: England average unit cost {year - 1}-{str(year)[2:]} (median)")
+                                                          f"{TYPE_LABELS[k]}: England average unit cost {financial_year(year)} (median)")
             for j, k in enumerate(TYPES)
         }
         if not suffix:  # the last year's interval too, for the book's key findings
             for prob, q in ((0.05, "q05"), (0.95, "q95")):
                 out |= {f"spend.unit_cost_{k}_{q}": quantile_number(comp[k].sum(axis=1) / plans[j], chains, prob, "£ per plan per year",
-                                                                   f"{TYPE_LABELS[k]}: England average unit cost {year - 1}-{str(year)[2:]} ({q})")
+                                                                   f"{TYPE_LABELS[k]}: England average unit cost {financial_year(year)} ({q})")
                         for j, k in enumerate(TYPES)}
     return out
 
@@ -147,7 +140,7 @@ def data_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     for key, year in (("first", int(eng.index.min())), ("last", int(eng.index.max()))):
         out[f"data.hn_spend_{key}"] = KeyNumber(
             float(eng.at[year, "sum"]), 0.0, "£",
-            f"England: high-needs spend, s251 outturn lines 1.2.x, {year - 1}-{year % 100:02d}, {int(eng.at[year, 'size'])} LAs reporting")
+            f"England: high-needs spend, s251 outturn lines 1.2.x, {financial_year(year)}, {int(eng.at[year, 'size'])} LAs reporting")
     return out
 
 

@@ -76,11 +76,6 @@ def span(series: pd.Series) -> tuple[int, int]:
     return int(years.min()), int(years.max())
 
 
-def financial_year(year: int) -> str:
-    """A panel year as the financial year ending in its March: 2025 → "2024-25"."""
-    return f"{year - 1}-{year % 100:02d}"
-
-
 # --- charts -------------------------------------------------------------------------------
 
 def _year(years: pd.Series, title: str = "January (panel year)") -> alt.X:

@@ -26,6 +26,7 @@ import pandas as pd
 from analysis import paths
 from analysis.atomic import write_atomic
 from analysis.data import breaks, lineage
+from analysis.data.finance import financial_year
 from analysis.evaluation import value
 from analysis.evaluation.experiment import Evaluation
 from analysis.models.outcomes import OUTCOMES, OutcomeModel
@@ -465,7 +466,7 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
     costs = profiles.modelled[profiles.modelled["section"] == "unit cost"].assign(
         type=lambda d: d["label"].str.replace("Unit cost (top-up): ", "", regex=False))[["la_code", "type", "value", "q05", "q95"]]
     cost_base = alt.Chart(costs, width=_PANEL_W, height=_PANEL_H,
-                          title=f"Unit cost per plan {profiles.last_year - 1}-{profiles.last_year % 100:02d} (top-up)").transform_filter(_chosen())
+                          title=f"Unit cost per plan {financial_year(profiles.last_year)} (top-up)").transform_filter(_chosen())
     y_type = alt.Y("type:N", title=None, sort=list(TYPE_LABELS.values()))
     cost = cost_base.mark_rule(color=charts.OKABE_ITO[0]).encode(
         x=alt.X("q05:Q", title=None, scale=alt.Scale(type="log"), axis=alt.Axis(format="$,.0f", values=[1000, 3000, 10000, 30000, 100000])),
@@ -523,7 +524,7 @@ def _facts(profiles: Profiles) -> pd.DataFrame:
         else:
             lines.append("Not in Safety Valve or DBV")
         if pd.notna(r.deficit_pct):
-            lines.append(f"DSG {'deficit' if r.deficit_pct > 0 else 'surplus'} {abs(r.deficit_pct):.1f}% of DSG ({int(r.deficit_year) - 1}-{int(r.deficit_year) % 100:02d})")
+            lines.append(f"DSG {'deficit' if r.deficit_pct > 0 else 'surplus'} {abs(r.deficit_pct):.1f}% of DSG ({financial_year(int(r.deficit_year))})")
         if pd.notna(r.full_cost_per_plan):
             lines.append(f"Full cost per plan {charts.fmt_gbp(r.full_cost_per_plan)} (with place funding)")
         lines.append("Data releases: 'Data vintage', end of this chapter")
@@ -551,7 +552,7 @@ def _gap(row, measure: str) -> str:
 def summary_table(profiles: Profiles) -> pd.DataFrame:
     """Every LA's headline figures for the book's table, intervals written out."""
     s = profiles.summary
-    year, fy = profiles.last_year, f"{profiles.last_year - 1}-{profiles.last_year % 100:02d}"
+    year, fy = profiles.last_year, financial_year(profiles.last_year)
     interval = lambda m, lo, hi, f: [f"{f(a)} ({f(b)}–{f(c)})" if pd.notna(a) else "–" for a, b, c in zip(m, lo, hi)]
     whole = lambda x: f"{x:,.0f}"
     return pd.DataFrame({
@@ -687,5 +688,5 @@ def deficit_map(profiles: Profiles) -> alt.LayerChart:
     h = profiles.history[profiles.history["measure"] == "deficit_pct"]
     year = int(h["year"].max())
     latest = h[h["year"] == year][["la_code", "value"]]
-    return charts.la_map(latest, "value", year=year, title=f"DSG deficit, % of DSG, {year - 1}-{year % 100:02d}",
+    return charts.la_map(latest, "value", year=year, title=f"DSG deficit, % of DSG, {financial_year(year)}",
                          legend_title="% (+ deficit)", fmt=".1f", domain_mid=0.0)

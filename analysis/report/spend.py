@@ -13,6 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from analysis.data.finance import financial_year
 from analysis.models.fitting import Diagnostics
 from analysis.models.spend import (
     BASE_PRIOR,
@@ -314,9 +315,9 @@ def published_table(comparison: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "source": comparison["what"] + " [@" + comparison["source"] + "]",
         "placement": comparison["placement"].map(TYPE_LABELS),
-        "financial year": [f"{y - 1}-{str(y)[2:]}" for y in comparison["year"]],
+        "financial year": [financial_year(y) for y in comparison["year"]],
         "published": comparison["published"].map(lambda v: gbp(v, 100)),
-        "model (full cost)": [f"{gbp(m, 100)} ({gbp(lo, 100)} to {gbp(hi, 100)})" + ("" if y == my else f", {my - 1}-{str(my)[2:]}")
+        "model (full cost)": [f"{gbp(m, 100)} ({gbp(lo, 100)} to {gbp(hi, 100)})" + ("" if y == my else f", {financial_year(my)}")
                               for m, lo, hi, y, my in zip(comparison["median"], comparison["q05"], comparison["q95"],
                                                           comparison["year"], comparison["model_year"])],
         "model ÷ published": comparison["ratio"].map("{:.2f}".format),
@@ -327,7 +328,7 @@ def high_needs_bill_table(bill: pd.DataFrame) -> pd.DataFrame:
     """`national_high_needs_cost` for reading: £ billions to 2 decimals, '–' where not published."""
     bn = lambda v: "–" if pd.isna(v) else f"£{v / 1e9:,.2f}bn"  # noqa: E731
     return pd.DataFrame({
-        "financial year": [f"{y - 1}-{str(y)[2:]}" for y in bill["year"]],
+        "financial year": [financial_year(y) for y in bill["year"]],
         "LA top-ups and services (s251 1.2.x)": bill["top_ups"].map(bn),
         "place funding paid by ESFA": bill["esfa_place_funding"].map(bn),
         "place funding paid by LAs": bill["maintained_place_funding"].map(bn),
@@ -346,7 +347,7 @@ def category_table(check: pd.DataFrame) -> pd.DataFrame:
     """Posterior predictive check of each category source, by year: coverage, and England's sum beside the model's."""
     return pd.DataFrame({
         "category": check["category"].map(CATEGORY_LABELS),
-        "financial year": [f"{y - 1}-{str(y)[2:]}" for y in check["year"]],
+        "financial year": [financial_year(y) for y in check["year"]],
         "LAs": check["n"],
         "inside 50%": (100 * check["coverage_50"]).round().astype(int).astype(str) + "%",
         "inside 90%": (100 * check["coverage_90"]).round().astype(int).astype(str) + "%",
@@ -458,7 +459,7 @@ def shortcomings(model: SpendModel, crosscheck: pd.DataFrame) -> str:
         "from 2018-19 to 2021-22 and the benchmarking split covers 2021-22 only. After that, the split between "
         "the base and the plans rests on spend totals and on the assumption that state-funded places and services "
         f"share one price trend ({100 * state_rate:.0f}% a year for a state special plan from 2021-22 to "
-        f"{last - 1}-{str(last)[2:]}). The 2021-22 levels are the ones the data identify; the later ones are the "
+        f"{financial_year(last)}). The 2021-22 levels are the ones the data identify; the later ones are the "
         "model's extrapolation, and the growth decomposition is made only for the years the categories cover.",
         f"**Top-ups to maintained schools, academies and colleges are the remaining check, and it is close but not exact.** "
         f"The model's mainstream, state special, post-16 and other spend is {c.loc['maintained', 'ratio']:.2f} times that "
