@@ -387,8 +387,9 @@ def test_a_process_asking_for_a_fit_being_sampled_waits_for_it_and_loads_it(tmp_
     assert out.strip() == "50"
 
 
-def test_a_fit_is_sampled_in_another_process_and_only_the_stored_form_comes_back(tmp_path, monkeypatch):
-    real, pids = fitting.sample, tmp_path / "pids"
+def _recording_sampler_pids(monkeypatch, pids: Path) -> None:
+    """Make `fitting.sample` append the id of the process it runs in to `pids` (a file: a fork's memory is its own)."""
+    real = fitting.sample
 
     def sample(model, settings, **kwargs):
         with pids.open("a") as out:
@@ -396,6 +397,11 @@ def test_a_fit_is_sampled_in_another_process_and_only_the_stored_form_comes_back
         return real(model, settings, **kwargs)
 
     monkeypatch.setattr(fitting, "sample", sample)
+
+
+def test_a_fit_is_sampled_in_another_process_and_only_the_stored_form_comes_back(tmp_path, monkeypatch):
+    pids = tmp_path / "pids"
+    _recording_sampler_pids(monkeypatch, pids)
     idata = fitting.cached_fit("tiny", _tiny, "data", TINY, check=["x"], cache=tmp_path / "fits")
     assert [int(p) for p in pids.read_text().split()] != [os.getpid()] and len(pids.read_text().split()) == 1
     assert list(idata.sample_stats.data_vars) == ["diverging"] and idata.posterior["x"].dtype == "float32"
@@ -403,14 +409,8 @@ def test_a_fit_is_sampled_in_another_process_and_only_the_stored_form_comes_back
 
 
 def test_where_forking_is_off_a_fit_is_sampled_in_this_process_and_stored_alike(tmp_path, monkeypatch):
-    real, pids = fitting.sample, tmp_path / "pids"
-
-    def sample(model, settings, **kwargs):
-        with pids.open("a") as out:
-            out.write(f"{os.getpid()}\n")
-        return real(model, settings, **kwargs)
-
-    monkeypatch.setattr(fitting, "sample", sample)
+    pids = tmp_path / "pids"
+    _recording_sampler_pids(monkeypatch, pids)
     monkeypatch.setattr(fitting, "FORK_SAMPLING", False)
     idata = fitting.cached_fit("tiny", _tiny, "data", TINY, check=["x"], cache=tmp_path / "here")
     monkeypatch.setattr(fitting, "FORK_SAMPLING", True)
