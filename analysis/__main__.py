@@ -175,6 +175,7 @@ GRIDS = {
     "placebos": ("analysis.evaluation.placebos", "tasks"),
     "placebo-crosschecks": ("analysis.evaluation.placebo_crosschecks", "tasks"),
     "placebo-imputation": ("analysis.evaluation.placebo_imputation", "tasks"),
+    "placebo-synthetic": ("analysis.evaluation.placebo_synthetic", "tasks"),
 }
 
 

@@ -18,7 +18,7 @@ from analysis.evaluation import experiment as evaluation
 
 from analysis.evaluation import matching
 
-from analysis.evaluation import balancing, placebos, programmes, robustness
+from analysis.evaluation import balancing, placebo_imputation, placebos, programmes, robustness
 from analysis.errors import DataError
 from analysis.evaluation.event_study import SETTINGS as EVENT_SETTINGS
 from analysis.evaluation.event_study import EventStudy, stack
@@ -238,6 +238,10 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
                 ls = checks["least_squares_pyfixest"]["placebo_space"]
                 assert not ls["stale"], "results/placebo-crosschecks.json is stale: rerun `python -m analysis grid placebo-crosschecks`"
                 assert {ls[f]["n"] for f in placebos.FAMILIES} == {placebos.BATCH * placebos.BATCHES}
+                sc = checks["synthetic_control"]
+                assert sc["lo"] <= sc["median"] <= sc["hi"], (programme, name, sc)
+                assert not sc["placebo_space"]["stale"], "results/placebo-synthetic.json is stale: rerun `python -m analysis grid placebo-synthetic`"
+                assert {sc["placebo_space"][f]["n"] for f in placebos.FAMILIES} == {placebo_imputation.GROUPS * placebos.BATCHES}
 
 
 def test_the_sensitivities_leave_out_suspended_agreements_and_pandemic_years(real: evaluation.Evaluation) -> None:

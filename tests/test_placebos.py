@@ -68,6 +68,32 @@ def test_the_imputation_placebos_are_current_reproduced_and_the_same_groups():
     assert set(imputed["n"]) == {placebo_imputation.GROUPS * placebos.BATCHES} and len(imputed) == len(cov) // 3
 
 
+def test_the_synthetic_control_placebos_are_current_reproduced_and_the_same_groups():
+    from analysis.evaluation import placebo_crosschecks, placebo_imputation, placebo_synthetic
+
+    saved = stored.load("placebo-synthetic")
+    assert not saved.stale, saved.note("python -m analysis grid placebo-synthetic")
+    bayes = stored.load("placebos").results
+    assert set(saved.results) == set(bayes)
+    for key, value in saved.results.items():
+        # the first groups of each of the placebo grid's batches, by name, each of whose fits passed its checks
+        assert list(value["placebos"]) == list(bayes[key]["placebos"])[:placebo_imputation.GROUPS], key
+        assert all(c["passed"] for c in value["checks"].values()), (key, value["checks"])
+    fresh = grid.run(placebo_synthetic.tasks(reduced=True), scheduler="serial", progress=False)
+    for key, value in fresh.items():  # CI's reduced grid: the first group of one batch, exactly as stored
+        assert len(value["placebos"]) == placebo_synthetic.REDUCED_GROUPS
+        for part in ("placebos", "checks"):
+            for name, got in json.loads(json.dumps(value[part])).items():
+                assert got == saved.results[key][part][name], (key, part, name)
+    # the same groups: the synthetic control's estimates follow the event study's (other comparisons, same
+    # pseudo-treated LAs); estimates of different groups would be uncorrelated
+    pairs = np.array([(v, bayes[key]["placebos"][name][o][0]) for key, value in saved.results.items()
+                      for name, by_outcome in value["placebos"].items() for o, (v, _, _) in by_outcome.items()])
+    assert np.corrcoef(pairs.T)[0, 1] > 0.3
+    cov = placebo_crosschecks.coverage(bayes, stored.load("placebo-crosschecks").results, None, saved.results)
+    assert set(cov.loc[cov["estimator"] == "synthetic control (Bayesian)", "n"]) == {placebo_imputation.GROUPS * placebos.BATCHES}
+
+
 def test_placebo_draws_are_clean_and_matched_from_las_not_drawn():
     ev = experiment.load()
     members = set(ev.treatment["la_code"])

@@ -1,6 +1,7 @@
 """The evaluation report completed with its cross-checks: per programme and outcome, the least-squares
-estimate (pyfixest) and the imputation estimate (CausalPy), each with its coverage on the placebo groups, and
-entropy balancing beside the preferred estimate.
+estimate (pyfixest), the imputation estimate (CausalPy) and the synthetic control's average change since the
+year before the start, each with its coverage on the placebo groups, and entropy balancing beside the
+preferred estimate.
 
 Why a module of its own: `experiment.report` holds what the placebo grid's code builds on; the
 cross-checks use other libraries and estimators, and are added here so that `python -m analysis evaluate`
@@ -9,7 +10,7 @@ reports everything the chapter shows without the grid's code depending on them.
 
 from __future__ import annotations
 
-from analysis.evaluation import balancing, imputation, placebo_crosschecks, programmes, robustness
+from analysis.evaluation import balancing, imputation, placebo_crosschecks, placebo_synthetic, programmes, robustness
 from analysis.evaluation.experiment import Evaluation
 from analysis.models import stored
 
@@ -29,7 +30,9 @@ def complete(out: dict, ev: Evaluation) -> dict:
     weighted = [balancing.reweight(ev, p, covariates) for p in programmes.PROGRAMMES for covariates in balancing.SPECIFICATIONS.values()]
     names = {v: k for k, v in balancing.SPECIFICATIONS.items()}
     bayes, ls, imp = stored.load("placebos"), stored.load("placebo-crosschecks"), stored.load("placebo-imputation")
-    coverage = placebo_crosschecks.coverage(bayes.results, ls.results, imp.results).set_index(["estimator", "programme", "outcome", "family"]).sort_index()
+    synth = stored.load("placebo-synthetic")
+    coverage = (placebo_crosschecks.coverage(bayes.results, ls.results, imp.results, synth.results)
+                .set_index(["estimator", "programme", "outcome", "family"]).sort_index())
 
     def placebo_space(estimator: str, saved: stored.Stored, programme: str, outcome: str) -> dict:
         cells = coverage.loc[(estimator, programme, outcome)]
@@ -45,6 +48,10 @@ def complete(out: dict, ev: Evaluation) -> dict:
                 checks["least_squares_pyfixest"] = {"estimate": round(float(f["estimate"]), 4), "lo": round(float(f["lo"]), 4), "hi": round(float(f["hi"]), 4), "n_treated": int(f["n_treated"])}
                 if outcome in programmes.HEADLINE:
                     checks["least_squares_pyfixest"]["placebo_space"] = placebo_space("least squares (pyfixest)", ls, programme, outcome)
+            if outcome in programmes.HEADLINE:
+                checks["synthetic_control"] = {
+                    **_interval(*placebo_synthetic.average_after_start(ev.synthetic_control(programme, outcome), outcome)),
+                    "placebo_space": placebo_space("synthetic control (Bayesian)", synth, programme, outcome)}
             if (programme, outcome) in imputed:
                 r = imputed[(programme, outcome)]
                 checks["imputation_causalpy"] = {

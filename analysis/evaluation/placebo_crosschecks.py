@@ -41,14 +41,17 @@ def tasks(reduced: bool = False) -> list[grid.Task]:
     return [grid.Task(f"{p}-{f}-{b}", placebo_batch, {"programme": p, "family": f, "batch": b}) for p, f, b in keys]
 
 
-def coverage(bayes: dict[str, dict], least_squares: dict[str, dict], imputed: dict[str, dict] | None = None) -> pd.DataFrame:
+def coverage(bayes: dict[str, dict], least_squares: dict[str, dict], imputed: dict[str, dict] | None = None,
+             synthetic: dict[str, dict] | None = None) -> pd.DataFrame:
     """Per programme, family and outcome: placebos and the share of 90% intervals containing 0, for the
     Bayesian event study (the placebo grid), least squares (this grid) and, if given, the imputation estimator
-    (the placebo-imputation grid, on a subset of the same groups)."""
+    and the synthetic control (the placebo-imputation and placebo-synthetic grids, on a subset of the same groups)."""
     rows = []
     estimators = [("event study (Bayesian)", bayes), ("least squares (pyfixest)", least_squares)]
     if imputed is not None:
         estimators.append(("imputation (CausalPy)", imputed))
+    if synthetic is not None:
+        estimators.append(("synthetic control (Bayesian)", synthetic))
     for name, results in estimators:
         for r in results.values():
             for placebo, by_outcome in r["placebos"].items():

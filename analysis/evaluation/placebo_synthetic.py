@@ -1,0 +1,68 @@
+"""The synthetic-control cross-check on the placebo groups: how often do its 90% intervals contain zero where
+the true effect is zero, under selection on deficits and the mean reversion that follows?
+
+For each placebo group (re-created exactly, `placebos.groups`), each pseudo-treated LA gets a synthetic
+control (`synthetic_control`) from the LAs in neither programme that were not drawn, as a real programme LA
+gets one from its cohort's eligible LAs. The estimate is the one the chapter sets beside the event study's:
+the change in the gap since the year before the start (`SyntheticControl.att_from_base`), averaged over the
+pseudo-treated LAs' years after the start. A synthetic control is fitted per outcome (about 10 s each), so
+this grid, like the imputation's, covers the first `placebo_imputation.GROUPS` groups of each of the placebo
+grid's batches, and the estimators' coverage can be set side by side on the same groups. Fits go to a
+temporary cache: each is made once, here.
+
+Each task is one batch (`GROUPS` groups, two headline outcomes: about 2 minutes on 2 cores), run by
+`python -m analysis grid placebo-synthetic` and stored in `results/placebo-synthetic.json`. CI's reduced grid
+fits the first group of the placebo grid's reduced batch, which must reproduce the stored one exactly.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from analysis import grid
+from analysis.evaluation import experiment, placebos, programmes
+from analysis.evaluation.placebo_imputation import GROUPS
+from analysis.evaluation.synthetic_control import SyntheticControl
+from analysis.models.fitting import interval
+
+#: CI's subset: the first group of the placebo grid's reduced batch.
+REDUCED_GROUPS = 1
+
+
+def placebo_batch(programme: str, family: str, batch: int, groups: int = GROUPS) -> dict:
+    """The synthetic control's average change since the year before the start for the first `groups` placebo
+    groups of one batch, per headline outcome: [median, lo, hi] in reporting units, and each group's checks."""
+    ev = experiment.load()
+    pool = programmes.eligible_controls(ev.panel, ev.cohorts, ev.last_year)
+    out, checks = {}, {}
+    with tempfile.TemporaryDirectory() as cache:
+        for name, design in placebos.groups(ev, programme, family, batch, groups).items():
+            treated = design.loc[design["treated"], ["la_code", "stack"]].rename(columns={"stack": "first_treated_year"})
+            treated = treated.assign(programme=programme, censor_year=np.nan)
+            donors = [c for c in pool if c not in set(treated["la_code"])]
+            out[name], found = {}, []
+            for o in programmes.HEADLINE:
+                synth = SyntheticControl(ev.outcomes[ev.outcomes["outcome"] == o], treated, dict.fromkeys(treated["la_code"], donors),
+                                         name=f"placebo-synthetic-{name}-{o}", last_year=ev.last_year, cache=Path(cache))
+                out[name][o] = [round(v, 4) for v in average_after_start(synth, o)]
+                found.append(synth.diagnostics())
+            checks[name] = {"passed": all(d.passed for d in found), "rhat_max": max(d.rhat_max for d in found),
+                            "ess_bulk_min": min(d.ess_bulk_min for d in found), "divergences": sum(d.divergences for d in found)}
+    return {"programme": programme, "family": family, "batch": batch, "placebos": out, "checks": checks}
+
+
+def average_after_start(synth: SyntheticControl, outcome: str) -> tuple[float, float, float]:
+    """Median and 90% interval (reporting units) of the change in the gap since the year before the start,
+    averaged over the treated LAs' years after it: the event study's estimand, by the synthetic control."""
+    rows = synth.att_from_base(-1).query("event_time >= 0")
+    draws = np.average(np.stack(rows["draws"].to_list()), axis=0, weights=rows["n_treated"])
+    return interval(programmes.in_units(outcome, draws))
+
+
+def tasks(reduced: bool = False) -> list[grid.Task]:
+    keys = placebos.REDUCED if reduced else [(p, f, b) for p in placebos.PROGRAMMES for f in placebos.FAMILIES for b in range(placebos.BATCHES)]
+    n = REDUCED_GROUPS if reduced else GROUPS
+    return [grid.Task(f"{p}-{f}-{b}", placebo_batch, {"programme": p, "family": f, "batch": b, "groups": n}) for p, f, b in keys]
