@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analysis import grid
 from analysis.evaluation import experiment, placebos, programmes
@@ -76,9 +77,9 @@ def test_the_synthetic_control_placebos_are_current_reproduced_and_the_same_grou
     bayes = stored.load("placebos").results
     assert set(saved.results) == set(bayes)
     for key, value in saved.results.items():
-        # the first groups of each of the placebo grid's batches, by name, each of whose fits passed its checks
+        # the first groups of each of the placebo grid's batches, by name
         assert list(value["placebos"]) == list(bayes[key]["placebos"])[:placebo_imputation.GROUPS], key
-        assert all(c["passed"] for c in value["checks"].values()), (key, value["checks"])
+        assert set(value["checks"]) == set(value["placebos"]), key
     fresh = grid.run(placebo_synthetic.tasks(reduced=True), scheduler="serial", progress=False)
     for key, value in fresh.items():  # CI's reduced grid: the first group of one batch, exactly as stored
         assert len(value["placebos"]) == placebo_synthetic.REDUCED_GROUPS
@@ -92,6 +93,15 @@ def test_the_synthetic_control_placebos_are_current_reproduced_and_the_same_grou
     assert np.corrcoef(pairs.T)[0, 1] > 0.3
     cov = placebo_crosschecks.coverage(bayes, stored.load("placebo-crosschecks").results, None, saved.results)
     assert set(cov.loc[cov["estimator"] == "synthetic control (Bayesian)", "n"]) == {placebo_imputation.GROUPS * placebos.BATCHES}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known shortfall, reported in chapter 5: 21 of the 100 synthetic-control placebo groups have a fit that misses "
+    "R-hat ≤ 1.01 (up to 1.024) or bulk ESS ≥ 400 (down to 225) at the real fits' settings; they are counted, "
+    "and refits with longer chains are needed before every group counts as converged"))
+def test_every_synthetic_control_placebo_fit_converged():
+    results = stored.load("placebo-synthetic").results
+    assert all(c["passed"] for r in results.values() for c in r["checks"].values())
 
 
 def test_placebo_draws_are_clean_and_matched_from_las_not_drawn():
@@ -138,3 +148,18 @@ def test_the_placebo_chart_shows_every_placebo_and_the_real_estimate():
     assert sum(r["family"] == "real" for r in rows) == len(real)
     assert sum(r["family"] != "real" for r in rows) == len(estimates)
     assert {r["median"] for r in rows if r["family"] == "real"} == {-99.0}
+
+
+def test_the_placebo_checks_text_counts_groups_whose_fits_missed_a_check():
+    from analysis.report import programme_effects as effects
+
+    ok = {"passed": True, "rhat_max": 1.002, "ess_bulk_min": 900.0, "divergences": 0}
+    bad = {"passed": False, "rhat_max": 1.017, "ess_bulk_min": 300.0, "divergences": 0}
+    results = {"b": {"checks": {"g1": ok, "g2": bad},
+                     "placebos": {"g1": {"a": [0.1, -1.0, 1.0], "b": [0.5, 0.2, 0.9]}, "g2": {"a": [0.0, -1.0, 1.0], "b": [0.0, -1.0, 1.0]}}}}
+    text = effects.placebo_checks_text(results, "synthetic control")
+    assert "1 of 2 placebo groups" in text and "R-hat up to 1.017" in text and "down to 300" in text
+    assert "zero in 100% of estimates against 50%" in text
+    results["b"]["checks"]["g2"] = ok
+    assert effects.placebo_checks_text(results, "synthetic control").startswith("Every fit of the synthetic control")
+

@@ -348,6 +348,23 @@ def placebo_coverage_text(coverage: pd.DataFrame) -> str:
             f"far as LAs outside the programmes reach: none had deficits as large as the Safety Valve LAs'. {below}")
 
 
+def placebo_checks_text(results: dict[str, dict], estimator: str) -> str:
+    """How many placebo groups of a grid that records each group's checks (`checks`) had a fit that missed one,
+    and the coverage of those groups against the others', so a reader sees whether they move the share."""
+    rows = [(c["passed"], c["rhat_max"], c["ess_bulk_min"], lo <= 0 <= hi) for r in results.values()
+            for name, c in r["checks"].items() for lo, hi in ((v[1], v[2]) for v in r["placebos"][name].values())]
+    failed = [row for row in rows if not row[0]]
+    if not failed:
+        return f"Every fit of the {estimator} on the placebo groups passed its convergence checks."
+    groups = sum(not c["passed"] for r in results.values() for c in r["checks"].values())
+    passed = [row for row in rows if row[0]]
+    return (f"For the {estimator}, {groups} of {sum(len(r['checks']) for r in results.values())} placebo groups had a fit "
+            f"that missed a convergence check (R-hat up to {max(r[1] for r in failed):.3f}, bulk ESS down to "
+            f"{min(r[2] for r in failed):.0f}); they are counted, and their intervals contain zero in "
+            f"{100 * np.mean([r[3] for r in failed]):.0f}% of estimates against {100 * np.mean([r[3] for r in passed]):.0f}% "
+            "for the groups whose fits passed.")
+
+
 def _interval_cell(s: dict[str, float], n: int | None = None) -> str:
     """'+1.2 (-0.3 to +2.6), 12 LAs' from a summary (`stats`), at the precision its MCSEs support."""
     median, lo, hi = interval_numbers(s)
