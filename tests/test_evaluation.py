@@ -277,6 +277,21 @@ def test_the_sensitivity_table_and_text_show_every_analysis(real: evaluation.Eva
     assert "from -4.5 to +6.0" in text
 
 
+def test_the_estimand_table_reads_each_estimator_with_its_placebo_coverage(real: evaluation.Evaluation) -> None:
+    from analysis.report import programme_effects as effects
+
+    coverage = pd.DataFrame([{"programme": p, "family": f, "outcome": o, "estimator": e, "n": n, "coverage_90": c}
+                             for p in programmes.PROGRAMMES for o in programmes.HEADLINE for f, c in zip(placebos.FAMILIES, (0.8, 0.9))
+                             for e, n in (("event study (Bayesian)", 100), ("least squares (pyfixest)", 100),
+                                          ("synthetic control (Bayesian)", 25))])
+    table = effects.estimand_table(real, coverage)
+    rows = table[table["Years since start"] == "placebo coverage"]
+    assert len(rows) == len(programmes.PROGRAMMES) * len(programmes.HEADLINE)
+    assert set(rows["Event study (matched LAs)"]) == {"85% of 200 placebo groups"}
+    assert set(rows["Synthetic control (donor blend)"]) == {"85% of 50 placebo groups"}
+    assert (table.groupby(["Programme", "Outcome"], sort=False)["Years since start"].last() == "placebo coverage").all()
+
+
 def test_the_deficit_sensitivity_drops_only_high_deficit_las_that_could_be_unidentified_members():
     features = pd.DataFrame({"dsg_deficit_pct": [20.0, 20.0, 1.0, float("nan")]}, index=["A", "B", "C", "D"])
     kept = matching.exclude_deficit_like(features, ["A", "B", "C", "D"], threshold=10.0, candidates={"B", "C", "D"})

@@ -4,6 +4,7 @@ the placebo designs are clean, and the summary counts what it says."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -93,6 +94,28 @@ def test_the_synthetic_control_placebos_are_current_reproduced_and_the_same_grou
     assert np.corrcoef(pairs.T)[0, 1] > 0.3
     cov = placebo_crosschecks.coverage(bayes, stored.load("placebo-crosschecks").results, None, saved.results)
     assert set(cov.loc[cov["estimator"] == "synthetic control (Bayesian)", "n"]) == {placebo_imputation.GROUPS * placebos.BATCHES}
+
+
+def test_a_synthetic_control_placebo_fit_that_misses_a_check_is_sampled_again_longer(monkeypatch):
+    from analysis.evaluation import placebo_synthetic
+
+    made = []
+
+    class Sampled:  # stands in for a fit that passes only at the longer settings
+        def __init__(self, *args, settings, **kwargs):
+            made.append(settings)
+            self.ok = settings == placebo_synthetic.EXTENDED
+
+        def diagnostics(self):
+            return SimpleNamespace(passed=self.ok, rhat_max=1.0 if self.ok else 1.02, ess_bulk_min=500 if self.ok else 300, divergences=0)
+
+    monkeypatch.setattr(placebo_synthetic, "SyntheticControl", Sampled)
+    monkeypatch.setattr(placebo_synthetic, "average_after_start", lambda synth, outcome: (0.0, -1.0, 1.0))
+    out = placebo_synthetic.placebo_batch("safety_valve", "random", 0, groups=1)
+    assert made == [placebo_synthetic.SETTINGS, placebo_synthetic.EXTENDED] * len(programmes.HEADLINE)
+    assert placebo_synthetic.EXTENDED.draws == 2 * placebo_synthetic.SETTINGS.draws
+    assert list(out["checks"].values()) == [{"passed": True, "rhat_max": 1.0, "ess_bulk_min": 500, "divergences": 0,
+                                             "draws": placebo_synthetic.EXTENDED.draws}]
 
 
 @pytest.mark.xfail(strict=True, reason=(

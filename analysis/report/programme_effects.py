@@ -313,9 +313,16 @@ def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
         most = int(n.loc[key].max())
         rows.append({"Programme": programmes.PROGRAMMES[p], "Placebo LAs": _FAMILIES[fam], "Outcome": programmes.OUTCOMES[o].label,
                      "Placebo groups": most,
-                     **{f"{est[0].upper()}{est[1:]}": f"{100 * v:.0f}%" + ("" if n.loc[key, est] == most else f" (of {int(n.loc[key, est])})")
+                     **{_estimator_name(est): f"{100 * v:.0f}%" + ("" if n.loc[key, est] == most else f" (of {int(n.loc[key, est])})")
                         for est, v in r.items()}})
     return pd.DataFrame(rows)
+
+
+def _estimator_name(estimator: str) -> str:
+    """'Least squares' from 'least squares (pyfixest)': a column header short enough to leave the outcome its width
+    (the caption names the implementations)."""
+    name = estimator.split(" (")[0]
+    return name[0].upper() + name[1:]
 
 
 def placebo_coverage_text(coverage: pd.DataFrame) -> str:
@@ -371,20 +378,28 @@ def _interval_cell(s: dict[str, float], n: int | None = None) -> str:
     return f"{median} ({lo} to {hi})" + (f", {n} LAs" if n is not None else "")
 
 
-def estimand_table(ev: Evaluation) -> pd.DataFrame:
+def estimand_table(ev: Evaluation, coverage: pd.DataFrame) -> pd.DataFrame:
     """Event study and synthetic control side by side: change since the year before the start, treated minus
-    comparison, by years since the start (headline outcomes; % for log outcomes)."""
+    comparison, by years since the start (headline outcomes; % for log outcomes). Under each outcome, a
+    'placebo coverage' row gives the share of placebo groups (`placebo_crosschecks.coverage`, true effect zero)
+    whose 90% interval for the average after the start contains zero, so the intervals above are read with it."""
+    covered = coverage.assign(hits=coverage["coverage_90"] * coverage["n"]).groupby(["programme", "outcome", "estimator"])[["hits", "n"]].sum()
     rows = []
     for programme, name in programmes.PROGRAMMES.items():
         for o in programmes.HEADLINE:
             t = robustness.common_estimand(ev.event_study(programme), ev.synthetic_control(programme, o), o)
             wide = {est: part.set_index("event_time") for est, part in t.groupby("estimator")}
+            row = {"Programme": name, "Outcome": programmes.OUTCOMES[o].label}
             for e in sorted(t["event_time"].unique()):
                 cell = {est: (_interval_cell(stats(p.loc[e]), int(p.at[e, "n_treated"]))
                               if e in p.index else "–") for est, p in wide.items()}
-                rows.append({"Programme": name, "Outcome": programmes.OUTCOMES[o].label, "Years since start": int(e),
+                rows.append({**row, "Years since start": str(int(e)).replace("-", "−"),
                              "Event study (matched LAs)": cell.get("event study", "–"),
                              "Synthetic control (donor blend)": cell.get("synthetic control", "–")})
+            placebo = {est: covered.loc[(programme, o, f"{est} (Bayesian)")] for est in ("event study", "synthetic control")}
+            share = {est: f"{100 * c['hits'] / c['n']:.0f}% of {int(c['n'])} placebo groups" for est, c in placebo.items()}
+            rows.append({**row, "Years since start": "placebo coverage", "Event study (matched LAs)": share["event study"],
+                         "Synthetic control (donor blend)": share["synthetic control"]})
     return pd.DataFrame(rows)
 
 
