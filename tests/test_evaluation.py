@@ -206,10 +206,11 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
     out = crosschecks.complete(evaluation.report(real), real)
     assert out["passed"], pd.DataFrame(out["models"])
     assert set(out["programmes"]) == {"safety_valve", "dbv"}
+    assert out["not_evaluated"] == real.not_evaluated and "ceased_plans" in out["not_evaluated"]
     for programme, block in out["programmes"].items():
         assert {"treated_las", "comparison_las", "balance", "outcomes"} <= set(block)
         assert block["balance"]["max_abs_smd_after"] < block["balance"]["max_abs_smd_before"]
-        assert set(block["outcomes"]) == set(programmes.OUTCOMES)
+        assert set(block["outcomes"]) == set(real.outcomes["outcome"])
         for name, entry in block["outcomes"].items():
             assert {"att_by_event_time", "att_post", "pre_trend", "placebo_time", "deficit_sensitivity", "leave_one_out"} <= set(entry)
             if name in programmes.HEADLINE:
@@ -290,6 +291,30 @@ def test_the_estimand_table_reads_each_estimator_with_its_placebo_coverage(real:
     assert set(rows["Event study (matched LAs)"]) == {"85% of 200 placebo groups"}
     assert set(rows["Synthetic control (donor blend)"]) == {"85% of 50 placebo groups"}
     assert (table.groupby(["Programme", "Outcome"], sort=False)["Years since start"].last() == "placebo coverage").all()
+
+
+def test_the_dsg_deficit_joins_the_evaluation_once_the_panel_carries_it(real: evaluation.Evaluation, tmp_path) -> None:
+    """The deficit is published to 2021-22 in the mirror: on a panel cut there it is not evaluated, and the report
+    says why. On a panel whose deficit runs to 2025 (SIMULATED later years, for this test only: each LA's 2021-22
+    value plus noise) it is an outcome like the others, and the event study estimates it."""
+    assert ("dsg_deficit_pct" in set(real.outcomes["outcome"])) != ("dsg_deficit_pct" in real.not_evaluated)
+    panel = real.panel.copy()
+    cut = evaluation.Evaluation(panel.assign(dsg_deficit_pct=panel["dsg_deficit_pct"].where(panel["year"] <= 2022)),
+                                real.cohorts, real.neighbours)
+    assert "dsg_deficit_pct" not in set(cut.outcomes["outcome"])
+    assert cut.not_evaluated["dsg_deficit_pct"].startswith("the panel has it for panel years 2020–2022 only: 5 Safety Valve and 0")
+    last = panel[panel["year"] == 2022].set_index("la_code")["dsg_deficit_pct"]
+    later = panel["year"] > 2022
+    noise = np.random.default_rng(0).normal(0.0, 1.0, int(later.sum()))
+    panel.loc[later, "dsg_deficit_pct"] = panel.loc[later, "la_code"].map(last).to_numpy() + noise
+    extended = evaluation.Evaluation(panel, real.cohorts, real.neighbours)
+    assert "dsg_deficit_pct" in set(extended.outcomes["outcome"]) and "dsg_deficit_pct" not in extended.not_evaluated
+    frame = extended.frame("safety_valve", "main")
+    settings = replace(EVENT_SETTINGS, chains=2, tune=300, draws=300)
+    es = EventStudy(frame[frame["outcome"] == "dsg_deficit_pct"], name="event-deficit", settings=settings, cache=tmp_path)
+    post = es.att_post().set_index("outcome")
+    _, lo, hi = interval(post.at["dsg_deficit_pct", "draws"])
+    assert lo < hi
 
 
 def test_the_deficit_sensitivity_drops_only_high_deficit_las_that_could_be_unidentified_members():

@@ -109,8 +109,10 @@ def test_a_synthetic_control_placebo_fit_that_misses_a_check_is_sampled_again_lo
         def diagnostics(self):
             return SimpleNamespace(passed=self.ok, rhat_max=1.0 if self.ok else 1.02, ess_bulk_min=500 if self.ok else 300, divergences=0)
 
+        def att_post_from_base(self):
+            return np.linspace(-0.01, 0.01, 101)
+
     monkeypatch.setattr(placebo_synthetic, "SyntheticControl", Sampled)
-    monkeypatch.setattr(placebo_synthetic, "average_after_start", lambda synth, outcome: (0.0, -1.0, 1.0))
     out = placebo_synthetic.placebo_batch("safety_valve", "random", 0, groups=1)
     assert made == [placebo_synthetic.SETTINGS, placebo_synthetic.EXTENDED] * len(programmes.HEADLINE)
     assert placebo_synthetic.EXTENDED.draws == 2 * placebo_synthetic.SETTINGS.draws

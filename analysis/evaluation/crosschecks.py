@@ -10,9 +10,10 @@ reports everything the chapter shows without the grid's code depending on them.
 
 from __future__ import annotations
 
-from analysis.evaluation import balancing, imputation, placebo_crosschecks, placebo_synthetic, programmes, robustness
+from analysis.evaluation import balancing, imputation, placebo_crosschecks, programmes, robustness
 from analysis.evaluation.experiment import Evaluation
 from analysis.models import stored
+from analysis.models.fitting import interval
 
 #: Why the event study's average difference after the start is the estimate the study quotes.
 PREFERRED = ("event study: every programme LA and every year after its start against matched comparison LAs, "
@@ -50,7 +51,7 @@ def complete(out: dict, ev: Evaluation) -> dict:
                     checks["least_squares_pyfixest"]["placebo_space"] = placebo_space("least squares (pyfixest)", ls, programme, outcome)
             if outcome in programmes.HEADLINE:
                 checks["synthetic_control"] = {
-                    **_interval(*placebo_synthetic.average_after_start(ev.synthetic_control(programme, outcome), outcome)),
+                    **_interval(*interval(programmes.in_units(outcome, ev.synthetic_control(programme, outcome).att_post_from_base()))),
                     "placebo_space": placebo_space("synthetic control (Bayesian)", synth, programme, outcome)}
             if (programme, outcome) in imputed:
                 r = imputed[(programme, outcome)]

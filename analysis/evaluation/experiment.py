@@ -75,7 +75,9 @@ class Evaluation:
         self.neighbours = neighbour_table
         self.last_year = int(panel["year"].max())
         self.treatment = programmes.treatment_table(cohorts, self.panel)
-        self.outcomes = programmes.outcome_frame(self.panel)
+        every = programmes.outcome_frame(self.panel)
+        names, self.not_evaluated = programmes.evaluated(every, self.treatment)
+        self.outcomes = every[every["outcome"].isin(names)].reset_index(drop=True)
         self._fits: dict[tuple, EventStudy | SyntheticControl] = {}
         self._loo: dict[str, pd.DataFrame] = {}
 
@@ -349,7 +351,7 @@ def report(ev: Evaluation) -> dict:
 
     checks = model_checks(ev)
     out: dict = {"passed": bool(checks["passed"].all()), "models": checks.to_dict("records"),
-                 "units": {o: UNITS[s.scale] for o, s in programmes.OUTCOMES.items()}, "not_evaluated": programmes.NOT_EVALUATED,
+                 "units": {o: UNITS[s.scale] for o, s in programmes.OUTCOMES.items()}, "not_evaluated": ev.not_evaluated,
                  "deficit_threshold_pct": round(ev.deficit_threshold, 2), "programmes": {}}
     label = names(ev)
     saved = stored.load("placebos")

@@ -4,8 +4,8 @@ the true effect is zero, under selection on deficits and the mean reversion that
 For each placebo group (re-created exactly, `placebos.groups`), each pseudo-treated LA gets a synthetic
 control (`synthetic_control`) from the LAs in neither programme that were not drawn, as a real programme LA
 gets one from its cohort's eligible LAs. The estimate is the one the chapter sets beside the event study's:
-the change in the gap since the year before the start (`SyntheticControl.att_from_base`), averaged over the
-pseudo-treated LAs' years after the start. A synthetic control is fitted per outcome (about 10 s each), so
+the change in the gap since the year before the start, averaged over the pseudo-treated LAs' years after the
+start (`SyntheticControl.att_post_from_base`). A synthetic control is fitted per outcome (about 10 s each), so
 this grid, like the imputation's, covers the first `placebo_imputation.GROUPS` groups of each of the placebo
 grid's batches, and the estimators' coverage can be set side by side on the same groups. A fit that misses a
 convergence check is sampled again with twice the warm-up and draws (`EXTENDED`, same seed), as the placebo
@@ -59,20 +59,12 @@ def placebo_batch(programme: str, family: str, batch: int, groups: int = GROUPS)
                     diag = synth.diagnostics()
                     if diag.passed:
                         break
-                out[name][o] = [round(v, 4) for v in average_after_start(synth, o)]
+                out[name][o] = [round(v, 4) for v in interval(programmes.in_units(o, synth.att_post_from_base()))]
                 found.append((diag, settings.draws))
             checks[name] = {"passed": all(d.passed for d, _ in found), "rhat_max": max(d.rhat_max for d, _ in found),
                             "ess_bulk_min": min(d.ess_bulk_min for d, _ in found),
                             "divergences": sum(d.divergences for d, _ in found), "draws": max(n for _, n in found)}
     return {"programme": programme, "family": family, "batch": batch, "placebos": out, "checks": checks}
-
-
-def average_after_start(synth: SyntheticControl, outcome: str) -> tuple[float, float, float]:
-    """Median and 90% interval (reporting units) of the change in the gap since the year before the start,
-    averaged over the treated LAs' years after it: the event study's estimand, by the synthetic control."""
-    rows = synth.att_from_base(-1).query("event_time >= 0")
-    draws = np.average(np.stack(rows["draws"].to_list()), axis=0, weights=rows["n_treated"])
-    return interval(programmes.in_units(outcome, draws))
 
 
 def tasks(reduced: bool = False) -> list[grid.Task]:

@@ -35,8 +35,13 @@ Decisions, each applied in one place here:
 
 Outcomes (`OUTCOMES`) are LA-year series on the scale the models use: logs for
 rates of counts and money per head (effects are proportional differences) and
-percentage points for shares and rates. Ceased plans are not evaluated: the
-panel has them for 2023–2025 only, so no cohort has a pre-period.
+percentage points for shares and rates. An outcome is evaluated once the panel
+can carry it (`evaluated`): in each programme, at least `MIN_TREATED` treated LAs
+have its value in the year before their start and in a year after it. The DSG
+deficit, the programmes' own target, is published to 2021-22 only, so today it
+is not; it joins the evaluation by itself when later deficit data are added to
+the source registry. Ceased plans are not evaluated: the panel has them for
+2023–2025 only, so no cohort has a pre-period.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ _FORMULAE = {
     "timeliness_pct": lambda p: p["timeliness_20wk_pct"],
     "tribunal_rate": lambda p: p["tribunal_appeal_rate"],
     "ks4_att8_ehcp": lambda p: p["ks4_attainment8_ehcp"],
+    "dsg_deficit_pct": lambda p: p["dsg_deficit_pct"],
 }
 
 OUTCOMES: dict[str, Outcome] = {
@@ -107,10 +113,14 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome("timeliness_pct", "New plans issued within 20 weeks (%)", "pp", 2016),
         Outcome("tribunal_rate", "Tribunal appeals per 100 appealable decisions", "pp", 2015),
         Outcome("ks4_att8_ehcp", "Attainment 8 of pupils with a plan (KS4)", "points", 2018),
+        Outcome("dsg_deficit_pct", "DSG deficit (% of DSG income)", "pp", 2020),
     ]
 }
 HEADLINE = [o for o, spec in OUTCOMES.items() if spec.headline]
 NOT_EVALUATED = {"ceased_plans": "the panel has ceased plans for 2023–2025 only: no cohort has a pre-period"}
+#: Treated LAs per programme that must have an outcome's value in the year before their start and in a year
+#: after it for the outcome to be evaluated (`evaluated`): fewer cannot carry a pooled estimate or its checks.
+MIN_TREATED = 10
 
 
 def in_units(outcome: str, draws: np.ndarray) -> np.ndarray:
@@ -156,6 +166,31 @@ def outcome_frame(panel: pd.DataFrame, outcomes: list[str] | None = None) -> pd.
         frame = pd.DataFrame({"la_code": panel["la_code"], "year": panel["year"], "outcome": name, "y": y})
         frames.append(frame[(frame["year"] >= spec.first_year) & frame["y"].notna()])
     return pd.concat(frames, ignore_index=True)
+
+
+def evaluated(outcomes: pd.DataFrame, treatment: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """The outcomes of `OUTCOMES` the panel can evaluate, in order, and why each of the others cannot (with
+    `NOT_EVALUATED`).
+
+    `outcomes` is `outcome_frame` of the panel, `treatment` `treatment_table`. An outcome is evaluated when, in
+    every programme, at least `MIN_TREATED` treated LAs have its value in the year before their start (the
+    event study's reference year) and in at least one of the `POST` + 1 years from the start. The rule reads the
+    data, so a series that is too short today (the DSG deficit) is evaluated once later years are added."""
+    keep, reasons = [], dict(NOT_EVALUATED)
+    for name in OUTCOMES:
+        rows = outcomes[outcomes["outcome"] == name]
+        seen = set(zip(rows["la_code"], rows["year"]))
+        carried = {p: sum((c, g - 1) in seen and any((c, g + e) in seen for e in range(POST + 1))
+                          for c, g in zip(part["la_code"], part["first_treated_year"]))
+                   for p, part in treatment.groupby("programme")}
+        if all(carried.get(p, 0) >= MIN_TREATED for p in PROGRAMMES):
+            keep.append(name)
+            continue
+        years = f"{rows['year'].min()}–{rows['year'].max()}" if len(rows) else "no year"
+        counts = " and ".join(f"{carried.get(p, 0)} {PROGRAMMES[p]}" for p in PROGRAMMES)
+        reasons[name] = (f"the panel has it for panel years {years} only: {counts} LAs have a value in the year before "
+                         f"their start and in a year after it, and each programme needs at least {MIN_TREATED}")
+    return keep, reasons
 
 
 def treatment_table(cohorts: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:

@@ -137,6 +137,12 @@ class SyntheticControl:
             rows.append({"event_time": int(e), "n_treated": len(part), "draws": rel.mean(axis=1), "chains": posterior.sizes["chain"]})
         return pd.DataFrame(rows)
 
+    def att_post_from_base(self, base: int = -1) -> np.ndarray:
+        """Draws of `att_from_base` averaged over the event times from the start, weighted by the treated LAs
+        observed at each: the event study's average effect after the start, by this estimator."""
+        rows = self.att_from_base(base).query("event_time >= 0")
+        return np.average(np.stack(rows["draws"].to_list()), axis=0, weights=rows["n_treated"])
+
     def att_post(self) -> np.ndarray:
         """Draws of the average gap over every post-period treated LA-year."""
         return self.fit().posterior["gamma"].mean("gap").stack(d=("chain", "draw")).to_numpy()

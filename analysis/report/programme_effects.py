@@ -7,6 +7,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from analysis.data.finance import financial_year
 from analysis.evaluation import balancing, imputation, programmes, robustness
 from analysis.evaluation.programmes import in_units
 from analysis.evaluation.experiment import (
@@ -316,6 +317,19 @@ def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
                      **{_estimator_name(est): f"{100 * v:.0f}%" + ("" if n.loc[key, est] == most else f" (of {int(n.loc[key, est])})")
                         for est, v in r.items()}})
     return pd.DataFrame(rows)
+
+
+def deficit_text(ev: Evaluation) -> str:
+    """Whether the DSG deficit, the programmes' own target, is evaluated, and if not, why (`programmes.evaluated`
+    reads the panel, so this follows later deficit data)."""
+    reason = ev.not_evaluated.get("dsg_deficit_pct")
+    last = int(ev.panel.dropna(subset=["dsg_deficit_pct"])["year"].max())
+    if reason is None:
+        return ("The DSG deficit, the programmes' own target, is evaluated with the other outcomes: the panel now "
+                "carries it for enough programme LAs before and after their start.")
+    return (f"**The DSG deficit itself, the programmes' own target, is not evaluated here**: {reason} "
+            f"(panel year {last} is financial year {financial_year(last)}, the last published). The evaluation takes it "
+            "up by itself when later deficit data are added to the source registry.")
 
 
 def _estimator_name(estimator: str) -> str:
