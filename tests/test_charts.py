@@ -209,6 +209,15 @@ def _svg_texts(svg: str) -> list[str]:
     return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
 
 
+def test_a_relative_link_stays_relative_in_the_static_image():
+    """Vega's loader puts its example-data URL in front of a relative `href` when vl-convert renders SVG: a
+    reader of the PDF or the preview would be sent off-site instead of to the LA's CSV."""
+    frame = pd.DataFrame({"x": [1], "y": [1], "href": ["../downloads/profiles/E09000002.csv"]})
+    fig = charts.show(alt.Chart(frame).mark_point().encode(x="x:Q", y="y:Q", href="href:N"), name="link")
+    assert 'xlink:href="../downloads/profiles/E09000002.csv"' in fig.static
+    assert "vega-datasets" not in fig.static and "vega-datasets" not in fig.html
+
+
 def test_gbp_format_renders_pound_sign():
     svg = charts.show(_line_chart(), name="fig-gbp")._repr_mimebundle_()["image/svg+xml"]
     texts = _svg_texts(svg)

@@ -88,6 +88,13 @@ def test_no_chapter_output_is_a_warning_or_an_error():
     assert not noisy, f"chapter outputs on stderr or errors: {noisy}"
 
 
+def test_no_stored_image_links_off_site_by_accident():
+    """A relative link rendered without the book's base would point at Vega's example data sets."""
+    offenders = [(name, i) for name, i, out in _outputs()
+                 if any("vega-datasets" in "".join(v) for v in out.get("data", {}).values() if isinstance(v, (str, list)))]
+    assert not offenders, f"outputs linking to Vega's example data (a relative link rendered without its base): {offenders}"
+
+
 # --------------------------------------------------------------------------- tables
 
 

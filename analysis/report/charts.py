@@ -243,7 +243,7 @@ def show(
         raise ValueError(f"show(): static must be 'svg' or 'png', not {static!r}")
     spec = _csv_datasets(chart.to_dict())  # validates; the active theme supplies config (locale, fonts, palette)
     opts = dict(vl_version=_VLC_VERSION, format_locale=LOCALE, time_format_locale=LOCALE)
-    svg = _round_paths(vlc.vegalite_to_svg(spec, **opts))
+    svg = _relative_links(_round_paths(vlc.vegalite_to_svg(spec, **opts)))
     width = float(re.search(r'<svg[^>]*?\bwidth="([\d.]+)"', svg).group(1))
     if width > MAX_WIDTH:
         raise ValueError(
@@ -265,6 +265,16 @@ def show(
 
 _PATH = re.compile(r'(\sd=")([^"]*)(")')
 _NUMBER = re.compile(r"-?(?:\d+\.\d*|\.\d+)(?:e[-+]?\d+)?")
+
+
+#: The base URL Vega's loader puts in front of a relative link (a mark's `href`) when vl-convert renders SVG.
+_VEGA_BASE = "https://vega.github.io/vega-datasets/"
+
+
+def _relative_links(svg: str) -> str:
+    """`svg` with each link as the chart gave it: a relative link (an LA's CSV, `../downloads/…`) is one to the
+    book's own files, not to Vega's example data sets."""
+    return svg.replace(f'xlink:href="{_VEGA_BASE}', 'xlink:href="')
 
 
 def _round_paths(svg: str) -> str:
