@@ -227,6 +227,10 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
             lo, hi = entry["trend_sensitivity"]["robust_m1"]
             assert lo <= entry["att_post"]["lo"] and hi >= entry["att_post"]["hi"], name
             assert entry["preferred"]["median"] == entry["att_post"]["median"] and entry["preferred"]["estimator"]
+            if name in programmes.HEADLINE:
+                main, later = entry["att_post"], entry["sensitivities"]["later_waves"]
+                opposite = (main["lo"] > 0 or main["hi"] < 0) and (later["lo"] > 0 or later["hi"] < 0) and main["median"] * later["median"] < 0
+                assert entry["preferred"]["direction_settled"] is (not opposite), (programme, name)
             checks = entry["cross_checks"]
             assert checks["least_squares_pyfixest"]["lo"] <= checks["least_squares_pyfixest"]["hi"], name
             if name in programmes.HEADLINE:

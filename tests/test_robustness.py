@@ -76,7 +76,8 @@ def test_the_preferred_estimates_say_how_robust_each_is():
              "robust_lo_m1": lo - 2, "robust_hi_m1": hi + 2} | mcse
             for p in programmes.PROGRAMMES for o, (m, lo, hi, b) in zip(programmes.HEADLINE, cases)]
     table = pd.DataFrame(rows)
-    text = effects.preferred_text(table, [])
+    none = pd.DataFrame(columns=["programme", "analysis", "outcome", "median", "lo", "hi"])
+    text = effects.preferred_text(table, [], none)
     assert text.count("\n") == len(programmes.PROGRAMMES) * len(programmes.HEADLINE) - 1
     assert "-5.0" in text and "nan" not in text.lower()
     assert ("not robust" in text) == any(b is not None and b < 1 and (hi < 0 or lo > 0) for _, lo, hi, b in cases[:len(programmes.HEADLINE)])
@@ -86,12 +87,20 @@ def test_the_preferred_estimates_say_how_robust_each_is():
     no_drift, drift = {"median": 0.2, "lo": -1.0, "hi": 1.4}, {"median": 4.0, "lo": 2.5, "hi": 5.5}
     opposite = SimpleNamespace(programme=p, outcome=o, post={"median": 3.0, "lo": 1.5, "hi": 4.5}, fake_start=no_drift)
     agreeing = SimpleNamespace(programme=p, outcome=o, post={"median": -4.0, "lo": -6.0, "hi": -2.5}, fake_start=no_drift)
-    flagged = effects.preferred_text(table, [opposite]).splitlines()[0]
+    flagged = effects.preferred_text(table, [opposite], none).splitlines()[0]
     assert "not robust to the choice of comparison LAs and baseline" in flagged and "not even the direction" in flagged
-    assert "comparison LAs and baseline" not in effects.preferred_text(table, [agreeing])
+    assert "comparison LAs and baseline" not in effects.preferred_text(table, [agreeing], none)
     # ... unless the cross-check's own fake start shows programme LAs already drifting its way
-    explained = effects.preferred_text(table, [SimpleNamespace(**{**vars(opposite), "fake_start": drift})]).splitlines()[0]
+    explained = effects.preferred_text(table, [SimpleNamespace(**{**vars(opposite), "fake_start": drift})], none).splitlines()[0]
     assert "predates the programme" in explained and "not robust to the choice" not in explained
+    # the design against the programme's own later members: a clear difference the other way leaves even the
+    # direction unsettled; one the same way, with overlapping intervals, adds nothing
+    later = lambda m, lo, hi: pd.DataFrame([{"programme": p, "analysis": "later_waves", "outcome": o, "median": m, "lo": lo, "hi": hi} | mcse])
+    reversed_ = effects.preferred_text(table, [], later(7.0, 4.0, 10.0)).splitlines()[0]
+    assert "later members" in reversed_ and "do not settle even the direction" in reversed_
+    assert "later members" not in effects.preferred_text(table, [], later(-4.0, -7.0, -1.0))
+    unclear = effects.preferred_text(table, [], later(1.0, -2.0, 4.0)).splitlines()[0]
+    assert "not robust to the choice of comparison LAs**" in unclear and "direction" not in unclear
     shown = effects.sensitivity_display(table)
     assert not shown.map(lambda v: "nan" in str(v).lower()).any().any()
 

@@ -25,6 +25,13 @@ def _interval(median: float, lo: float, hi: float) -> dict:
     return {"median": round(float(median), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4)}
 
 
+def _direction_settled(main: dict, later: dict) -> bool:
+    """False when the preferred estimate and the design against the programme's own later members (selected
+    alike) both give a clear difference and in opposite directions: then the data do not settle the direction."""
+    clear = lambda d: d["lo"] > 0 or d["hi"] < 0
+    return not (clear(main) and clear(later) and (main["median"] > 0) != (later["median"] > 0))
+
+
 def complete(out: dict, ev: Evaluation) -> dict:
     """`out` (from `experiment.report`) with, per programme and outcome, `preferred` and `cross_checks`."""
     imputed = {(r.programme, r.outcome): r for r in imputation.estimates(ev)}
@@ -43,6 +50,8 @@ def complete(out: dict, ev: Evaluation) -> dict:
         fixest = robustness.fixest_att(ev.frame(programme, "main")).query("block == 'after'").set_index("outcome")
         for outcome, o in entry["outcomes"].items():
             o["preferred"] = {**o["att_post"], "estimator": PREFERRED}
+            if "later_waves" in o.get("sensitivities", {}):
+                o["preferred"]["direction_settled"] = _direction_settled(o["att_post"], o["sensitivities"]["later_waves"])
             checks: dict = {}
             if outcome in fixest.index:
                 f = fixest.loc[outcome]

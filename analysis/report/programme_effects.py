@@ -443,12 +443,15 @@ def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation]) -> str:
+def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], headline: pd.DataFrame) -> str:
     """One preferred estimate per programme and headline outcome, with the reason, how robust it is to a
-    departure from parallel trends, and whether the imputation cross-check (all eligible LAs) disagrees and,
-    if so, whether its own fake start shows a drift that accounts for it."""
+    departure from parallel trends, whether the design against the programme's own later members
+    (`headline`, from `experiment.headline_sensitivities`) disagrees, and whether the imputation cross-check (all
+    eligible LAs) does and, if so, whether its own fake start shows a drift that accounts for it. Where the two
+    designs give clear differences in opposite directions, it says that the data do not settle the direction."""
     lines = []
     cross = {(r.programme, r.outcome): (r.post, r.fake_start) for r in imputed}
+    later = headline[headline["analysis"] == "later_waves"].set_index(["programme", "outcome"])
     for programme, name in programmes.PROGRAMMES.items():
         for o in programmes.HEADLINE:
             r = table[(table["programme"] == programme) & (table["outcome"] == o)].iloc[0]
@@ -462,6 +465,16 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation]) ->
             else:
                 robust = ("robust to departures from parallel trends as large as the largest year-to-year change seen before "
                           f"the start (breakdown {_breakdown_words(r['breakdown'])})")
+            design = ""
+            if (programme, o) in later.index:
+                w = later.loc[(programme, o)]
+                agree = _agreement((r["median"], r["lo"], r["hi"]), (w["median"], w["lo"], w["hi"]), ("matched LAs", "later members"))
+                if not (agree.startswith("the same direction, with intervals that overlap") or agree.startswith("neither is clear")):
+                    design = (f" Against the programme's own later members before they joined, who were selected alike, it is "
+                              f"{effect_text(stats(w), units)} ({agree}): " + (
+                                  "**the two designs point in opposite directions, so these data do not settle even the "
+                                  "direction of the difference**." if agree == "opposite directions, both clear" else
+                                  "**not robust to the choice of comparison LAs**."))
             other = ""
             if (programme, o) in cross:
                 c, fake = cross[(programme, o)]
@@ -477,7 +490,7 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation]) ->
                               ": **not robust to the choice of comparison LAs and baseline**"
                               + (", so not even the direction is settled" if (r["median"] > 0) != (c["median"] > 0) else "") + ".")
             lines.append(f"- **{name}, {programmes.OUTCOMES[o].label}**: {effect_text(stats(r), units)} on average "
-                         f"after the start; {robust}.{other}")
+                         f"after the start; {robust}.{design}{other}")
     return "\n".join(lines)
 
 
