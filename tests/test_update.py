@@ -81,8 +81,9 @@ def test_compare_names_changed_cells_added_rows_and_england_totals():
 
 def _tree(root: Path) -> dict[str, str]:
     """sha256 of every file `update` may change."""
-    files = [root / "data" / "sources.toml", *sorted((root / "data" / "processed").glob("*")), *sorted((root / "chapters").glob("*.ipynb")),
-             root / "results" / "key_numbers.json", root / "_key-findings.md", *sorted((root / "downloads" / "profiles").glob("*"))]
+    files = [root / "data" / "sources.toml", *sorted((root / "data" / "raw").rglob("*")), *sorted((root / "data" / "processed").glob("*")),
+             *sorted((root / "chapters").glob("*.ipynb")), root / "results" / "key_numbers.json", root / "_key-findings.md",
+             *sorted((root / "downloads" / "profiles").glob("*")), *sorted((root / "_book").rglob("*"))]
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
 
 
@@ -163,11 +164,14 @@ def test_a_failed_update_is_rolled_back(study):
     first = next(c for c in nb.cells if c.cell_type == "code")
     first.source = 'raise RuntimeError("a chapter that fails")\n' + first.source
     nbformat.write(nb, chapter)
+    (root / "_book").mkdir(exist_ok=True)
+    (root / "_book" / "index.html").write_text("<p>the book as last rendered</p>")
     before = _tree(root)
+    assert any(name.startswith("data/raw/") for name in before) and "_book/index.html" in before
     run = _update(root, mirror, "--accept-revisions")
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
     assert "back as they were" in run.stderr and "a chapter that fails" in run.stderr
-    assert _tree(root) == before  # registry, panel, chapters and downloads as they were
+    assert _tree(root) == before  # registry, raw files, panel, chapters, downloads and the rendered book as they were
 
 
 def test_stale_grids_are_named_with_what_changed(tmp_path):

@@ -222,15 +222,18 @@ def stale_grids(folder: Path = stored.RESULTS) -> dict[str, list[str]]:
 
 
 class _Snapshot:
-    """Copies of everything `update` may change, put back if it fails: the registry, the panel's outputs and
-    the lineage, the chapters, the key numbers and findings, and the LA downloads."""
+    """Copies of everything `update` may change, put back if it fails: the registry, the raw copies of the
+    revised files, the panel's outputs and the lineage, the chapters, the key numbers and findings, the LA
+    downloads and the rendered book (kept in `scratch`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, scratch: Path, raw: list[Path]) -> None:
         self.files: dict[Path, bytes | None] = {}
-        for path in [paths.REGISTRY, *paths.PROCESSED.glob("*"), *book.notebooks(), findings.STORED, findings.HEADLINES,
+        for path in [paths.REGISTRY, *raw, *paths.PROCESSED.glob("*"), *book.notebooks(), findings.STORED, findings.HEADLINES,
                      *(paths.ROOT / DOWNLOADS).glob("*")]:
-            if path.is_file():
-                self.files[path] = path.read_bytes()
+            self.files[path] = path.read_bytes() if path.is_file() else None
+        self.rendered = scratch / "rendered-book"
+        if book.BOOK.is_dir():
+            shutil.copytree(book.BOOK, self.rendered, symlinks=True)
 
     def restore(self) -> None:
         touched = {*paths.PROCESSED.glob("*"), *(paths.ROOT / DOWNLOADS).glob("*")}
@@ -238,8 +241,13 @@ class _Snapshot:
             if path.is_file():
                 path.unlink()  # written by the failed update
         for path, data in self.files.items():
-            if not path.exists() or path.read_bytes() != data:
+            if data is None:
+                path.unlink(missing_ok=True)
+            elif not path.exists() or path.read_bytes() != data:
                 write_atomic(path, lambda tmp, d=data: tmp.write_bytes(d))
+        shutil.rmtree(book.BOOK, ignore_errors=True)
+        if self.rendered.is_dir():
+            shutil.copytree(self.rendered, book.BOOK, symlinks=True)
 
 
 def run(*, accept: bool = False, store: Store | None = None, render: bool = True, log: Callable[[str], None] = print) -> tuple[Report, int]:
@@ -262,7 +270,7 @@ def _run(scratch: Path, *, accept: bool, store: Store, render: bool, log: Callab
         if render:
             book.build(log=log)
         return report, 0
-    snapshot = _Snapshot()
+    snapshot = _Snapshot(scratch, [store.raw / store.registry[r.key].mirror_path for r in report.revisions])
     try:
         install(candidate, report.revisions, store, log)
         report.accepted = True
