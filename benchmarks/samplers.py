@@ -52,7 +52,7 @@ def models() -> dict:
     return {
         "ehcp": (repr(e), e.build, e.param_names(), e.settings),
         "spend": (repr(s), s.build, s.params, s.settings),
-        "event_study": ("Safety Valve stacked event study (main, deficit and time-placebo analyses)", es.build, event_study.CHECKED, es.settings),
+        "event_study": (f"Safety Valve stacked event study (analyses: {', '.join(experiment.ANALYSES)})", es.build, event_study.CHECKED, es.settings),
         "synthetic_control": ("Safety Valve synthetic control, high-needs spend per head", sc.build, synthetic_control.CHECKED, sc.settings),
     }
 

@@ -90,6 +90,19 @@ def test_the_appendix_table_and_text_follow_the_record(bench_tests, tmp_path):
     assert "**over**" in computation.tests_text(record, target_minutes=1)
 
 
+def test_the_sampler_text_names_a_model_on_which_nutpie_is_slower():
+    run = lambda ess_s, ta, steps: {"wall_s": 10.0, "ess_per_s": ess_s, "slowest": "x", "steps_per_draw": steps,
+                                    "settings": {"draws": 1000, "chains": 4, "target_accept": ta}}
+    record = {"machine": {"cpu": "x", "cpus": 2, "avx2": True, "pymc": "5", "nutpie": "0"},
+              "models": {"ehcp": {"pymc": run(10.0, 0.8, 30.0), "nutpie": run(60.0, 0.85, 15.0), "speedup": 6.0},
+                         "event_study": {"pymc": run(60.0, 0.8, 31.0), "nutpie": run(54.0, 0.95, 111.0), "speedup": 0.9}}}
+    text = computation.sampler_text(record)
+    assert "between 0.9 and 6.0 times" in text
+    assert "slower on the event study (Safety Valve)" in text and "111 leapfrog steps" in text and "31 for PyMC at its default of 0.8" in text
+    record["models"].pop("event_study")
+    assert "slower" not in computation.sampler_text(record)
+
+
 def test_the_stored_test_record_is_well_formed():
     record = json.loads((ROOT / "benchmarks" / "results" / "tests.json").read_text())
     assert record["failures"] == 0

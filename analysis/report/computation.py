@@ -44,6 +44,23 @@ def sampler_table(samplers: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sampler_text(samplers: dict) -> str:
+    """The samplers' comparison in words: the range of nutpie's advantage, the models where it has none and why
+    (leapfrog steps a draw at each sampler's target acceptance), and the EHCP model's mass matrix."""
+    table = sampler_table(samplers)
+    text = (f"On a {machine_text(samplers['machine'])}, nutpie gave between {table['nutpie ÷ PyMC'].min():.1f} and "
+            f"{table['nutpie ÷ PyMC'].max():.1f} times the effective samples per second of PyMC's default sampler. ")
+    slower = [(LABELS.get(k, k), m) for k, m in samplers["models"].items() if m["speedup"] < 1]
+    if slower:
+        text += "It was slower on " + "; ".join(
+            f"the {label[0].lower()}{label[1:]}, which samples in seconds: at the study's target acceptance of "
+            f"{m['nutpie']['settings']['target_accept']:g} nutpie took {m['nutpie']['steps_per_draw']:.0f} leapfrog steps a draw, "
+            f"against {m['pymc']['steps_per_draw']:.0f} for PyMC at its default of {m['pymc']['settings']['target_accept']:g}"
+            for label, m in slower) + ". "
+    return text + ("For the EHCP model it uses its low-rank modified mass matrix, which learns the few directions in which "
+                   "region means, persistence and LA effects move together.")
+
+
 def build_table(book: dict) -> pd.DataFrame:
     """Seconds per chapter in a cold build (empty fit cache), and the whole build cold and warm."""
     rows = [{"step": name, "cold (s)": seconds} for name, seconds in book["cold"]["chapters_s"].items()]
