@@ -72,6 +72,25 @@ def test_download_route_over_http(tmp_path, http_mirror):
     assert auto.path("dfe_las").read_bytes()[:11] == b"new_la_code"
 
 
+def test_update_finds_a_revision_at_the_official_url(tmp_path, http_mirror, small_mirror):
+    """`update --from url` looks for revisions where the publisher serves the file (here a local server): the
+    file as registered, then a revised one (a new checksum), then a URL that fails, which is named."""
+    from analysis.report import update
+
+    registry = _registry_at(http_mirror)
+    online = Store(registry=registry, raw=tmp_path / "raw", mirror=small_mirror, route="url")
+    source = registry["dfe_las"]
+    found, where = update.locate(source, online, tmp_path / "first")
+    assert where == source.url and sha256_of(found) == source.sha256
+    served = small_mirror / source.mirror_path
+    served.write_bytes(served.read_bytes() + b"\n")  # the publisher revises the file
+    found, where = update.locate(source, online, tmp_path / "second")
+    assert where == source.url and sha256_of(found) != source.sha256
+    gone = dataclasses.replace(source, url=f"{http_mirror}/no/such/file.csv")
+    found, where = update.locate(gone, online, tmp_path / "third")
+    assert found is None and f"the download from {gone.url} failed" in where
+
+
 def test_download_with_wrong_checksum_names_both_hashes_and_leaves_nothing(tmp_path, http_mirror, small_mirror):
     (small_mirror / "geography" / "regions.csv").write_text("region_code,region_name\nE12000001,Tampered\n")
     store = Store(registry=_registry_at(http_mirror), raw=tmp_path / "raw", mirror=tmp_path / "empty", route="url")
