@@ -120,13 +120,13 @@ def test_a_synthetic_control_placebo_fit_that_misses_a_check_is_sampled_again_lo
                                              "draws": placebo_synthetic.EXTENDED.draws}]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known shortfall, reported in chapter 5: 21 of the 100 synthetic-control placebo groups have a fit that misses "
-    "R-hat ≤ 1.01 (up to 1.024) or bulk ESS ≥ 400 (down to 225) at the real fits' settings; they are counted, "
-    "and refits with longer chains are needed before every group counts as converged"))
 def test_every_synthetic_control_placebo_fit_converged():
-    results = stored.load("placebo-synthetic").results
-    assert all(c["passed"] for r in results.values() for c in r["checks"].values())
+    """Every placebo group's fits pass their checks, some only at the longer settings (`EXTENDED`)."""
+    from analysis.evaluation import placebo_synthetic
+
+    checks = [c for r in stored.load("placebo-synthetic").results.values() for c in r["checks"].values()]
+    assert all(c["passed"] for c in checks), [c for c in checks if not c["passed"]]
+    assert {c["draws"] for c in checks} <= {placebo_synthetic.SETTINGS.draws, placebo_synthetic.EXTENDED.draws}
 
 
 def test_placebo_draws_are_clean_and_matched_from_las_not_drawn():
@@ -187,4 +187,6 @@ def test_the_placebo_checks_text_counts_groups_whose_fits_missed_a_check():
     assert "zero in 100% of estimates against 50%" in text
     results["b"]["checks"]["g2"] = ok
     assert effects.placebo_checks_text(results, "synthetic control").startswith("Every fit of the synthetic control")
+    results["b"]["checks"] = {"g1": ok | {"draws": 1000}, "g2": ok | {"draws": 2000}}
+    assert effects.placebo_checks_text(results, "synthetic control").endswith(", 1 of the 2 groups after sampling again with 2,000 draws a chain.")
 

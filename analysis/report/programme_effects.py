@@ -371,12 +371,16 @@ def placebo_coverage_text(coverage: pd.DataFrame) -> str:
 
 def placebo_checks_text(results: dict[str, dict], estimator: str) -> str:
     """How many placebo groups of a grid that records each group's checks (`checks`) had a fit that missed one,
-    and the coverage of those groups against the others', so a reader sees whether they move the share."""
+    and the coverage of those groups against the others', so a reader sees whether they move the share; when
+    none did, how many passed only when sampled again for longer (the draws each group kept, `draws`)."""
     rows = [(c["passed"], c["rhat_max"], c["ess_bulk_min"], lo <= 0 <= hi) for r in results.values()
             for name, c in r["checks"].items() for lo, hi in ((v[1], v[2]) for v in r["placebos"][name].values())]
     failed = [row for row in rows if not row[0]]
     if not failed:
-        return f"Every fit of the {estimator} on the placebo groups passed its convergence checks."
+        draws = [c.get("draws") for r in results.values() for c in r["checks"].values()]
+        longer = sum(d is not None and d > min(draws) for d in draws)
+        return (f"Every fit of the {estimator} on the placebo groups passed its convergence checks"
+                + (f", {longer} of the {len(draws)} groups after sampling again with {max(draws):,} draws a chain." if longer else "."))
     groups = sum(not c["passed"] for r in results.values() for c in r["checks"].values())
     passed = [row for row in rows if row[0]]
     return (f"For the {estimator}, {groups} of {sum(len(r['checks']) for r in results.values())} placebo groups had a fit "
