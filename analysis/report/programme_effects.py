@@ -472,13 +472,13 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], he
             design = ""
             if (programme, o) in later.index:
                 w = later.loc[(programme, o)]
-                agree = _agreement((r["median"], r["lo"], r["hi"]), (w["median"], w["lo"], w["hi"]), ("matched LAs", "later members"))
+                agree = _agreement((r["median"], r["lo"], r["hi"]), (w["median"], w["lo"], w["hi"]),
+                                   ("the matched comparison", "the comparison with later members"))
                 if not (agree.startswith("the same direction, with intervals that overlap") or agree.startswith("neither is clear")):
-                    design = (f" Against the programme's own later members before they joined, who were selected alike, it is "
-                              f"{effect_text(stats(w), units)} ({agree}): " + (
-                                  "**the two designs point in opposite directions, so these data do not settle even the "
-                                  "direction of the difference**." if agree == "opposite directions, both clear" else
-                                  "**not robust to the choice of comparison LAs**."))
+                    design = f" Against the programme's own later members before they joined, who were selected alike, it is {effect_text(stats(w), units)}"
+                    design += (": **the two designs give clear differences in opposite directions, so these data do not settle even "
+                               "the direction of the difference**." if agree == "opposite directions, both clear" else
+                               f" ({agree}): **not robust to the choice of comparison LAs**.")
             other = ""
             if (programme, o) in cross:
                 c, fake = cross[(programme, o)]
