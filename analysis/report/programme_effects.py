@@ -401,7 +401,8 @@ def estimand_table(ev: Evaluation, coverage: pd.DataFrame) -> pd.DataFrame:
     comparison, by years since the start (headline outcomes; % for log outcomes). Under each outcome, a
     'placebo coverage' row gives the share of placebo groups (`placebo_crosschecks.coverage`, true effect zero)
     whose 90% interval for the average after the start contains zero, so the intervals above are read with it."""
-    covered = coverage.assign(hits=coverage["coverage_90"] * coverage["n"]).groupby(["programme", "outcome", "estimator"])[["hits", "n"]].sum()
+    cells = coverage.groupby(["programme", "outcome", "estimator"])
+    covered = pd.DataFrame({"share": cells[["coverage_90", "n"]].apply(_pooled), "n": cells["n"].sum()})
     rows = []
     for programme, name in programmes.PROGRAMMES.items():
         for o in programmes.HEADLINE:
@@ -415,7 +416,7 @@ def estimand_table(ev: Evaluation, coverage: pd.DataFrame) -> pd.DataFrame:
                              "Event study (matched LAs)": cell.get("event study", "–"),
                              "Synthetic control (donor blend)": cell.get("synthetic control", "–")})
             placebo = {est: covered.loc[(programme, o, f"{est} (Bayesian)")] for est in ("event study", "synthetic control")}
-            share = {est: f"{100 * c['hits'] / c['n']:.0f}% of {int(c['n'])} placebo groups" for est, c in placebo.items()}
+            share = {est: f"{100 * c['share']:.0f}% of {int(c['n'])} placebo groups" for est, c in placebo.items()}
             rows.append({**row, "Years since start": "placebo coverage", "Event study (matched LAs)": share["event study"],
                          "Synthetic control (donor blend)": share["synthetic control"]})
     return pd.DataFrame(rows)
