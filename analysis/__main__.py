@@ -176,6 +176,7 @@ GRIDS = {
     "placebo-crosschecks": ("analysis.evaluation.placebo_crosschecks", "tasks"),
     "placebo-imputation": ("analysis.evaluation.placebo_imputation", "tasks"),
     "placebo-synthetic": ("analysis.evaluation.placebo_synthetic", "tasks"),
+    "simulation": ("analysis.evaluation.simulation", "tasks"),
 }
 
 
