@@ -10,7 +10,12 @@ published (the mirror, `$SEND_DATA_MIRROR`, or the official URL when online):
   (`--accept-revisions`); without it the command reports and exits with status 3;
 - a file missing where it is published is reported (status 4), never guessed;
 - files in the mirror that no registry entry names are listed as **new files**:
-  a new release needs a reader and a registry entry before the study can use it.
+  a new release needs a reader and a registry entry before the study can use it;
+- with every file as registered, a panel built before the registry, `data/cohorts.csv`
+  or the data code last changed (a new entry and its reader, a membership correction)
+  is **out of date**: it is rebuilt in memory and compared with the one on disk in the
+  same way, and installed without being asked, since the change that made it out of
+  date was itself a deliberate edit (`python -m analysis data` would rebuild it too).
 
 Then it says which chapters the change would re-execute (those whose declared
 panel columns or sources change: `analysis.report.book`). With
@@ -81,7 +86,8 @@ class Report:
     vintage_changes: dict[str, list[str]] = field(default_factory=dict)
     accepted: bool = False
     executed: list[str] = field(default_factory=list)
-    key_numbers: bool = False  # recomputed (with the key findings) after an accepted revision
+    key_numbers: bool = False  # recomputed (with the key findings) after an accepted revision or a rebuilt panel
+    outdated: str = ""  # why the panel on disk was out of date with every file as registered ("" when it was current)
     stale_grids: dict[str, list[str]] = field(default_factory=dict)  # grid → what changed since it ran
 
     def to_dict(self) -> dict:
@@ -176,7 +182,7 @@ def check(scratch: Path, store: Store | None = None, log: Callable[[str], None] 
         if digest != source.sha256:
             report.revisions.append(Revision(key, source.mirror_path, source.sha256, digest, where))
     if not report.revisions:
-        return report, None
+        return _outdated(report, store, log)
     log(f"{len(report.revisions)} revised file(s): {', '.join(r.key for r in report.revisions)}; building the panel from them …")
     text = revised_registry(paths.REGISTRY.read_text(), report.revisions).encode()
     revised = Store(registry=load_registry(text=text), raw=scratch / "raw", mirror=store.mirror, route=store.route,
@@ -195,6 +201,28 @@ def check(scratch: Path, store: Store | None = None, log: Callable[[str], None] 
     return report, Candidate(text, revised, built, panel.stamp(revised))
 
 
+def _outdated(report: Report, store: Store, log: Callable[[str], None]) -> tuple[Report, Candidate | None]:
+    """With every file as registered: the candidate panel when the one on disk was built from another registry,
+    cohorts file or data code (None when it is current), compared with the one on disk."""
+    stamp = panel.stamp(store)
+    if panel.is_current(stamp):
+        return report, None
+    if not paths.PANEL.is_file():
+        report.outdated = "no panel has been built yet"
+        old = None
+    else:
+        report.outdated = ("the panel on disk was built before the source registry, data/cohorts.csv or the data code "
+                           "last changed")
+        old = pd.read_parquet(paths.PANEL)
+    log(f"{report.outdated}; building it …")
+    built = panel.build(store)
+    if old is not None:
+        report.changes, report.totals = compare(old, built.panel, built.variables)
+    inputs = book.Inputs(built.panel, built.variables, lineage.load(store), store.registry)
+    report.chapters = [p.stem for p in book.stale(inputs)]
+    return report, Candidate(paths.REGISTRY.read_bytes(), store, built, stamp)
+
+
 def install(candidate: Candidate, revisions: list[Revision], store: Store, log: Callable[[str], None]) -> None:
     """Record the new checksums and install the candidate: the revised files into the raw store and the panel
     built from them (the same build `check` compared, not a second one)."""
@@ -206,7 +234,7 @@ def install(candidate: Candidate, revisions: list[Revision], store: Store, log: 
         write_atomic(target, lambda tmp, s=source: shutil.copyfile(candidate.store.fetch(s), tmp))
     with exclusive(paths.PROCESSED, "panel build", log):
         panel.write(candidate.build, candidate.stamp)
-    log(f"  wrote {paths.PANEL} from the revised files")
+    log(f"  wrote {paths.PANEL} from the {'revised' if revisions else 'registered'} files")
 
 
 def stale_grids(folder: Path = stored.RESULTS) -> dict[str, list[str]]:
@@ -263,8 +291,8 @@ def _run(scratch: Path, *, accept: bool, store: Store, render: bool, log: Callab
         return report, MISSING
     if report.revisions and not accept:
         return report, REVISIONS_PENDING
-    if not report.revisions:
-        log("every registered file is as registered")
+    if candidate is None:
+        log("every registered file is as registered, and the panel is current")
         report.stale_grids = stale_grids()
         _execute(report, log)
         if render:
@@ -273,14 +301,15 @@ def _run(scratch: Path, *, accept: bool, store: Store, render: bool, log: Callab
     snapshot = _Snapshot(scratch, [store.raw / store.registry[r.key].mirror_path for r in report.revisions])
     try:
         install(candidate, report.revisions, store, log)
-        report.accepted = True
+        report.accepted = bool(report.revisions)
         book.forget_inputs()
         _execute(report, log)
-        log("recomputing the key numbers and the key findings …")
-        fresh = findings.key_numbers()
-        findings.save(fresh)
-        findings.save_headlines(fresh)
-        report.key_numbers = True
+        if report.revisions or report.changes or report.executed:
+            log("recomputing the key numbers and the key findings …")
+            fresh = findings.key_numbers()
+            findings.save(fresh)
+            findings.save_headlines(fresh)
+            report.key_numbers = True
         report.stale_grids = stale_grids()
         if render:
             book.build(log=log)
@@ -290,7 +319,8 @@ def _run(scratch: Path, *, accept: bool, store: Store, render: bool, log: Callab
         report.accepted, report.executed, report.key_numbers, report.stale_grids = False, [], False, {}
         raise UpdateError(
             f"update failed ({type(exc).__name__}: {exc}); the registry, the panel, the chapters and the downloads are "
-            "back as they were. Fix the cause and run `python -m analysis update --accept-revisions` again."
+            "back as they were. Fix the cause and run `python -m analysis update"
+            + (" --accept-revisions" if report.revisions else "") + "` again."
         ) from exc
     return report, 0
 
@@ -309,7 +339,7 @@ class UpdateError(BookError):
 
 def summary(report: Report, accept: bool) -> str:
     """What a person reads: revisions and what they change, missing and new files, what ran."""
-    lines = []
+    lines = [f"{report.outdated}: rebuilt it from the registered files"] if report.outdated else []
     for r in report.revisions:
         lines.append(f"revised: {r.key} ({r.path}) from {r.where}\n  registered sha256 {r.registered}\n  found      sha256 {r.found}")
     for c in report.changes:
@@ -320,8 +350,10 @@ def summary(report: Report, accept: bool) -> str:
                          + (f"; {c['rows_added']} new LA-year rows" if c["rows_added"] else ""))
     for t in report.totals:
         lines.append(f"  England {t['variable']} {t['year']}: {t['before']:,.0f} → {t['after']:,.0f}")
-    if report.revisions:
+    if report.revisions or report.outdated:
         lines.append("chapters that would be re-executed: " + (", ".join(report.chapters) or "none"))
+    if report.outdated and not report.changes:
+        lines.append("  no panel value changed")
     for m in report.missing:
         lines.append(f"missing: {m}")
     if report.new_files:
