@@ -18,7 +18,7 @@ from analysis.evaluation import experiment as evaluation
 
 from analysis.evaluation import matching
 
-from analysis.evaluation import balancing, placebo_imputation, placebos, programmes, robustness
+from analysis.evaluation import balancing, placebo_imputation, placebos, programmes, robustness, simulation
 from analysis.errors import DataError
 from analysis.evaluation.event_study import SETTINGS as EVENT_SETTINGS
 from analysis.evaluation.event_study import EventStudy, stack
@@ -210,6 +210,12 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
     for programme, block in out["programmes"].items():
         assert {"treated_las", "comparison_las", "balance", "outcomes"} <= set(block)
         assert block["balance"]["max_abs_smd_after"] < block["balance"]["max_abs_smd_before"]
+        designs = block["balance_by_design"]
+        assert designs["target_max_abs_smd"] == 0.25 and {"before", "matched", "later_waves"} <= set(designs)
+        for design in (v for v in designs.values() if isinstance(v, dict)):
+            relied = max(abs(design["smd"][c]) for c in design["relies_on"])
+            assert design["max_abs_smd_relied_on"] == round(relied, 3) and design["meets_target"] is (relied < 0.25)
+            assert max(design["max_abs_smd_levels"], design["max_abs_smd_trends"]) == max(abs(v) for v in design["smd"].values())
         assert set(block["outcomes"]) == set(real.outcomes["outcome"])
         for name, entry in block["outcomes"].items():
             assert {"att_by_event_time", "att_post", "pre_trend", "placebo_time", "deficit_sensitivity", "leave_one_out"} <= set(entry)
@@ -239,6 +245,9 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
                 assert imputed["lo"] <= imputed["median"] <= imputed["hi"] and imputed["n_comparison"] > 50
                 assert imputed["fake_start"]["diagnostics"]["passed"], (programme, name, imputed["fake_start"])
                 assert imputed["fake_start"]["lo"] <= imputed["fake_start"]["median"] <= imputed["fake_start"]["hi"]
+                twin = checks["two_stage_did_pyfixest"]  # the same least-squares imputation, with LA-clustered errors
+                assert abs(twin["median"] - imputed["median"]) < 0.25 and twin["n_treated"] == imputed["n_treated"], (programme, name)
+                assert twin["hi"] - twin["lo"] > imputed["hi"] - imputed["lo"], (programme, name)
                 assert set(checks["entropy_balancing"]) == set(balancing.SPECIFICATIONS)
                 ls = checks["least_squares_pyfixest"]["placebo_space"]
                 assert not ls["stale"], "results/placebo-crosschecks.json is stale: rerun `python -m analysis grid placebo-crosschecks`"
@@ -247,6 +256,15 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
                 assert sc["lo"] <= sc["median"] <= sc["hi"], (programme, name, sc)
                 assert not sc["placebo_space"]["stale"], "results/placebo-synthetic.json is stale: rerun `python -m analysis grid placebo-synthetic`"
                 assert {sc["placebo_space"][f]["n"] for f in placebos.FAMILIES} == {placebo_imputation.GROUPS * placebos.BATCHES}
+            if programme == simulation.PROGRAMME and name in programmes.HEADLINE:
+                study = entry["simulation"]
+                assert not study["stale"], "results/simulation.json is stale: rerun `python -m analysis grid simulation`"
+                assert set(study) - {"stale"} == set(simulation.SCENARIOS)
+                for cells in (v for k, v in study.items() if k != "stale"):
+                    assert set(cells) == set(simulation.ESTIMATORS.values())
+                    assert all(c["coverage_interval_90"][0] <= c["coverage_90"] <= c["coverage_interval_90"][1] for c in cells.values())
+            else:
+                assert "simulation" not in entry
 
 
 def test_the_sensitivities_leave_out_suspended_agreements_and_pandemic_years(real: evaluation.Evaluation) -> None:
@@ -325,3 +343,23 @@ def test_the_deficit_sensitivity_drops_only_high_deficit_las_that_could_be_unide
     features = pd.DataFrame({"dsg_deficit_pct": [20.0, 20.0, 1.0, float("nan")]}, index=["A", "B", "C", "D"])
     kept = matching.exclude_deficit_like(features, ["A", "B", "C", "D"], threshold=10.0, candidates={"B", "C", "D"})
     assert kept == ["A", "C", "D"]
+
+
+def test_the_plain_words_put_each_estimate_in_children_or_pounds_for_a_typical_la(real: evaluation.Evaluation) -> None:
+    """Each programme and outcome gets one line; a count outcome's line scales the average difference by the
+    median programme LA's count in the year before it joined; the closing count of clear estimates is right."""
+    from analysis.report import programme_effects as effects
+
+    text = effects.plain_text(real)
+    lines = [line for line in text.splitlines() if line.startswith("- **")]
+    tables = {p: evaluation.headline_table(real, p) for p in programmes.PROGRAMMES}
+    assert len(lines) == sum(len(t) for t in tables.values())
+    sv = tables["safety_valve"].set_index("outcome").loc["hn_spend_per_head"]
+    t = real.treatment[real.treatment["programme"] == "safety_valve"]
+    spend = real.panel.set_index(["la_code", "year"])["hn_spend"]
+    base = np.nanmedian([spend.get((c, g - 1), np.nan) for c, g in zip(t["la_code"], t["first_treated_year"])])
+    line = next(line for line in lines if line.startswith("- **Safety Valve, High-needs spend"))
+    assert f"£{base / 1e6:,.1f}m in the year before it joined" in line
+    assert f"£{abs(base * sv['effect_median'] / 100) / 1e6:,.1f}m {'less' if sv['effect_median'] < 0 else 'more'}" in line
+    clear = sum(int(((t_["effect_lo"] > 0) | (t_["effect_hi"] < 0)).sum()) for t_ in tables.values())
+    assert f"{clear} have a 90% interval that excludes no difference" in text

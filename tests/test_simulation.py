@@ -13,6 +13,7 @@ from analysis import grid
 from analysis.evaluation import programmes
 from analysis.evaluation import simulation as sim
 from analysis.models import stored
+from analysis.report import programme_effects as effects
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,14 @@ def test_the_stored_simulation_is_current_complete_and_reproduced():
     assert len(cov) == len(sim.SCENARIOS) * len(sim.ESTIMATORS) * len(programmes.HEADLINE)
     assert (cov["n"] == cov["estimator"].map(expected)).all()
     assert cov["coverage_lo"].le(cov["coverage_90"]).all() and cov["coverage_hi"].ge(cov["coverage_90"]).all()
+    _, cal = sim._real()
+    table = effects.simulation_table(cov, cal)
+    assert len(table) == len(sim.SCENARIOS) * len(programmes.HEADLINE) and table.notna().all().all()
+    real = pd.DataFrame({"programme": sim.PROGRAMME, "outcome": programmes.HEADLINE, "median": [-5.0, 5.0]})
+    text = effects.simulation_text(cov, cal, sim.estimates(saved.results), real)
+    assert "the real estimate: −5.0%" in text and "the real estimate: +5.0%" in text
+    assert {f"({sim.loading(s, cal):.2f})" for s in sim.SCENARIOS} == {c[c.index("("):] for c in table.iloc[:, 0]}
+    assert f"correlate {cal.loading:.2f}" in text
     fresh = grid.run(sim.tasks(reduced=True), scheduler="serial", progress=False)
     for key, value in fresh.items():
         assert json.loads(json.dumps(value)) == saved.results[key], key

@@ -1,7 +1,8 @@
 """The evaluation report completed with its cross-checks: per programme and outcome, the least-squares
-estimate (pyfixest), the imputation estimate (CausalPy) and the synthetic control's average change since the
-year before the start, each with its coverage on the placebo groups, and entropy balancing beside the
-preferred estimate.
+estimate (pyfixest), the imputation estimate (CausalPy) with its two-stage twin (pyfixest), and the
+synthetic control's average change since the year before the start, each with its coverage on the placebo
+groups where it has one, entropy balancing beside the preferred estimate; per programme, each design's balance on pre-period levels and trends against
+`TARGET_SMD`; and, for the programme the simulation study imitates, each estimator's coverage there.
 
 Why a module of its own: `experiment.report` holds what the placebo grid's code builds on; the
 cross-checks use other libraries and estimators, and are added here so that `python -m analysis evaluate`
@@ -10,7 +11,9 @@ reports everything the chapter shows without the grid's code depending on them.
 
 from __future__ import annotations
 
-from analysis.evaluation import balancing, imputation, placebo_crosschecks, programmes, robustness
+import pandas as pd
+
+from analysis.evaluation import balancing, imputation, matching, placebo_crosschecks, programmes, robustness, simulation, two_stage
 from analysis.evaluation.experiment import Evaluation
 from analysis.models import stored
 from analysis.models.fitting import interval
@@ -25,6 +28,39 @@ def _interval(median: float, lo: float, hi: float) -> dict:
     return {"median": round(float(median), 4), "lo": round(float(lo), 4), "hi": round(float(hi), 4)}
 
 
+#: The largest absolute standardised mean difference a design should leave on what it relies on.
+TARGET_SMD = 0.25
+
+
+def design_balance(smd: pd.DataFrame, column: str, relies_on: tuple[str, ...]) -> dict:
+    """One design's balance (`smd`: covariate and SMD columns) on pre-period levels and on pre-period trends
+    (`balancing.TRENDS`), the largest on what the design relies on, and whether that meets `TARGET_SMD`."""
+    values = smd.set_index("covariate")[column]
+    trends = values[values.index.isin(balancing.TRENDS)].abs()
+    levels = values[~values.index.isin(balancing.TRENDS)].abs()
+    relied = values[list(relies_on)].abs()
+    return {"relies_on": list(relies_on), "max_abs_smd_relied_on": round(float(relied.max()), 3), "worst": str(relied.idxmax()),
+            "meets_target": bool(relied.max() < TARGET_SMD), "max_abs_smd_levels": round(float(levels.max()), 3),
+            "max_abs_smd_trends": round(float(trends.max()), 3), "smd": {k: round(float(v), 3) for k, v in values.items()}}
+
+
+def balance_by_design(ev: Evaluation, programme: str, weighted: list[balancing.Reweighted]) -> dict:
+    """Balance before any design (every eligible LA) and under each design, against `TARGET_SMD`: matching relies
+    on every matching characteristic; the later-members design and the event study it feeds difference from
+    the year before the start, so they rely on pre-period trends; entropy balancing on what it balanced."""
+    matched = ev.balance(programme)
+    out = {"target_max_abs_smd": TARGET_SMD, "before": design_balance(matched, "before", tuple(matching.COVARIATES)),
+           "matched": design_balance(matched, "after", tuple(matching.COVARIATES))}
+    later = ev.later_waves_balance(programme)
+    if len(later.dropna()):
+        out["later_waves"] = design_balance(later, "later_waves", balancing.TRENDS)
+    names = {v: k for k, v in balancing.SPECIFICATIONS.items()}
+    for w in weighted:
+        if w.programme == programme and w.found:
+            out[f"reweighted: {names[w.covariates]}"] = design_balance(w.balance, "after", w.covariates)
+    return out
+
+
 def _direction_settled(main: dict, later: dict) -> bool:
     """False when the preferred estimate and the design against the programme's own later members (selected
     alike) both give a clear difference and in opposite directions: then the data do not settle the direction."""
@@ -35,6 +71,7 @@ def _direction_settled(main: dict, later: dict) -> bool:
 def complete(out: dict, ev: Evaluation) -> dict:
     """`out` (from `experiment.report`) with, per programme and outcome, `preferred` and `cross_checks`."""
     imputed = {(r.programme, r.outcome): r for r in imputation.estimates(ev)}
+    twin = {(t.programme, t.outcome): t for t in two_stage.estimates(ev)}
     weighted = [balancing.reweight(ev, p, covariates) for p in programmes.PROGRAMMES for covariates in balancing.SPECIFICATIONS.values()]
     names = {v: k for k, v in balancing.SPECIFICATIONS.items()}
     bayes, ls, imp = stored.load("placebos"), stored.load("placebo-crosschecks"), stored.load("placebo-imputation")
@@ -42,11 +79,23 @@ def complete(out: dict, ev: Evaluation) -> dict:
     coverage = (placebo_crosschecks.coverage(bayes.results, ls.results, imp.results, synth.results)
                 .set_index(["estimator", "programme", "outcome", "family"]).sort_index())
 
+    simulated = stored.load("simulation")
+    simulated_coverage = simulation.coverage(simulated.results).set_index(["outcome", "scenario"]).sort_index()
+
+    def simulation_study(outcome: str) -> dict:
+        cells = simulated_coverage.loc[outcome]
+        return {"stale": simulated.stale, **{
+            sc: {r.estimator: {"n": int(r.n), "coverage_90": round(float(r.coverage_90), 3),
+                               "coverage_interval_90": [round(float(r.coverage_lo), 3), round(float(r.coverage_hi), 3)],
+                               "mean_estimate": round(float(r.mean), 4)} for r in part.itertuples()}
+            for sc, part in cells.groupby(level=0, sort=False)}}
+
     def placebo_space(estimator: str, saved: stored.Stored, programme: str, outcome: str) -> dict:
         cells = coverage.loc[(estimator, programme, outcome)]
         return {"stale": saved.stale, **{fam: {"n": int(r.n), "coverage_90": round(float(r.coverage_90), 3)} for fam, r in cells.iterrows()}}
 
     for programme, entry in out["programmes"].items():
+        entry["balance_by_design"] = balance_by_design(ev, programme, weighted)
         fixest = robustness.fixest_att(ev.frame(programme, "main")).query("block == 'after'").set_index("outcome")
         for outcome, o in entry["outcomes"].items():
             o["preferred"] = {**o["att_post"], "estimator": PREFERRED}
@@ -71,6 +120,9 @@ def complete(out: dict, ev: Evaluation) -> dict:
                                    "diagnostics": r.fake_start_diagnostics.as_dict()},
                     "n_treated": r.treated, "n_comparison": r.comparisons, "diagnostics": r.diagnostics.as_dict(),
                     "placebo_space": placebo_space("imputation (CausalPy)", imp, programme, outcome)}
+            if (programme, outcome) in twin:
+                t = twin[(programme, outcome)]
+                checks["two_stage_did_pyfixest"] = {**_interval(t.estimate, t.lo, t.hi), "n_treated": t.treated, "n_las": t.las}
             for w in weighted:
                 if w.programme != programme:
                     continue
@@ -81,5 +133,7 @@ def complete(out: dict, ev: Evaluation) -> dict:
                         "max_abs_smd_after": round(float(w.balance.loc[w.balance["covariate"].isin(w.covariates), "after"].abs().max()), 3)
                         if w.found else None}
             o["cross_checks"] = checks
+            if programme == simulation.PROGRAMME and outcome in programmes.HEADLINE:
+                o["simulation"] = simulation_study(outcome)
     return out
 

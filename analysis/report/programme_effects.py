@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.finance import financial_year
-from analysis.evaluation import balancing, imputation, programmes, robustness
+from analysis.evaluation import balancing, imputation, matching, programmes, robustness, simulation, two_stage
 from analysis.evaluation.programmes import in_units
 from analysis.evaluation.experiment import (
     PARETO_K_MAX,
@@ -159,25 +159,101 @@ def verdict(lo: float, hi: float) -> str:
     return "higher than in" if lo > 0 else "lower than in" if hi < 0 else "not clearly different from"
 
 
+def _cautions(r) -> list[str]:
+    """The checks that qualify one outcome's average effect (a row of `headline_table`), in words."""
+    found = []
+    if r.pre_trend_lo > 0 or r.pre_trend_hi < 0:
+        found.append(f"the groups already differed before the start ({effect_text(stats(r, 'pre_trend'), r.units)})")
+    if r.placebo_time_lo > 0 or r.placebo_time_hi < 0:
+        found.append(f"a fake start {PLACEBO_SHIFT} years early also shows a difference ({effect_text(stats(r, 'placebo_time'), r.units)})")
+    if verdict(r.later_waves_lo, r.later_waves_hi) != verdict(r.effect_lo, r.effect_hi):
+        found.append("against the programme's own later members, before they joined, the difference is "
+                     f"{effect_text(stats(r, 'later_waves'), r.units)}")
+    if (r.deficit_sensitivity_lo > 0 or r.deficit_sensitivity_hi < 0) != (r.effect_lo > 0 or r.effect_hi < 0):
+        found.append(f"without deficit-like comparison LAs the estimate is {effect_text(stats(r, 'deficit_sensitivity'), r.units)}")
+    return found
+
+
 def findings_text(ev: Evaluation, programme: str) -> str:
     """One plain-language bullet per outcome: the average effect after the start and the checks that qualify it."""
     lines = []
     for r in headline_table(ev, programme).itertuples():
         text = (f"- **{r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
                 f"{verdict(r.effect_lo, r.effect_hi)} comparison LAs.")
-        warnings_ = []
-        if r.pre_trend_lo > 0 or r.pre_trend_hi < 0:
-            warnings_.append(f"the groups already differed before the start ({effect_text(stats(r, 'pre_trend'), r.units)})")
-        if r.placebo_time_lo > 0 or r.placebo_time_hi < 0:
-            warnings_.append(f"a fake start {PLACEBO_SHIFT} years early also shows a difference ({effect_text(stats(r, 'placebo_time'), r.units)})")
-        if verdict(r.later_waves_lo, r.later_waves_hi) != verdict(r.effect_lo, r.effect_hi):
-            warnings_.append("against the programme's own later members, before they joined, the difference is "
-                             f"{effect_text(stats(r, 'later_waves'), r.units)}")
-        if (r.deficit_sensitivity_lo > 0 or r.deficit_sensitivity_hi < 0) != (r.effect_lo > 0 or r.effect_hi < 0):
-            warnings_.append(f"without deficit-like comparison LAs the estimate is {effect_text(stats(r, 'deficit_sensitivity'), r.units)}")
-        lines.append(text + (" Caution: " + "; ".join(warnings_) + "." if warnings_ else " The checks below do not contradict this."))
+        found = _cautions(r)
+        lines.append(text + (" Caution: " + "; ".join(found) + "." if found else " The checks below do not contradict this."))
     return "\n".join(lines)
 
+
+#: What each outcome's average difference comes to in a typical programme LA: the panel column it scales (the
+#: LA's value in the year before its start), what that column counts, and what the difference counts.
+_IN_COUNTS = {
+    "ehcp_rate": ("ehcp_total", "plans", "children with plans"),
+    "new_plans_rate": ("new_plans", "new plans", "new plans a year"),
+    "share_independent": ("ehcp_total", "plans", "of its children with plans placed in independent special schools"),
+    "share_mainstream": ("ehcp_total", "plans", "of its children with plans in mainstream schools"),
+    "refused_pct": ("requests_received", "requests for assessment", "requests for assessment refused a year"),
+    "hn_spend_per_head": ("hn_spend", "£", "high-needs spend a year"),
+    "timeliness_pct": ("new_plans", "new plans", "new plans a year issued within 20 weeks"),
+}
+
+
+def _typical_base(ev: Evaluation, programme: str, column: str) -> float:
+    """The median over a programme's LAs of `column` in the year before each one's start."""
+    t = ev.treatment[ev.treatment["programme"] == programme]
+    p = ev.panel.set_index(["la_code", "year"])[column]
+    values = [p.get((c, int(g) - 1), np.nan) for c, g in zip(t["la_code"], t["first_treated_year"])]
+    return float(np.nanmedian(values))
+
+
+def _amount(x: float, money: bool) -> str:
+    """A count to two significant figures (0 below a half), or £ in millions to one decimal, without its sign."""
+    x = abs(x)
+    return f"£{x / 1e6:,.1f}m" if money else f"{float(f'{x:.2g}'):,.0f}" if x >= 0.5 else "0"
+
+
+def _direction(x: float, money: bool) -> str:
+    """'120 fewer', '£2.6m less', or 'no difference' when the amount rounds to nothing."""
+    shown = _amount(x, money)
+    if shown in ("0", "£0.0m"):
+        return "no difference"
+    return f"{shown} {'more' if x > 0 else 'less' if money else 'fewer'}"
+
+
+def plain_text(ev: Evaluation) -> str:
+    """For each programme and outcome, one sentence a reader can quote: the average difference after the start
+    in children (or requests, or £) in a typical programme LA, with its 90% interval and whether checks qualify
+    it; then how many of the estimates are clear against how many chance alone would give."""
+    from scipy import stats as distributions
+
+    lines, clear, total = [], 0, 0
+    for programme, name in programmes.PROGRAMMES.items():
+        for r in headline_table(ev, programme).itertuples():
+            total += 1
+            clear += bool(r.effect_lo > 0 or r.effect_hi < 0)
+            cautions = " The checks above qualify it." if _cautions(r) else ""
+            if r.outcome not in _IN_COUNTS:
+                lines.append(f"- **{name}, {r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
+                             f"{verdict(r.effect_lo, r.effect_hi)} similar LAs (no count to put it in).{cautions}")
+                continue
+            column, counted, words = _IN_COUNTS[r.outcome]
+            money = counted == "£"
+            base = _typical_base(ev, programme, column)
+            median, lo, hi = (base * v / 100 for v in (r.effect_median, r.effect_lo, r.effect_hi))
+            span = (f"{_direction(lo, money)} to {_direction(hi, money)}" if lo < 0 < hi else
+                    f"{_amount(min(abs(lo), abs(hi)), money)} to {_direction(hi if lo > 0 else lo, money)}")
+            lines.append(f"- **{name}, {r.label}**: in a typical {name} LA ({_amount(base, money)}"
+                         f"{'' if money else ' ' + counted} in the year before it joined, the median), "
+                         + (f"about the same {'' if money else 'number of '}{words.removeprefix('of its ')} as in similar LAs" if _direction(median, money) == "no difference"
+                            else f"about {_direction(median, money)} {words} than in similar LAs")
+                         + f" (90% interval: {span}).{cautions}")
+    lo, hi = (int(v) for v in distributions.binom.ppf([0.05, 0.95], total, 0.1))
+    lines.append(f"\nOf these {total} estimates, {clear} have a 90% interval that excludes no difference. If neither programme "
+                 f"had changed anything, chance alone would give about {0.1 * total:.0f} such intervals ({lo} to {hi} in nine "
+                 "cases out of ten, if the estimates were independent; they share LAs and years, so the range is wider).")
+    return ("Each line is the average difference after the start, put in children, requests or pounds for a typical "
+            "programme LA: a difference in the figures between programme LAs and similar LAs, not shown to have been "
+            "caused by the programme.\n\n" + "\n".join(lines))
 
 
 def display_table(ev: Evaluation, programme: str) -> pd.DataFrame:
@@ -390,6 +466,72 @@ def placebo_checks_text(results: dict[str, dict], estimator: str) -> str:
             "for the groups whose fits passed.")
 
 
+def _scenario_label(scenario: str, cal: simulation.Calibration) -> str:
+    """'Calibrated (loading 0.36)': the simulation scenario with the deficit loading it uses."""
+    return {"none": "No link", "calibrated": "As in the real data", "strong": "Strong"}[scenario] + \
+        f" ({simulation.loading(scenario, cal):.2f})"
+
+
+def simulation_table(coverage: pd.DataFrame, cal: simulation.Calibration) -> pd.DataFrame:
+    """The simulation study (`simulation.coverage`): per scenario and outcome, each estimator's share of 90%
+    intervals containing zero (with its binomial 90% interval) and its average estimate (the truth is 0)."""
+    rows = []
+    order = {k: i for i, k in enumerate([*simulation.SCENARIOS, *programmes.OUTCOMES])}
+    for (sc, o), part in coverage.sort_values(["scenario", "outcome"], key=lambda c: c.map(order)).groupby(["scenario", "outcome"], sort=False):
+        row = {"Deficits linked to outcomes (loading)": _scenario_label(sc, cal), "Outcome": programmes.OUTCOMES[o].label}
+        for r in part.itertuples():
+            row[_estimator_name(r.estimator)] = (f"{100 * r.coverage_90:.0f}% ({100 * r.coverage_lo:.0f}–{100 * r.coverage_hi:.0f}); "
+                                                 f"{r.mean:+.1f}".replace("-", "−"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _minus(text: str) -> str:
+    """A signed number with a typographic minus."""
+    return text.replace("-", "−")
+
+
+def simulation_text(coverage: pd.DataFrame, cal: simulation.Calibration, estimates: pd.DataFrame, real: pd.DataFrame) -> str:
+    """What the simulation study shows: what the simulation takes from the real data, each estimator's coverage
+    across the scenarios (pooled over the two outcomes) read against the 90% a calibrated interval gives, how far
+    its average estimate strays from zero, and how often the event study finds, with no effect and deficits as
+    linked to the outcomes as in the real data, an 'effect' at least as large as the real one (`estimates`:
+    `simulation.estimates`; `real`: `experiment.real_effects`)."""
+    sizes = "; ".join(f"{n} for the {est.split(' (')[0]}" for est, n in coverage.groupby("estimator", sort=False)["n"].first().items())
+    readings, usable, not_usable = [], [], []
+    for est, part in coverage.groupby("estimator", sort=False):
+        pooled = (part["coverage_90"] * part["n"]).groupby(part["scenario"]).sum() / part.groupby("scenario")["n"].sum()
+        n = int(part.groupby("scenario")["n"].sum().iloc[0])
+        worst = part.loc[part["mean"].abs().idxmax()]
+        word = ("within the range chance gives around 90%" if pooled.min() >= 0.9 - _chance_range(n) else
+                "somewhat short of 90% (its intervals are a little too narrow)" if pooled.min() >= 0.8 else "far short of 90%")
+        moves = pooled["strong"] < pooled["none"] - 2 * _chance_range(n)
+        (usable if pooled.min() >= 0.8 else not_usable).append(f"the {est.split(' (')[0]}'s")
+        readings.append(f"the {est.split(' (')[0]}'s in {100 * pooled.min():.0f}% to {100 * pooled.max():.0f}%, {word}"
+                        + (", and lower the stronger the link" if moves else ", about the same whatever the link")
+                        + f"; its average estimate strays from zero by up to {_minus(format(worst['mean'], '+.1f'))}%")
+    real_at = real[real["programme"] == simulation.PROGRAMME].set_index("outcome")["median"]
+    event = estimates[(estimates["estimator"] == "event") & (estimates["scenario"] == "calibrated")]
+    as_large = "; ".join(f"{programmes.OUTCOMES[o].label}, {100 * (part['median'].abs() >= abs(real_at[o])).mean():.0f}% of "
+                         f"{len(part)} (the real estimate: {_minus(format(real_at[o], '+.1f'))}%)" for o, part in event.groupby("outcome", sort=False))
+    return (f"The simulation takes from the real data each LA's level and trend, the year means, and deviations that "
+            f"persist as the real ones do once detrending's downward bias is undone (ρ = {cal.rho['ehcp_rate']:.2f} a year "
+            f"for plans, {cal.rho['hn_spend_per_head']:.2f} for spend; detrended, they look far less persistent); the real "
+            f"deficits correlate {cal.loading:.2f} with the real deviations, the loading of the middle scenario. Simulated "
+            f"panels: {sizes}. Across the three scenarios, pooled over the two outcomes, the 90% intervals contained zero: "
+            + "; ".join(readings) + " (@tbl-prog-simulation). "
+            + (f"So {' and '.join(usable)} intervals can be read nearly at face value under selection on deficits and the "
+               "mean reversion that follows" if usable else "So no estimator's intervals can be read at face value under "
+               "selection on deficits and the mean reversion that follows")
+            + (f", while {' and '.join(not_usable)} cannot. " if not_usable and usable else ". ")
+            + "The simulation tests one mechanism, temporary deviations that fall back; deficits that signal lasting "
+            "differences in trend are what the later-members design and the trend sensitivity bear on. With deficits as linked to the outcomes as in the real data and no effect at all, the event "
+            f"study found a difference at least as large as the real {_SIMULATED} one in: " + as_large + ".")
+
+
+_SIMULATED = programmes.PROGRAMMES[simulation.PROGRAMME]  # the programme whose selection the simulation imitates
+
+
 def _interval_cell(s: dict[str, float], n: int | None = None) -> str:
     """'+1.2 (-0.3 to +2.6), 12 LAs' from a summary (`stats`), at the precision its MCSEs support."""
     median, lo, hi = interval_numbers(s)
@@ -513,16 +655,27 @@ def crosscheck_table(ev: Evaluation) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def imputation_table(ev: Evaluation, results: list[imputation.Imputation]) -> pd.DataFrame:
-    """The event study's average difference after the start beside CausalPy's imputation estimate of it,
-    the imputation's fake-start check, the LAs each rests on and the imputation fits' checks."""
+def _two_stage_text(t: two_stage.TwoStage, units: str) -> str:
+    """'−3.4% (90% interval −6.5 to −0.1)' for a two-stage estimate (no Monte Carlo error: two significant
+    figures of its interval's width)."""
+    d = max(0, 1 - int(np.floor(np.log10(max(t.hi - t.lo, 1e-9)))))
+    unit = "%" if units == "%" else f" {'percentage points' if units == 'pp' else units}"
+    return f"{t.estimate:+.{d}f}{unit} (90% interval {t.lo:+.{d}f} to {t.hi:+.{d}f})"
+
+
+def imputation_table(ev: Evaluation, results: list[imputation.Imputation], twin: list[two_stage.TwoStage]) -> pd.DataFrame:
+    """The event study's average difference after the start beside CausalPy's imputation estimate of it and
+    pyfixest's two-stage estimate on the same rows, the imputation's fake-start check, the LAs each rests on and
+    the imputation fits' checks."""
     rows = []
+    by_key = {(t.programme, t.outcome): t for t in twin}
     for r in results:
         b = headline_table(ev, r.programme).set_index("outcome").loc[r.outcome]
         d, f = r.diagnostics, r.fake_start_diagnostics
         rows.append({"Programme": programmes.PROGRAMMES[r.programme], "Outcome": b["label"],
                      "Event study (matched LAs, since year −1)": effect_text(stats(b, "effect"), b["units"]),
                      "Imputation (CausalPy; all eligible LAs)": effect_text(r.post, b["units"]),
+                     "Two-stage DiD (pyfixest; same LAs, LA-clustered)": _two_stage_text(by_key[(r.programme, r.outcome)], b["units"]),
                      f"Imputation, fake start {PLACEBO_SHIFT} years early (≈ 0 if no drift)": effect_text(r.fake_start, b["units"]),
                      "LAs (programme / comparison)": f"{r.treated} / {r.comparisons}",
                      "R-hat, ESS, divergences (both fits)": f"{max(d.rhat_max, f.rhat_max):.3f}, "
@@ -574,10 +727,11 @@ def _agreement(a: tuple[float, float, float], b: tuple[float, float, float], nam
     return "neither is clear" + ("" if (a[0] > 0) == (b[0] > 0) else ", and their medians lie on opposite sides of zero")
 
 
-def imputation_text(ev: Evaluation, results: list[imputation.Imputation], coverage: pd.DataFrame) -> str:
+def imputation_text(ev: Evaluation, results: list[imputation.Imputation], coverage: pd.DataFrame,
+                    twin: list[two_stage.TwoStage]) -> str:
     """Where the imputation estimate agrees with the event study, where it does not, what its fake start
-    says about a drift before the start, and how its intervals fared on the placebo groups (`coverage`, from
-    `placebo_crosschecks.coverage`)."""
+    says about a drift before the start, how its intervals compare with pyfixest's two-stage ones on the same
+    rows (`twin`), and how they fared on the placebo groups (`coverage`, from `placebo_crosschecks.coverage`)."""
     lines, alike = [], 0
     for r in results:
         b = headline_table(ev, r.programme).set_index("outcome").loc[r.outcome]
@@ -605,6 +759,20 @@ def imputation_text(ev: Evaluation, results: list[imputation.Imputation], covera
         "only the one before it). The imputation's intervals treat an LA's years as independent and understate its "
         "uncertainty. The preferred estimates below remain the event study's, and where the two disagree the preferred "
         "estimate says so.")
+    by_key = {(t.programme, t.outcome): t for t in twin}
+    pairs = [(r, by_key[(r.programme, r.outcome)]) for r in results]
+    ratios = [(t.hi - t.lo) / (r.post["hi"] - r.post["lo"]) for r, t in pairs]
+    gap = max(abs(t.estimate - r.post["median"]) for r, t in pairs)
+    lost = [f"{programmes.PROGRAMMES[r.programme]}, {programmes.OUTCOMES[r.outcome].label}" for r, t in pairs
+            if (r.post["lo"] > 0 or r.post["hi"] < 0) and not (t.lo > 0 or t.hi < 0)]
+    lines.append(
+        f"\npyfixest's two-stage difference-in-differences [@gardner2022] on the same rows gives the same estimates "
+        f"(they differ by at most {gap:.2f} points; by construction both are the least-squares imputation), but its "
+        f"intervals, which allow for the correlation of an LA's years, are {min(ratios):.1f} to {max(ratios):.1f} times as "
+        "wide (@tbl-prog-imputation). "
+        + (f"With them, {'; '.join(lost)} {'is' if len(lost) == 1 else 'are'} no longer clear: that reading rests on "
+           "treating an LA's years as independent." if lost else
+           "Every reading the imputation gives survives the wider intervals."))
     mine = coverage[coverage["estimator"] == "imputation (CausalPy)"]
     n, pooled = int(mine["n"].sum()), _pooled(mine)
     lines.append(
@@ -658,6 +826,33 @@ def reweighting_text(results: list[balancing.Reweighted], headline: pd.DataFrame
             + (" ".join(f"Balancing {balancing_name(r)} as well is impossible for {len(r.cohorts) - len(r.cohorts_found)} of its "
                         f"{len(r.cohorts)} cohorts: no weighting of the eligible LAs matches them." for r in failed)))
     return " ".join(parts)
+
+
+def balance_target_text(ev: Evaluation, weighted: list[balancing.Reweighted]) -> str:
+    """Per programme, which designs bring what they rely on within `crosschecks.TARGET_SMD`, and the worst gap
+    of those that do not; then what a design that balances only trends leaves on levels."""
+    from analysis.evaluation import crosschecks
+
+    target = crosschecks.TARGET_SMD
+    def design(key: str) -> str:
+        return {"matched": "matching", "later_waves": "the later members"}.get(key, key.replace("reweighted: ", "entropy balancing on "))
+
+    parts = []
+    for programme, name in programmes.PROGRAMMES.items():
+        designs = {k: v for k, v in crosschecks.balance_by_design(ev, programme, weighted).items() if isinstance(v, dict) and k != "before"}
+        met = [design(k) for k, v in designs.items() if v["meets_target"]]
+        missed = [f"{design(k)} ({matching.COVARIATES[v['worst']].split(' (')[0]}, {v['max_abs_smd_relied_on']:.2f})"
+                  for k, v in designs.items() if not v["meets_target"]]
+        levels = max((v["max_abs_smd_levels"] for k, v in designs.items() if v["meets_target"]), default=None)
+        parts.append(f"for {name}, " + (f"{' and '.join(met)} {'meets' if len(met) == 1 else 'meet'} it" if met else "no design meets it")
+                     + (f"; {' and '.join(missed)} {'does' if len(missed) == 1 else 'do'} not" if missed else "")
+                     + (f", and the designs that meet it leave pre-period levels up to {levels:.1f} standard deviations apart"
+                        if levels is not None and levels >= target else ""))
+    return (f"Against a target of {target} standard deviations on what each design relies on (every matching characteristic "
+            "for matching; pre-period trends for the later members, since the changes are measured from the year before "
+            "the start; what it balances for entropy balancing): " + "; ".join(parts) + ". Where only trends are balanced, "
+            "the comparison assumes LAs with very different deficits and levels would have changed alike; the simulation "
+            "study below asks what that can cost when high deficits signal outcomes that will fall back anyway.")
 
 
 def balancing_name(result: balancing.Reweighted) -> str:
