@@ -350,7 +350,10 @@ def test_the_plain_words_put_each_estimate_in_children_or_pounds_for_a_typical_l
     median programme LA's count in the year before it joined; the closing count of clear estimates is right."""
     from analysis.report import programme_effects as effects
 
-    text = effects.plain_text(real)
+    from analysis.evaluation import simulation as sim
+    from analysis.models import stored
+
+    text = effects.plain_text(real, sim.coverage(stored.load("simulation").results))
     lines = [line for line in text.splitlines() if line.startswith("- **")]
     tables = {p: evaluation.headline_table(real, p) for p in programmes.PROGRAMMES}
     assert len(lines) == sum(len(t) for t in tables.values())
@@ -362,4 +365,5 @@ def test_the_plain_words_put_each_estimate_in_children_or_pounds_for_a_typical_l
     assert f"£{base / 1e6:,.1f}m in the year before it joined" in line
     assert f"£{abs(base * sv['effect_median'] / 100) / 1e6:,.1f}m {'less' if sv['effect_median'] < 0 else 'more'}" in line
     clear = sum(int(((t_["effect_lo"] > 0) | (t_["effect_hi"] < 0)).sum()) for t_ in tables.values())
-    assert f"{clear} have a 90% interval that excludes no difference" in text
+    assert f"{clear} {'has' if clear == 1 else 'have'} a 90% interval that excludes no difference" in text
+    assert all(line.endswith(("clear).", "includes no difference).", "qualify it.", "count to put it in).")) for line in lines), lines

@@ -43,15 +43,16 @@ def _by_hand(rows: pd.DataFrame) -> float:
 
 def test_the_two_stage_estimate_recovers_a_known_effect_and_is_the_least_squares_imputation():
     rows = _rows(0.05)
-    mid, lo, hi = two_stage.fit(rows, "ehcp_rate")
+    mid, lo, hi = two_stage.fit(rows)
     assert lo < 0.05 < hi and lo > 0
     assert abs(mid - _by_hand(rows)) < 1e-8
-    zero = two_stage.fit(_rows(0.0), "ehcp_rate")
+    zero = two_stage.fit(_rows(0.0))
     assert zero[1] < 0 < zero[2]
 
 
-def test_a_singleton_la_is_dropped_before_pyfixest_would_misalign_the_weights():
+def test_a_singleton_la_is_left_out_before_pyfixest_would_misalign_the_weights():
     rows = _rows(0.05)
     single = pd.DataFrame({"la_code": ["S"], "year": [2018], "y": [1.0], "g": [np.inf], "treated": [0]})
     both = pd.concat([rows, single], ignore_index=True)
-    assert two_stage.fit(both, "ehcp_rate") == two_stage.fit(rows, "ehcp_rate")
+    pd.testing.assert_frame_equal(two_stage.usable(both), rows)
+    assert two_stage.fit(two_stage.usable(both)) == two_stage.fit(rows)

@@ -279,7 +279,14 @@ def test_a_panel_out_of_date_with_the_registry_is_rebuilt_compared_and_installed
              'licence = "OGL-3.0"\nmirror_path = "dashboard/sen_la.csv"\n'
              f'sha256 = "{sums["dashboard/sen_la.csv"]}"\ncitation = ""\ncoverage = ""\nderived = false\nnotes = ""\n')
     registry = root / "data" / "sources.toml"
-    registry.write_text(registry.read_text() + entry)
+    as_committed = registry.read_text()
+    # first an entry whose file the mirror does not have: reported as missing (status 4), nothing built or moved
+    registry.write_text(as_committed + entry.replace("dashboard/sen_la.csv", "dashboard/not_there.csv").replace("https://example.invalid/sen_la.csv", "https://example.invalid/not_there.csv"))
+    before = _tree(root)
+    missing = _update(root, mirror, "--json", "--from", "mirror")
+    assert missing.returncode == update.MISSING, missing.stdout[-2000:] + missing.stderr[-2000:]
+    assert [m.split()[0] for m in json.loads(missing.stdout)["missing"]] == ["dashboard_sen_la"] and _tree(root) == before
+    registry.write_text(as_committed + entry)
     before = _tree(root)
 
     run = _update(root, mirror, "--json")
@@ -289,6 +296,7 @@ def test_a_panel_out_of_date_with_the_registry_is_rebuilt_compared_and_installed
     assert report["changes"] == [] and report["chapters"] == [] and report["executed"] == [] and not report["key_numbers"]
     after = _tree(root)
     moved = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
-    assert moved and moved <= {"data/processed/build.json", "data/processed/lineage.json"}, moved  # the new stamp, nothing else
+    assert moved and moved <= {"data/processed/build.json", "data/processed/lineage.json"}, moved  # the new stamps, nothing else
+    assert "the panel is out of date (the one on disk was built before the source registry" in run.stderr
     again = json.loads(_update(root, mirror, "--json").stdout)
     assert not again["outdated"]

@@ -38,6 +38,8 @@ SPECIFICATIONS: dict[str, tuple[str, ...]] = {
                                         "share_mainstream", "dsg_deficit_pct"),
 }
 WITH_DEFICIT = SPECIFICATIONS["trends, levels, mix and deficit"]
+#: Each specification's name, by the covariates it balances.
+NAMES = {covariates: name for name, covariates in SPECIFICATIONS.items()}
 #: Largest weighted-mean gap left (standard deviations of the comparison LAs) for weights to count as found.
 TOLERANCE = 1e-3
 BOOTSTRAP = 500

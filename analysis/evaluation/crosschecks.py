@@ -38,7 +38,9 @@ def design_balance(smd: pd.DataFrame, column: str, relies_on: tuple[str, ...]) -
     values = smd.set_index("covariate")[column]
     trends = values[values.index.isin(balancing.TRENDS)].abs()
     levels = values[~values.index.isin(balancing.TRENDS)].abs()
-    relied = values[list(relies_on)].abs()
+    relied = values[list(relies_on)].abs().dropna()
+    if relied.empty:
+        raise ValueError(f"no standardised difference on {list(relies_on)}: every one is missing")
     return {"relies_on": list(relies_on), "max_abs_smd_relied_on": round(float(relied.max()), 3), "worst": str(relied.idxmax()),
             "meets_target": bool(relied.max() < TARGET_SMD), "max_abs_smd_levels": round(float(levels.max()), 3),
             "max_abs_smd_trends": round(float(trends.max()), 3), "smd": {k: round(float(v), 3) for k, v in values.items()}}
@@ -54,10 +56,9 @@ def balance_by_design(ev: Evaluation, programme: str, weighted: list[balancing.R
     later = ev.later_waves_balance(programme)
     if len(later.dropna()):
         out["later_waves"] = design_balance(later, "later_waves", balancing.TRENDS)
-    names = {v: k for k, v in balancing.SPECIFICATIONS.items()}
     for w in weighted:
         if w.programme == programme and w.found:
-            out[f"reweighted: {names[w.covariates]}"] = design_balance(w.balance, "after", w.covariates)
+            out[f"reweighted: {balancing.NAMES[w.covariates]}"] = design_balance(w.balance, "after", w.covariates)
     return out
 
 
@@ -73,7 +74,6 @@ def complete(out: dict, ev: Evaluation) -> dict:
     imputed = {(r.programme, r.outcome): r for r in imputation.estimates(ev)}
     twin = {(t.programme, t.outcome): t for t in two_stage.estimates(ev)}
     weighted = [balancing.reweight(ev, p, covariates) for p in programmes.PROGRAMMES for covariates in balancing.SPECIFICATIONS.values()]
-    names = {v: k for k, v in balancing.SPECIFICATIONS.items()}
     bayes, ls, imp = stored.load("placebos"), stored.load("placebo-crosschecks"), stored.load("placebo-imputation")
     synth = stored.load("placebo-synthetic")
     coverage = (placebo_crosschecks.coverage(bayes.results, ls.results, imp.results, synth.results)
@@ -128,7 +128,7 @@ def complete(out: dict, ev: Evaluation) -> dict:
                     continue
                 row = w.effects[(w.effects["outcome"] == outcome) & (w.effects["period"] == "after")]
                 if len(row):
-                    checks.setdefault("entropy_balancing", {})[names[w.covariates]] = {
+                    checks.setdefault("entropy_balancing", {})[balancing.NAMES[w.covariates]] = {
                         "found": w.found, **(_interval(row["estimate"].iloc[0], row["lo"].iloc[0], row["hi"].iloc[0]) if w.found else {}),
                         "max_abs_smd_after": round(float(w.balance.loc[w.balance["covariate"].isin(w.covariates), "after"].abs().max()), 3)
                         if w.found else None}

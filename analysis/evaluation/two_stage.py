@@ -40,19 +40,19 @@ class TwoStage:
 
 
 def usable(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows without LAs that have a single LA-year not yet in the programme (three former Dorset LAs with
-    spend for 2018 only): their LA effect is that one value, so they inform nothing, and pyfixest drops such
-    singletons from the first stage."""
+    """The rows without LAs that have a single LA-year not yet in the programme (today three former Dorset
+    comparison LAs with spend for 2018 only). pyfixest drops such singleton LA effects from the first stage and
+    then misaligns its weights with the rows, so they are left out here: for a comparison LA that one year
+    informs nothing else; a programme LA left out would show in `TwoStage.treated`."""
     before = rows.loc[rows["treated"] == 0].groupby("la_code").size()
     return rows[rows["la_code"].map(before).fillna(0) > 1].reset_index(drop=True)
 
 
-def fit(rows: pd.DataFrame, outcome: str) -> tuple[float, float, float]:
-    """pyfixest's two-stage estimate from imputation rows (la_code, year, y, g, treated): the LA-weighted average
-    gap in the treated LA-years and its 90% interval, on the outcome's model scale."""
+def fit(rows: pd.DataFrame) -> tuple[float, float, float]:
+    """pyfixest's two-stage estimate from imputation rows (la_code, year, y, g, treated; no singleton LA, see
+    `usable`): the LA-weighted average gap in the treated LA-years and its 90% interval, on the model scale."""
     import pyfixest as pf
 
-    rows = usable(rows)
     after = rows["treated"] == 1
     per_la = rows.loc[after].groupby("la_code")["year"].transform("size")
     data = rows.assign(w=1.0)
@@ -66,7 +66,7 @@ def fit(rows: pd.DataFrame, outcome: str) -> tuple[float, float, float]:
 def estimate(ev: Evaluation, programme: str, outcome: str) -> TwoStage:
     """The two-stage estimate of one programme and outcome on the imputation estimator's rows."""
     rows = usable(imputation.panel(ev, programme, outcome))
-    mid, lo, hi = (float(programmes.in_units(outcome, np.array([v]))[0]) for v in fit(rows, outcome))
+    mid, lo, hi = (float(programmes.in_units(outcome, np.array([v]))[0]) for v in fit(rows))
     return TwoStage(programme, outcome, mid, lo, hi, int(rows.loc[rows["treated"] == 1, "la_code"].nunique()), int(rows["la_code"].nunique()))
 
 

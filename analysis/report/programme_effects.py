@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.finance import financial_year
-from analysis.evaluation import balancing, imputation, matching, programmes, robustness, simulation, two_stage
+from analysis.evaluation import balancing, crosschecks, imputation, matching, programmes, robustness, simulation, two_stage
 from analysis.evaluation.programmes import in_units
 from analysis.evaluation.experiment import (
     PARETO_K_MAX,
@@ -220,10 +220,12 @@ def _direction(x: float, money: bool) -> str:
     return f"{shown} {'more' if x > 0 else 'less' if money else 'fewer'}"
 
 
-def plain_text(ev: Evaluation) -> str:
+def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
     """For each programme and outcome, one sentence a reader can quote: the average difference after the start
-    in children (or requests, or £) in a typical programme LA, with its 90% interval and whether checks qualify
-    it; then how many of the estimates are clear against how many chance alone would give."""
+    in children (or requests, or £) in a typical programme LA, with its 90% interval, whether it is clear and
+    whether checks qualify it; then how many of the estimates are clear against how many chance alone would
+    give, with calibrated intervals and with the event study's as the simulation study found them
+    (`simulated`: `simulation.coverage`)."""
     from scipy import stats as distributions
 
     lines, clear, total = [], 0, 0
@@ -239,6 +241,11 @@ def plain_text(ev: Evaluation) -> str:
             column, counted, words = _IN_COUNTS[r.outcome]
             money = counted == "£"
             base = _typical_base(ev, programme, column)
+            if not np.isfinite(base):
+                lines.append(f"- **{name}, {r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
+                             f"{verdict(r.effect_lo, r.effect_hi)} similar LAs (its programme LAs have no count the year "
+                             f"before they joined).{cautions}")
+                continue
             median, lo, hi = (base * v / 100 for v in (r.effect_median, r.effect_lo, r.effect_hi))
             span = (f"{_direction(lo, money)} to {_direction(hi, money)}" if lo < 0 < hi else
                     f"{_amount(min(abs(lo), abs(hi)), money)} to {_direction(hi if lo > 0 else lo, money)}")
@@ -246,11 +253,16 @@ def plain_text(ev: Evaluation) -> str:
                          f"{'' if money else ' ' + counted} in the year before it joined, the median), "
                          + (f"about the same {'' if money else 'number of '}{words.removeprefix('of its ')} as in similar LAs" if _direction(median, money) == "no difference"
                             else f"about {_direction(median, money)} {words} than in similar LAs")
-                         + f" (90% interval: {span}).{cautions}")
+                         + f" (90% interval: {span}; {'clear' if r.effect_lo > 0 or r.effect_hi < 0 else 'includes no difference'})."
+                         + cautions)
     lo, hi = (int(v) for v in distributions.binom.ppf([0.05, 0.95], total, 0.1))
-    lines.append(f"\nOf these {total} estimates, {clear} have a 90% interval that excludes no difference. If neither programme "
-                 f"had changed anything, chance alone would give about {0.1 * total:.0f} such intervals ({lo} to {hi} in nine "
-                 "cases out of ten, if the estimates were independent; they share LAs and years, so the range is wider).")
+    event = simulated[simulated["estimator"] == "event study"]
+    miss = 1 - float((event["coverage_90"] * event["n"]).sum() / event["n"].sum())
+    lines.append(f"\nOf these {total} estimates, {clear} {'has' if clear == 1 else 'have'} a 90% interval that excludes no "
+                 f"difference. If neither programme had changed anything, calibrated intervals would give about "
+                 f"{0.1 * total:.0f} such by chance ({lo} to {hi} in nine cases out of ten, if the estimates were independent; "
+                 f"they share LAs and years, so the range is wider), and intervals that miss as often as the event study's did "
+                 f"in the simulation study ({100 * miss:.0f}% of the time) about {miss * total:.0f}.")
     return ("Each line is the average difference after the start, put in children, requests or pounds for a typical "
             "programme LA: a difference in the figures between programme LAs and similar LAs, not shown to have been "
             "caused by the programme.\n\n" + "\n".join(lines))
@@ -467,7 +479,7 @@ def placebo_checks_text(results: dict[str, dict], estimator: str) -> str:
 
 
 def _scenario_label(scenario: str, cal: simulation.Calibration) -> str:
-    """'Calibrated (loading 0.36)': the simulation scenario with the deficit loading it uses."""
+    """'As in the real data (0.36)': the simulation scenario in words, with the deficit loading it uses."""
     return {"none": "No link", "calibrated": "As in the real data", "strong": "Strong"}[scenario] + \
         f" ({simulation.loading(scenario, cal):.2f})"
 
@@ -503,12 +515,14 @@ def simulation_text(coverage: pd.DataFrame, cal: simulation.Calibration, estimat
         pooled = (part["coverage_90"] * part["n"]).groupby(part["scenario"]).sum() / part.groupby("scenario")["n"].sum()
         n = int(part.groupby("scenario")["n"].sum().iloc[0])
         worst = part.loc[part["mean"].abs().idxmax()]
-        word = ("within the range chance gives around 90%" if pooled.min() >= 0.9 - _chance_range(n) else
+        word = ("above 90% (its intervals are wider than they need be)" if pooled.min() > 0.9 + _chance_range(n) else
+                "within the range chance gives around 90%" if pooled.min() >= 0.9 - _chance_range(n) else
                 "somewhat short of 90% (its intervals are a little too narrow)" if pooled.min() >= 0.8 else "far short of 90%")
-        moves = pooled["strong"] < pooled["none"] - 2 * _chance_range(n)
+        low, high = pooled.get("strong", np.nan), pooled.get("none", np.nan)
+        moves = high - low > 1.645 * np.sqrt((low * (1 - low) + high * (1 - high)) / n)  # one-sided 5% test of a fall
         (usable if pooled.min() >= 0.8 else not_usable).append(f"the {est.split(' (')[0]}'s")
         readings.append(f"the {est.split(' (')[0]}'s in {100 * pooled.min():.0f}% to {100 * pooled.max():.0f}%, {word}"
-                        + (", and lower the stronger the link" if moves else ", about the same whatever the link")
+                        + (", and lower the stronger the link" if moves else ", with no clear fall as the link strengthens")
                         + f"; its average estimate strays from zero by up to {_minus(format(worst['mean'], '+.1f'))}%")
     real_at = real[real["programme"] == simulation.PROGRAMME].set_index("outcome")["median"]
     event = estimates[(estimates["estimator"] == "event") & (estimates["scenario"] == "calibrated")]
@@ -516,9 +530,14 @@ def simulation_text(coverage: pd.DataFrame, cal: simulation.Calibration, estimat
                          f"{len(part)} (the real estimate: {_minus(format(real_at[o], '+.1f'))}%)" for o, part in event.groupby("outcome", sort=False))
     return (f"The simulation takes from the real data each LA's level and trend, the year means, and deviations that "
             f"persist as the real ones do once detrending's downward bias is undone (ρ = {cal.rho['ehcp_rate']:.2f} a year "
-            f"for plans, {cal.rho['hn_spend_per_head']:.2f} for spend; detrended, they look far less persistent); the real "
-            f"deficits correlate {cal.loading:.2f} with the real deviations, the loading of the middle scenario. Simulated "
-            f"panels: {sizes}. Across the three scenarios, pooled over the two outcomes, the 90% intervals contained zero: "
+            f"for plans, {cal.rho['hn_spend_per_head']:.2f} for spend, found by simulating the detrending); the real "
+            f"deficits correlate {cal.loading:.2f} with the real deviations, the loading of the scenario \u201cas in the real "
+            "data\u201d. Simulated "
+            f"panels: {sizes}. The event study fits {simulation.BATCH} panels at a time, which share its noise scales and "
+            "between-cohort spread, so those are pinned down better than in the chapter's own fits and its simulated "
+            "intervals are, if anything, narrower than the chapter's; panels of one fit are not quite independent either, "
+            "so the binomial ranges are a little too narrow. Across the three scenarios, pooled over the two outcomes, the "
+            "90% intervals contained zero: "
             + "; ".join(readings) + " (@tbl-prog-simulation). "
             + (f"So {' and '.join(usable)} intervals can be read nearly at face value under selection on deficits and the "
                "mean reversion that follows" if usable else "So no estimator's intervals can be read at face value under "
@@ -655,12 +674,9 @@ def crosscheck_table(ev: Evaluation) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _two_stage_text(t: two_stage.TwoStage, units: str) -> str:
-    """'−3.4% (90% interval −6.5 to −0.1)' for a two-stage estimate (no Monte Carlo error: two significant
-    figures of its interval's width)."""
-    d = max(0, 1 - int(np.floor(np.log10(max(t.hi - t.lo, 1e-9)))))
-    unit = "%" if units == "%" else f" {'percentage points' if units == 'pp' else units}"
-    return f"{t.estimate:+.{d}f}{unit} (90% interval {t.lo:+.{d}f} to {t.hi:+.{d}f})"
+def _two_stage(t: two_stage.TwoStage) -> dict[str, float]:
+    """A two-stage estimate as a summary `effect_text` reads (no Monte Carlo error: one decimal)."""
+    return {"median": t.estimate, "lo": t.lo, "hi": t.hi}
 
 
 def imputation_table(ev: Evaluation, results: list[imputation.Imputation], twin: list[two_stage.TwoStage]) -> pd.DataFrame:
@@ -675,7 +691,7 @@ def imputation_table(ev: Evaluation, results: list[imputation.Imputation], twin:
         rows.append({"Programme": programmes.PROGRAMMES[r.programme], "Outcome": b["label"],
                      "Event study (matched LAs, since year −1)": effect_text(stats(b, "effect"), b["units"]),
                      "Imputation (CausalPy; all eligible LAs)": effect_text(r.post, b["units"]),
-                     "Two-stage DiD (pyfixest; same LAs, LA-clustered)": _two_stage_text(by_key[(r.programme, r.outcome)], b["units"]),
+                     "Two-stage DiD (pyfixest; same LAs, LA-clustered)": effect_text(_two_stage(by_key[(r.programme, r.outcome)]), b["units"]),
                      f"Imputation, fake start {PLACEBO_SHIFT} years early (≈ 0 if no drift)": effect_text(r.fake_start, b["units"]),
                      "LAs (programme / comparison)": f"{r.treated} / {r.comparisons}",
                      "R-hat, ESS, divergences (both fits)": f"{max(d.rhat_max, f.rhat_max):.3f}, "
@@ -763,16 +779,20 @@ def imputation_text(ev: Evaluation, results: list[imputation.Imputation], covera
     pairs = [(r, by_key[(r.programme, r.outcome)]) for r in results]
     ratios = [(t.hi - t.lo) / (r.post["hi"] - r.post["lo"]) for r, t in pairs]
     gap = max(abs(t.estimate - r.post["median"]) for r, t in pairs)
-    lost = [f"{programmes.PROGRAMMES[r.programme]}, {programmes.OUTCOMES[r.outcome].label}" for r, t in pairs
-            if (r.post["lo"] > 0 or r.post["hi"] < 0) and not (t.lo > 0 or t.hi < 0)]
+    clear = lambda lo, hi: lo > 0 or hi < 0
+    name = lambda r: f"{programmes.PROGRAMMES[r.programme]}, {programmes.OUTCOMES[r.outcome].label}"
+    lost = [name(r) for r, t in pairs if clear(r.post["lo"], r.post["hi"]) and not clear(t.lo, t.hi)]
+    gained = [name(r) for r, t in pairs if clear(t.lo, t.hi) and not clear(r.post["lo"], r.post["hi"])]
+    width = (f"{min(ratios):.1f} to {max(ratios):.1f} times as wide" if min(ratios) > 1 else
+             f"from {min(ratios):.1f} to {max(ratios):.1f} times as wide")
     lines.append(
-        f"\npyfixest's two-stage difference-in-differences [@gardner2022] on the same rows gives the same estimates "
-        f"(they differ by at most {gap:.2f} points; by construction both are the least-squares imputation), but its "
-        f"intervals, which allow for the correlation of an LA's years, are {min(ratios):.1f} to {max(ratios):.1f} times as "
-        "wide (@tbl-prog-imputation). "
+        f"\npyfixest's two-stage difference-in-differences [@gardner2022] on the same rows estimates the same "
+        f"least-squares imputation, which CausalPy's posterior medians match to within {gap:.2f} points; its intervals, "
+        f"which allow for the correlation of an LA's years, are {width} (@tbl-prog-imputation). "
         + (f"With them, {'; '.join(lost)} {'is' if len(lost) == 1 else 'are'} no longer clear: that reading rests on "
-           "treating an LA's years as independent." if lost else
-           "Every reading the imputation gives survives the wider intervals."))
+           "treating an LA's years as independent. " if lost else "")
+        + (f"{'; '.join(gained)} {'becomes' if len(gained) == 1 else 'become'} clear with them. " if gained else "")
+        + ("Every reading the imputation gives is the same with them." if not lost and not gained else ""))
     mine = coverage[coverage["estimator"] == "imputation (CausalPy)"]
     n, pooled = int(mine["n"].sum()), _pooled(mine)
     lines.append(
@@ -831,8 +851,6 @@ def reweighting_text(results: list[balancing.Reweighted], headline: pd.DataFrame
 def balance_target_text(ev: Evaluation, weighted: list[balancing.Reweighted]) -> str:
     """Per programme, which designs bring what they rely on within `crosschecks.TARGET_SMD`, and the worst gap
     of those that do not; then what a design that balances only trends leaves on levels."""
-    from analysis.evaluation import crosschecks
-
     target = crosschecks.TARGET_SMD
     def design(key: str) -> str:
         return {"matched": "matching", "later_waves": "the later members"}.get(key, key.replace("reweighted: ", "entropy balancing on "))
@@ -857,7 +875,7 @@ def balance_target_text(ev: Evaluation, weighted: list[balancing.Reweighted]) ->
 
 def balancing_name(result: balancing.Reweighted) -> str:
     """The specification's name without the trends every specification balances ('levels, mix and deficit')."""
-    name = {v: k for k, v in balancing.SPECIFICATIONS.items()}[result.covariates]
+    name = balancing.NAMES[result.covariates]
     return name.replace("trends, ", "").replace("trends and ", "")
 
 
@@ -865,7 +883,6 @@ def reweighting_table(results: list[balancing.Reweighted]) -> pd.DataFrame:
     """One row per programme and specification: what was balanced, whether weights exist, the comparison LAs'
     effective number, the largest imbalance left, and the headline changes after the start (and before it, a
     check) with their 90% intervals."""
-    by_covariates = {v: k for k, v in balancing.SPECIFICATIONS.items()}
     rows = []
     for r in results:
         e = r.effects.set_index(["outcome", "period"])
@@ -873,7 +890,7 @@ def reweighting_table(results: list[balancing.Reweighted]) -> pd.DataFrame:
         unbalanced = r.balance[~r.balance["covariate"].isin(r.covariates)]
         rows.append({
             "programme": programmes.PROGRAMMES[r.programme],
-            "balanced on": by_covariates.get(r.covariates, ", ".join(r.covariates)),
+            "balanced on": balancing.NAMES.get(r.covariates, ", ".join(r.covariates)),
             "weights found": "every cohort" if r.found else f"{len(r.cohorts_found)} of {len(r.cohorts)} cohorts",
             "comparison LAs (effective)": f"{r.controls} ({r.effective:.0f})" if r.found else f"{r.controls}",
             "largest |SMD| left": (f"{unbalanced['after'].abs().max():.2f} ({unbalanced.loc[unbalanced['after'].abs().idxmax(), 'label']})"

@@ -158,8 +158,8 @@ def compare(old: pd.DataFrame, new: pd.DataFrame, variables: pd.DataFrame) -> tu
 
 @dataclass
 class Candidate:
-    """The panel built from the revised files, ready to be accepted: the revised registry text, the store that
-    holds the files it was built from (in a scratch folder), its build and the panel stamp it would have."""
+    """A panel ready to be installed: the registry text it was built from (revised, or as it is), the store that
+    holds its files (a scratch folder for revised files, else the study's own), its build and its stamp."""
 
     text: bytes
     store: Store
@@ -168,8 +168,9 @@ class Candidate:
 
 
 def check(scratch: Path, store: Store | None = None, log: Callable[[str], None] = print) -> tuple[Report, Candidate | None]:
-    """Look for revisions, missing and new files; for revisions, build the candidate panel in `scratch` and say
-    what changes. Returns the report and the candidate (None without revisions)."""
+    """Look for revisions, missing and new files; for revisions, or a panel out of date with every file as
+    registered, build the candidate panel and say what changes. Returns the report and the candidate (None when
+    there is nothing to install, or a file is missing)."""
     store = store or Store()
     registry = store.registry
     report = Report(new_files=new_files(store, registry))
@@ -182,7 +183,7 @@ def check(scratch: Path, store: Store | None = None, log: Callable[[str], None] 
         if digest != source.sha256:
             report.revisions.append(Revision(key, source.mirror_path, source.sha256, digest, where))
     if not report.revisions:
-        return _outdated(report, store, log)
+        return (report, None) if report.missing else _outdated(report, store, log)
     log(f"{len(report.revisions)} revised file(s): {', '.join(r.key for r in report.revisions)}; building the panel from them …")
     text = revised_registry(paths.REGISTRY.read_text(), report.revisions).encode()
     revised = Store(registry=load_registry(text=text), raw=scratch / "raw", mirror=store.mirror, route=store.route,
@@ -207,18 +208,18 @@ def _outdated(report: Report, store: Store, log: Callable[[str], None]) -> tuple
     stamp = panel.stamp(store)
     if panel.is_current(stamp):
         return report, None
-    if not paths.PANEL.is_file():
-        report.outdated = "no panel has been built yet"
-        old = None
+    if paths.PANEL.is_file():
+        report.outdated = "the one on disk was built before the source registry, data/cohorts.csv or the data code last changed"
     else:
-        report.outdated = ("the panel on disk was built before the source registry, data/cohorts.csv or the data code "
-                           "last changed")
-        old = pd.read_parquet(paths.PANEL)
-    log(f"{report.outdated}; building it …")
-    built = panel.build(store)
-    if old is not None:
-        report.changes, report.totals = compare(old, built.panel, built.variables)
-    inputs = book.Inputs(built.panel, built.variables, lineage.load(store), store.registry)
+        report.outdated = "none had been built"
+    log(f"the panel is out of date ({report.outdated}); building it …")
+    built = panel.build(store)  # newly registered files are fetched into the raw store, a checksum-verified cache
+    if paths.PANEL.is_file():
+        report.changes, report.totals = compare(pd.read_parquet(paths.PANEL), built.panel, built.variables)
+    else:
+        report.changes = [{"variable": "(every variable)", "note": "no earlier panel to compare with"}]
+    # lineage.trace writes nothing: the stored trace is rewritten after the snapshot, when the chapters run
+    inputs = book.Inputs(built.panel, built.variables, lineage.trace(store), store.registry)
     report.chapters = [p.stem for p in book.stale(inputs)]
     return report, Candidate(paths.REGISTRY.read_bytes(), store, built, stamp)
 
@@ -339,7 +340,7 @@ class UpdateError(BookError):
 
 def summary(report: Report, accept: bool) -> str:
     """What a person reads: revisions and what they change, missing and new files, what ran."""
-    lines = [f"{report.outdated}: rebuilt it from the registered files"] if report.outdated else []
+    lines = [f"the panel was out of date ({report.outdated}): rebuilt from the registered files"] if report.outdated else []
     for r in report.revisions:
         lines.append(f"revised: {r.key} ({r.path}) from {r.where}\n  registered sha256 {r.registered}\n  found      sha256 {r.found}")
     for c in report.changes:
