@@ -17,6 +17,7 @@ import pytest
 
 from analysis import paths
 from analysis.data import lineage, panel
+from analysis.evaluation import programmes
 from analysis.report import book, update
 
 REVISED_KEY, REVISED_LA, REVISED_YEAR, DELTA = "s251_2024", "E10000032", 2025, 1_000_000.0
@@ -300,3 +301,28 @@ def test_a_panel_out_of_date_with_the_registry_is_rebuilt_compared_and_installed
     assert "the panel is out of date (the one on disk was built before the source registry" in run.stderr
     again = json.loads(_update(root, mirror, "--json").stdout)
     assert not again["outdated"]
+
+
+def test_a_revised_value_changes_the_data_of_exactly_the_models_that_read_it():
+    """The fit cache is keyed by each model's data, so a revision refits exactly the models whose data it changes:
+    West Sussex's 2024-25 high-needs spend (a DBV LA) moves the spend model and DBV's event study and its
+    synthetic control of spend per head, and not the EHCP model, the outcome model, Safety Valve's fits or DBV's
+    synthetic control of plans."""
+    from analysis.evaluation import experiment
+    from analysis.models.ehcp import EHCPModel
+    from analysis.models.outcomes import OutcomeModel
+    from analysis.models.spend import SpendModel
+
+    now, revised = book.current_inputs().panel, _revised_inputs().panel
+    real = experiment.load()
+
+    def hashes(frame: pd.DataFrame) -> dict[str, str]:
+        ev = experiment.Evaluation(frame, real.cohorts, real.neighbours)
+        out = {"ehcp": EHCPModel(frame).data_hash(), "spend": SpendModel(frame).data_hash(), "outcomes": OutcomeModel(frame).data_hash()}
+        for p in programmes.PROGRAMMES:
+            out[f"event {p}"] = ev.event_study(p).data_hash
+            out |= {f"synthetic {p} {o}": ev.synthetic_control(p, o).data_hash for o in programmes.HEADLINE}
+        return out
+
+    before, after = hashes(now), hashes(revised)
+    assert {k for k in before if before[k] != after[k]} == {"spend", "event dbv", "synthetic dbv hn_spend_per_head"}
