@@ -493,7 +493,7 @@ def simulation_table(coverage: pd.DataFrame, cal: simulation.Calibration) -> pd.
         row = {"Deficits linked to outcomes (loading)": _scenario_label(sc, cal), "Outcome": programmes.OUTCOMES[o].label}
         for r in part.itertuples():
             row[_estimator_name(r.estimator)] = (f"{100 * r.coverage_90:.0f}% ({100 * r.coverage_lo:.0f}–{100 * r.coverage_hi:.0f}); "
-                                                 f"{r.mean:+.1f}".replace("-", "−"))
+                                                 + _minus(f"{r.mean:+.1f}"))
         rows.append(row)
     return pd.DataFrame(rows)
 
