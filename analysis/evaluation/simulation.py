@@ -90,7 +90,8 @@ class Calibration:
     observed: dict[str, pd.DataFrame]  # per outcome: la × year, True where the real value exists
     rho: dict[str, float]
     sigma: dict[str, float]  # innovation SD
-    loading: float  # corr(real deficit, real standardised deviations): the calibrated scenario's L
+    correlation: float  # corr(real deficit, real detrended deviations) where the panel has deficits
+    loading: float  # the calibrated scenario's L: reproduces `correlation` in simulated data, detrending included
     deficit_mean: float
     deficit_sd: float
 
@@ -177,7 +178,7 @@ def calibrate(ev: Evaluation) -> Calibration:
     masks = {o: observed[o].reindex(index=las, columns=years, fill_value=False).to_numpy() for o in programmes.HEADLINE}
     loading = deficit_loading(seen, both, masks, rho, seed=SEED + len(programmes.HEADLINE))
     values = deficit.to_numpy()[~np.isnan(deficit.to_numpy())]
-    return Calibration(years, las, level, trend, year_mean, observed, rho, sigma, loading, float(values.mean()), float(values.std()))
+    return Calibration(years, las, level, trend, year_mean, observed, rho, sigma, seen, loading, float(values.mean()), float(values.std()))
 
 
 #: Loadings searched by `deficit_loading`.
