@@ -59,7 +59,7 @@ from analysis.evaluation.event_study import EventStudy, stack
 from analysis.evaluation.experiment import Evaluation
 from analysis.evaluation.synthetic_control import SETTINGS as SYNTH_SETTINGS
 from analysis.evaluation.synthetic_control import SyntheticControl
-from analysis.models.fitting import SEED, interval
+from analysis.models.fitting import SEED, first_passing, interval
 
 #: The programme whose selection is imitated (its cohort years and sizes).
 PROGRAMME = "safety_valve"
@@ -303,12 +303,9 @@ def event_batch(scenario: str, batch: int) -> dict:
         frames.append(stack(ev.outcomes[ev.outcomes["outcome"].isin(programmes.HEADLINE)], design, programmes.PRE, programmes.POST, ev.last_year))
     frame = pd.concat(frames, ignore_index=True)
     with tempfile.TemporaryDirectory() as cache:
-        for settings in (EVENT_SETTINGS, EVENT_EXTENDED):
-            es = EventStudy(frame, name=f"simulation-{scenario}-{batch}", settings=settings, cache=Path(cache))
-            diag = es.diagnostics()
-            if diag.passed:
-                break
-        post = es.att_post()
+        es = first_passing(lambda s: EventStudy(frame, name=f"simulation-{scenario}-{batch}", settings=s, cache=Path(cache)),
+                           EVENT_SETTINGS, EVENT_EXTENDED)
+        diag, post = es.diagnostics(), es.att_post()
     out: dict[str, dict] = {}
     for r in post.itertuples():
         out.setdefault(r.group, {})[r.outcome] = _rounded(interval(programmes.in_units(r.outcome, r.draws)))
@@ -325,14 +322,11 @@ def synthetic(scenario: str, rep: int) -> dict:
     out, found = {}, []
     with tempfile.TemporaryDirectory() as cache:
         for o in programmes.HEADLINE:
-            for settings in (SYNTH_SETTINGS, SYNTH_EXTENDED):
-                synth = SyntheticControl(ev.outcomes[ev.outcomes["outcome"] == o], treated, donors, name=f"simulation-synthetic-{o}",
-                                         last_year=ev.last_year, settings=settings, cache=Path(cache))
-                diag = synth.diagnostics()
-                if diag.passed:
-                    break
+            synth = first_passing(lambda s: SyntheticControl(ev.outcomes[ev.outcomes["outcome"] == o], treated, donors,
+                                                             name=f"simulation-synthetic-{o}", last_year=ev.last_year, settings=s,
+                                                             cache=Path(cache)), SYNTH_SETTINGS, SYNTH_EXTENDED)
             out[o] = _rounded(interval(programmes.in_units(o, synth.att_post_from_base())))
-            found.append((diag, settings.draws))
+            found.append((synth.diagnostics(), synth.settings.draws))
     return {"estimator": "synthetic", "scenario": scenario, "rep": rep, "estimates": {_name(scenario, rep): out},
             "checks": _pooled_checks(found)}
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import arviz as az
 import filelock
@@ -372,6 +372,24 @@ def _incomplete(idata: az.InferenceData, settings: SamplerSettings) -> str:
     if sizes.get("chain") != settings.chains or sizes.get("draw") != settings.draws:
         return f"{sizes.get('chain', 0)} chains × {sizes.get('draw', 0)} draws, not {settings.chains} × {settings.draws}"
     return ""
+
+
+class _Checked(Protocol):
+    def diagnostics(self) -> Diagnostics: ...
+
+
+F = TypeVar("F", bound=_Checked)
+
+
+def first_passing(make: Callable[[SamplerSettings], F], *settings: SamplerSettings) -> F:
+    """The fit `make` gives with the first of `settings` under which it passes its convergence checks, trying
+    them in turn (a grid's fit that misses a check is sampled again, longer, with the same seed); the last one
+    tried when none passes, so its checks show the shortfall."""
+    for s in settings:
+        fit = make(s)
+        if fit.diagnostics().passed:
+            break
+    return fit
 
 
 def interval(draws: np.ndarray | pd.Series, width: float = 0.9) -> tuple[float, float, float]:
