@@ -44,3 +44,19 @@ def test_a_new_version_of_a_sampling_package_refits(monkeypatch):
     real = fitting.metadata.version
     monkeypatch.setattr(fitting.metadata, "version", lambda name: "99.0" if name == "nutpie" else real(name))
     assert fitting.cache_key("m", model, "data", fitting.SamplerSettings()) != key
+
+
+def test_the_first_passing_fit_is_kept_and_the_last_one_when_none_passes():
+    from types import SimpleNamespace
+
+    tried = []
+
+    def make(settings):
+        tried.append(settings.draws)
+        passed = settings.draws >= 2000
+        return SimpleNamespace(settings=settings, diagnostics=lambda: SimpleNamespace(passed=passed))
+
+    short, long_, longer = (fitting.SamplerSettings(draws=d) for d in (1000, 2000, 4000))
+    assert fitting.first_passing(make, short, long_, longer).settings is long_ and tried == [1000, 2000]
+    tried.clear()
+    assert fitting.first_passing(make, short, short).settings is short and tried == [1000, 1000]

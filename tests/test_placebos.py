@@ -104,7 +104,7 @@ def test_a_synthetic_control_placebo_fit_that_misses_a_check_is_sampled_again_lo
     class Sampled:  # stands in for a fit that passes only at the longer settings
         def __init__(self, *args, settings, **kwargs):
             made.append(settings)
-            self.ok = settings == placebo_synthetic.EXTENDED
+            self.settings, self.ok = settings, settings == placebo_synthetic.EXTENDED
 
         def diagnostics(self):
             return SimpleNamespace(passed=self.ok, rhat_max=1.0 if self.ok else 1.02, ess_bulk_min=500 if self.ok else 300, divergences=0)

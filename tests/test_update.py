@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import nbformat
@@ -17,6 +18,7 @@ import pytest
 
 from analysis import paths
 from analysis.data import lineage, panel
+from analysis.data.sources import load_registry
 from analysis.evaluation import programmes
 from analysis.report import book, update
 
@@ -54,16 +56,24 @@ def test_a_revised_value_makes_stale_exactly_the_chapters_that_declare_its_colum
     assert "04-spend" in changed and "03-ehcp" not in changed
 
 
-def test_the_registry_is_revised_in_place_for_the_named_source_only():
+def test_the_registry_is_revised_in_place_for_the_named_source_only_and_dated():
     text = paths.REGISTRY.read_text()
     registry = book.current_inputs().registry
     old = registry[REVISED_KEY].sha256
     rev = update.Revision(REVISED_KEY, registry[REVISED_KEY].mirror_path, old, "f" * 64, "mirror")
-    new = update.revised_registry(text, [rev])
+    new = update.revised_registry(text, [rev], "2026-12-05")
     assert new.count("f" * 64) == 1 and old not in new
-    assert new.replace("f" * 64, old) == text  # nothing else moved (comments, order, other entries)
+    assert new.count('revised = "2026-12-05"') == 1 and f'sha256 = "{"f" * 64}"\nrevised = "2026-12-05"\n' in new
+    # nothing else moved (comments, order, other entries)
+    assert new.replace('revised = "2026-12-05"\n', "").replace("f" * 64, old) == text
+    again = update.revised_registry(new, [update.Revision(REVISED_KEY, rev.path, "f" * 64, "e" * 64, "mirror")], "2027-01-31")
+    assert 'revised = "2027-01-31"' in again and "2026-12-05" not in again and again.count("revised = ") == 1
+    revised = load_registry(text=again.encode())[REVISED_KEY]
+    assert revised.revised == "2027-01-31" and revised.sha256 == "e" * 64
+    shown = lineage.vintage([REVISED_KEY], load_registry(text=again.encode()))
+    assert shown["released"].iloc[0] == f"{registry[REVISED_KEY].released} (revised file taken up 2027-01-31)"
     with pytest.raises(ValueError, match=r"\[sources.s251_2023\]"):
-        update.revised_registry(text, [update.Revision("s251_2023", "x", "0" * 64, "1" * 64, "mirror")])
+        update.revised_registry(text, [update.Revision("s251_2023", "x", "0" * 64, "1" * 64, "mirror")], "2026-12-05")
 
 
 def test_compare_names_changed_cells_added_rows_and_england_totals():
@@ -243,7 +253,9 @@ def test_an_accepted_revision_reruns_exactly_its_chapters_states_the_new_vintage
     assert set(report["executed"]) == set(report["chapters"]) == declared and "03-ehcp" not in declared
 
     after_registry = (root / "data" / "sources.toml").read_text()
-    assert after_registry == before_registry.replace(registry[TOTALS_KEY].sha256, new_sha)
+    today = date.today().isoformat()
+    assert after_registry == before_registry.replace(f'sha256 = "{registry[TOTALS_KEY].sha256}"\n',
+                                                     f'sha256 = "{new_sha}"\nrevised = "{today}"\n')
     after_panel = pd.read_parquet(root / "data" / "processed" / "panel.parquet")
     changed = (before_panel.set_index(["la_code", "year"]) != after_panel.set_index(["la_code", "year"])) & \
         ~(before_panel.set_index(["la_code", "year"]).isna() & after_panel.set_index(["la_code", "year"]).isna())
@@ -254,6 +266,7 @@ def test_an_accepted_revision_reruns_exactly_its_chapters_states_the_new_vintage
     for chapter in declared:
         text = (root / "chapters" / f"{chapter}.ipynb").read_text()
         assert new_sha[:12] in text and registry[TOTALS_KEY].sha256[:12] not in text, chapter  # the vintage names the new file
+        assert f"revised file taken up {today}" in text, chapter
     after_numbers = json.loads((root / "results" / "key_numbers.json").read_text())["numbers"]
     assert after_numbers == before_numbers
     assert _model_data(root) == _model_data(paths.ROOT)

@@ -90,8 +90,10 @@ def source_keys(columns: list[str], variables: pd.DataFrame | None = None, recor
 
 
 def vintage(keys: list[str], registry: dict[str, Source] | None = None) -> pd.DataFrame:
-    """One row per source: key, title, publisher, release date, start of its sha256 and its page."""
+    """One row per source: key, title, publisher, release date (and the date a revised file was taken up), start
+    of its sha256 and its page."""
     registry = Store().registry if registry is None else registry
-    rows = [{"key": k, "title": registry[k].title, "publisher": registry[k].publisher, "released": registry[k].released,
+    rows = [{"key": k, "title": registry[k].title, "publisher": registry[k].publisher,
+             "released": registry[k].released + (f" (revised file taken up {registry[k].revised})" if registry[k].revised else ""),
              "sha256": registry[k].sha256[:12], "page": registry[k].page} for k in keys]
     return pd.DataFrame(rows).sort_values(["released", "title"], ascending=[False, True], ignore_index=True)

@@ -43,6 +43,7 @@ class Source:
     coverage: str = ""
     derived: bool = False
     notes: str = ""
+    revised: str = ""  # the date `update --accept-revisions` took up a revised file ("" for the file as released)
 
     @property
     def filename(self) -> str:

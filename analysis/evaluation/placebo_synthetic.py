@@ -29,7 +29,7 @@ from analysis import grid
 from analysis.evaluation import experiment, placebos, programmes
 from analysis.evaluation.placebo_imputation import GROUPS
 from analysis.evaluation.synthetic_control import SETTINGS, SyntheticControl
-from analysis.models.fitting import interval
+from analysis.models.fitting import first_passing, interval
 
 #: CI's subset: the first group of the placebo grid's reduced batch.
 REDUCED_GROUPS = 1
@@ -52,15 +52,12 @@ def placebo_batch(programme: str, family: str, batch: int, groups: int = GROUPS)
             donors = [c for c in pool if c not in drawn]
             out[name], found = {}, []
             for o in programmes.HEADLINE:
-                for settings in (SETTINGS, EXTENDED):
-                    synth = SyntheticControl(ev.outcomes[ev.outcomes["outcome"] == o], treated, dict.fromkeys(treated["la_code"], donors),
-                                             name=f"placebo-synthetic-{name}-{o}", last_year=ev.last_year,
-                                             settings=settings, cache=Path(cache))
-                    diag = synth.diagnostics()
-                    if diag.passed:
-                        break
+                synth = first_passing(lambda s: SyntheticControl(
+                    ev.outcomes[ev.outcomes["outcome"] == o], treated, dict.fromkeys(treated["la_code"], donors),
+                    name=f"placebo-synthetic-{name}-{o}", last_year=ev.last_year, settings=s, cache=Path(cache)), SETTINGS, EXTENDED)
+                diag = synth.diagnostics()
                 out[name][o] = [round(v, 4) for v in interval(programmes.in_units(o, synth.att_post_from_base()))]
-                found.append((diag, settings.draws))
+                found.append((diag, synth.settings.draws))
             checks[name] = {"passed": all(d.passed for d, _ in found), "rhat_max": max(d.rhat_max for d, _ in found),
                             "ess_bulk_min": min(d.ess_bulk_min for d, _ in found),
                             "divergences": sum(d.divergences for d, _ in found), "draws": max(n for _, n in found)}

@@ -10,13 +10,17 @@ with the largest simulated deficits, as Safety Valve's were:
   and linear trend (fitted to its own years after taking out the year means of the LAs in neither programme),
   the year means are the real ones, and on top sits a simulated AR(1) deviation whose persistence ρ and
   innovation SD are calibrated so that the deviations, detrended as the real ones are, have the real ones'
-  lag-1 correlation and SD (indirect inference: detrending short series biases ρ down, so the raw estimate
-  would understate mean reversion). Each LA-year is observed exactly where the real one is.
+  lag-1 correlation and SD (indirect inference: fitting each LA's own line to eight to ten years takes much
+  of a persistent deviation into the line, so the detrended deviations look far less persistent than they
+  are). Each LA-year is observed exactly where the real one is.
 * **Deficits**: d = L·z + √(1−L²)·p, with z the LA-year's standardised outcome deviations (their mean over
   the two outcomes, rescaled to unit variance) and p a persistent LA component; rescaled to the real
   deficits' mean and SD (% of DSG). The loading L sets how much a high deficit signals outcomes that are
   temporarily high and will fall back: `SCENARIOS` ``none`` (0: selection unrelated to the outcomes),
-  ``calibrated`` (the correlation of the real deficits with the real detrended deviations) and ``strong``.
+  ``calibrated`` and ``strong``. The calibrated L is found like ρ: the L whose simulated deficits correlate
+  with the simulated deviations, detrended as the real ones are, as the real deficits do with the real
+  detrended deviations (where the panel has deficits). Every scenario draws the same deviations and LA
+  components for a replicate, so scenarios differ only in L and their results are paired.
 * **Selection**: in each real Safety Valve cohort year g, as many LAs as the real cohort had (identified
   members), those with the largest deficits in g−1 among the LAs not yet chosen and not in DBV. DBV's LAs
   keep their real membership, so the comparison pools, LAs in neither programme, are as large as the real
@@ -29,7 +33,9 @@ each giving the average gap over the years after the start. The share of 90 % in
 their coverage under selection on deficits and mean reversion.
 
 Tasks (`python -m analysis grid simulation`, stored in `results/simulation.json`): the event study fits
-`BATCH` simulated panels at once (independent groups of one model) for `BATCHES` batches per scenario; the
+`BATCH` simulated panels at once for `BATCHES` batches per scenario, as groups of one model that share its
+noise scales and between-cohort spread (as the chapter's analyses share them), which those panels pin down
+better than one panel would: its simulated intervals are, if anything, narrower than a single fit's; the
 synthetic control and the imputation, fitted per outcome, take the first `SUBSET` panels of each scenario,
 the same panels as the event study's first ones. CI's reduced grid re-creates one imputation task.
 """
@@ -53,7 +59,7 @@ from analysis.evaluation.event_study import EventStudy, stack
 from analysis.evaluation.experiment import Evaluation
 from analysis.evaluation.synthetic_control import SETTINGS as SYNTH_SETTINGS
 from analysis.evaluation.synthetic_control import SyntheticControl
-from analysis.models.fitting import SEED, interval
+from analysis.models.fitting import SEED, first_passing, interval
 
 #: The programme whose selection is imitated (its cohort years and sizes).
 PROGRAMME = "safety_valve"
@@ -84,7 +90,8 @@ class Calibration:
     observed: dict[str, pd.DataFrame]  # per outcome: la × year, True where the real value exists
     rho: dict[str, float]
     sigma: dict[str, float]  # innovation SD
-    loading: float  # corr(real deficit, real standardised deviations): the calibrated scenario's L
+    correlation: float  # corr(real deficit, real detrended deviations) where the panel has deficits
+    loading: float  # the calibrated scenario's L: reproduces `correlation` in simulated data, detrending included
     deficit_mean: float
     deficit_sd: float
 
@@ -162,14 +169,44 @@ def calibrate(ev: Evaluation) -> Calibration:
         real = dev.loc[dev.index.isin(pool)]
         rho[o], sigma[o] = persistence(observed[o].loc[real.index].to_numpy(), lag_correlation(real), float(np.nanstd(real.to_numpy())),
                                        seed=SEED + k)
-        devs[o] = dev / (sigma[o] / np.sqrt(1 - rho[o] ** 2))
+        devs[o] = dev / np.nanstd(dev.to_numpy())
     las = sorted(set.intersection(*(set(level[o].index) for o in programmes.HEADLINE)))
     z = sum(devs[o].reindex(index=las, columns=years) for o in programmes.HEADLINE) / np.sqrt(len(programmes.HEADLINE))
     deficit = ev.panel.pivot(index="la_code", columns="year", values="dsg_deficit_pct").reindex(index=las, columns=years)
-    both = z.notna() & deficit.notna()
-    loading = float(np.corrcoef(z.to_numpy()[both.to_numpy()], deficit.to_numpy()[both.to_numpy()])[0, 1])
+    both = (z.notna() & deficit.notna()).to_numpy()
+    seen = float(np.corrcoef(z.to_numpy()[both], deficit.to_numpy()[both])[0, 1])
+    masks = {o: observed[o].reindex(index=las, columns=years, fill_value=False).to_numpy() for o in programmes.HEADLINE}
+    loading = deficit_loading(seen, both, masks, rho, seed=SEED + len(programmes.HEADLINE))
     values = deficit.to_numpy()[~np.isnan(deficit.to_numpy())]
-    return Calibration(years, las, level, trend, year_mean, observed, rho, sigma, loading, float(values.mean()), float(values.std()))
+    return Calibration(years, las, level, trend, year_mean, observed, rho, sigma, seen, loading, float(values.mean()), float(values.std()))
+
+
+#: Loadings searched by `deficit_loading`.
+LOADING_GRID = np.round(np.arange(0.0, 0.951, 0.05), 2)
+
+
+def deficit_loading(target: float, where: np.ndarray, masks: dict[str, np.ndarray], rho: dict[str, float], seed: int) -> float:
+    """The loading L whose simulated deficits correlate `target` with the simulated deviations detrended as the
+    real ones are, over the LA-years `where` the real deficits exist (indirect inference over `LOADING_GRID`,
+    `CALIBRATION_DRAWS` simulated panels each; `masks`: each outcome's real observation pattern)."""
+    rng = np.random.default_rng(seed)
+    n, years = where.shape
+    found = np.zeros(len(LOADING_GRID))
+    for _ in range(CALIBRATION_DRAWS):
+        raw, seen = np.zeros((n, years)), np.zeros((n, years))
+        for o, mask in masks.items():
+            u = ar1(rng, n, years, rho[o], np.sqrt(1 - rho[o] ** 2))  # unit stationary SD
+            raw += u
+            dev = detrend(pd.DataFrame(np.where(mask, u, np.nan)), pool=list(range(n)), min_years=1)[0].to_numpy()
+            seen += dev / np.nanstd(dev)
+        persistent = rng.normal(size=(n, 1))
+        raw /= np.sqrt(len(masks))
+        for i, L in enumerate(LOADING_GRID):
+            d = L * raw + np.sqrt(1 - L**2) * persistent
+            ok = where & ~np.isnan(seen)
+            found[i] += np.corrcoef(seen[ok], d[ok])[0, 1] / CALIBRATION_DRAWS
+    return float(np.interp(target, found, LOADING_GRID)) if np.all(np.diff(found) > 0) else \
+        float(LOADING_GRID[np.argmin(np.abs(found - target))])
 
 
 @lru_cache(maxsize=1)
@@ -184,8 +221,9 @@ def loading(scenario: str, cal: Calibration) -> float:
 
 
 def simulate(ev: Evaluation, cal: Calibration, scenario: str, rep: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One simulated panel and its programme cohorts (seeded by scenario and replicate; no treatment effect)."""
-    rng = np.random.default_rng([SEED, list(SCENARIOS).index(scenario), rep])
+    """One simulated panel and its programme cohorts (no treatment effect). Seeded by replicate only: the
+    scenarios of one replicate share its deviations and LA components and differ only in the loading."""
+    rng = np.random.default_rng([SEED, rep])
     n, years = len(cal.las), cal.years
     t = years - years.mean()
     z = np.zeros((n, len(years)))
@@ -265,12 +303,9 @@ def event_batch(scenario: str, batch: int) -> dict:
         frames.append(stack(ev.outcomes[ev.outcomes["outcome"].isin(programmes.HEADLINE)], design, programmes.PRE, programmes.POST, ev.last_year))
     frame = pd.concat(frames, ignore_index=True)
     with tempfile.TemporaryDirectory() as cache:
-        for settings in (EVENT_SETTINGS, EVENT_EXTENDED):
-            es = EventStudy(frame, name=f"simulation-{scenario}-{batch}", settings=settings, cache=Path(cache))
-            diag = es.diagnostics()
-            if diag.passed:
-                break
-        post = es.att_post()
+        es = first_passing(lambda s: EventStudy(frame, name=f"simulation-{scenario}-{batch}", settings=s, cache=Path(cache)),
+                           EVENT_SETTINGS, EVENT_EXTENDED)
+        diag, post = es.diagnostics(), es.att_post()
     out: dict[str, dict] = {}
     for r in post.itertuples():
         out.setdefault(r.group, {})[r.outcome] = _rounded(interval(programmes.in_units(r.outcome, r.draws)))
@@ -287,14 +322,11 @@ def synthetic(scenario: str, rep: int) -> dict:
     out, found = {}, []
     with tempfile.TemporaryDirectory() as cache:
         for o in programmes.HEADLINE:
-            for settings in (SYNTH_SETTINGS, SYNTH_EXTENDED):
-                synth = SyntheticControl(ev.outcomes[ev.outcomes["outcome"] == o], treated, donors, name=f"simulation-synthetic-{o}",
-                                         last_year=ev.last_year, settings=settings, cache=Path(cache))
-                diag = synth.diagnostics()
-                if diag.passed:
-                    break
+            synth = first_passing(lambda s: SyntheticControl(ev.outcomes[ev.outcomes["outcome"] == o], treated, donors,
+                                                             name=f"simulation-synthetic-{o}", last_year=ev.last_year, settings=s,
+                                                             cache=Path(cache)), SYNTH_SETTINGS, SYNTH_EXTENDED)
             out[o] = _rounded(interval(programmes.in_units(o, synth.att_post_from_base())))
-            found.append((diag, settings.draws))
+            found.append((synth.diagnostics(), synth.settings.draws))
     return {"estimator": "synthetic", "scenario": scenario, "rep": rep, "estimates": {_name(scenario, rep): out},
             "checks": _pooled_checks(found)}
 

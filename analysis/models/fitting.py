@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import arviz as az
 import filelock
@@ -233,12 +233,17 @@ def _in_fork(work: Callable[[], T]) -> T:
     if not FORK_SAMPLING:
         return work()
     read, write = os.pipe()
+    # Ctrl-C is held back while forking: one arriving in the fork hooks that libraries register (filelock has
+    # one) would be raised inside the hook, printed as "Exception ignored" and lost. Held back, it is delivered
+    # when the mask is restored below, where it is passed on to the child.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     pid = os.fork()
-    if pid == 0:  # the child: never return into the caller's code
-        os.close(read)
+    if pid == 0:  # the child: never return into the caller's code (Ctrl-C is let in only inside the `try`)
         status = 0
         try:
+            os.close(read)
             try:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 payload = pickle.dumps((True, work()), protocol=pickle.HIGHEST_PROTOCOL)
             except BaseException as exc:
                 status, payload = 1, _pickled(exc, traceback.format_exc())
@@ -253,6 +258,9 @@ def _in_fork(work: Callable[[], T]) -> T:
     with os.fdopen(read, "rb", buffering=0) as pipe:
         while True:
             try:
+                if mask is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                    mask = None
                 chunk = pipe.read(1 << 20)
             except KeyboardInterrupt:
                 if not interrupted:
@@ -364,6 +372,24 @@ def _incomplete(idata: az.InferenceData, settings: SamplerSettings) -> str:
     if sizes.get("chain") != settings.chains or sizes.get("draw") != settings.draws:
         return f"{sizes.get('chain', 0)} chains × {sizes.get('draw', 0)} draws, not {settings.chains} × {settings.draws}"
     return ""
+
+
+class _Checked(Protocol):
+    def diagnostics(self) -> Diagnostics: ...
+
+
+F = TypeVar("F", bound=_Checked)
+
+
+def first_passing(make: Callable[[SamplerSettings], F], *settings: SamplerSettings) -> F:
+    """The fit `make` gives with the first of `settings` under which it passes its convergence checks, trying
+    them in turn (a grid's fit that misses a check is sampled again, longer, with the same seed); the last one
+    tried when none passes, so its checks show the shortfall."""
+    for s in settings:
+        fit = make(s)
+        if fit.diagnostics().passed:
+            break
+    return fit
 
 
 def interval(draws: np.ndarray | pd.Series, width: float = 0.9) -> tuple[float, float, float]:

@@ -479,7 +479,7 @@ def placebo_checks_text(results: dict[str, dict], estimator: str) -> str:
 
 
 def _scenario_label(scenario: str, cal: simulation.Calibration) -> str:
-    """'As in the real data (0.36)': the simulation scenario in words, with the deficit loading it uses."""
+    """'As in the real data (0.56)': the simulation scenario in words, with the deficit loading it uses."""
     return {"none": "No link", "calibrated": "As in the real data", "strong": "Strong"}[scenario] + \
         f" ({simulation.loading(scenario, cal):.2f})"
 
@@ -531,8 +531,9 @@ def simulation_text(coverage: pd.DataFrame, cal: simulation.Calibration, estimat
     return (f"The simulation takes from the real data each LA's level and trend, the year means, and deviations that "
             f"persist as the real ones do once detrending's downward bias is undone (ρ = {cal.rho['ehcp_rate']:.2f} a year "
             f"for plans, {cal.rho['hn_spend_per_head']:.2f} for spend, found by simulating the detrending); the real "
-            f"deficits correlate {cal.loading:.2f} with the real deviations, the loading of the scenario \u201cas in the real "
-            "data\u201d. Simulated "
+            f"deficits correlate {cal.correlation:.2f} with the real detrended deviations, and the loading that reproduces "
+            f"that in simulated data, detrending included, is {cal.loading:.2f}: the scenario \u201cas in the real data\u201d. "
+            "Simulated "
             f"panels: {sizes}. The event study fits {simulation.BATCH} panels at a time, which share its noise scales and "
             "between-cohort spread, so those are pinned down better than in the chapter's own fits and its simulated "
             "intervals are, if anything, narrower than the chapter's; panels of one fit are not quite independent either, "

@@ -43,6 +43,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 
 import nbformat
@@ -118,13 +119,18 @@ def new_files(store: Store, registry: dict[str, Source]) -> list[str]:
     return sorted(listed - {s.mirror_path for s in registry.values()})
 
 
-def revised_registry(text: str, revisions: list[Revision]) -> str:
-    """The registry text with each revised entry's sha256 replaced (comments and layout kept)."""
+def revised_registry(text: str, revisions: list[Revision], on: str) -> str:
+    """The registry text with each revised entry's sha256 replaced and `revised = "<on>"` (the date the revised
+    file is taken up) after it, replacing an earlier one; comments, layout and other entries kept."""
     for r in revisions:
-        section = re.compile(rf"(^\[sources\.{re.escape(r.key)}\]\n(?:(?!^\[).*\n)*?)sha256 = \"{r.registered}\"", re.M)
-        text, n = section.subn(rf'\g<1>sha256 = "{r.found}"', text)
-        if n != 1:
+        header = re.compile(rf"^\[sources\.{re.escape(r.key)}\]\n(?:(?!^\[).*\n)*", re.M)
+        match = header.search(text)
+        entry = match.group(0) if match else ""
+        if f'sha256 = "{r.registered}"\n' not in entry:
             raise ValueError(f"data/sources.toml: could not find sha256 = \"{r.registered}\" under [sources.{r.key}]")
+        entry = re.sub(r'^revised = ".*"\n', "", entry, flags=re.M)
+        entry = entry.replace(f'sha256 = "{r.registered}"\n', f'sha256 = "{r.found}"\nrevised = "{on}"\n')
+        text = text[:match.start()] + entry + text[match.end():]
     return text
 
 
@@ -185,7 +191,7 @@ def check(scratch: Path, store: Store | None = None, log: Callable[[str], None] 
     if not report.revisions:
         return (report, None) if report.missing else _outdated(report, store, log)
     log(f"{len(report.revisions)} revised file(s): {', '.join(r.key for r in report.revisions)}; building the panel from them …")
-    text = revised_registry(paths.REGISTRY.read_text(), report.revisions).encode()
+    text = revised_registry(paths.REGISTRY.read_text(), report.revisions, date.today().isoformat()).encode()
     revised = Store(registry=load_registry(text=text), raw=scratch / "raw", mirror=store.mirror, route=store.route,
                     registry_bytes=text)
     shutil.copytree(store.raw, revised.raw, dirs_exist_ok=True)  # unrevised files are reused, checked again
