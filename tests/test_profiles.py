@@ -148,16 +148,25 @@ def test_the_rank_tables_hold_every_outcome_with_its_interval(profiles):
         pr.rank_table(profiles, ("process", "happiness"))
 
 
-def _render(spec: dict, code: str) -> str:
+def _param(spec: dict, name: str) -> dict:
+    return next(p for p in spec["params"] if p["name"] == name)
+
+
+def _render(spec: dict, code: str, search: str = "") -> str:
     chosen = copy.deepcopy(spec)
-    chosen["params"][0]["value"] = code
+    _param(chosen, "council_picked")["value"] = code
+    _param(chosen, "council_search")["value"] = search
     return vlc.vegalite_to_svg(chosen, vl_version=charts._VLC_VERSION, format_locale=charts.LOCALE)
+
+
+def _title(svg: str) -> str:
+    return re.findall(r">((?:Profile|No council)[^<]*)<", svg)[0]
 
 
 def test_the_profile_chart_shows_whichever_la_is_chosen(profiles):
     spec = charts._csv_datasets(pr.profile_chart(profiles, default=WS).to_dict())  # as the book stores it
     assert all(isinstance(d, str) for d in spec["datasets"].values() if len(d) > 10_000)
-    options = spec["params"][0]["bind"]["options"]
+    options = _param(spec, "council_picked")["bind"]["options"]
     assert sorted(options) == sorted(profiles.summary["la_code"])
     ws, bury = _render(spec, WS), _render(spec, BURY)
     assert "Profile: West Sussex" in ws and "Profile: Bury" in bury
@@ -166,14 +175,39 @@ def test_the_profile_chart_shows_whichever_la_is_chosen(profiles):
     assert len(re.findall(r"<path", ws)) > 50  # the panels have data
 
 
+def test_typing_part_of_a_name_shows_the_first_council_that_holds_it(profiles):
+    """The search box: any case, spaces trimmed, the first match in alphabetical order; no match keeps the list's
+    choice and says so; an empty box leaves the list in charge."""
+    spec = charts._csv_datasets(pr.profile_chart(profiles, default=WS).to_dict())
+    assert _title(_render(spec, WS, "  BURY ")) == "Profile: Bury" and "Safety Valve, 2020-21" in _render(spec, WS, "bury")
+    assert _title(_render(spec, WS, "tyneside")) == "Profile: North Tyneside"  # before South Tyneside
+    assert _title(_render(spec, WS, "Hull")) == "Profile: Kingston upon Hull, City of"
+    assert _title(_render(spec, BURY, "zzz")) == "No council’s name holds “zzz”. Profile: Bury"
+    assert _title(_render(spec, BURY, "")) == "Profile: Bury"
+    every = profiles.summary
+    for code, name in zip(every["la_code"], every["la_name"]):  # every LA can be found by its full name
+        index = _param(spec, "council_index")["value"]
+        found = index[index.index(f"|{name.lower()}=") + len(name) + 2:][:len(code)]
+        assert found == code, name
+
+
+def test_a_name_that_would_break_the_search_index_is_refused(profiles):
+    odd = profiles.summary.assign(la_name=lambda d: d["la_name"].where(d["la_code"] != WS, "West = Sussex"))
+    with pytest.raises(ValueError, match="west = sussex"):
+        pr._search_index(odd)
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium (apt-get install chromium; .ci/run installs it)")
 def test_the_council_selector_works_in_a_browser(profiles, tmp_path):
-    """A reader's browser draws the selector with every LA, offline, from the book's own Vega bundle."""
+    """A reader's browser draws the selector with every LA and the search box, offline, from the book's own Vega
+    bundle, and typing in the box (a script in the page stands in for the reader) changes the council shown."""
     figure = charts.show(pr.profile_chart(profiles, default=WS), name="profile", include_spec=False)
     charts.write_bundle(tmp_path)
     page = tmp_path / "chapters" / "profile.html"
     page.parent.mkdir()
-    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{figure.html}</body></html>")
+    typing = ("<script>setTimeout(function () { var box = document.querySelector('input[type=search]');"
+              " box.value = 'tyneside'; box.dispatchEvent(new Event('input')); }, 5000);</script>")
+    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{figure.html}{typing}</body></html>")
     dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                           f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
                          check=True, capture_output=True, text=True, timeout=180).stdout
@@ -181,6 +215,8 @@ def test_the_council_selector_works_in_a_browser(profiles, tmp_path):
     assert select, "the chart did not become interactive (no council selector in the page)"
     names = re.findall(r"<option[^>]*>([^<]*)</option>", select.group(1))
     assert len(names) == len(profiles.summary) and "West Sussex" in names and "Bury" in names
+    assert re.search(r"<input[^>]*type=\"search\"", dom), "no search box beside the list"
+    assert "Profile: North Tyneside" in dom, "typing in the search box did not change the council shown"
 
 
 def test_the_gap_intervals_hold_zero_about_nine_times_in_ten_where_no_programme_acts(frame):

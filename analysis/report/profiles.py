@@ -377,7 +377,8 @@ def download_href(la_code: str) -> str:
 
 # --------------------------------------------------------------------------- charts
 
-_LA = "council"  # the name of the chart parameter that holds the chosen LA's code
+_LA = "council"  # the name of the chart parameter that holds the chosen LA's code (the list's, or the search's)
+_PICK, _FIND, _INDEX, _AT = "council_picked", "council_search", "council_index", "council_found_at"
 _SERIES = {"la": "This council", "neighbours": "Its statistical neighbours (median)", "england": "England"}
 _SERIES_COLOURS = [charts.OKABE_ITO[0], charts.OKABE_ITO[1], "#888888"]
 _PANEL_W, _PANEL_H = 400, 130
@@ -388,6 +389,37 @@ _COUNCIL = f"datum.series == '{_SERIES['la']}'"
 
 def _chosen() -> str:
     return f"datum.la_code == {_LA} || datum.la_code == 'England'"
+
+
+def _search_index(summary: pd.DataFrame) -> str:
+    """'|barnsley=E08000016|bath and north east somerset=E06000022|…|': LA names (lower case) with their codes, one
+    string a Vega expression can search with `indexof` (its expression language has no loops)."""
+    codes = summary["la_code"].astype(str)
+    if not codes.str.len().eq(len(codes.iloc[0])).all():
+        raise ValueError("LA codes of unequal length: the profile's search takes a fixed-length code after each name")
+    names = summary["la_name"].str.lower()
+    if names.str.contains(r"[|=]").any():
+        raise ValueError(f"an LA name holds '|' or '=', which the profile's search index uses as separators: {names[names.str.contains(r'[|=]')].tolist()}")
+    return "|" + "|".join(f"{n}={c}" for n, c in zip(names, codes)) + "|"
+
+
+def _council_params(summary: pd.DataFrame, default: str) -> list[alt.Parameter]:
+    """The chart's choice of council: a list of every LA, and a search box where typing part of a name (any case,
+    e.g. "tyneside") shows the first LA in alphabetical order whose name holds it. `council` is the search's
+    match while the box holds text that matches, else the list's choice."""
+    width = len(str(summary["la_code"].iloc[0]))
+    query = f"lower(trim({_FIND}))"
+    rest = f"slice({_INDEX}, {_AT})"
+    code = f"slice({rest}, indexof({rest}, '=') + 1, indexof({rest}, '=') + 1 + {width})"
+    return [
+        alt.param(name=_PICK, value=default, bind=alt.binding_select(
+            options=summary["la_code"].tolist(), labels=summary["la_name"].tolist(), name="Choose a council: ")),
+        alt.param(name=_FIND, value="", bind=alt.binding(input="search", placeholder="e.g. tyneside", name="or type part of its name: ",
+                                                         autocomplete="off", debounce=150)),
+        alt.param(name=_INDEX, value=_search_index(summary)),
+        alt.param(name=_AT, expr=f"length({query}) > 0 ? indexof({_INDEX}, {query}) : -1"),
+        alt.param(name=_LA, expr=f"{_AT} >= 0 ? {code} : {_PICK}"),
+    ]
 
 
 def _wide_history(profiles: Profiles) -> pd.DataFrame:
@@ -421,7 +453,7 @@ def _lines(data: pd.DataFrame, measure: str, title: str, fmt: str, legend: bool 
 
 
 def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
-    """The interactive profile: choose a council from the list and every panel shows it.
+    """The interactive profile: choose a council from the list, or type part of its name, and every panel shows it.
 
     Panels: EHC plans with the next January's forecast (90% interval); plans per 10,000 against its statistical
     neighbours and England; where its children with plans are placed; spend and the high-needs block per head;
@@ -429,8 +461,6 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
     membership and a link to its CSV. The static image (PDF) shows `default` only.
     """
     s = profiles.summary
-    param = alt.param(name=_LA, value=default, bind=alt.binding_select(
-        options=s["la_code"].tolist(), labels=s["la_name"].tolist(), name="Choose a council: "))
     wide = _wide_history(profiles)  # one data set for every line panel: the page carries it once
     plans = _lines(wide, "plans", "EHC plans (January) and forecast", ",.0f", legend=False, council_only=True)
     fc = profiles.modelled[profiles.modelled["label"].str.startswith("EHC plans, January")][["la_code", "year", "value", "q05", "q95"]]
@@ -496,8 +526,9 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
     return alt.concat(
         alt.layer(plans, forecast), rate, mix, per_head, cost, text, rank,
         columns=1,  # one column: Vega-Lite aligns plot areas, so two would sit right of the outcome labels
-        title=alt.Title(alt.expr(f"'Profile: ' + {_label_lookup(s)}[{_LA}]"), anchor="start", fontSize=15),
-    ).add_params(param).resolve_scale(color="independent")
+        title=alt.Title(alt.expr(f"(length(trim({_FIND})) > 0 && {_AT} < 0 ? 'No council’s name holds “' + trim({_FIND}) + '”. ' : '')"
+                                 f" + 'Profile: ' + {_label_lookup(s)}[{_LA}]"), anchor="start", fontSize=15),
+    ).add_params(*_council_params(s, default)).resolve_scale(color="independent")
 
 
 def _label_lookup(summary: pd.DataFrame) -> str:
