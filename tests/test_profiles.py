@@ -206,7 +206,10 @@ def test_the_council_selector_works_in_a_browser(profiles, tmp_path):
     page = tmp_path / "chapters" / "profile.html"
     page.parent.mkdir()
     typing = ("<script>setTimeout(function () { var box = document.querySelector('input[type=search]');"
-              " box.value = 'tyneside'; box.dispatchEvent(new Event('input')); }, 5000);</script>")
+              " box.value = 'tyneside'; box.dispatchEvent(new Event('input'));"
+              " var above = document.querySelector('.vega-bindings').getBoundingClientRect().bottom"
+              " <= document.querySelector('#vis-profile svg').getBoundingClientRect().top;"
+              " document.body.insertAdjacentHTML('beforeend', '<p>controls above the chart: ' + above + '</p>'); }, 5000);</script>")
     page.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{figure.html}{typing}</body></html>")
     dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                           f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
@@ -217,6 +220,7 @@ def test_the_council_selector_works_in_a_browser(profiles, tmp_path):
     assert len(names) == len(profiles.summary) and "West Sussex" in names and "Bury" in names
     assert re.search(r"<input[^>]*type=\"search\"", dom), "no search box beside the list"
     assert "Profile: North Tyneside" in dom, "typing in the search box did not change the council shown"
+    assert "controls above the chart: true" in dom, "the list and the search box are not above the chart, where the chapter says"
 
 
 def test_the_gap_intervals_hold_zero_about_nine_times_in_ten_where_no_programme_acts(frame):

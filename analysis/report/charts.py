@@ -399,6 +399,12 @@ _SCRIPT = """<script>
 </script>"""
 
 
+#: A chart's controls (a list, a search box) go above it, where a reader looks first; Vega puts them below, which
+#: under a tall chart is out of sight. Only pages with such a chart carry the rule.
+_CONTROLS_FIRST = ("<style>.send-chart .vega-embed{display:inline-flex;flex-direction:column}"
+                   ".send-chart .vega-bindings{order:-1;margin-bottom:0.6em}</style>\n")
+
+
 def _html(name: str, spec: dict[str, Any], svg: str) -> str:
     """The static SVG in a div, the spec, and a script that makes it interactive when it can."""
     options = {"mode": "vega-lite", "actions": False, "formatLocale": _NUMBER_LOCALE, "timeFormatLocale": _TIME_LOCALE}
@@ -407,7 +413,8 @@ def _html(name: str, spec: dict[str, Any], svg: str) -> str:
     # Several charts share a page: make the SVG's internal ids (gradients, clip paths) unique to this one.
     body = re.sub(r'(\bid="|url\(#|href="#)([^")]+)', lambda m: f"{m.group(1)}{name}-{m.group(2)}", body)
     return (
-        f'<div class="send-chart" id="vis-{name}" style="max-width:100%;overflow-x:auto">{body}</div>\n'
+        (_CONTROLS_FIRST if any("bind" in p for p in spec.get("params", [])) else "")
+        + f'<div class="send-chart" id="vis-{name}" style="max-width:100%;overflow-x:auto">{body}</div>\n'
         f'<script type="application/json" id="vis-{name}-spec">{dump(spec)}</script>\n'
         + _SCRIPT % {"name": name, "options": dump(options), "bundle": BUNDLE}
     )
