@@ -14,6 +14,7 @@ from analysis.evaluation.experiment import (
     PARETO_K_MAX,
     PLACEBO_SHIFT,
     COVID_YEARS,
+    TOP_COMPARISONS,
     STATS,
     Evaluation,
     fitted_models,
@@ -305,7 +306,23 @@ def _analysis_labels(ev: Evaluation) -> dict[str, str]:
     n_suspended = len(ev.suspended("safety_valve"))
     return {"main": "Main: matched LAs", "later_waves": "Against later members before they joined",
             "deficit": "Without deficit-like comparison LAs", "no_suspended": f"Without the {n_suspended} suspended agreements",
-            "no_covid": f"Pandemic years ({', '.join(map(str, COVID_YEARS))}) left out"}
+            "no_covid": f"Pandemic years ({', '.join(map(str, COVID_YEARS))}) left out",
+            "no_breaks": "Without LAs with a reporting break", "no_top_comparisons": f"Without the {TOP_COMPARISONS} most-used comparison LAs"}
+
+
+def concentration_text(ev: Evaluation) -> str:
+    """How much each programme's matched comparison rests on its most-used comparison LAs (`matching.concentration`)."""
+    label, parts = names(ev), []
+    for programme, name in programmes.PROGRAMMES.items():
+        m = ev.matches(programme)
+        top = matching.concentration(m).head(TOP_COMPARISONS)
+        each = " and ".join(f"{label[r.control]} of {r.treated}" for r in top.itertuples())
+        parts.append(f"in the {name} design, {each} of its {m['treated'].nunique()} LAs (together {100 * top['pair_share'].sum():.0f}% of "
+                     f"the {len(m)} matched pairs)")
+    return ("Matching with replacement lets one comparison LA be the match of many programme LAs, and a few carry much "
+            f"of the comparison: {'; '.join(parts)}. Each enters a cohort's comparison pool once, but a quirk in its "
+            "series would move every estimate it enters, so the last sensitivity leaves those LAs out of every pool and "
+            "matches the programme LAs again.")
 
 
 def sensitivities_table(ev: Evaluation, table: pd.DataFrame) -> pd.DataFrame:
