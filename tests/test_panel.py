@@ -100,6 +100,33 @@ def test_a_reader_bug_is_caught_by_the_checks(monkeypatch):
         panel.build()
 
 
+def test_a_release_with_a_new_year_extends_the_panel_and_the_models_without_a_code_change(monkeypatch):
+    """The last year is the data's: a SEN2 release with a January after the panel's last (here the last January's
+    rows again, one year on, 5% higher, so the year checks pass) adds that year for every LA alive then, and the
+    EHCP model fits to it and forecasts four Januaries beyond; spend, which has no new year, keeps its window."""
+    from analysis.models.ehcp import EHCPModel
+    from analysis.models.spend import SpendModel
+
+    real = panel.READERS["EHCP caseload (SEN2)"]
+    last = int(panel.load()["year"].max())
+
+    def one_more_year(store, las):
+        table = real(store, las)
+        latest = table.la[table.la["year"] == last]
+        counts = [c for c in latest.columns if c not in panel.KEYS]
+        table.la = pd.concat([table.la, latest.assign(year=last + 1, **{c: (latest[c] * 1.05).round() for c in counts})], ignore_index=True)
+        return table
+
+    monkeypatch.setitem(panel.READERS, "EHCP caseload (SEN2)", one_more_year)
+    frame = panel.build().panel
+    assert int(frame["year"].max()) == last + 1
+    alive = frame.loc[frame["year"] == last, "la_code"]
+    assert set(frame.loc[frame["year"] == last + 1, "la_code"]) == set(alive)
+    model = EHCPModel(frame)
+    assert (model.last_year, model.forecast_to) == (last + 1, last + 5)
+    assert SpendModel(frame).last_year == last
+
+
 def test_an_interrupted_write_leaves_no_half_file(tmp_path):
     from analysis.atomic import write_atomic
 

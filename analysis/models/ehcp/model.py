@@ -85,6 +85,7 @@ from analysis.models.ehcp.data import (
     FRAME_COLUMNS,
     MIX,
     lagged_shares,
+    last_january,
     model_frame,
 )
 from analysis.models.ehcp.predict import Predictions
@@ -150,7 +151,7 @@ class EHCPModel(Predictions):
             if last_year is not None and last_year != holdout - 1:
                 raise ValueError(f"holdout={holdout} implies last_year={holdout - 1}, not {last_year}")
             last_year = holdout - 1
-        last_year = int(panel["year"].max()) if last_year is None else int(last_year)
+        last_year = last_january(panel) if last_year is None else int(last_year)
         if last_year - first_year < 3:
             raise ValueError("EHCP model: needs at least four Januaries")
         self.panel = breaks.mask(panel)
@@ -426,7 +427,7 @@ class EHCPModel(Predictions):
 
 def holdout_range(panel: pd.DataFrame) -> tuple[int, int]:
     """The Januaries that can be held out: at least four fitted before them, and one the panel has."""
-    return FIRST_YEAR + 4, int(panel["year"].max())
+    return FIRST_YEAR + 4, last_january(panel)
 
 
 def cli_fit(holdout: int | None = None, panel_frame: pd.DataFrame | None = None) -> dict:
