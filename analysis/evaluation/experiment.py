@@ -25,10 +25,10 @@
   alone), "no_covid" (the pandemic's panel years `COVID_YEARS` dropped,
   so no pre-period or reference value comes from them and a cohort whose
   reference year is one of them drops out), "no_breaks" (every LA, programme
-  or comparison, with a flagged reporting break (`breaks.detect`) in its
-  stack's window left out: every analysis already reads a flagged value as
-  missing (`breaks.mask`), and this asks whether the LA's other years mislead
-  too) and "no_top_comparisons" (the `TOP_COMPARISONS` comparison LAs matched
+  or comparison, with a flagged reporting break (`breaks.detect`: in its
+  total or in a placement count) in its stack's window left out, the others
+  kept; every analysis already reads a flagged value as missing
+  (`breaks.mask`), and this asks whether the LA's other years mislead too) and "no_top_comparisons" (the `TOP_COMPARISONS` comparison LAs matched
   to the most programme LAs in the main design left out of every pool, and
   the programme LAs matched again: with replacement, a few LAs can carry
   much of the comparison, and `matching.concentration` reports how much);
@@ -194,13 +194,14 @@ class Evaluation:
         m = self.matches(programme, analysis if analysis in ("deficit", "no_top_comparisons") else "main")
         if analysis == "no_suspended":
             m = m[~m["treated"].isin(self.suspended(programme))]
-        if analysis == "no_breaks":
-            broken = self.with_breaks(programme)
-            m = m[[(g, t) not in broken and (g, c) not in broken for g, t, c in zip(m["cohort"], m["treated"], m["control"])]]
+        broken = self.with_breaks(programme) if analysis == "no_breaks" else set()
         rows = []
         for g, part in m.groupby("cohort"):
             t = self.treated(programme, g)
-            t = t[t["la_code"].isin(part["treated"])]
+            t = t[t["la_code"].isin(part["treated"]) & ~t["la_code"].map(lambda c: (g, c) in broken)]
+            part = part[~part["control"].map(lambda c: (g, c) in broken)]  # the pool is the stack's: a kept match stays in it
+            if t.empty or part.empty:
+                continue
             rows.append(pd.DataFrame({"stack": g, "la_code": t["la_code"], "treated": True, "censor_year": t["censor_year"]}))
             rows.append(pd.DataFrame({"stack": g, "la_code": sorted(part["control"].unique()), "treated": False, "censor_year": np.nan}))
         return pd.concat(rows, ignore_index=True)

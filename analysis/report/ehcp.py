@@ -106,14 +106,19 @@ def prior_predictive_summary(model: EHCPModel, paths: pd.DataFrame) -> dict:
 EXPECTED_TO_FAIL = {"unpooled"}
 
 
+#: How chapter 3 names its hold-out fits (the full model refitted without its last January, with and without persistence).
+WITHHELD = "Full model, January {year} withheld"
+WITHHELD_NO_AR = "Full model without persistence, January {year} withheld"
+
+
 def book_fits(frame: pd.DataFrame, model: EHCPModel) -> dict[str, EHCPModel]:
     """Every fit chapter 3 shows, by label: `model` (the full model on `frame`), its hold-out fits with and without
     persistence (its last January withheld) and the comparison variants."""
     last = model.last_year
     return {
         VARIANT_LABELS["full"]: model,
-        f"Full model, January {last} withheld": EHCPModel(frame, holdout=last),
-        f"Full model without persistence, January {last} withheld": EHCPModel(frame, holdout=last, variant="no_ar"),
+        WITHHELD.format(year=last): EHCPModel(frame, holdout=last),
+        WITHHELD_NO_AR.format(year=last): EHCPModel(frame, holdout=last, variant="no_ar"),
         **{VARIANT_LABELS[v]: model.variant_model(v) for v in LOO_VARIANTS[1:]},
     }
 

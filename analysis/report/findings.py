@@ -70,6 +70,16 @@ def chainwise_number(statistic: Callable[[np.ndarray], float], draws: np.ndarray
 # --------------------------------------------------------------------------- the numbers
 
 
+def forecast_january(numbers: dict[str, KeyNumber]) -> int:
+    """The January of England's forecast among the key numbers (`ehcp.england_<year>_median`): the model's last
+    January plus its forecast horizon, so it moves with the data."""
+    years = sorted({int(m.group(1)) for k in numbers if (m := re.fullmatch(r"ehcp\.england_(\d{4})_median", k))})
+    if len(years) != 1:
+        raise KeyError(f"the key numbers should hold England's forecast for one January (ehcp.england_<year>_median), not {years}: "
+                       "rerun `python -m analysis numbers`")
+    return years[0]
+
+
 def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     from analysis.models.ehcp import (
         EHCPModel,
@@ -309,7 +319,7 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
     cost = lambda k: f"£{_at(n, f'spend.unit_cost_{k}')} ({_ends(n, f'spend.unit_cost_{k}_q05', f'spend.unit_cost_{k}_q95', before='£')})"
     saving = lambda k: (f"£{_at(n, f'value.{k}_median', -1e-6)}m a year (90% interval "
                         f"{_ends(n, f'value.{k}_q95', f'value.{k}_q05', -1e-6, before='£', after='m')})")
-    f = next(int(m.group(1)) for k in n if (m := re.fullmatch(r"ehcp\.england_(\d{4})_median", k)))  # the forecast January
+    f = forecast_january(n)
     year = re.search(r"\d{4}-\d{2}", n["spend.unit_cost_mainstream"].what).group()  # the financial year of the unit costs
     above, outside = int((england["error"] > 0).sum()), int((~england["inside"]).sum())
     first, last = n["data.hn_spend_first"], n["data.hn_spend_last"]

@@ -316,13 +316,28 @@ def concentration_text(ev: Evaluation) -> str:
     for programme, name in programmes.PROGRAMMES.items():
         m = ev.matches(programme)
         top = matching.concentration(m).head(TOP_COMPARISONS)
-        each = " and ".join(f"{label[r.control]} of {r.treated}" for r in top.itertuples())
+        each = " and ".join(f"{label[r.control]} is a match of {r.treated}" for r in top.itertuples())
         parts.append(f"in the {name} design, {each} of its {m['treated'].nunique()} LAs (together {100 * top['pair_share'].sum():.0f}% of "
                      f"the {len(m)} matched pairs)")
     return ("Matching with replacement lets one comparison LA be the match of many programme LAs, and a few carry much "
             f"of the comparison: {'; '.join(parts)}. Each enters a cohort's comparison pool once, but a quirk in its "
-            "series would move every estimate it enters, so the last sensitivity leaves those LAs out of every pool and "
-            "matches the programme LAs again.")
+            f"series would move every estimate it enters, so the analysis \u201c{_analysis_labels(ev)['no_top_comparisons']}\u201d "
+            "leaves those LAs out of every pool and matches the programme LAs again.")
+
+
+def breaks_text(ev: Evaluation) -> str:
+    """Which LAs the analysis without reporting breaks leaves out, per programme (`Evaluation.with_breaks`)."""
+    label, parts = names(ev), []
+    for programme, name in programmes.PROGRAMMES.items():
+        broken = sorted(ev.with_breaks(programme), key=lambda gc: (gc[0], label[gc[1]]))
+        design = ev.design(programme)
+        treated = set(zip(design.loc[design["treated"], "stack"], design.loc[design["treated"], "la_code"]))
+        if not broken:
+            parts.append(f"no {name} LA or comparison LA has a flagged break within its window, so {name} has no such analysis")
+            continue
+        listed = ", ".join(f"{label[c]} ({'programme' if (g, c) in treated else 'comparison'}, {g} cohort)" for g, c in broken)
+        parts.append(f"for {name} it leaves out {listed}")
+    return f"Without LAs with a reporting break: {'; '.join(parts)}."
 
 
 def sensitivities_table(ev: Evaluation, table: pd.DataFrame) -> pd.DataFrame:

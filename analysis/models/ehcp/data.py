@@ -88,12 +88,13 @@ def lagged_shares(panel: pd.DataFrame) -> pd.DataFrame:
 
 
 def last_january(panel: pd.DataFrame) -> int:
-    """The latest January for which any LA has a count of plans: the panel, not the code, says which year is last,
-    so a new release moves every default window and forecast with it."""
-    counted = panel.loc[panel["ehcp_total"].notna(), "year"]
-    if counted.empty:
-        raise ValueError("EHCP model: the panel has no count of plans (ehcp_total) in any year")
-    return int(counted.max())
+    """The latest January for which any LA has both inputs of the model, a count of plans and a population: the
+    panel, not the code, says which year is last, so a new release moves every default window and forecast with it
+    (a SEN2 January that arrives before its population estimate waits for it)."""
+    usable = panel.loc[panel["ehcp_total"].notna() & panel["pop_0_25"].notna(), "year"]
+    if usable.empty:
+        raise ValueError("EHCP model: no year of the panel has both a count of plans (ehcp_total) and a population (pop_0_25)")
+    return int(usable.max())
 
 
 def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: int | None = None) -> pd.DataFrame:

@@ -433,14 +433,14 @@ def holdout_range(panel: pd.DataFrame) -> tuple[int, int]:
 def cli_fit(holdout: int | None = None, panel_frame: pd.DataFrame | None = None) -> dict:
     """`python -m analysis fit ehcp [--holdout YEAR] --json`: fit (cached), diagnose, score the holdout.
 
-    Without `holdout` the last January in the panel (2025) is withheld. Returns a
+    Without `holdout` the last January the model can fit (`last_january`) is withheld. Returns a
     JSON-ready dict: coverage_50, coverage_90, crps (model and baselines), crps_relative,
     rhat_max, ess_bulk_min, divergences, passed, n_las, years, national, settings.
     """
     from analysis.data import panel as panel_module
 
     frame = panel_module.load() if panel_frame is None else panel_frame
-    holdout = int(frame["year"].max()) if holdout is None else int(holdout)
+    holdout = last_january(frame) if holdout is None else int(holdout)
     first, last = holdout_range(frame)
     if not first <= holdout <= last:
         raise ValueError(f"holdout must be a January from {first} to {last}, not {holdout}")

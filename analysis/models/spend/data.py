@@ -87,12 +87,13 @@ def _check_panel(panel: pd.DataFrame) -> None:
 
 
 def last_financial_year(panel: pd.DataFrame) -> int:
-    """The latest panel year (financial year ending in March of it) for which any LA has high-needs spend: the panel,
-    not the code, says which year is last, so a new outturn release moves the default window with it."""
-    spent = panel.loc[panel["hn_spend"].notna(), "year"]
-    if spent.empty:
-        raise ValidationError("spend model: the panel has no high-needs spend (hn_spend) in any year")
-    return int(spent.max())
+    """The latest panel year (financial year ending in March of it) for which any LA has every input of the model —
+    high-needs spend, plans and population: the panel, not the code, says which year is last, so a new outturn
+    release moves the default window with it."""
+    usable = panel.loc[panel[["hn_spend", "ehcp_total", "pop_2_18"]].notna().all(axis=1), "year"]
+    if usable.empty:
+        raise ValidationError("spend model: no year of the panel has high-needs spend, plans and population together")
+    return int(usable.max())
 
 
 def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: int | None = None) -> pd.DataFrame:
