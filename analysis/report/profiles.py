@@ -437,6 +437,11 @@ def _wide_history(profiles: Profiles) -> pd.DataFrame:
     return out
 
 
+def _ticks(years: pd.Series) -> list[int]:
+    """Every other year from `FIRST_YEAR`, as far as the data go: the labels of a profile's time axis."""
+    return list(range(FIRST_YEAR, int(years.max()) + 1, 2))
+
+
 def _lines(data: pd.DataFrame, measure: str, title: str, fmt: str, legend: bool = True, council_only: bool = False) -> alt.Chart:
     base = alt.Chart(data, width=_PANEL_W, height=_PANEL_H, title=title).transform_filter(_chosen()).transform_filter(
         f"isValid(datum.{measure})")
@@ -445,7 +450,7 @@ def _lines(data: pd.DataFrame, measure: str, title: str, fmt: str, legend: bool 
     colour = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(_SERIES.values()), range=_SERIES_COLOURS),
                        legend=alt.Legend(orient="bottom", direction="horizontal") if legend else None)
     line = base.mark_line(point=True).encode(
-        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, values=list(range(2014, 2026, 2)))),
+        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, values=_ticks(data["year"]))),
         y=alt.Y(f"{measure}:Q", title=None, axis=alt.Axis(format=fmt)),
         color=colour, strokeDash=alt.condition("datum.series == 'This council'", alt.value([1, 0]), alt.value([4, 3])),
         tooltip=[alt.Tooltip("series:N", title=" "), alt.Tooltip("year:O", title="Year"), alt.Tooltip(f"{measure}:Q", title=title, format=fmt)],
@@ -477,7 +482,7 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
     mix_wide.columns.name = None
     mix = alt.Chart(mix_wide, width=_PANEL_W, height=_PANEL_H, title="Placement of children with plans (%)").transform_filter(
         _chosen()).mark_bar().encode(
-        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, values=list(range(2014, 2026, 2)))),
+        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, values=_ticks(mix_wide["year"]))),
         y=alt.Y("share:Q", title=None, stack="zero", scale=alt.Scale(domain=[0, 100])),
         color=alt.Color("placement:N", title=None, sort=list(_SHORT_PLACEMENTS.values()),
                         legend=alt.Legend(orient="bottom", columns=3)),
