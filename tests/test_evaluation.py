@@ -210,6 +210,11 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
     for programme, block in out["programmes"].items():
         assert {"treated_las", "comparison_las", "balance", "outcomes"} <= set(block)
         assert block["balance"]["max_abs_smd_after"] < block["balance"]["max_abs_smd_before"]
+        assert set(block["balance_without_top_comparisons"]) == {"before", "after"}
+        top = [c for c in block["comparison_concentration"] if c["left_out_in_no_top_comparisons"]]
+        used = pd.Series([m["comparison"] for m in block["matches"]]).value_counts()
+        assert len(top) == evaluation.TOP_COMPARISONS and all(used[c["la_name"]] == c["matched_to"] for c in block["comparison_concentration"])
+        assert min(c["matched_to"] for c in top) == used.iloc[evaluation.TOP_COMPARISONS - 1]
         designs = block["balance_by_design"]
         assert designs["target_max_abs_smd"] == 0.25 and {"before", "matched", "later_waves"} <= set(designs)
         for design in (v for v in designs.values() if isinstance(v, dict)):

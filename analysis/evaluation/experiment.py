@@ -118,14 +118,18 @@ class Evaluation:
             pool = matching.exclude_deficit_like(self.features[g], pool, self.deficit_threshold, self.unidentified_candidates)
         return pool
 
+    def pool(self, programme: str, g: int, analysis: str = "main") -> list[str]:
+        """The LAs a cohort's programme LAs may be matched to in an analysis (`eligible`, less the most-used
+        comparison LAs of the main design where the analysis leaves them out)."""
+        left_out = self.top_comparisons(programme) if analysis == "no_top_comparisons" else set()
+        return [c for c in self.eligible(g, analysis) if c not in left_out]
+
     def matches(self, programme: str, analysis: str = "main") -> pd.DataFrame:
         """Matched pairs for every cohort of a programme: cohort, treated, control, rank, distance."""
-        left_out = self.top_comparisons(programme) if analysis == "no_top_comparisons" else set()
         out = []
         for g in programmes.cohort_years(self.treatment, programme):
             treated = self.treated(programme, g)["la_code"].tolist()
-            eligible = [c for c in self.eligible(g, analysis) if c not in left_out]
-            m = matching.match(self.features[g], treated, eligible, self.neighbours)
+            m = matching.match(self.features[g], treated, self.pool(programme, g, analysis), self.neighbours)
             out.append(m.assign(cohort=g))
         return pd.concat(out, ignore_index=True)
 
@@ -145,7 +149,7 @@ class Evaluation:
         frames = {"treated": [], "before": [], "after": []}
         for g, part in m.groupby("cohort"):
             f = self.features[g][list(matching.COVARIATES)]
-            eligible = [c for c in self.eligible(g, analysis) if c in f.index and f.loc[c].notna().all()]
+            eligible = [c for c in self.pool(programme, g, analysis) if c in f.index and f.loc[c].notna().all()]
             frames["treated"].append(f.loc[part["treated"].unique()])
             frames["before"].append(f.loc[eligible])
             frames["after"].append(f.loc[part["control"].unique()])
@@ -431,6 +435,8 @@ def report(ev: Evaluation) -> dict:
             "treated_las": [{"la_code": c, "la_name": label[c], "cohort": int(g)} for c, g in m[["treated", "cohort"]].drop_duplicates().itertuples(index=False)],
             "comparison_las": sorted({label[c] for c in m["control"]}),
             "matches": [{"cohort": int(r.cohort), "treated": label[r.treated], "comparison": label[r.control], "rank": int(r.rank)} for r in m.itertuples()],
+            "balance_without_top_comparisons": {k: round(float(v), 3) for k, v in
+                                                ev.balance(programme, "no_top_comparisons")[["before", "after"]].abs().max().items()},
             "comparison_concentration": [{"la_name": label[r.control], "matched_to": int(r.treated), "share_of_programme_las": round(r.treated_share, 3),
                                           "share_of_pairs": round(r.pair_share, 3), "left_out_in_no_top_comparisons": i < TOP_COMPARISONS}
                                          for i, r in enumerate(matching.concentration(m).head(5).itertuples())],

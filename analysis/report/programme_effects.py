@@ -312,17 +312,20 @@ def _analysis_labels(ev: Evaluation) -> dict[str, str]:
 
 def concentration_text(ev: Evaluation) -> str:
     """How much each programme's matched comparison rests on its most-used comparison LAs (`matching.concentration`)."""
-    label, parts = names(ev), []
+    label, parts, balance = names(ev), [], []
     for programme, name in programmes.PROGRAMMES.items():
         m = ev.matches(programme)
         top = matching.concentration(m).head(TOP_COMPARISONS)
         each = " and ".join(f"{label[r.control]} is a match of {r.treated}" for r in top.itertuples())
         parts.append(f"in the {name} design, {each} of its {m['treated'].nunique()} LAs (together {100 * top['pair_share'].sum():.0f}% of "
                      f"the {len(m)} matched pairs)")
+        worst = lambda analysis: ev.balance(programme, analysis)["after"].abs().max()
+        balance.append(f"{name} {worst('no_top_comparisons'):.2f}, against {worst('main'):.2f} with them")
     return ("Matching with replacement lets one comparison LA be the match of many programme LAs, and a few carry much "
             f"of the comparison: {'; '.join(parts)}. Each enters a cohort's comparison pool once, but a quirk in its "
             f"series would move every estimate it enters, so the analysis \u201c{_analysis_labels(ev)['no_top_comparisons']}\u201d "
-            "leaves those LAs out of every pool and matches the programme LAs again.")
+            "leaves those LAs out of every pool and matches the programme LAs again; the largest |SMD| after matching is "
+            f"then {'; '.join(balance)}.")
 
 
 def breaks_text(ev: Evaluation) -> str:
