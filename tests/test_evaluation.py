@@ -210,6 +210,11 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
     for programme, block in out["programmes"].items():
         assert {"treated_las", "comparison_las", "balance", "outcomes"} <= set(block)
         assert block["balance"]["max_abs_smd_after"] < block["balance"]["max_abs_smd_before"]
+        assert set(block["balance_without_top_comparisons"]) == {"before", "after"}
+        top = [c for c in block["comparison_concentration"] if c["left_out_in_no_top_comparisons"]]
+        used = pd.Series([m["comparison"] for m in block["matches"]]).value_counts()
+        assert len(top) == evaluation.TOP_COMPARISONS and all(used[c["la_name"]] == c["matched_to"] for c in block["comparison_concentration"])
+        assert min(c["matched_to"] for c in top) == used.iloc[evaluation.TOP_COMPARISONS - 1]
         designs = block["balance_by_design"]
         assert designs["target_max_abs_smd"] == 0.25 and {"before", "matched", "later_waves"} <= set(designs)
         for design in (v for v in designs.values() if isinstance(v, dict)):
@@ -270,7 +275,8 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
 def test_the_sensitivities_leave_out_suspended_agreements_and_pandemic_years(real: evaluation.Evaluation) -> None:
     suspended = real.suspended("safety_valve")
     assert {"Dorset", "Hillingdon", "Norfolk"} <= set(real.treatment.set_index("la_code").loc[list(suspended), "la_name"])
-    assert real.sensitivities("dbv") == ["no_covid"]
+    assert real.sensitivities("dbv") == ["no_covid", "no_breaks", "no_top_comparisons"]
+    assert real.sensitivities("safety_valve") == ["no_suspended", "no_covid", "no_top_comparisons"]  # no SV design LA has a break
     design = real.design("safety_valve", "no_suspended")
     main = real.design("safety_valve")
     kept = set(design.loc[design["treated"], "la_code"])
@@ -284,16 +290,40 @@ def test_the_sensitivities_leave_out_suspended_agreements_and_pandemic_years(rea
     assert set(frame["stack"]) == set(real.frame("safety_valve", "main")["stack"]) - {2022}
 
 
+def test_without_breaks_and_without_the_most_used_comparisons(real: evaluation.Evaluation) -> None:
+    """"no_breaks" drops exactly the design's LAs with a flagged break in their stack's window (Newham's 2025 step
+    among them); "no_top_comparisons" drops the most-used comparison LAs from every pool and matches again."""
+    label = evaluation.names(real)
+    broken = real.with_breaks("dbv")
+    assert (2024, "E09000025") in broken and label["E09000025"] == "Newham"
+    main, kept = real.design("dbv"), real.design("dbv", "no_breaks")
+    assert not {(g, c) for g, c in zip(kept["stack"], kept["la_code"])} & broken
+    assert {(g, c) for g, c in zip(main["stack"], main["la_code"])} - broken == {(g, c) for g, c in zip(kept["stack"], kept["la_code"])}
+    assert not real.with_breaks("safety_valve")
+    use = matching.concentration(real.matches("safety_valve"))
+    assert use["treated"].is_monotonic_decreasing and use["pairs"].sum() == len(real.matches("safety_valve"))
+    assert abs(use["pair_share"].sum() - 1) < 1e-12
+    top = real.top_comparisons("safety_valve")
+    assert top == set(use["control"].head(evaluation.TOP_COMPARISONS)) and len(top) == evaluation.TOP_COMPARISONS
+    again = real.matches("safety_valve", "no_top_comparisons")
+    assert not set(again["control"]) & top and set(again["treated"]) == set(real.matches("safety_valve")["treated"])
+    from analysis.report import programme_effects as effects
+
+    said = effects.concentration_text(real) + " " + effects.breaks_text(real)
+    assert all(f"{label[c]} is a match of" in said for c in top) and "Newham (programme, 2024 cohort)" in said
+    assert "no Safety Valve LA or comparison LA has a flagged break" in said
+
+
 def test_the_sensitivity_table_and_text_show_every_analysis(real: evaluation.Evaluation) -> None:
     from analysis.report import programme_effects as effects
 
-    analyses = ["main", "later_waves", "deficit", "no_suspended", "no_covid"]
+    analyses = ["main", "later_waves", "deficit", "no_suspended", "no_covid", "no_breaks", "no_top_comparisons"]
     table = pd.DataFrame([{"programme": "safety_valve", "analysis": a, "outcome": o, "n_treated": 30, "median": m, "lo": m - 2, "hi": m + 2,
-                           "units": "%"} for o in programmes.HEADLINE for a, m in zip(analyses, [-5.0, 6.0, -4.0, -4.5, 1.0])])
+                           "units": "%"} for o in programmes.HEADLINE for a, m in zip(analyses, [-5.0, 6.0, -4.0, -4.5, 1.0, -4.3, -4.2])])
     shown = effects.sensitivities_table(real, table)
     assert len(shown) == len(analyses) and shown["Analysis"].notna().all()
     assert shown.index.equals(pd.RangeIndex(len(shown)))  # a shuffled index would be shown as a column
-    assert shown["Analysis"].str.split().str[0].tolist() == ["Main:", "Against", "Without", "Without", "Pandemic"]
+    assert shown["Analysis"].str.split().str[0].tolist() == ["Main:", "Against", "Without", "Without", "Pandemic", "Without", "Without"]
     assert "-5.0 (-7.0 to -3.0), 30 LAs" in shown.iloc[0].tolist()
     text = effects.sensitivities_text(real, table)
     assert text.count("differs in: Against later members before they joined; Pandemic years (2020, 2021) left out") == len(programmes.HEADLINE)

@@ -74,9 +74,12 @@ def test_the_preface_includes_the_key_findings():
 def test_key_findings_show_each_number_at_its_supported_precision():
     numbers = findings.load()
     text = findings.headlines(numbers)
-    assert findings.shown(numbers["ehcp.england_2029_median"]) in text
+    england = f"ehcp.england_{findings.forecast_january(numbers)}_median"
+    assert findings.shown(numbers[england]) in text
     noisy = {k: KeyNumber(v.value, v.mcse * 1000, v.unit, v.what) for k, v in numbers.items()}
-    assert findings.shown(noisy["ehcp.england_2029_median"]) in findings.headlines(noisy)  # coarser when the error is larger
+    assert findings.shown(noisy[england]) in findings.headlines(noisy)  # coarser when the error is larger
+    with pytest.raises(KeyError, match="one January"):
+        findings.forecast_january({k: v for k, v in numbers.items() if not k.startswith("ehcp.england_")})
     assert findings.headlines(noisy) != text
 
 

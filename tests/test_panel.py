@@ -100,6 +100,36 @@ def test_a_reader_bug_is_caught_by_the_checks(monkeypatch):
         panel.build()
 
 
+def test_a_release_with_a_new_year_extends_the_panel_and_the_models_without_a_code_change(monkeypatch):
+    """The last year is the data's: a SEN2 release with a January after the panel's last and the population estimate
+    for it (here the last year's rows again, one year on, counts 5% higher so the year-on-year checks pass) add that
+    year for every LA alive then; the EHCP model fits it and forecasts four Januaries beyond; without the population
+    the model waits for it; spend, which has no new year, keeps its window."""
+    from analysis.models.ehcp import EHCPModel, last_january
+    from analysis.models.spend import SpendModel
+
+    last = int(panel.load()["year"].max())
+
+    def one_more_year(reader, factor):
+        def read(store, las):
+            table = reader(store, las)
+            latest = table.la[table.la["year"] == last]
+            values = [c for c in latest.columns if c not in panel.KEYS]
+            table.la = pd.concat([table.la, latest.assign(year=last + 1, **{c: (latest[c] * factor).round() for c in values})], ignore_index=True)
+            return table
+        return read
+
+    for label, factor in (("EHCP caseload (SEN2)", 1.05), ("Population (ONS)", 1.0)):
+        monkeypatch.setitem(panel.READERS, label, one_more_year(panel.READERS[label], factor))
+    frame = panel.build().panel
+    assert int(frame["year"].max()) == last + 1
+    assert set(frame.loc[frame["year"] == last + 1, "la_code"]) == set(frame.loc[frame["year"] == last, "la_code"])
+    model = EHCPModel(frame)
+    assert (model.last_year, model.forecast_to, int(model.data()["year"].max())) == (last + 1, last + 5, last + 1)
+    assert last_january(frame.assign(pop_0_25=frame["pop_0_25"].where(frame["year"] <= last))) == last
+    assert SpendModel(frame).last_year == last
+
+
 def test_an_interrupted_write_leaves_no_half_file(tmp_path):
     from analysis.atomic import write_atomic
 

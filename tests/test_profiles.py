@@ -19,7 +19,7 @@ import vl_convert as vlc
 from analysis import paths
 from analysis.data import breaks, panel
 from analysis.evaluation import experiment
-from analysis.models.ehcp import publish
+from analysis.models.ehcp import last_january, publish
 from analysis.models.outcomes import OutcomeModel
 from analysis.models.spend import SpendModel
 from analysis.report import charts
@@ -40,7 +40,7 @@ def profiles(frame) -> pr.Profiles:
     spend, outcomes = SpendModel(frame), OutcomeModel(frame)
     for model in (spend, outcomes):
         model.fit()
-    forecast = publish.read(publish.path_for(spend.last_year + 1))
+    forecast = publish.read(publish.path_for(last_january(frame) + 1))
     return pr.Profiles.build(frame, spend, outcomes, forecast, experiment.load(), vintage.sources("08-profiles"))
 
 

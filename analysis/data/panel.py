@@ -48,7 +48,11 @@ from analysis.data.sources import Store, sha256_of
 from analysis.data.table import SourceTable
 from analysis.errors import DataError, SourceFormatError, ValidationError, raise_if_interrupted
 
-FIRST_YEAR, LAST_YEAR = 2010, 2025
+#: The panel's first year. Its last is the latest year of the `CORE` sources (`build`), so a new release needs no
+#: code change; every other source must fall inside it, so a reader that takes a wrong column or sheet for the year
+#: is still caught (`_check_table`).
+FIRST_YEAR = 2010
+CORE = ("EHCP caseload (SEN2)", "High-needs spend (s251)")
 KEYS = ["la_code", "year"]
 ID_COLUMNS = ["la_code", "year", "la_name", "region_code", "region_name", "stable_area"]
 
@@ -97,12 +101,16 @@ def build(store: Store | None = None, *, log: Callable[[str], None] = lambda _: 
     """Read every source, harmonise and join them, and check the result. Writes nothing."""
     store = store or Store()
     las = _read("the DfE list of LAs", store, lambda: geography.load_las(store))
-    frame = _frame(geography.la_units(las))
-    variables: list[dict] = []
-    suppressed, totals, notes = [], [], {}
+    tables = {}
     for label, reader in READERS.items():
         log(f"reading {label} …")
-        table = _read(label, store, lambda: reader(store, las))
+        tables[label] = _read(label, store, lambda: reader(store, las))
+    last = max(int(tables[label].la["year"].max()) for label in CORE)
+    log(f"panel years {FIRST_YEAR}–{last} (to the latest year of {' or '.join(CORE)})")
+    frame = _frame(geography.la_units(las), last)
+    variables: list[dict] = []
+    suppressed, totals, notes = [], [], {}
+    for table in tables.values():
         _check_table(table, frame)
         frame = frame.merge(table.la, on=KEYS, how="left", validate="one_to_one")
         variables += [v.__dict__ | {"table": table.name} for v in table.variables]
@@ -147,11 +155,11 @@ def _read(label: str, store: Store, read: Callable[[], object]):
         ) from exc
 
 
-def _frame(units: pd.DataFrame) -> pd.DataFrame:
-    """Every LA for every year it existed (on 1 January), 2010–2025."""
+def _frame(units: pd.DataFrame, last_year: int) -> pd.DataFrame:
+    """Every LA for every year it existed (on 1 January), `FIRST_YEAR` to `last_year`."""
     rows = []
     for unit in units.itertuples():
-        last = LAST_YEAR if pd.isna(unit.last_year) else int(unit.last_year)
+        last = last_year if pd.isna(unit.last_year) else min(int(unit.last_year), last_year)
         rows += [(unit.la_code, y) for y in range(max(FIRST_YEAR, unit.first_year), last + 1)]
     frame = pd.DataFrame(rows, columns=KEYS)
     return frame.merge(units[["la_code", "la_name", "region_code", "region_name", "stable_area"]], on="la_code")
@@ -223,7 +231,7 @@ def schema(dictionary: pd.DataFrame) -> pa.DataFrameSchema:
     """The panel's pandera schema: keys, one float column per variable with its plausible range."""
     columns = {
         "la_code": pa.Column(str, pa.Check.str_matches(r"^E\d{8}$")),
-        "year": pa.Column(int, pa.Check.in_range(FIRST_YEAR, LAST_YEAR)),
+        "year": pa.Column(int, pa.Check.ge(FIRST_YEAR)),  # the last year is the core sources' (`build`)
         "la_name": pa.Column(str),
         "region_code": pa.Column(str, pa.Check.str_matches(r"^E12\d{6}$")),
         "region_name": pa.Column(str),

@@ -22,10 +22,16 @@
   (so adding a sensitivity never moves the main estimates) for the analyses
   in `SENSITIVITIES` — "no_suspended" (the Safety Valve LAs whose agreements
   were later suspended left out, with the comparison LAs matched to them
-  alone) and "no_covid" (the pandemic's panel years `COVID_YEARS` dropped,
+  alone), "no_covid" (the pandemic's panel years `COVID_YEARS` dropped,
   so no pre-period or reference value comes from them and a cohort whose
-  reference year is one of them drops out). Reporting breaks are missing in
-  every analysis (`breaks.mask`), so there is no separate "without breaks" run;
+  reference year is one of them drops out), "no_breaks" (every LA, programme
+  or comparison, with a flagged reporting break (`breaks.detect`: in its
+  total or in a placement count) in its stack's window left out, the others
+  kept; every analysis already reads a flagged value as missing
+  (`breaks.mask`), and this asks whether the LA's other years mislead too) and "no_top_comparisons" (the `TOP_COMPARISONS` comparison LAs matched
+  to the most programme LAs in the main design left out of every pool, and
+  the programme LAs matched again: with replacement, a few LAs can carry
+  much of the comparison, and `matching.concentration` reports how much);
 * `leave_one_out(programme)`: the pooled post-period ATT with each treated
   LA left out, by Pareto-smoothed importance sampling (PSIS) of the main
   fit rather than refits; valid where the Pareto k̂ < 0.7, which is reported;
@@ -57,20 +63,23 @@ from analysis.evaluation.synthetic_control import SyntheticControl
 from analysis.models.fitting import SEED
 
 ANALYSES = ("main", "later_waves", "deficit", "time")
-SENSITIVITIES = ("no_suspended", "no_covid")
+SENSITIVITIES = ("no_suspended", "no_covid", "no_breaks", "no_top_comparisons")
 #: Panel 2020 is academic year 2019/20 (schools closed from March 2020, exams cancelled); panel 2021 is
 #: the January 2021 census, FY 2020-21, academic year 2020/21 and plans issued in calendar 2020.
 COVID_YEARS = (2020, 2021)
 PLACEBO_SHIFT = 2
 DEFICIT_QUANTILE = 0.25
 PARETO_K_MAX = 0.7
+#: How many of the most-used comparison LAs the "no_top_comparisons" sensitivity leaves out.
+TOP_COMPARISONS = 2
 
 
 class Evaluation:
     """Designs, fits and summaries for both programmes on one panel."""
 
     def __init__(self, panel: pd.DataFrame, cohorts: pd.DataFrame, neighbour_table: pd.DataFrame | None = None):
-        self.panel = breaks.mask(panel)
+        self.breaks = breaks.detect(panel)
+        self.panel = breaks.mask(panel, self.breaks)
         self.cohorts = cohorts
         self.neighbours = neighbour_table
         self.last_year = int(panel["year"].max())
@@ -109,14 +118,30 @@ class Evaluation:
             pool = matching.exclude_deficit_like(self.features[g], pool, self.deficit_threshold, self.unidentified_candidates)
         return pool
 
+    def pool(self, programme: str, g: int, analysis: str = "main") -> list[str]:
+        """The LAs a cohort's programme LAs may be matched to in an analysis (`eligible`, less the most-used
+        comparison LAs of the main design where the analysis leaves them out)."""
+        left_out = self.top_comparisons(programme) if analysis == "no_top_comparisons" else set()
+        return [c for c in self.eligible(g, analysis) if c not in left_out]
+
     def matches(self, programme: str, analysis: str = "main") -> pd.DataFrame:
         """Matched pairs for every cohort of a programme: cohort, treated, control, rank, distance."""
         out = []
         for g in programmes.cohort_years(self.treatment, programme):
             treated = self.treated(programme, g)["la_code"].tolist()
-            m = matching.match(self.features[g], treated, self.eligible(g, analysis), self.neighbours)
+            m = matching.match(self.features[g], treated, self.pool(programme, g, analysis), self.neighbours)
             out.append(m.assign(cohort=g))
         return pd.concat(out, ignore_index=True)
+
+    def top_comparisons(self, programme: str) -> set[str]:
+        """The `TOP_COMPARISONS` comparison LAs matched to the most programme LAs in the main design."""
+        return set(matching.concentration(self.matches(programme))["control"].head(TOP_COMPARISONS))
+
+    def with_breaks(self, programme: str) -> set[tuple[int, str]]:
+        """(stack, LA) of the main design whose LA has a flagged reporting break inside the stack's window."""
+        design, flagged = self.design(programme), self.breaks
+        return {(int(r.stack), r.la_code) for r in design.itertuples()
+                if ((flagged["la_code"] == r.la_code) & flagged["year"].between(r.stack - programmes.PRE, r.stack + programmes.POST)).any()}
 
     def balance(self, programme: str, analysis: str = "main") -> pd.DataFrame:
         """SMD of each covariate before (all eligible LAs) and after matching (the pools), cohorts stacked."""
@@ -124,7 +149,7 @@ class Evaluation:
         frames = {"treated": [], "before": [], "after": []}
         for g, part in m.groupby("cohort"):
             f = self.features[g][list(matching.COVARIATES)]
-            eligible = [c for c in self.eligible(g, analysis) if c in f.index and f.loc[c].notna().all()]
+            eligible = [c for c in self.pool(programme, g, analysis) if c in f.index and f.loc[c].notna().all()]
             frames["treated"].append(f.loc[part["treated"].unique()])
             frames["before"].append(f.loc[eligible])
             frames["after"].append(f.loc[part["control"].unique()])
@@ -170,13 +195,17 @@ class Evaluation:
                 rows.append(pd.DataFrame({"stack": g, "la_code": t["la_code"], "treated": True, "censor_year": t["censor_year"]}))
                 rows.append(pd.DataFrame({"stack": g, "la_code": part["control"], "treated": False, "censor_year": part["censor_year"]}))
             return pd.concat(rows, ignore_index=True)
-        m = self.matches(programme, "deficit" if analysis == "deficit" else "main")
+        m = self.matches(programme, analysis if analysis in ("deficit", "no_top_comparisons") else "main")
         if analysis == "no_suspended":
             m = m[~m["treated"].isin(self.suspended(programme))]
+        broken = self.with_breaks(programme) if analysis == "no_breaks" else set()
         rows = []
         for g, part in m.groupby("cohort"):
             t = self.treated(programme, g)
-            t = t[t["la_code"].isin(part["treated"])]
+            t = t[t["la_code"].isin(part["treated"]) & ~t["la_code"].map(lambda c: (g, c) in broken)]
+            part = part[~part["control"].map(lambda c: (g, c) in broken)]  # the pool is the stack's: a kept match stays in it
+            if t.empty or part.empty:
+                continue
             rows.append(pd.DataFrame({"stack": g, "la_code": t["la_code"], "treated": True, "censor_year": t["censor_year"]}))
             rows.append(pd.DataFrame({"stack": g, "la_code": sorted(part["control"].unique()), "treated": False, "censor_year": np.nan}))
         return pd.concat(rows, ignore_index=True)
@@ -206,7 +235,8 @@ class Evaluation:
 
     def sensitivities(self, programme: str) -> list[str]:
         """The `SENSITIVITIES` that differ from the main analysis for this programme."""
-        return [a for a in SENSITIVITIES if a != "no_suspended" or self.suspended(programme)]
+        same = {"no_suspended": not self.suspended(programme), "no_breaks": not self.with_breaks(programme)}
+        return [a for a in SENSITIVITIES if not same.get(a, False)]
 
     def sensitivity_study(self, programme: str) -> EventStudy:
         """The fitted (cached) event study of the programme's `sensitivities`, apart from the main model."""
@@ -405,6 +435,11 @@ def report(ev: Evaluation) -> dict:
             "treated_las": [{"la_code": c, "la_name": label[c], "cohort": int(g)} for c, g in m[["treated", "cohort"]].drop_duplicates().itertuples(index=False)],
             "comparison_las": sorted({label[c] for c in m["control"]}),
             "matches": [{"cohort": int(r.cohort), "treated": label[r.treated], "comparison": label[r.control], "rank": int(r.rank)} for r in m.itertuples()],
+            "balance_without_top_comparisons": {k: round(float(v), 3) for k, v in
+                                                ev.balance(programme, "no_top_comparisons")[["before", "after"]].abs().max().items()},
+            "comparison_concentration": [{"la_name": label[r.control], "matched_to": int(r.treated), "share_of_programme_las": round(r.treated_share, 3),
+                                          "share_of_pairs": round(r.pair_share, 3), "left_out_in_no_top_comparisons": i < TOP_COMPARISONS}
+                                         for i, r in enumerate(matching.concentration(m).head(5).itertuples())],
             "balance": {"max_abs_smd_before": round(float(bal["before"].abs().max()), 3), "max_abs_smd_after": round(float(bal["after"].abs().max()), 3),
                         "smd": bal.set_index("covariate")[["before", "after"]].round(3).to_dict("index")},
             "outcomes": outcomes,

@@ -130,6 +130,21 @@ def match(
     return pd.DataFrame(rows)
 
 
+def concentration(matches: pd.DataFrame) -> pd.DataFrame:
+    """How much of a design rests on each comparison LA: control, the programme LAs it is matched to (`treated`),
+    their share of all programme LAs, and the share of all matched pairs it takes; most-used first (ties by code).
+
+    Matching with replacement lets one LA be the match of many: it then enters the
+    comparison pool of each of their cohorts once, but a fault in its series moves
+    every one of their estimates, which this shows before any sensitivity does."""
+    n_treated, n_pairs = matches["treated"].nunique(), len(matches)
+    out = (matches.groupby("control").agg(treated=("treated", "nunique"), pairs=("treated", "size"))
+           .reset_index().sort_values(["treated", "control"], ascending=[False, True], kind="stable"))
+    out["treated_share"] = out["treated"] / n_treated
+    out["pair_share"] = out["pairs"] / n_pairs
+    return out.reset_index(drop=True)
+
+
 def _within_covariance(t: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Pooled within-group covariance of treated and eligible LAs (as MatchIt does): the covariance of
     the whole sample would count the treated-vs-eligible gap itself as spread and discount it."""

@@ -13,7 +13,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from analysis.models.ehcp import ENGLAND, LOO_VARIANTS, MIX, EHCPModel
+from analysis.models.ehcp import ENGLAND, FORECAST_YEARS, LOO_VARIANTS, MIX, EHCPModel, last_january
 from analysis.models.fitting import interval
 from analysis.report import charts
 
@@ -106,13 +106,19 @@ def prior_predictive_summary(model: EHCPModel, paths: pd.DataFrame) -> dict:
 EXPECTED_TO_FAIL = {"unpooled"}
 
 
+#: How chapter 3 names its hold-out fits (the full model refitted without its last January, with and without persistence).
+WITHHELD = "Full model, January {year} withheld"
+WITHHELD_NO_AR = "Full model without persistence, January {year} withheld"
+
+
 def book_fits(frame: pd.DataFrame, model: EHCPModel) -> dict[str, EHCPModel]:
     """Every fit chapter 3 shows, by label: `model` (the full model on `frame`), its hold-out fits with and without
-    persistence (January 2025 withheld) and the comparison variants."""
+    persistence (its last January withheld) and the comparison variants."""
+    last = model.last_year
     return {
         VARIANT_LABELS["full"]: model,
-        "Full model, January 2025 withheld": EHCPModel(frame, holdout=2025),
-        "Full model without persistence, January 2025 withheld": EHCPModel(frame, holdout=2025, variant="no_ar"),
+        WITHHELD.format(year=last): EHCPModel(frame, holdout=last),
+        WITHHELD_NO_AR.format(year=last): EHCPModel(frame, holdout=last, variant="no_ar"),
         **{VARIANT_LABELS[v]: model.variant_model(v) for v in LOO_VARIANTS[1:]},
     }
 
@@ -454,5 +460,5 @@ def england_backtest_text(frame: pd.DataFrame) -> str:
     if backtest.runs_high(frame):
         text += (" Over these origins national growth ran below the trend the model carries forward, and its national intervals, "
                  "which only LAs' own noise and national shocks around that trend widen, did not allow for it: the national "
-                 "forecasts, January 2029 included, are more likely too high than too low, and their intervals too narrow.")
+                 f"forecasts, January {last_january(frame) + FORECAST_YEARS} included, are more likely too high than too low, and their intervals too narrow.")
     return text

@@ -70,9 +70,18 @@ def chainwise_number(statistic: Callable[[np.ndarray], float], draws: np.ndarray
 # --------------------------------------------------------------------------- the numbers
 
 
+def forecast_january(numbers: dict[str, KeyNumber]) -> int:
+    """The January of England's forecast among the key numbers (`ehcp.england_<year>_median`): the model's last
+    January plus its forecast horizon, so it moves with the data."""
+    years = sorted({int(m.group(1)) for k in numbers if (m := re.fullmatch(r"ehcp\.england_(\d{4})_median", k))})
+    if len(years) != 1:
+        raise KeyError(f"the key numbers should hold England's forecast for one January (ehcp.england_<year>_median), not {years}: "
+                       "rerun `python -m analysis numbers`")
+    return years[0]
+
+
 def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     from analysis.models.ehcp import (
-        FORECAST_TO,
         EHCPModel,
         crps_draws,
         interval_coverage,
@@ -88,10 +97,11 @@ def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     for prob, q in ((0.5, ""), (0.05, "_q05"), (0.95, "_q95")):
         out[f"ehcp.trend_growth_pct{q}"] = quantile_number(np.expm1(slope), chains, prob, "% a year",
                                                            f"LAs' mean trend growth ({'median' if prob == 0.5 else q[1:]})", 100)
-    _, draws = model.predictive_draws(FORECAST_TO)[FORECAST_TO]
+    to = model.forecast_to
+    _, draws = model.predictive_draws(to)[to]
     england = draws.sum(axis=0)
     for prob, key in ((0.5, "median"), (0.05, "q05"), (0.95, "q95")):
-        out[f"ehcp.england_{FORECAST_TO}_{key}"] = quantile_number(england, chains, prob, "plans", f"England's January {FORECAST_TO} forecast ({key})")
+        out[f"ehcp.england_{to}_{key}"] = quantile_number(england, chains, prob, "plans", f"England's January {to} forecast ({key})")
     held = EHCPModel(frame, holdout=model.last_year)
     codes, draws = held.predictive_draws(held.holdout)[held.holdout]
     # scored as the chapter scores it (`holdout_scores`): on the model's panel, where flagged reporting breaks are missing
@@ -299,7 +309,6 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
     backtests, `results/backtest.json`, when not given) with its 90% interval and a link to where it is shown,
     and how to quote them. Nothing in it is typed by hand."""
     from analysis.models import stored
-    from analysis.models.ehcp import FORECAST_TO
     from analysis.models.ehcp import backtest
 
     n = numbers
@@ -310,7 +319,7 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
     cost = lambda k: f"£{_at(n, f'spend.unit_cost_{k}')} ({_ends(n, f'spend.unit_cost_{k}_q05', f'spend.unit_cost_{k}_q95', before='£')})"
     saving = lambda k: (f"£{_at(n, f'value.{k}_median', -1e-6)}m a year (90% interval "
                         f"{_ends(n, f'value.{k}_q95', f'value.{k}_q05', -1e-6, before='£', after='m')})")
-    f = FORECAST_TO
+    f = forecast_january(n)
     year = re.search(r"\d{4}-\d{2}", n["spend.unit_cost_mainstream"].what).group()  # the financial year of the unit costs
     above, outside = int((england["error"] > 0).sum()), int((~england["inside"]).sum())
     first, last = n["data.hn_spend_first"], n["data.hn_spend_last"]

@@ -79,7 +79,8 @@ class Profiles:
     mix: pd.DataFrame
     modelled: pd.DataFrame
     programmes: pd.DataFrame
-    last_year: int
+    last_year: int  # the last January with plans
+    spend_year: int  # the last financial year of the spend model (ending in March of it), which may lag
     releases: pd.DataFrame
 
     @classmethod
@@ -97,7 +98,7 @@ class Profiles:
         modelled = pd.concat([_forecast(forecast), _unit_costs(spend), _outcomes(outcomes)], ignore_index=True)
         programmes = _programmes(masked, evaluation)
         summary = _summary(alive, masked, history, modelled, programmes, value.costs(panel, spend.last_year), last)
-        return cls(summary, history, mix, modelled, programmes, last, lineage.vintage(sources))
+        return cls(summary, history, mix, modelled, programmes, last, spend.last_year, lineage.vintage(sources))
 
     def la(self, la_code: str) -> pd.DataFrame:
         """One LA's figures as one long table (what its CSV holds): section, measure, year, value, interval,
@@ -436,6 +437,11 @@ def _wide_history(profiles: Profiles) -> pd.DataFrame:
     return out
 
 
+def _ticks(years: pd.Series) -> list[int]:
+    """Every other year from `FIRST_YEAR`, as far as the data go: the labels of a profile's time axis."""
+    return list(range(FIRST_YEAR, int(years.max()) + 1, 2))
+
+
 def _lines(data: pd.DataFrame, measure: str, title: str, fmt: str, legend: bool = True, council_only: bool = False) -> alt.Chart:
     base = alt.Chart(data, width=_PANEL_W, height=_PANEL_H, title=title).transform_filter(_chosen()).transform_filter(
         f"isValid(datum.{measure})")
@@ -444,7 +450,7 @@ def _lines(data: pd.DataFrame, measure: str, title: str, fmt: str, legend: bool 
     colour = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(_SERIES.values()), range=_SERIES_COLOURS),
                        legend=alt.Legend(orient="bottom", direction="horizontal") if legend else None)
     line = base.mark_line(point=True).encode(
-        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, values=list(range(2014, 2026, 2)))),
+        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, values=_ticks(data["year"]))),
         y=alt.Y(f"{measure}:Q", title=None, axis=alt.Axis(format=fmt)),
         color=colour, strokeDash=alt.condition("datum.series == 'This council'", alt.value([1, 0]), alt.value([4, 3])),
         tooltip=[alt.Tooltip("series:N", title=" "), alt.Tooltip("year:O", title="Year"), alt.Tooltip(f"{measure}:Q", title=title, format=fmt)],
@@ -476,7 +482,7 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
     mix_wide.columns.name = None
     mix = alt.Chart(mix_wide, width=_PANEL_W, height=_PANEL_H, title="Placement of children with plans (%)").transform_filter(
         _chosen()).mark_bar().encode(
-        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, values=list(range(2014, 2026, 2)))),
+        x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, values=_ticks(mix_wide["year"]))),
         y=alt.Y("share:Q", title=None, stack="zero", scale=alt.Scale(domain=[0, 100])),
         color=alt.Color("placement:N", title=None, sort=list(_SHORT_PLACEMENTS.values()),
                         legend=alt.Legend(orient="bottom", columns=3)),
@@ -496,7 +502,7 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
     costs = profiles.modelled[profiles.modelled["section"] == "unit cost"].assign(
         type=lambda d: d["label"].str.replace("Unit cost (top-up): ", "", regex=False))[["la_code", "type", "value", "q05", "q95"]]
     cost_base = alt.Chart(costs, width=_PANEL_W, height=_PANEL_H,
-                          title=f"Unit cost per plan {financial_year(profiles.last_year)} (top-up)").transform_filter(_chosen())
+                          title=f"Unit cost per plan {financial_year(profiles.spend_year)} (top-up)").transform_filter(_chosen())
     y_type = alt.Y("type:N", title=None, sort=list(TYPE_LABELS.values()))
     cost = cost_base.mark_rule(color=charts.OKABE_ITO[0]).encode(
         x=alt.X("q05:Q", title=None, scale=alt.Scale(type="log"), axis=alt.Axis(format="$,.0f", values=[1000, 3000, 10000, 30000, 100000])),
@@ -583,7 +589,7 @@ def _gap(row, measure: str) -> str:
 def summary_table(profiles: Profiles) -> pd.DataFrame:
     """Every LA's headline figures for the book's table, intervals written out."""
     s = profiles.summary
-    year, fy = profiles.last_year, financial_year(profiles.last_year)
+    year, fy = profiles.last_year, financial_year(profiles.spend_year)
     interval = lambda m, lo, hi, f: [f"{f(a)} ({f(b)}–{f(c)})" if pd.notna(a) else "–" for a, b, c in zip(m, lo, hi)]
     whole = lambda x: f"{x:,.0f}"
     return pd.DataFrame({

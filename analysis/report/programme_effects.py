@@ -14,6 +14,7 @@ from analysis.evaluation.experiment import (
     PARETO_K_MAX,
     PLACEBO_SHIFT,
     COVID_YEARS,
+    TOP_COMPARISONS,
     STATS,
     Evaluation,
     fitted_models,
@@ -305,7 +306,41 @@ def _analysis_labels(ev: Evaluation) -> dict[str, str]:
     n_suspended = len(ev.suspended("safety_valve"))
     return {"main": "Main: matched LAs", "later_waves": "Against later members before they joined",
             "deficit": "Without deficit-like comparison LAs", "no_suspended": f"Without the {n_suspended} suspended agreements",
-            "no_covid": f"Pandemic years ({', '.join(map(str, COVID_YEARS))}) left out"}
+            "no_covid": f"Pandemic years ({', '.join(map(str, COVID_YEARS))}) left out",
+            "no_breaks": "Without LAs with a reporting break", "no_top_comparisons": f"Without the {TOP_COMPARISONS} most-used comparison LAs"}
+
+
+def concentration_text(ev: Evaluation) -> str:
+    """How much each programme's matched comparison rests on its most-used comparison LAs (`matching.concentration`)."""
+    label, parts, balance = names(ev), [], []
+    for programme, name in programmes.PROGRAMMES.items():
+        m = ev.matches(programme)
+        top = matching.concentration(m).head(TOP_COMPARISONS)
+        each = " and ".join(f"{label[r.control]} is a match of {r.treated}" for r in top.itertuples())
+        parts.append(f"in the {name} design, {each} of its {m['treated'].nunique()} LAs (together {100 * top['pair_share'].sum():.0f}% of "
+                     f"the {len(m)} matched pairs)")
+        worst = lambda analysis: ev.balance(programme, analysis)["after"].abs().max()
+        balance.append(f"{name} {worst('no_top_comparisons'):.2f}, against {worst('main'):.2f} with them")
+    return ("Matching with replacement lets one comparison LA be the match of many programme LAs, and a few carry much "
+            f"of the comparison: {'; '.join(parts)}. Each enters a cohort's comparison pool once, but a quirk in its "
+            f"series would move every estimate it enters, so the analysis \u201c{_analysis_labels(ev)['no_top_comparisons']}\u201d "
+            "leaves those LAs out of every pool and matches the programme LAs again; the largest |SMD| after matching is "
+            f"then {'; '.join(balance)}.")
+
+
+def breaks_text(ev: Evaluation) -> str:
+    """Which LAs the analysis without reporting breaks leaves out, per programme (`Evaluation.with_breaks`)."""
+    label, parts = names(ev), []
+    for programme, name in programmes.PROGRAMMES.items():
+        broken = sorted(ev.with_breaks(programme), key=lambda gc: (gc[0], label[gc[1]]))
+        design = ev.design(programme)
+        treated = set(zip(design.loc[design["treated"], "stack"], design.loc[design["treated"], "la_code"]))
+        if not broken:
+            parts.append(f"no {name} LA or comparison LA has a flagged break within its window, so {name} has no such analysis")
+            continue
+        listed = ", ".join(f"{label[c]} ({'programme' if (g, c) in treated else 'comparison'}, {g} cohort)" for g, c in broken)
+        parts.append(f"for {name} it leaves out {listed}")
+    return f"Without LAs with a reporting break: {'; '.join(parts)}."
 
 
 def sensitivities_table(ev: Evaluation, table: pd.DataFrame) -> pd.DataFrame:

@@ -53,7 +53,7 @@ def coverage_chart(panel_frame: pd.DataFrame, dictionary: pd.DataFrame) -> alt.C
         alt.Chart(cov)
         .mark_rect()
         .encode(
-            x=alt.X("year:O", title="Panel year", axis=alt.Axis(values=list(range(2010, 2026, 3)))),
+            x=alt.X("year:O", title="Panel year", axis=alt.Axis(values=list(range(int(cov["year"].min()), int(cov["year"].max()) + 1, 3)))),
             y=alt.Y("variable:N", sort=order, title=None),
             color=alt.Color("n_las:Q", title="LAs with a value", scale=alt.Scale(scheme="viridis", domain=[0, 153]),
                             legend=alt.Legend(orient="bottom")),

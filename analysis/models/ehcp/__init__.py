@@ -2,11 +2,11 @@
 
 An experiment-like object in the style of CausalPy and the PyMC examples::
 
-    m = EHCPModel(panel.load())                 # 2016–2025, variant "full"
+    m = EHCPModel(panel.load())                 # 2016 to the panel's last January, variant "full"
     idata = m.fit()                             # cached by model + data + sampler settings
     m.diagnostics()                             # R-hat, bulk ESS, divergences
-    m.forecast(to_year=2029)                    # LA and England, with intervals
-    EHCPModel(panel.load(), holdout=2025).holdout_scores()
+    m.forecast()                                # to January m.forecast_to: LA and England, with intervals
+    EHCPModel(panel.load(), holdout=m.last_year).holdout_scores()
     m.loo_compare()                             # full vs pooled / unpooled / no_mix
 
 Its parts, each readable on its own: `data` (the model frame), `model` (the
@@ -18,9 +18,9 @@ from analysis.models.ehcp.data import (
     CENTRE_YEAR,
     ENGLAND,
     FIRST_YEAR,
-    FORECAST_TO,
-    LAST_YEAR,
+    FORECAST_YEARS,
     MIX,
+    last_january,
     model_frame,
     synthetic_panel,
 )
@@ -41,7 +41,7 @@ from analysis.models.ehcp.scores import (
 )
 
 __all__ = [
-    "CENTRE_YEAR", "ENGLAND", "FIRST_YEAR", "FORECAST_TO", "LAST_YEAR", "LOO_VARIANTS", "MIX", "SETTINGS", "VARIANTS",
-    "EHCPModel", "cli_fit", "crps_draws", "holdout_range", "interval_coverage", "model_frame", "naive_forecasts",
+    "CENTRE_YEAR", "ENGLAND", "FIRST_YEAR", "FORECAST_YEARS", "LOO_VARIANTS", "MIX", "SETTINGS", "VARIANTS",
+    "EHCPModel", "cli_fit", "crps_draws", "holdout_range", "interval_coverage", "last_january", "model_frame", "naive_forecasts",
     "score_draws", "settings_for", "synthetic_panel",
 ]

@@ -30,6 +30,7 @@ import pandas as pd
 
 from analysis import grid
 from analysis.models.ehcp.scores import crps_draws, interval_coverage
+from analysis.models.ehcp.data import last_january
 
 ORIGINS = (2019, 2020, 2021, 2022)
 HORIZONS = (1, 2, 3, 4)
@@ -46,7 +47,7 @@ def origin_scores(origin: int) -> dict:
 
     model = EHCPModel(panel.load(), last_year=origin)
     frame = model.panel  # reporting breaks masked: flagged counts are neither fitted nor scored
-    last = int(frame["year"].max())
+    last = last_january(frame)
     to_year = min(origin + max(HORIZONS), last)
     model.fit()
     draws_by_year = model.predictive_draws(to_year)

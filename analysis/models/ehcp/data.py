@@ -44,9 +44,9 @@ import pandas as pd
 from analysis.models.fitting import SEED
 
 FIRST_YEAR = 2016
-LAST_YEAR = 2025
 CENTRE_YEAR = 2020
-FORECAST_TO = 2029
+#: Januaries forecast beyond the last one the panel has (`last_january`).
+FORECAST_YEARS = 4
 MIX = ("share_special_state", "share_special_independent")
 ENGLAND = ("E92000001", "England")
 
@@ -87,7 +87,17 @@ def lagged_shares(panel: pd.DataFrame) -> pd.DataFrame:
     return frame[["la_code", "year", *MIX]]
 
 
-def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: int = LAST_YEAR) -> pd.DataFrame:
+def last_january(panel: pd.DataFrame) -> int:
+    """The latest January for which any LA has both inputs of the model, a count of plans and a population: the
+    panel, not the code, says which year is last, so a new release moves every default window and forecast with it
+    (a SEN2 January that arrives before its population estimate waits for it)."""
+    usable = panel.loc[panel["ehcp_total"].notna() & panel["pop_0_25"].notna(), "year"]
+    if usable.empty:
+        raise ValueError("EHCP model: no year of the panel has both a count of plans (ehcp_total) and a population (pop_0_25)")
+    return int(usable.max())
+
+
+def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: int | None = None) -> pd.DataFrame:
     """One row per LA-year modelled: count, population offset, lagged shares, previous-row link.
 
     Columns: la_code, la_name, region_code, region_name, stable_area, year, s (= year − 2020),
@@ -96,6 +106,7 @@ def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: in
     versions x_*, first (True in the LA's first modelled January, and in a January after a
     missing one: with no previous count its mean is the trend line).
     """
+    last_year = last_january(panel) if last_year is None else last_year
     lag = lagged_shares(panel)
     frame = panel[["la_code", "la_name", "region_code", "region_name", "stable_area", "year", "ehcp_total", "pop_0_25"]]
     frame = frame.merge(lag, on=["la_code", "year"], how="left")

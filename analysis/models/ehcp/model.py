@@ -85,6 +85,7 @@ from analysis.models.ehcp.data import (
     FRAME_COLUMNS,
     MIX,
     lagged_shares,
+    last_january,
     model_frame,
 )
 from analysis.models.ehcp.predict import Predictions
@@ -150,7 +151,7 @@ class EHCPModel(Predictions):
             if last_year is not None and last_year != holdout - 1:
                 raise ValueError(f"holdout={holdout} implies last_year={holdout - 1}, not {last_year}")
             last_year = holdout - 1
-        last_year = int(panel["year"].max()) if last_year is None else int(last_year)
+        last_year = last_january(panel) if last_year is None else int(last_year)
         if last_year - first_year < 3:
             raise ValueError("EHCP model: needs at least four Januaries")
         self.panel = breaks.mask(panel)
@@ -426,20 +427,20 @@ class EHCPModel(Predictions):
 
 def holdout_range(panel: pd.DataFrame) -> tuple[int, int]:
     """The Januaries that can be held out: at least four fitted before them, and one the panel has."""
-    return FIRST_YEAR + 4, int(panel["year"].max())
+    return FIRST_YEAR + 4, last_january(panel)
 
 
 def cli_fit(holdout: int | None = None, panel_frame: pd.DataFrame | None = None) -> dict:
     """`python -m analysis fit ehcp [--holdout YEAR] --json`: fit (cached), diagnose, score the holdout.
 
-    Without `holdout` the last January in the panel (2025) is withheld. Returns a
+    Without `holdout` the last January the model can fit (`last_january`) is withheld. Returns a
     JSON-ready dict: coverage_50, coverage_90, crps (model and baselines), crps_relative,
     rhat_max, ess_bulk_min, divergences, passed, n_las, years, national, settings.
     """
     from analysis.data import panel as panel_module
 
     frame = panel_module.load() if panel_frame is None else panel_frame
-    holdout = int(frame["year"].max()) if holdout is None else int(holdout)
+    holdout = last_january(frame) if holdout is None else int(holdout)
     first, last = holdout_range(frame)
     if not first <= holdout <= last:
         raise ValueError(f"holdout must be a January from {first} to {last}, not {holdout}")

@@ -17,7 +17,7 @@ import pymc as pm
 from scipy import stats
 
 from analysis.models import fitting
-from analysis.models.ehcp.data import ENGLAND, FORECAST_TO
+from analysis.models.ehcp.data import ENGLAND, FORECAST_YEARS
 from analysis.models.ehcp.scores import (
     crps_draws,
     naive_error_sd,
@@ -115,13 +115,19 @@ class Predictions:
             out[int(name[2:])] = (list(da["la_future"].values), da.values)
         return out
 
-    def forecast(self, to_year: int = FORECAST_TO) -> pd.DataFrame:
-        """Forecasts of active plans by LA and for England (sum over LAs), January last_year+1 … to_year.
+    @property
+    def forecast_to(self) -> int:
+        """The last January forecast by default: `FORECAST_YEARS` after the last one fitted."""
+        return self.last_year + FORECAST_YEARS
+
+    def forecast(self, to_year: int | None = None) -> pd.DataFrame:
+        """Forecasts of active plans by LA and for England (sum over LAs), January last_year+1 … to_year
+        (default `forecast_to`).
 
         Columns: la_code, la_name, year, mean, q05, q25, median, q75, q95 (plans).
         """
         rows = []
-        for year, (codes, draws) in self.predictive_draws(to_year).items():
+        for year, (codes, draws) in self.predictive_draws(self.forecast_to if to_year is None else to_year).items():
             rows.append(self._summarise(draws, year, codes, None))
             rows.append(self._summarise(draws.sum(axis=0)[None, :], year, [ENGLAND[0]], None))
         return pd.concat(rows, ignore_index=True).sort_values(["la_code", "year"], ignore_index=True)

@@ -18,13 +18,13 @@ from analysis.models.spend.data import (
     BM_YEAR,
     ENGLAND,
     FIRST_YEAR,
-    LAST_YEAR,
     MIN_PLANS,
     PANEL_COLUMNS,
     PLACEMENT_COLUMNS,
     TYPE_LABELS,
     TYPES,
     england_per_head,
+    last_financial_year,
     model_frame,
     national_high_needs_cost,
     spend_per_head,
@@ -40,7 +40,7 @@ from analysis.models.spend.model import (
 from analysis.models.spend.results import lmdi
 
 __all__ = [
-    "BASE_PRIOR", "BM_YEAR", "ENGLAND", "FIRST_YEAR", "LAST_YEAR", "MIN_PLANS", "PANEL_COLUMNS", "PLACEMENT_COLUMNS", "PRIORS", "SETTINGS", "TYPES", "TYPE_LABELS",
-    "SpendModel", "cli_fit", "england_per_head", "lmdi", "model_frame", "national_high_needs_cost", "spend_per_head",
+    "BASE_PRIOR", "BM_YEAR", "ENGLAND", "FIRST_YEAR", "MIN_PLANS", "PANEL_COLUMNS", "PLACEMENT_COLUMNS", "PRIORS", "SETTINGS", "TYPES", "TYPE_LABELS",
+    "SpendModel", "cli_fit", "england_per_head", "last_financial_year", "lmdi", "model_frame", "national_high_needs_cost", "spend_per_head",
     "synthetic_panel",
 ]

@@ -32,7 +32,6 @@ import pandas as pd
 from analysis.errors import ValidationError
 
 FIRST_YEAR = 2018
-LAST_YEAR = 2025
 CENTRE_YEAR = 2022  #: FY 2021-22: national levels refer to this year (the benchmarking year)
 BM_YEAR = 2022
 ENGLAND = ("E92000001", "England")
@@ -87,7 +86,17 @@ def _check_panel(panel: pd.DataFrame) -> None:
         )
 
 
-def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: int = LAST_YEAR) -> pd.DataFrame:
+def last_financial_year(panel: pd.DataFrame) -> int:
+    """The latest panel year (financial year ending in March of it) for which any LA has every input of the model —
+    high-needs spend, plans and population: the panel, not the code, says which year is last, so a new outturn
+    release moves the default window with it."""
+    usable = panel.loc[panel[["hn_spend", "ehcp_total", "pop_2_18"]].notna().all(axis=1), "year"]
+    if usable.empty:
+        raise ValidationError("spend model: no year of the panel has high-needs spend, plans and population together")
+    return int(usable.max())
+
+
+def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: int | None = None) -> pd.DataFrame:
     """One row per LA-year fitted: spend, 2–18 population and plans by placement type.
 
     Columns: la_code, la_name, region_code, year, s (= year − 2022), spend (£), pop (2–18),
@@ -110,7 +119,7 @@ def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: in
     shares = shares.groupby(frame["la_code"]).ffill()
     fill = shares.mul(frame["ehcp_total"], axis=0)
     frame[n_cols] = frame[n_cols].where(~frame["mix_imputed"], fill)
-    frame = frame[frame["year"].between(first_year, last_year)]
+    frame = frame[frame["year"].between(first_year, last_financial_year(panel) if last_year is None else last_year)]
     frame = frame.dropna(subset=["hn_spend", "ehcp_total", "pop_2_18"])
     frame = frame[frame["ehcp_total"] >= MIN_PLANS]
     unfilled = frame[frame[n_cols].isna().any(axis=1)]

@@ -137,8 +137,8 @@ from analysis.models.spend.data import (
     CENTRE_YEAR,
     FIRST_YEAR,
     FRAME_COLUMNS,
-    LAST_YEAR,
     TYPES,
+    last_financial_year,
     model_frame,
 )
 from analysis.models.spend.results import Summaries
@@ -212,7 +212,8 @@ class SpendModel(Summaries):
     Parameters
     ----------
     panel : the LA-by-year panel (`analysis.data.panel.load()`) or a frame with `PANEL_COLUMNS`.
-    first_year, last_year : panel years fitted (default 2018–2025: FY 2017-18 … 2024-25).
+    first_year, last_year : panel years fitted (default 2018 to the panel's last year of spend, `last_financial_year`:
+        FY 2017-18 … 2024-25 in the current data).
     settings : sampler settings (default `SETTINGS`).
     """
 
@@ -220,9 +221,10 @@ class SpendModel(Summaries):
         self,
         panel: pd.DataFrame,
         first_year: int = FIRST_YEAR,
-        last_year: int = LAST_YEAR,
+        last_year: int | None = None,
         settings: SamplerSettings = SETTINGS,
     ) -> None:
+        last_year = last_financial_year(panel) if last_year is None else last_year
         if last_year - first_year < 2:
             raise ValueError("spend model: needs at least three financial years")
         self.panel = breaks.mask(panel)
