@@ -148,3 +148,33 @@ def test_imports_point_one_way_data_models_evaluation_report():
             target = name.split(".")
             if len(target) > 1 and target[1] in LAYERS:
                 assert LAYERS.index(target[1]) <= layer, f"{path.relative_to(ROOT)} imports {name}, a later layer"
+
+
+#: Dated facts that stay true when a later year is added: a flagged reporting break and how the model was built.
+DATED_FACTS = ("Newham's January 2025", "(Newham 2025)", "over-predicted 2023–2025", "forecast £57,000–£66,000 for 2025-26")
+
+
+def test_no_prose_or_caption_names_the_latest_data_year():
+    """Prose, captions and alt text cannot be recomputed, so they must not name the years that move when a new
+    release lands (the last January, the last financial year with spend, the forecast horizon): those belong in
+    computed text, or the words say "the last January". Dated facts about a named event are allowed."""
+    from analysis.data import panel
+    from analysis.data.finance import financial_year
+    from analysis.models.ehcp import FORECAST_YEARS, last_january
+    from analysis.models.spend import last_financial_year
+
+    frame = panel.load()
+    january, spend_year = last_january(frame), last_financial_year(frame)
+    moving = re.compile(rf"January {january}\b|mid-{january - 1}\b|\b{january + FORECAST_YEARS}\b|(?:to |–){january}\b|"
+                        rf"{re.escape(financial_year(spend_year))}|{re.escape(financial_year(spend_year + 1))}")
+    found = []
+    for nb_path in [ROOT / "index.qmd", *book.notebooks()]:
+        cells = ([nbformat.v4.new_markdown_cell(nb_path.read_text())] if nb_path.suffix == ".qmd"
+                 else nbformat.read(nb_path, as_version=4).cells)
+        for cell in cells:
+            text = " ".join((cell.source if cell.cell_type == "markdown" else "\n".join(
+                line for line in cell.source.splitlines() if line.startswith("#|"))).split())
+            for fact in DATED_FACTS:
+                text = text.replace(fact, "")
+            found += [f"{nb_path.name}: …{text[max(0, m.start() - 40):m.end() + 20]}…" for m in moving.finditer(text)]
+    assert not found, "text that a new release would make wrong:\n" + "\n".join(found)

@@ -13,8 +13,9 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from analysis.models.ehcp import ENGLAND, FORECAST_YEARS, LOO_VARIANTS, MIX, EHCPModel, last_january
+from analysis.models.ehcp import ENGLAND, FORECAST_YEARS, LOO_VARIANTS, MIX, EHCPModel, last_january, publish
 from analysis.models.fitting import interval
+from analysis.paths import ROOT
 from analysis.report import charts
 
 #: How the book names each model variant.
@@ -370,6 +371,25 @@ def forecast_chart(model: EHCPModel, forecast: pd.DataFrame) -> alt.LayerChart:
     med = alt.Chart(fc).mark_line(color=charts.OKABE_ITO[0], strokeDash=[5, 3]).encode(x, y="median:Q")
     seen = alt.Chart(obs).mark_line(color="black", point=True).encode(x, alt.Y("y:Q"))
     return (b90 + b50 + med + seen).properties(width=520, height=280, title="EHC plans in England: observed and forecast (50% and 90% intervals)")
+
+
+def forecast_text(model: EHCPModel, forecast: pd.DataFrame) -> str:
+    """England's forecast for the last forecast January against the last count, the LAs left out of the sum (in the
+    panel's last January but not forecast: their last count is a flagged break) and where the next January's
+    forecast is stored for scoring."""
+    england = forecast[(forecast["la_code"] == ENGLAND[0]) & (forecast["year"] == model.forecast_to)].iloc[0]
+    observed = model.data().query("year == @model.last_year")["y"].sum()
+    latest = model.panel[model.panel["year"] == model.last_year]
+    left_out = sorted(latest.loc[~latest["la_code"].isin(forecast["la_code"]), "la_name"])
+    less = f" (less {', '.join(left_out)})" if left_out else ""
+    stored = publish.path_for(model.last_year + 1).relative_to(ROOT)
+    round_k = lambda x: charts.fmt_count(round(x, -3))
+    return (f"If the trends continue, England{less} will have about {round_k(england['median'])} active EHC plans in January "
+            f"{model.forecast_to} (90% interval {round_k(england['q05'])} to {round_k(england['q95'])}), "
+            f"{england['median'] / observed - 1:.0%} more than the {charts.fmt_count(observed)} of January {model.last_year}.\n\n"
+            f"The forecast of January {model.last_year + 1} for every LA is stored, with the date it was made and the data it "
+            f"was made from, in `{stored}` (`python -m analysis forecast`), so that it can be scored when DfE publishes "
+            f"January {model.last_year + 1}.")
 
 
 def forecast_table(model: EHCPModel, forecast: pd.DataFrame, year: int) -> pd.DataFrame:

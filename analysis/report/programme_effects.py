@@ -455,6 +455,16 @@ def deficit_text(ev: Evaluation) -> str:
             "up by itself when later deficit data are added to the source registry.")
 
 
+def followup_text(ev: Evaluation) -> str:
+    """How many years after the start the earliest and the latest Safety Valve cohorts are followed: event times
+    0 to POST, cut at the panel's last year, so the sentence follows the data."""
+    starts = sorted(ev.treatment.loc[ev.treatment["programme"] == "safety_valve", "first_treated_year"].unique())
+    years = [min(programmes.POST, ev.last_year - int(g)) + 1 for g in (starts[0], starts[-1])]
+    said = [f"{n} year" + ("s" if n > 1 else "") for n in years]
+    return (f"With data to {ev.last_year} the earliest Safety Valve LAs are followed for {said[0]} (event times "
+            f"0–{years[0] - 1}) and the latest for {said[1]}.")
+
+
 def _estimator_name(estimator: str) -> str:
     """'Least squares' from 'least squares (pyfixest)': a column header short enough to leave the outcome its width
     (the caption names the implementations)."""
