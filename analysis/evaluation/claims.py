@@ -62,6 +62,8 @@ class DbvNationalClaim:
     """The DBV Phase One insight report's national extrapolation of its case reviews."""
 
     reviews: int = 1650
+    #: the areas the reviews were made in: the independent units if reviews within an area judge alike
+    areas: int = 54
     share_placed_differently: float = 0.65
     #: "in a mainstream setting rather than a specialist placement"
     to_mainstream: int = 35_000
@@ -157,7 +159,12 @@ def dbv_national(model: SpendModel, year: int, claim: DbvNationalClaim = DBV_NAT
     """DBV's national shift priced in `year`: the children to mainstream (resourced provision among them) come
     out of state and independent special schools pro rata to each LA's plans; those to SEN support out of
     mainstream plans. Resourced provision is a mainstream placement in the spend model (its cost:
-    `destination_ratio` times the LA's average mainstream plan). Returns the scenarios' draws and the shares moved."""
+    `destination_ratio` times the LA's average mainstream plan). Returns the scenarios' draws and the shares moved.
+
+    `sampled` adds the sampling error of the 65%: the children moved scale with the share, drawn from its Jeffreys
+    posterior (paired with the unit-cost draws; the change is linear in the children moved) with the 1,650 reviews
+    as independent judgements ("reviews") or, if reviews within an area judge alike, the 54 areas ("areas"). The
+    report gives no figures by area, so the truth lies between; neither prices how the cases were chosen."""
     first = Scenario(model, [Move("special_state", "mainstream", share=0.1)], None, Assumptions(year=year))
     plans = first.plans().sum()
     special = plans["special_state"] + plans["special_independent"]
@@ -169,7 +176,13 @@ def dbv_national(model: SpendModel, year: int, claim: DbvNationalClaim = DBV_NAT
     scenario = Scenario(model, moves, None, replace(assumptions, year=year))
     parts = {"out of special schools": Scenario(model, moves[:2], None, scenario.assumptions).draws(),
              "mainstream plans to SEN support": Scenario(model, moves[2:], None, scenario.assumptions).draws()}
-    return {"draws": scenario.draws(), "parts": parts, "share_out_of_special": out_of_special,
+    draws = scenario.draws()
+    rng = np.random.default_rng(SEED)
+    sampled = {}
+    for unit, n in (("reviews", claim.reviews), ("areas", claim.areas)):
+        factor = share_draws(claim.share_placed_differently, n, len(draws["top_up"]), rng) / claim.share_placed_differently
+        sampled[unit] = {measure: d * factor for measure, d in draws.items()}
+    return {"draws": draws, "parts": parts, "sampled": sampled, "share_out_of_special": out_of_special,
             "share_to_sen_support": to_support, "plans": plans, "result": scenario.result()}
 
 

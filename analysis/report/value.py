@@ -21,6 +21,16 @@ def saving(draws: np.ndarray) -> str:
     return f"£{mid:,.0f}m a year (90% interval £{hi:,.0f}m to £{lo:,.0f}m)"
 
 
+def dbv_sampling_text(dbv: dict, claim: claims.DbvNationalClaim = claims.DBV_NATIONAL) -> str:
+    """What the DBV saving becomes when the 65% carries its sampling error (`claims.dbv_national`'s `sampled`)."""
+    return (f"Those intervals are the unit costs' alone. The {100 * claim.share_placed_differently:.0f}% is itself an estimate: "
+            f"carrying its sampling error, the saving in top-ups is {saving(dbv['sampled']['reviews']['top_up'])} if the "
+            f"{claim.reviews:,} reviews were independent judgements, and {saving(dbv['sampled']['areas']['top_up'])} if reviews "
+            f"within an area judged alike, so that the {claim.areas} areas were the independent units (the report gives no "
+            "figures by area, so the truth lies between). Neither prices the larger uncertainty: the cases were chosen, not "
+            "sampled, and going from them to tens of thousands of children is a judgement no public data can test.")
+
+
 def millions(draws: np.ndarray, dp: int = 0) -> str:
     """'−£29m (−£34m to −£24m)' from draws of £: median and 90 % interval."""
     mid, lo, hi = (v / 1e6 for v in interval(draws))
