@@ -195,7 +195,9 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame) -> dict:
     It is a divergence from comparison LAs, not a saving the programme caused (see the evaluation chapter's
     caveats: spend per head was already falling before the agreements), and it covers the one to four years
     observed since each start, while the funding is for the agreement's whole life (five to nine years), so
-    the two are set side by side, not divided. Returns per-LA rows and draws.
+    the two are set side by side, not divided. What can be divided is said as scale: the funding per plan in
+    these LAs in the last year (`per_plan`) and as a share of their high-needs spend since their start
+    (`share_of_spend`). Returns per-LA rows and draws.
     """
     es = ev.event_study(SV)
     post = es.att_post()
@@ -221,4 +223,5 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame) -> dict:
     plans_diff = table["plans"].sum() * (1 - np.exp(-tau["ehcp_rate"]))
     total = table["amount"].sum()
     return {"table": table, "last_year": last, "funding": total, "spend_difference": spend_diff, "plans_difference": plans_diff,
-            "members": len(members), "funded": len(table)}
+            "members": len(members), "funded": len(table),
+            "per_plan": total / table["plans"].sum(), "share_of_spend": total / table["post_spend"].sum()}
