@@ -59,8 +59,8 @@ def _england(errors: list[float], inside: list[bool]) -> pd.DataFrame:
 def test_england_backtest_text_says_when_the_national_forecast_runs_high():
     from analysis.report import ehcp as ehcp_report
 
-    high = ehcp_report.england_backtest_text(_england([0.01, 0.02, 0.06, 0.07], [True, True, False, False]))
+    high = ehcp_report.england_backtest_text(_england([0.01, 0.02, 0.06, 0.07], [True, True, False, False]), 2031)
     assert "above the published total in 4 of 4" in high and "outside the 90% interval in 2 of 4 (each time below it)" in high
-    assert "more likely too high than too low" in high
-    mixed = ehcp_report.england_backtest_text(_england([0.01, -0.02, 0.01, -0.01], [True, True, True, True]))
+    assert "more likely too high than too low" in high and "January 2031 included" in high
+    mixed = ehcp_report.england_backtest_text(_england([0.01, -0.02, 0.01, -0.01], [True, True, True, True]), 2031)
     assert "above the published total in 2 of 4" in mixed and "in 0 of 4." in mixed and "too high" not in mixed

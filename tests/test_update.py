@@ -199,6 +199,26 @@ def test_stale_grids_are_named_with_what_changed(tmp_path):
     assert "results/backtest.json (its data changed); rerun `python -m analysis grid backtest`" in text
 
 
+def test_a_new_january_stores_its_forecast_before_any_chapter_reads_it(tmp_path, monkeypatch):
+    """When the forecast of the January after the panel's last is not stored (as after a SEN2 release with a new
+    January), `update` stores it with the table and writer of `python -m analysis forecast`, before chapters run,
+    and says so; once it is stored, a second update writes nothing."""
+    from analysis.models.ehcp import EHCPModel, publish
+
+    real = publish.path_for
+    monkeypatch.setattr(publish, "path_for", lambda january, folder=publish.FOLDER: tmp_path / real(january).name)
+    january = EHCPModel(panel.load()).last_year + 1
+    report = update.Report()
+    update.store_forecast(report, log=lambda _: None)
+    stored = publish.read(tmp_path / real(january).name)
+    assert report.forecast == real(january).name and (stored["january"] == january).all()
+    assert stored["median"].notna().sum() > 140 and stored.loc[stored["la_code"] == "E92000001", "median"].notna().all()
+    assert f"stored: results/forecasts/{real(january).name}" in update.summary(report, accept=True)
+    again = update.Report()
+    update.store_forecast(again, log=lambda _: None)
+    assert again.forecast == ""
+
+
 # --------------------------------------------------------------------------- a revision accepted, end to end
 
 TOTALS_KEY, TOTALS_SHEET, TOTALS_LA, TOTALS_OLD_CODE, TOTALS_YEAR = "dsg_totals", "dsg_budget_2024_03_30", "E10000032", "938", 2024

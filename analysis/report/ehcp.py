@@ -13,7 +13,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from analysis.models.ehcp import ENGLAND, FORECAST_YEARS, LOO_VARIANTS, MIX, EHCPModel, last_january, publish
+from analysis.models.ehcp import ENGLAND, LOO_VARIANTS, MIX, EHCPModel, publish
 from analysis.models.fitting import interval
 from analysis.paths import ROOT
 from analysis.report import charts
@@ -462,8 +462,9 @@ def england_backtest_table(frame: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def england_backtest_text(frame: pd.DataFrame) -> str:
-    """What the England backtests say about the national forecasts, in a sentence or two."""
+def england_backtest_text(frame: pd.DataFrame, forecast_to: int) -> str:
+    """What the England backtests say about the national forecasts (the book's run to January `forecast_to`), in a
+    sentence or two."""
     n, above, outside = len(frame), int((frame["error"] > 0).sum()), int((~frame["inside"]).sum())
     outside_above = int((~frame["inside"] & (frame["error"] > 0)).sum())
     by_h = frame.groupby("horizon")["error"].mean()
@@ -480,5 +481,5 @@ def england_backtest_text(frame: pd.DataFrame) -> str:
     if backtest.runs_high(frame):
         text += (" Over these origins national growth ran below the trend the model carries forward, and its national intervals, "
                  "which only LAs' own noise and national shocks around that trend widen, did not allow for it: the national "
-                 f"forecasts, January {last_january(frame) + FORECAST_YEARS} included, are more likely too high than too low, and their intervals too narrow.")
+                 f"forecasts, January {forecast_to} included, are more likely too high than too low, and their intervals too narrow.")
     return text

@@ -56,6 +56,7 @@ from analysis.data import lineage, panel
 from analysis.data.sources import Source, Store, load_registry, sha256_of
 from analysis.errors import BookError
 from analysis.models import stored
+from analysis.models.ehcp import EHCPModel, publish
 from analysis.report import book, findings
 from analysis.report.profiles import DOWNLOADS
 
@@ -90,6 +91,7 @@ class Report:
     key_numbers: bool = False  # recomputed (with the key findings) after an accepted revision or a rebuilt panel
     outdated: str = ""  # why the panel on disk was out of date with every file as registered ("" when it was current)
     stale_grids: dict[str, list[str]] = field(default_factory=dict)  # grid → what changed since it ran
+    forecast: str = ""  # the file name of the forecast this update stored (a new January in the data), "" if none
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -259,19 +261,19 @@ def stale_grids(folder: Path = stored.RESULTS) -> dict[str, list[str]]:
 class _Snapshot:
     """Copies of everything `update` may change, put back if it fails: the registry, the raw copies of the
     revised files, the panel's outputs and the lineage, the chapters, the key numbers and findings, the LA
-    downloads and the rendered book (kept in `scratch`)."""
+    downloads, the stored forecasts and the rendered book (kept in `scratch`)."""
 
     def __init__(self, scratch: Path, raw: list[Path]) -> None:
         self.files: dict[Path, bytes | None] = {}
         for path in [paths.REGISTRY, *raw, *paths.PROCESSED.glob("*"), *book.notebooks(), findings.STORED, findings.HEADLINES,
-                     *(paths.ROOT / DOWNLOADS).glob("*")]:
+                     *(paths.ROOT / DOWNLOADS).glob("*"), *publish.FOLDER.glob("*")]:
             self.files[path] = path.read_bytes() if path.is_file() else None
         self.rendered = scratch / "rendered-book"
         if book.BOOK.is_dir():
             shutil.copytree(book.BOOK, self.rendered, symlinks=True)
 
     def restore(self) -> None:
-        touched = {*paths.PROCESSED.glob("*"), *(paths.ROOT / DOWNLOADS).glob("*")}
+        touched = {*paths.PROCESSED.glob("*"), *(paths.ROOT / DOWNLOADS).glob("*"), *publish.FOLDER.glob("*")}
         for path in touched - set(self.files):
             if path.is_file():
                 path.unlink()  # written by the failed update
@@ -301,6 +303,7 @@ def _run(scratch: Path, *, accept: bool, store: Store, render: bool, log: Callab
     if candidate is None:
         log("every registered file is as registered, and the panel is current")
         report.stale_grids = stale_grids()
+        store_forecast(report, log)
         _execute(report, log)
         if render:
             book.build(log=log)
@@ -310,6 +313,7 @@ def _run(scratch: Path, *, accept: bool, store: Store, render: bool, log: Callab
         install(candidate, report.revisions, store, log)
         report.accepted = bool(report.revisions)
         book.forget_inputs()
+        store_forecast(report, log)
         _execute(report, log)
         if report.revisions or report.changes or report.executed:
             log("recomputing the key numbers and the key findings …")
@@ -323,13 +327,26 @@ def _run(scratch: Path, *, accept: bool, store: Store, render: bool, log: Callab
     except BaseException as exc:
         snapshot.restore()
         book.forget_inputs()
-        report.accepted, report.executed, report.key_numbers, report.stale_grids = False, [], False, {}
+        report.accepted, report.executed, report.key_numbers, report.stale_grids, report.forecast = False, [], False, {}, ""
         raise UpdateError(
             f"update failed ({type(exc).__name__}: {exc}); the registry, the panel, the chapters and the downloads are "
             "back as they were. Fix the cause and run `python -m analysis update"
             + (" --accept-revisions" if report.revisions else "") + "` again."
         ) from exc
     return report, 0
+
+
+def store_forecast(report: Report, log: Callable[[str], None] = print) -> None:
+    """Store the EHCP model's forecast of the January after the panel's last, unless it is stored already: a new
+    January in the data is a new forecast to publish and score later, and the profiles read it, so it is made
+    before any chapter runs (the model is refitted first if its data changed)."""
+    model = EHCPModel(panel.load())
+    path = publish.path_for(model.last_year + 1)
+    if path.exists():
+        return
+    log(f"storing the forecast of January {model.last_year + 1} …")
+    publish.write(publish.forecast_table(model, model.last_year + 1))
+    report.forecast = path.name
 
 
 def _execute(report: Report, log: Callable[[str], None]) -> None:
@@ -369,6 +386,9 @@ def summary(report: Report, accept: bool) -> str:
                      + (" …" if len(report.new_files) > 10 else ""))
     if report.revisions and not accept:
         lines.append("nothing was changed: check the revision, then run `python -m analysis update --accept-revisions`")
+    if report.forecast:
+        lines.append(f"stored: {(publish.FOLDER / report.forecast).relative_to(paths.ROOT)} (the forecast of the January after "
+                     "the panel's last, to be scored when it is published)")
     if report.executed:
         lines.append("re-executed: " + ", ".join(report.executed))
     if report.key_numbers:
