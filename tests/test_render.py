@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -291,13 +292,18 @@ def test_quarto_config_renders_offline_from_stored_outputs():
 
 def test_quarto_leftovers_are_ignored():
     ignored = (ROOT / ".gitignore").read_text().split()
-    for pattern in ("_book/", ".quarto/", "index.typ", "*.quarto_ipynb", charts.BUNDLE, "quarto-render.log"):
+    for pattern in ("_book/", ".quarto/", "index.typ", "*.quarto_ipynb", "quarto-render.log"):
         assert pattern in ignored, f"{pattern} is not in .gitignore"
 
 
-def test_the_vega_bundle_defines_vega_embed(tmp_path):
+def test_the_vega_bundle_is_committed_as_the_pinned_vl_convert_writes_it(tmp_path):
+    """`quarto render` on a fresh clone, before any Python has run, needs the bundle to make charts interactive:
+    it is committed, and must be exactly what the pinned vl-convert writes (else `python -m analysis book`)."""
     text = charts.write_bundle(tmp_path).read_text()
     assert "window.vegaEmbed=" in text and not re.search(r"^(import|export) ", text, flags=re.M)
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", charts.BUNDLE], cwd=ROOT, capture_output=True, text=True)
+    assert tracked.returncode == 0, f"{charts.BUNDLE} is not committed: a fresh clone's `quarto render` would draw static charts"
+    assert (ROOT / charts.BUNDLE).read_text() == text, f"{charts.BUNDLE} is not what the pinned vl-convert writes: run `python -m analysis book`"
 
 
 # --------------------------------------------------------------------------- a failed render
