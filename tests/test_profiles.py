@@ -176,12 +176,20 @@ def test_the_profile_chart_shows_whichever_la_is_chosen(profiles):
 
 
 def test_typing_part_of_a_name_shows_the_first_council_that_holds_it(profiles):
-    """The search box: any case, spaces trimmed, the first match in alphabetical order; no match keeps the list's
-    choice and says so; an empty box leaves the list in charge."""
+    """The search box: any case, spaces trimmed; a whole name first, then a name that starts with the text, then
+    the first in alphabetical order that holds it; no match keeps the list's choice and says so; an empty box
+    leaves the list in charge."""
     spec = charts._csv_datasets(pr.profile_chart(profiles, default=WS).to_dict())
     assert _title(_render(spec, WS, "  BURY ")) == "Profile: Bury" and "Safety Valve, 2020-21" in _render(spec, WS, "bury")
     assert _title(_render(spec, WS, "tyneside")) == "Profile: North Tyneside"  # before South Tyneside
     assert _title(_render(spec, WS, "Hull")) == "Profile: Kingston upon Hull, City of"
+    assert _title(_render(spec, WS, "north")) == "Profile: North East Lincolnshire"  # the first name that starts with it
+    assert _title(_render(spec, WS, "sussex")) == "Profile: East Sussex"
+    names = sorted(profiles.summary["la_name"], key=str.lower)
+    hidden = [n for n in names if any(n.lower() in m.lower() and m != n for m in names[:names.index(n)])]
+    assert {"York", "Somerset"} <= set(hidden)  # each is held by a name before it (East Riding of Yorkshire, Bath and …)
+    for name in hidden:  # typed in full, such a name still shows its own council
+        assert _title(_render(spec, WS, name)) == f"Profile: {name}"
     assert _title(_render(spec, BURY, "zzz")) == "No council’s name holds “zzz”. Profile: Bury"
     assert _title(_render(spec, BURY, "")) == "Profile: Bury"
     every = profiles.summary

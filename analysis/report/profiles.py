@@ -405,11 +405,13 @@ def _search_index(summary: pd.DataFrame) -> str:
 
 
 def _council_params(summary: pd.DataFrame, default: str) -> list[alt.Parameter]:
-    """The chart's choice of council: a list of every LA, and a search box where typing part of a name (any case,
-    e.g. "tyneside") shows the first LA in alphabetical order whose name holds it. `council` is the search's
-    match while the box holds text that matches, else the list's choice."""
+    """The chart's choice of council: a list of every LA, and a search box where typing a name or part of it (any
+    case) shows the LA with that name, else the first in alphabetical order whose name starts with it, else the
+    first whose name holds it ("york" is York, not East Riding of Yorkshire; "tyneside" is North Tyneside).
+    `council` is the search's match while the box holds text that matches, else the list's choice."""
     width = len(str(summary["la_code"].iloc[0]))
     query = f"lower(trim({_FIND}))"
+    exact, start = f"indexof({_INDEX}, '|' + {query} + '=')", f"indexof({_INDEX}, '|' + {query})"
     rest = f"slice({_INDEX}, {_AT})"
     code = f"slice({rest}, indexof({rest}, '=') + 1, indexof({rest}, '=') + 1 + {width})"
     return [
@@ -418,7 +420,7 @@ def _council_params(summary: pd.DataFrame, default: str) -> list[alt.Parameter]:
         alt.param(name=_FIND, value="", bind=alt.binding(input="search", placeholder="e.g. tyneside", name="or type part of its name: ",
                                                          autocomplete="off", debounce=150)),
         alt.param(name=_INDEX, value=_search_index(summary)),
-        alt.param(name=_AT, expr=f"length({query}) > 0 ? indexof({_INDEX}, {query}) : -1"),
+        alt.param(name=_AT, expr=f"length({query}) > 0 ? ({exact} >= 0 ? {exact} : {start} >= 0 ? {start} : indexof({_INDEX}, {query})) : -1"),
         alt.param(name=_LA, expr=f"{_AT} >= 0 ? {code} : {_PICK}"),
     ]
 
