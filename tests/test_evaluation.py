@@ -394,6 +394,25 @@ def test_the_plain_words_put_each_estimate_in_children_or_pounds_for_a_typical_l
     line = next(line for line in lines if line.startswith("- **Safety Valve, High-needs spend"))
     assert f"£{base / 1e6:,.1f}m in the year before it joined" in line
     assert f"£{abs(base * sv['effect_median'] / 100) / 1e6:,.1f}m {'less' if sv['effect_median'] < 0 else 'more'}" in line
-    clear = sum(int(((t_["effect_lo"] > 0) | (t_["effect_hi"] < 0)).sum()) for t_ in tables.values())
+    rows = [r for t_ in tables.values() for r in t_.itertuples()]
+    clear = sum(effects.is_clear(effects.stats(r, "effect")) for r in rows)
+    firm = sum(effects.is_clear(effects.stats(r, "effect")) and not effects._cautions(r) for r in rows)
     assert f"{clear} {'has' if clear == 1 else 'have'} a 90% interval that excludes no difference" in text
-    assert all(line.endswith(("clear).", "includes no difference).", "qualify it.", "count to put it in).")) for line in lines), lines
+    assert (" Every one of them is qualified by a check above." if clear and not firm else
+            f" {firm} of them {'is' if firm == 1 else 'are'} qualified by none of the checks above." if clear else "qualified") in text
+    for line, r in zip(lines, rows):  # every line says how clear it is, and names the checks that qualify it
+        found = effects._cautions(r)
+        assert ("Qualified by the checks above: " + "; ".join(found) + ".") in line if found else "Qualified" not in line, line
+        assert line.split(" Qualified")[0].endswith(("clear).", "includes no difference).", "within Monte Carlo error of it).",
+                                                     "count to put it in).")), line
+
+
+def test_an_interval_is_clear_only_beyond_its_monte_carlo_error():
+    """An interval whose end nearest zero rounds to zero at the precision its MCSE supports is not called clear."""
+    from analysis.report import programme_effects as effects
+
+    just = {"median": -10.0, "lo": -21.0, "hi": -0.2, "lo_mcse": 0.5, "hi_mcse": 0.5}
+    assert not effects.is_clear(just) and effects._clarity(just).startswith("only just")
+    assert effects.is_clear(just | {"hi": -0.8}) and effects._clarity(just | {"hi": -0.8}) == "clear"
+    assert effects.is_clear(just | {"hi_mcse": 0.01, "lo_mcse": 0.01})  # a small MCSE shows −0.2, which is not zero
+    assert not effects.is_clear(just | {"hi": 0.3}) and effects._clarity(just | {"hi": 0.3}) == "includes no difference"

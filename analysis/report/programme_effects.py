@@ -155,6 +155,25 @@ def effect_text(s: dict[str, float], units: str) -> str:
     return f"{median}{_UNIT_WORDS[units]} (90% interval {lo} to {hi})"
 
 
+def is_clear(s: dict[str, float]) -> bool:
+    """Whether a 90% interval excludes no difference by more than its Monte Carlo error: it excludes zero, and its
+    end nearest zero, shown at the precision its MCSE supports (`interval_numbers`), is not zero."""
+    if not (s["lo"] > 0 or s["hi"] < 0):
+        return False
+    _, lo, hi = interval_numbers(s)
+    return float((lo if s["lo"] > 0 else hi).replace("\u2212", "-")) != 0
+
+
+def _clarity(s: dict[str, float]) -> str:
+    """'clear', 'only just clear …' (the interval excludes zero by less than its Monte Carlo error) or 'includes no
+    difference', for a quotable sentence."""
+    if is_clear(s):
+        return "clear"
+    if s["lo"] > 0 or s["hi"] < 0:
+        return "only just: the end nearest no difference is within Monte Carlo error of it"
+    return "includes no difference"
+
+
 def verdict(lo: float, hi: float) -> str:
     """Plain reading of a 90 % interval for a difference from comparison LAs."""
     return "higher than in" if lo > 0 else "lower than in" if hi < 0 else "not clearly different from"
@@ -223,28 +242,31 @@ def _direction(x: float, money: bool) -> str:
 
 def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
     """For each programme and outcome, one sentence a reader can quote: the average difference after the start
-    in children (or requests, or £) in a typical programme LA, with its 90% interval, whether it is clear and
-    whether checks qualify it; then how many of the estimates are clear against how many chance alone would
-    give, with calibrated intervals and with the event study's as the simulation study found them
-    (`simulated`: `simulation.coverage`)."""
+    in children (or requests, or £) in a typical programme LA, with its 90% interval, whether it is clear
+    (`is_clear`) and which checks qualify it (`_cautions`); then how many of the estimates are clear against how
+    many chance alone would give, with calibrated intervals and with the event study's as the simulation study
+    found them (`simulated`: `simulation.coverage`), and how many of the clear ones no check qualifies."""
     from scipy import stats as distributions
 
-    lines, clear, total = [], 0, 0
+    lines, clear, firm, total = [], 0, 0, 0
     for programme, name in programmes.PROGRAMMES.items():
         for r in headline_table(ev, programme).itertuples():
             total += 1
-            clear += bool(r.effect_lo > 0 or r.effect_hi < 0)
-            cautions = " The checks above qualify it." if _cautions(r) else ""
+            found = _cautions(r)
+            clear += is_clear(stats(r, "effect"))
+            firm += is_clear(stats(r, "effect")) and not found
+            cautions = (" Qualified by the checks above: " + "; ".join(found) + ".") if found else ""
+            just = "" if is_clear(stats(r, "effect")) or not (r.effect_lo > 0 or r.effect_hi < 0) else f" ({_clarity(stats(r, 'effect'))})"
             if r.outcome not in _IN_COUNTS:
                 lines.append(f"- **{name}, {r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
-                             f"{verdict(r.effect_lo, r.effect_hi)} similar LAs (no count to put it in).{cautions}")
+                             f"{verdict(r.effect_lo, r.effect_hi)} similar LAs{just} (no count to put it in).{cautions}")
                 continue
             column, counted, words = _IN_COUNTS[r.outcome]
             money = counted == "£"
             base = _typical_base(ev, programme, column)
             if not np.isfinite(base):
                 lines.append(f"- **{name}, {r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
-                             f"{verdict(r.effect_lo, r.effect_hi)} similar LAs (its programme LAs have no count the year "
+                             f"{verdict(r.effect_lo, r.effect_hi)} similar LAs{just} (its programme LAs have no count the year "
                              f"before they joined).{cautions}")
                 continue
             median, lo, hi = (base * v / 100 for v in (r.effect_median, r.effect_lo, r.effect_hi))
@@ -254,7 +276,7 @@ def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
                          f"{'' if money else ' ' + counted} in the year before it joined, the median), "
                          + (f"about the same {'' if money else 'number of '}{words.removeprefix('of its ')} as in similar LAs" if _direction(median, money) == "no difference"
                             else f"about {_direction(median, money)} {words} than in similar LAs")
-                         + f" (90% interval: {span}; {'clear' if r.effect_lo > 0 or r.effect_hi < 0 else 'includes no difference'})."
+                         + f" (90% interval: {span}; {_clarity(stats(r, 'effect'))})."
                          + cautions)
     lo, hi = (int(v) for v in distributions.binom.ppf([0.05, 0.95], total, 0.1))
     event = simulated[simulated["estimator"] == "event study"]
@@ -263,7 +285,9 @@ def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
                  f"difference. If neither programme had changed anything, calibrated intervals would give about "
                  f"{0.1 * total:.0f} such by chance ({lo} to {hi} in nine cases out of ten, if the estimates were independent; "
                  f"they share LAs and years, so the range is wider), and intervals that miss as often as the event study's did "
-                 f"in the simulation study ({100 * miss:.0f}% of the time) about {miss * total:.0f}.")
+                 f"in the simulation study ({100 * miss:.0f}% of the time) about {miss * total:.0f}."
+                 + ("" if not clear else " Every one of them is qualified by a check above." if not firm else
+                    f" {firm} of them {'is' if firm == 1 else 'are'} qualified by none of the checks above."))
     return ("Each line is the average difference after the start, put in children, requests or pounds for a typical "
             "programme LA: a difference in the figures between programme LAs and similar LAs, not shown to have been "
             "caused by the programme.\n\n" + "\n".join(lines))
@@ -555,7 +579,7 @@ def simulation_text(coverage: pd.DataFrame, cal: simulation.Calibration, estimat
     linked to the outcomes as in the real data, an 'effect' at least as large as the real one (`estimates`:
     `simulation.estimates`; `real`: `experiment.real_effects`)."""
     sizes = "; ".join(f"{n} for the {est.split(' (')[0]}" for est, n in coverage.groupby("estimator", sort=False)["n"].first().items())
-    readings, usable, not_usable = [], [], []
+    readings, usable, short, not_usable = [], [], [], []
     for est, part in coverage.groupby("estimator", sort=False):
         pooled = (part["coverage_90"] * part["n"]).groupby(part["scenario"]).sum() / part.groupby("scenario")["n"].sum()
         n = int(part.groupby("scenario")["n"].sum().iloc[0])
@@ -565,7 +589,13 @@ def simulation_text(coverage: pd.DataFrame, cal: simulation.Calibration, estimat
                 "somewhat short of 90% (its intervals are a little too narrow)" if pooled.min() >= 0.8 else "far short of 90%")
         low, high = pooled.get("strong", np.nan), pooled.get("none", np.nan)
         moves = high - low > 1.645 * np.sqrt((low * (1 - low) + high * (1 - high)) / n)  # one-sided 5% test of a fall
-        (usable if pooled.min() >= 0.8 else not_usable).append(f"the {est.split(' (')[0]}'s")
+        name = f"the {est.split(' (')[0]}'s"
+        if pooled.min() >= 0.9 - _chance_range(n):
+            usable.append(name)
+        elif pooled.min() >= 0.8:
+            short.append(f"{name} 90% intervals cover {100 * pooled.min():.0f}% to {100 * pooled.max():.0f}%")
+        else:
+            not_usable.append(name)
         readings.append(f"the {est.split(' (')[0]}'s in {100 * pooled.min():.0f}% to {100 * pooled.max():.0f}%, {word}"
                         + (", and lower the stronger the link" if moves else ", with no clear fall as the link strengthens")
                         + f"; its average estimate strays from zero by up to {_minus(format(worst['mean'], '+.1f'))}%")
@@ -585,10 +615,12 @@ def simulation_text(coverage: pd.DataFrame, cal: simulation.Calibration, estimat
             "so the binomial ranges are a little too narrow. Across the three scenarios, pooled over the two outcomes, the "
             "90% intervals contained zero: "
             + "; ".join(readings) + " (@tbl-prog-simulation). "
-            + (f"So {' and '.join(usable)} intervals can be read nearly at face value under selection on deficits and the "
-               "mean reversion that follows" if usable else "So no estimator's intervals can be read at face value under "
-               "selection on deficits and the mean reversion that follows")
-            + (f", while {' and '.join(not_usable)} cannot. " if not_usable and usable else ". ")
+            + (f"So {' and '.join(usable)} intervals can be read at face value under selection on deficits and the mean "
+               "reversion that follows. " if usable else "")
+            + (f"{'So ' if not usable else ''}{'; '.join(short)} under selection on deficits and the mean reversion that "
+               "follows: read them as that, so a difference that only just excludes zero is weaker evidence than it looks. "
+               if short else "")
+            + (f"{' and '.join(not_usable).capitalize()} intervals cannot be read at face value. " if not_usable else "")
             + "The simulation tests one mechanism, temporary deviations that fall back; deficits that signal lasting "
             "differences in trend are what the later-members design and the trend sensitivity bear on. With deficits as linked to the outcomes as in the real data and no effect at all, the event "
             f"study found a difference at least as large as the real {_SIMULATED} one in: " + as_large + ".")
