@@ -304,6 +304,12 @@ def _programme(numbers: dict[str, KeyNumber], programme: str) -> str:
                    f"{'that difference is not' if len(disagree) == 1 else 'neither difference is'} robust.")
 
 
+def _review_split() -> str:
+    """The split of West Sussex's reviewed children the key number uses (the first of `claims.REVIEW_SPLITS`), in words."""
+    state, independent = next(iter(claims.REVIEW_SPLITS.values()))
+    return f"{state} state, {independent} independent"
+
+
 def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> str:
     """The key findings as Markdown: each number from `results/key_numbers.json` (and the EHCP model's stored
     backtests, `results/backtest.json`, when not given) with its 90% interval and a link to where it is shown,
@@ -346,7 +352,7 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         "associations, not effects; @sec-programmes weighs the two comparisons and its other checks.",
         f"**The savings claims, priced openly.** Moving the share of West Sussex's special school plans that its DBV case "
         f"reviews suggested would save {saving('west_sussex_top_up')} in top-ups, {saving('west_sussex_full_cost')} counting "
-        f"place funding, if the reviewed children in special schools (assumed 18 state, 9 independent) were a random sample of "
+        f"place funding, if the reviewed children in special schools (assumed {_review_split()}) were a random sample of "
         f"them; DBV's national extrapolation would save "
         f"{saving('dbv_national_top_up')} in top-ups (the unit costs' uncertainty only). Both assume the moved children cost what "
         "the average plan of their new placement costs in their LA, and neither says whether children would be as well served "
