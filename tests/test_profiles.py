@@ -137,7 +137,7 @@ def test_the_placement_mix_table_holds_each_las_first_and_last_january(profiles,
 
 
 def test_the_rank_tables_hold_every_outcome_with_its_interval(profiles):
-    tables = [pr.rank_table(profiles, g) for g in (("process", "wellbeing"), ("education", "transition"))]
+    tables = [pr.rank_table(profiles, g) for g in (("process", "attendance"), ("education", "transition"))]
     shorts = [c for t in tables for c in t.columns if c != "LA"]
     assert sorted(shorts) == sorted(o.short for o in pr.OUTCOMES)
     m = profiles.modelled

@@ -299,3 +299,4 @@ def test_every_outcome_says_what_besides_practice_moves_it():
     table = vr.reading_table()
     assert len(table) == len(value.OUTCOMES) and table["read with care"].str.len().gt(30).all()
     assert set(table["better"]) == {"higher", "lower", "neither"}
+    assert set(table["group"]) == set(vr.GROUPS.values())  # every group the other weightings score alone is named

@@ -26,7 +26,7 @@ _PLACE_COLUMNS = {"ehcp_mainstream": "mainstream", "ehcp_special_state": "specia
 
 #: Weightings of the combined score: equal, and each group of outcomes alone.
 WEIGHTINGS = {"equal": None, "process only": "process", "education only": "education",
-              "transition only": "transition", "wellbeing only": "wellbeing"}
+              "transition only": "transition", "attendance and behaviour only": "attendance"}
 
 
 def costs(panel: pd.DataFrame, year: int) -> pd.DataFrame:

@@ -75,10 +75,10 @@ OUTCOMES: tuple[ChildOutcome, ...] = (
     ChildOutcome("age19_level3_ehcp", "Level 3 by 19, with a plan at 15", +1, "ehcp_total", "Level 3 by 19", group="transition",
                  caveat="Reflects schooling up to four years earlier, and is not the right goal for every young person with a plan."),
     ChildOutcome("special_school_persistent_absence", "Special schools: pupils persistently absent", -1, "ehcp_special_state",
-                 "special-school absence", group="wellbeing",
+                 "special-school absence", group="attendance",
                  caveat="State special schools only; absence for illness and medical appointments counts, which many of their pupils need."),
     ChildOutcome("special_school_pupils_suspended", "Special schools: pupils suspended", -1, "ehcp_special_state", "special-school suspensions",
-                 group="wellbeing",
+                 group="attendance",
                  caveat="State special schools only; a low rate may mean good support, or exclusions that are not recorded as such."),
 )
 BY_COLUMN = {o.column: o for o in OUTCOMES}

@@ -106,6 +106,7 @@ def holdout_text(scores: pd.DataFrame) -> str:
     names = lambda part: ", ".join(BY_COLUMN[c].short for c in part["outcome"])
     low, drifting = scores[scores["coverage"] < 0.85], scores[scores["drift_q05"] > 1]
     held = drifting[drifting["coverage"] >= 0.88]
+    short = f"read a 90% interval as covering {cov.min():.0f}% to {cov.max():.0f}% of next year's positions"
     drift = (f"LAs' positions drift for {names(drifting)}: the spread of their change from the earliest year fitted to the "
              f"held-out year is {drifting['drift'].min():.1f} to {drifting['drift'].max():.1f} times that from the latest year "
              "fitted (90% intervals above 1), where a lasting level with independent yearly noise, as modelled, makes the "
@@ -114,11 +115,11 @@ def holdout_text(scores: pd.DataFrame) -> str:
     if cov.median() >= 87.5:
         reading = "That is close to the 90% intended. " + drift
     elif len(low) and set(low["outcome"]) <= set(drifting["outcome"]):
-        reading = ("Below 90%, they are somewhat too narrow for a new year. " + drift + "That drift is what the intervals leave "
-                   "out, so the intervals of levels and ranks in this chapter understate the uncertainty about next year a little. ")
+        reading = ("Below 90%, they are too narrow for a new year. " + drift + "That drift is what the intervals leave "
+                   f"out, so the intervals of levels and ranks in this chapter understate the uncertainty about next year: {short}. ")
     else:
-        reading = ("Below 90%, they are somewhat too narrow for a new year, so the intervals of levels and ranks in this "
-                   "chapter understate the uncertainty about next year a little. " + drift
+        reading = ("Below 90%, they are too narrow for a new year, so the intervals of levels and ranks in this "
+                   f"chapter understate the uncertainty about next year: {short}. " + drift
                    + (f"The intervals fall furthest short for {names(low)}, of which {low['outcome'].isin(drifting['outcome']).sum()} "
                       "drift" + (f"; but positions also drift for {names(held)}, whose intervals hold" if len(held) else "")
                       + ". So drift is at most part of the reason, and this check does not establish the rest. " if len(low) else ""))
@@ -154,9 +155,14 @@ def _within_cell(within: pd.DataFrame, o) -> str:
     return f"{signed(est, d)} {'pp' if o.unit == '%' else o.unit} ({signed(lo, d)} to {signed(hi, d)})"
 
 
+#: How the chapter names each group of outcomes (the groups of the combined score's other weightings).
+GROUPS = {"process": "process", "education": "education", "transition": "transition", "attendance": "attendance and behaviour"}
+
+
 def reading_table() -> pd.DataFrame:
-    """Each outcome, which direction the chapter counts as better, and what besides practice moves it."""
-    return pd.DataFrame([{"outcome": o.label, "better": BETTER[o.better], "read with care": o.caveat}
+    """Each outcome, its group (scored alone in the combined score's other weightings), which direction the chapter
+    counts as better, and what besides practice moves it."""
+    return pd.DataFrame([{"outcome": o.label, "group": GROUPS[o.group], "better": BETTER[o.better], "read with care": o.caveat}
                          for o in OUTCOMES])
 
 
