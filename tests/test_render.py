@@ -74,6 +74,54 @@ def test_labels_are_unique_across_the_book():
     assert not dupes, f"labels defined more than once in the book: {dupes}"
 
 
+def _fences(text: str) -> list[tuple[str, str]]:
+    """The fenced-div lines of Markdown, in order: ('open', its attributes) or ('close', '')."""
+    found = []
+    for line in text.splitlines():
+        m = re.match(r"^(:{3,})\s*(.*)$", line.strip())
+        if m:
+            found.append(("open", m.group(2)) if m.group(2) else ("close", ""))
+    return found
+
+
+def test_fenced_divs_open_and_close_in_order_across_cells():
+    """A chapter may open a fenced div (`::: {.content-visible …}`) in one Markdown cell and close it in a later one
+    (chapter 8's HTML-only and PDF-only blocks); Quarto joins the cells, so the fences must balance over the whole
+    chapter, never close one that is not open, and name a format where they select one. An unbalanced fence drops
+    or duplicates content in one format only."""
+    for nb_path in book.notebooks():
+        depth = 0
+        text = "\n".join(c.source for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "markdown")
+        for kind, attrs in _fences(text):
+            depth += 1 if kind == "open" else -1
+            assert depth >= 0, f"{nb_path.name}: a ':::' closes a div that is not open"
+            if ".content-visible" in attrs or ".content-hidden" in attrs:
+                assert re.search(r'(when|unless)-format="(html|typst|pdf)"', attrs), f"{nb_path.name}: {attrs} names no format"
+        assert depth == 0, f"{nb_path.name}: {depth} fenced div(s) never closed"
+
+
+def test_the_fence_check_sees_an_unclosed_div():
+    assert [k for k, _ in _fences('::: {.content-visible when-format="html"}\nx\n:::\n::: {.callout}\ny')] == ["open", "close", "open"]
+
+
+def test_the_pdf_block_of_the_profiles_holds_a_static_stand_in_for_the_interactive_profile():
+    """The interactive profile is HTML-only; the block shown in every other format must exist and point to tables
+    and figures that are defined outside the HTML-only block, so the PDF loses no part of the profile."""
+    cells = nbformat.read(ROOT / "chapters" / "08-profiles.ipynb", as_version=4).cells
+    html_only, other, where = [], [], None
+    for cell in cells:
+        for kind, attrs in _fences(cell.source) if cell.cell_type == "markdown" else []:
+            where = ("html" if 'when-format="html"' in attrs else "other" if 'unless-format="html"' in attrs else where) if kind == "open" else None
+        (html_only if where == "html" else other).append(cell.source)
+    html_text, other_text = "\n".join(html_only), "\n".join(other)
+    assert "label: fig-profile\n" in html_text, "the interactive profile is not in the HTML-only block"
+    pdf_block = next(c.source for c in cells if 'unless-format="html"' in c.source)
+    referenced = set(re.findall(r"@((?:tbl|fig)-[\w-]+)", pdf_block))
+    assert len(referenced) >= 5, referenced
+    for label in referenced:
+        assert f"label: {label}\n" in other_text, f"{label}, named by the PDF block, is defined only in the HTML-only block"
+
+
 def test_the_chapters_end_with_a_references_page():
     import yaml as _yaml
 
