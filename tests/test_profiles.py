@@ -44,6 +44,15 @@ def profiles(frame) -> pr.Profiles:
     return pr.Profiles.build(frame, spend, outcomes, forecast, experiment.load(), vintage.sources("08-profiles"))
 
 
+def test_the_profiles_say_how_far_each_source_runs(profiles):
+    from analysis.data.finance import financial_year
+
+    last = profiles.history.dropna(subset=["value"]).groupby("measure")["year"].max()
+    text = pr.years_text(profiles)
+    assert f"EHC plans to January {last['plans']}" in text and f"the DSG deficit to {financial_year(int(last['deficit_pct']))}" in text
+    assert f"high-needs spend to {financial_year(int(last['spend_per_head']))}" in text
+
+
 def test_every_la_of_the_last_january_has_a_profile(profiles, frame):
     masked = breaks.mask(frame)
     alive = set(masked.loc[(masked["year"] == profiles.last_year) & masked["ehcp_total"].notna(), "la_code"])

@@ -607,6 +607,18 @@ def summary_table(profiles: Profiles) -> pd.DataFrame:
     })
 
 
+def years_text(profiles: Profiles) -> str:
+    """The last year of each measure the profiles show: sources are published on different timetables, so a profile
+    sets side by side each measure's latest year, not one year for all."""
+    last = profiles.history.dropna(subset=["value"]).groupby("measure")["year"].max()
+    sources = {"plans": "EHC plans", "spend_per_head": "high-needs spend", "allocation_per_head": "the high-needs block",
+               "deficit_pct": "the DSG deficit"}
+    when = lambda m: f"January {last[m]}" if m == "plans" else financial_year(int(last[m]))
+    said = [f"{name} to {when(m)}" for m, name in sources.items() if m in last.index]
+    return ("The measures run to different years, as each source is published: " + "; ".join(said)
+            + ". Each profile shows every measure's latest year.")
+
+
 _NEIGHBOURS = "statistical neighbours (median)"
 
 
