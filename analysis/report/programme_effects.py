@@ -715,7 +715,7 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], he
                 agree = _agreement((r["median"], r["lo"], r["hi"]), (w["median"], w["lo"], w["hi"]),
                                    ("the matched comparison", "the comparison with later members"))
                 if not (agree.startswith("the same direction, with intervals that overlap") or agree.startswith("neither is clear")):
-                    design = f" Against the programme's own later members before they joined, who were selected alike, it is {effect_text(stats(w), units)}"
+                    design = f" Against the programme's own later members before they joined, who were chosen for their deficits too, it is {effect_text(stats(w), units)}"
                     design += (": **the two designs give clear differences in opposite directions, so these data do not settle even "
                                "the direction of the difference**." if agree == "opposite directions, both clear" else
                                f" ({agree}): **not robust to the choice of comparison LAs**.")
