@@ -114,7 +114,7 @@ def _scenario(args: argparse.Namespace) -> int:
     from analysis.data import panel
     from analysis.evaluation import scenarios
     from analysis.models.spend import SpendModel
-    from analysis.report.precision import places
+    from analysis.report.value import rounded_scenario
 
     try:
         if args.la is not None and args.share:
@@ -127,10 +127,7 @@ def _scenario(args: argparse.Namespace) -> int:
         result = scenarios.Scenario(model, moves, args.la, assumptions).result()
     except scenarios.ScenarioError as exc:
         raise UsageError(str(exc)) from None
-    for key, value in result.items():
-        if isinstance(value, dict) and "mcse" in value:  # shown at the precision the Monte Carlo error supports
-            d = places(value["mcse"])
-            result[key] = {k: (round(v, d) if k != "mcse" else float(f"{v:.2g}")) for k, v in value.items()}
+    result = rounded_scenario(result)  # at the precision the Monte Carlo error supports
     if args.json:
         print(json.dumps(result, indent=1))
         return 0

@@ -10,6 +10,7 @@ from analysis.evaluation import claims
 from analysis.models.fitting import interval
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
 from analysis.report import programme_effects
+from analysis.report.precision import places
 
 
 #: How each outcome's better direction (`ChildOutcome.better`) is named in the tables.
@@ -19,6 +20,17 @@ def saving(draws: np.ndarray) -> str:
     """'£29m a year (90% interval £24m to £33m)' for draws of a change in £ whose median is a saving."""
     mid, lo, hi = (-v / 1e6 for v in interval(draws))
     return f"£{mid:,.0f}m a year (90% interval £{hi:,.0f}m to £{lo:,.0f}m)"
+
+
+def rounded_scenario(result: dict) -> dict:
+    """A `Scenario.result` with each estimate at the precision its Monte Carlo error supports (its MCSE to two
+    significant figures), as the command line prints it and the chapter shows it."""
+    out = dict(result)
+    for key, value in result.items():
+        if isinstance(value, dict) and "mcse" in value:
+            d = places(value["mcse"])
+            out[key] = {k: (round(v, d) if k != "mcse" else float(f"{v:.2g}")) for k, v in value.items()}
+    return out
 
 
 def dbv_sampling_text(dbv: dict, claim: claims.DbvNationalClaim = claims.DBV_NATIONAL) -> str:
