@@ -150,6 +150,17 @@ def test_an_across_la_correlation_does_not_depend_on_the_other_measures_asked_fo
                                   two[two["measure"] == "spend_per_plan"].reset_index(drop=True))
 
 
+def test_the_weightings_table_lists_the_best_on_equal_weights_with_their_other_ranks():
+    from analysis.report import value as vr
+
+    moves = pd.DataFrame({"equal": [3.0, 1.0, 2.0, np.nan], "process only": [9.0, 4.0, 1.0, 2.0],
+                          "education only": [1.0, 2.0, 3.0, 4.0]}, index=["c", "a", "b", "d"])
+    moves["largest_move"] = 0.0
+    table = vr.weightings_table(moves, pd.Series({"a": "A", "b": "B", "c": "C", "d": "D"}), n=2)
+    assert table["LA"].tolist() == ["A", "B"] and table.columns.tolist() == ["LA", "equal weights", "process", "education"]
+    assert table["process"].tolist() == [4, 1]
+
+
 def test_combined_scores_rank_simulated_las_in_their_true_order(simulated):
     model, truth = simulated
     score = value.combined(model).set_index("la_code")

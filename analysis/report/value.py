@@ -22,6 +22,16 @@ def saving(draws: np.ndarray) -> str:
     return f"£{mid:,.0f}m a year (90% interval £{hi:,.0f}m to £{lo:,.0f}m)"
 
 
+def weightings_table(moves: pd.DataFrame, names: pd.Series, n: int = 10) -> pd.DataFrame:
+    """The `n` LAs ranked best on equal weights, with their median rank when each group of outcomes is scored alone
+    (`value.weightings`): how a league table moves with the weights chosen."""
+    top = moves.dropna(subset=["equal"]).sort_values("equal").head(n)
+    out = top.drop(columns="largest_move").round().astype("Int64")
+    out.columns = [c.removesuffix(" only") for c in out.columns]
+    return out.rename(columns={"equal": "equal weights"}).rename_axis(None).reset_index(names="LA").assign(
+        LA=lambda d: d["LA"].map(names))
+
+
 def rounded_scenario(result: dict) -> dict:
     """A `Scenario.result` with each estimate at the precision its Monte Carlo error supports (its MCSE to two
     significant figures), as the command line prints it and the chapter shows it."""
