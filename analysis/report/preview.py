@@ -58,6 +58,8 @@ th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;vertical-align:top}th{bor
 a{color:#0b5cad}code{font-size:.9em}
 .csl-entry{margin-bottom:.5rem;padding-left:1.5rem;text-indent:-1.5rem}
 .preview-note{font-size:.85rem;color:#555;background:#fffbe6;border:1px solid #f0e2a0;padding:.4rem .8rem;border-radius:4px}
+[class^="callout"]{border-left:4px solid #0b5cad;background:#f4f8fc;padding:.4rem 1rem;margin:1rem 0;border-radius:4px}
+[class^="callout"][title]::before{content:attr(title);display:block;font-weight:600;margin:.2rem 0}
 """
 
 
