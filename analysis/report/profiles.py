@@ -622,22 +622,25 @@ def years_text(profiles: Profiles) -> str:
 _NEIGHBOURS = "statistical neighbours (median)"
 
 
-def small_multiples(profiles: Profiles, measure: str, ticks: list[float], fmt: str) -> alt.FacetChart:
-    """One measure of `MEASURES` for every LA, one small panel each (alphabetical), with its statistical neighbours'
-    median and England's line, as in the interactive profile: the static overview for readers of the PDF. `ticks`
-    are the y-axis values labelled, `fmt` their d3 format."""
+def small_multiples(profiles: Profiles, measure: str, ticks: list[float], fmt: str, neighbours: bool = False) -> alt.FacetChart:
+    """One measure of `MEASURES` for every LA, one small panel each (alphabetical), with England's line and, with
+    `neighbours`, the median of its statistical neighbours (as the interactive profile shows for plans per head):
+    the static overview for readers of the PDF. `ticks` are the y-axis values labelled, `fmt` their d3 format."""
     label = MEASURES[measure][0]
     h = profiles.history[profiles.history["measure"] == measure].merge(profiles.summary[["la_code", "la_name"]], on="la_code")
     h = h.assign(panel=h["la_name"].map(_lines_of(14)))
-    long = pd.concat([h.assign(series="LA", v=h["value"].round(0)), h.assign(series=_NEIGHBOURS, v=h["neighbours"].round(0)),
-                      h.assign(series="England", v=h["england"].round(0))]).dropna(subset=["v"])
+    series = [h.assign(series="LA", v=h["value"].round(0)), h.assign(series="England", v=h["england"].round(0))]
+    if neighbours:
+        series.insert(1, h.assign(series=_NEIGHBOURS, v=h["neighbours"].round(0)))
+    long = pd.concat(series).dropna(subset=["v"])
+    shown = long["series"].unique().tolist()
     return alt.Chart(long[["panel", "year", "series", "v"]], width=44, height=30).mark_line(
         strokeWidth=1, aria=False,  # 300 lines: the figure's alt text describes them, not a label on each
     ).transform_calculate(la_name="join(split(datum.panel, '|'), ' ')").encode(
         x=alt.X("year:Q", title=None, axis=None),
         y=alt.Y("v:Q", title=None, axis=alt.Axis(values=ticks, format=fmt, labelFontSize=7, grid=True)),
-        color=alt.Color("series:N", title=None, scale=alt.Scale(domain=["LA", _NEIGHBOURS, "England"],
-                                                                range=[charts.OKABE_ITO[0], charts.OKABE_ITO[1], "#999999"]),
+        color=alt.Color("series:N", title=None, scale=alt.Scale(domain=shown, range=[
+            {"LA": charts.OKABE_ITO[0], _NEIGHBOURS: charts.OKABE_ITO[1], "England": "#999999"}[k] for k in shown]),
                         legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("year:Q", format="d", title="Year"),
                  alt.Tooltip("v:Q", title=label, format=fmt)],
