@@ -167,7 +167,7 @@ def test_no_prose_or_caption_names_the_latest_data_year():
 
     frame = panel.load()
     january, spend_year = last_january(frame), last_financial_year(frame)
-    moving = re.compile(rf"January {january}\b|mid-{january - 1}\b|\b{january + FORECAST_YEARS}\b|(?:to |–){january}\b|"
+    moving = re.compile(rf"January {january}\b|mid-{january - 1}\b|\b{january + FORECAST_YEARS}\b|(?:to |and |–){january}\b|–{january - 1}\b|"
                         rf"{re.escape(financial_year(spend_year))}|{re.escape(financial_year(spend_year + 1))}")
     found = []
     for nb_path in [ROOT / "index.qmd", *book.notebooks()]:

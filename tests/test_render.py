@@ -84,35 +84,52 @@ def _fences(text: str) -> list[tuple[str, str]]:
     return found
 
 
+def _fence_faults(text: str) -> list[str]:
+    """What is wrong with the fenced divs of `text`: a close with nothing open, a div left open, or a
+    content-visible/hidden div that names no format."""
+    faults, depth = [], 0
+    for kind, attrs in _fences(text):
+        depth += 1 if kind == "open" else -1
+        if depth < 0:
+            faults.append("a ':::' closes a div that is not open")
+            depth = 0
+        if (".content-visible" in attrs or ".content-hidden" in attrs) and not re.search(r'(when|unless)-format="(html|typst|pdf)"', attrs):
+            faults.append(f"{attrs} names no format")
+    return faults + ([f"{depth} fenced div(s) never closed"] if depth else [])
+
+
 def test_fenced_divs_open_and_close_in_order_across_cells():
     """A chapter may open a fenced div (`::: {.content-visible …}`) in one Markdown cell and close it in a later one
     (chapter 8's HTML-only and PDF-only blocks); Quarto joins the cells, so the fences must balance over the whole
     chapter, never close one that is not open, and name a format where they select one. An unbalanced fence drops
     or duplicates content in one format only."""
     for nb_path in book.notebooks():
-        depth = 0
         text = "\n".join(c.source for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "markdown")
-        for kind, attrs in _fences(text):
-            depth += 1 if kind == "open" else -1
-            assert depth >= 0, f"{nb_path.name}: a ':::' closes a div that is not open"
-            if ".content-visible" in attrs or ".content-hidden" in attrs:
-                assert re.search(r'(when|unless)-format="(html|typst|pdf)"', attrs), f"{nb_path.name}: {attrs} names no format"
-        assert depth == 0, f"{nb_path.name}: {depth} fenced div(s) never closed"
+        assert not _fence_faults(text), f"{nb_path.name}: {_fence_faults(text)}"
 
 
-def test_the_fence_check_sees_an_unclosed_div():
-    assert [k for k, _ in _fences('::: {.content-visible when-format="html"}\nx\n:::\n::: {.callout}\ny')] == ["open", "close", "open"]
+def test_the_fence_check_sees_each_fault():
+    html = '::: {.content-visible when-format="html"}\nx\n:::\n'
+    assert _fence_faults(html) == []
+    assert _fence_faults(html + "::: {.callout-note}\ny") == ["1 fenced div(s) never closed"]
+    assert _fence_faults(":::\n" + html) == ["a ':::' closes a div that is not open"]
+    assert _fence_faults("::: {.content-visible}\nx\n:::") == ["{.content-visible} names no format"]
 
 
 def test_the_pdf_block_of_the_profiles_holds_a_static_stand_in_for_the_interactive_profile():
     """The interactive profile is HTML-only; the block shown in every other format must exist and point to tables
     and figures that are defined outside the HTML-only block, so the PDF loses no part of the profile."""
     cells = nbformat.read(ROOT / "chapters" / "08-profiles.ipynb", as_version=4).cells
-    html_only, other, where = [], [], None
+    html_only, other, stack = [], [], []
     for cell in cells:
+        inside = "html" in stack  # a cell that opens the HTML-only block is counted in it
         for kind, attrs in _fences(cell.source) if cell.cell_type == "markdown" else []:
-            where = ("html" if 'when-format="html"' in attrs else "other" if 'unless-format="html"' in attrs else where) if kind == "open" else None
-        (html_only if where == "html" else other).append(cell.source)
+            if kind == "open":
+                stack.append("html" if 'when-format="html"' in attrs else "other")
+                inside = inside or stack[-1] == "html"
+            else:
+                stack.pop()
+        (html_only if inside and cell.cell_type == "code" else other).append(cell.source)
     html_text, other_text = "\n".join(html_only), "\n".join(other)
     assert "label: fig-profile\n" in html_text, "the interactive profile is not in the HTML-only block"
     pdf_block = next(c.source for c in cells if 'unless-format="html"' in c.source)

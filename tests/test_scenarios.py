@@ -121,3 +121,13 @@ def test_the_command_line_answers_in_json_and_names_bad_input(model):
     assert len(bad.stderr.strip().splitlines()) == 1
     mixed = run("--la", LA, "--share", "0.1", "independent:mainstream")
     assert mixed.returncode == 2 and "--share moves plans in every LA" in mixed.stderr
+
+
+def test_a_scenario_is_shown_at_the_precision_its_monte_carlo_error_supports():
+    from analysis.report.value import rounded_scenario
+
+    result = {"scope": "X", "annual_change_top_up": {"median": -3_312_345.6, "q05": -3_812_345.6, "q95": -2_712_345.6,
+                                                     "mcse": 12_345.6}, "children_moved": 160.0}
+    out = rounded_scenario(result)
+    assert out["annual_change_top_up"] == {"median": -3_300_000.0, "q05": -3_800_000.0, "q95": -2_700_000.0, "mcse": 12_000.0}
+    assert out["scope"] == "X" and out["children_moved"] == 160.0 and result["annual_change_top_up"]["median"] == -3_312_345.6

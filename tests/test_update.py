@@ -199,10 +199,21 @@ def test_stale_grids_are_named_with_what_changed(tmp_path):
     assert "results/backtest.json (its data changed); rerun `python -m analysis grid backtest`" in text
 
 
-def test_a_new_january_stores_its_forecast_before_any_chapter_reads_it(tmp_path, monkeypatch):
+def test_update_stores_the_forecast_before_it_executes_chapters(tmp_path, monkeypatch):
+    """Chapter 8 reads the stored forecast of the next January, so `update` must store it before any chapter runs."""
+    calls = []
+    monkeypatch.setattr(update, "check", lambda scratch, store, log: (update.Report(), None))
+    monkeypatch.setattr(update, "stale_grids", lambda: {})
+    monkeypatch.setattr(update, "store_forecast", lambda report, log: calls.append("forecast"))
+    monkeypatch.setattr(update, "_execute", lambda report, log: calls.append("execute"))
+    assert update._run(tmp_path, accept=False, store=None, render=False, log=lambda _: None) == (update.Report(), 0)
+    assert calls == ["forecast", "execute"]
+
+
+def test_a_new_january_has_its_forecast_stored_once(tmp_path, monkeypatch):
     """When the forecast of the January after the panel's last is not stored (as after a SEN2 release with a new
-    January), `update` stores it with the table and writer of `python -m analysis forecast`, before chapters run,
-    and says so; once it is stored, a second update writes nothing."""
+    January), `store_forecast` stores it with the table and writer of `python -m analysis forecast` and says so;
+    once it is stored, it writes nothing."""
     from analysis.models.ehcp import EHCPModel, publish
 
     real = publish.path_for

@@ -276,8 +276,9 @@ def test_safety_valve_value_scales_the_effect_by_the_funded_las_own_spend(las):
     assert np.median(sv["spend_difference"]) == pytest.approx(expected, rel=0.01)
     assert sv["funded"] == len(funding) and sv["funding"] == pytest.approx(funding["amount"].sum())
     last = ev.panel[(ev.panel["year"] == sv["last_year"]) & ev.panel["la_code"].isin(funding["la_code"])]
+    assert last["ehcp_total"].notna().sum() == last["hn_spend"].notna().sum() == len(funding)  # every funded LA has both
     assert sv["per_plan"] == pytest.approx(funding["amount"].sum() / last["ehcp_total"].sum())
-    assert 0 < sv["share_of_spend"] == pytest.approx(sv["funding"] / sv["table"]["post_spend"].sum())
+    assert sv["years_of_spend"] == pytest.approx(funding["amount"].sum() / last["hn_spend"].sum())
     with pytest.raises(ValueError, match="not Safety Valve members"):
         claims.safety_valve_value(ev, funding.assign(la_code=funding["la_code"].where(funding.index > 0, "E06000001")))
 

@@ -195,9 +195,9 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame) -> dict:
     It is a divergence from comparison LAs, not a saving the programme caused (see the evaluation chapter's
     caveats: spend per head was already falling before the agreements), and it covers the one to four years
     observed since each start, while the funding is for the agreement's whole life (five to nine years), so
-    the two are set side by side, not divided. What can be divided is said as scale: the funding per plan in
-    these LAs in the last year (`per_plan`) and as a share of their high-needs spend since their start
-    (`share_of_spend`). Returns per-LA rows and draws.
+    the two are set side by side, not divided. What can be said is scale: the funding per plan in these LAs in
+    the last year (`per_plan`, over the LAs with a count that year) and against one year's high-needs spend of
+    theirs, the last (`years_of_spend`: the funding equals that many years of it). Returns per-LA rows and draws.
     """
     es = ev.event_study(SV)
     post = es.att_post()
@@ -214,14 +214,16 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame) -> dict:
         start = int(members[r.la_code])
         la = panel[panel["la_code"] == r.la_code]
         post_spend = la.loc[(la["year"] >= start) & (la["year"] <= last), "hn_spend"].sum()
-        plans = la.loc[la["year"] == last, "ehcp_total"].sum()
+        plans = la.loc[la["year"] == last, "ehcp_total"].sum(min_count=1)
+        last_spend = la.loc[la["year"] == last, "hn_spend"].sum(min_count=1)
         rows.append({"la_code": r.la_code, "la_name": r.la_name, "amount": r.amount, "first_treated_year": start,
                      "post_years": int(((la["year"] >= start) & (la["year"] <= last) & la["hn_spend"].notna()).sum()),
-                     "post_spend": post_spend, "plans": plans})
+                     "post_spend": post_spend, "plans": plans, "last_spend": last_spend})
     table = pd.DataFrame(rows)
     spend_diff = table["post_spend"].sum() * (1 - np.exp(-tau["hn_spend_per_head"]))
     plans_diff = table["plans"].sum() * (1 - np.exp(-tau["ehcp_rate"]))
     total = table["amount"].sum()
     return {"table": table, "last_year": last, "funding": total, "spend_difference": spend_diff, "plans_difference": plans_diff,
             "members": len(members), "funded": len(table),
-            "per_plan": total / table["plans"].sum(), "share_of_spend": total / table["post_spend"].sum()}
+            "per_plan": table.dropna(subset=["plans"])["amount"].sum() / table["plans"].sum(),
+            "years_of_spend": table.dropna(subset=["last_spend"])["amount"].sum() / table["last_spend"].sum()}

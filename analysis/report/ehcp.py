@@ -382,14 +382,17 @@ def forecast_text(model: EHCPModel, forecast: pd.DataFrame) -> str:
     latest = model.panel[model.panel["year"] == model.last_year]
     left_out = sorted(latest.loc[~latest["la_code"].isin(forecast["la_code"]), "la_name"])
     less = f" (less {', '.join(left_out)})" if left_out else ""
-    stored = publish.path_for(model.last_year + 1).relative_to(ROOT)
+    path = publish.path_for(model.last_year + 1)
     round_k = lambda x: charts.fmt_count(round(x, -3))
+    change = england["median"] / observed - 1
+    stored = (f"The forecast of January {model.last_year + 1} for every LA is stored, with the date it was made and the data "
+              f"it was made from, in `{path.relative_to(ROOT)}`" if path.exists() else
+              f"The forecast of January {model.last_year + 1} for every LA is not stored yet: `python -m analysis forecast` "
+              f"(or `update`) writes it to `{path.relative_to(ROOT)}`")
     return (f"If the trends continue, England{less} will have about {round_k(england['median'])} active EHC plans in January "
             f"{model.forecast_to} (90% interval {round_k(england['q05'])} to {round_k(england['q95'])}), "
-            f"{england['median'] / observed - 1:.0%} more than the {charts.fmt_count(observed)} of January {model.last_year}.\n\n"
-            f"The forecast of January {model.last_year + 1} for every LA is stored, with the date it was made and the data it "
-            f"was made from, in `{stored}` (`python -m analysis forecast`), so that it can be scored when DfE publishes "
-            f"January {model.last_year + 1}.")
+            f"{abs(change):.0%} {'more' if change >= 0 else 'fewer'} than the {charts.fmt_count(observed)} of January "
+            f"{model.last_year}.\n\n{stored}, so that it can be scored when DfE publishes January {model.last_year + 1}.")
 
 
 def forecast_table(model: EHCPModel, forecast: pd.DataFrame, year: int) -> pd.DataFrame:

@@ -412,6 +412,10 @@ def _council_params(summary: pd.DataFrame, default: str) -> list[alt.Parameter]:
     width = len(str(summary["la_code"].iloc[0]))
     query = f"lower(trim({_FIND}))"
     exact, start = f"indexof({_INDEX}, '|' + {query} + '=')", f"indexof({_INDEX}, '|' + {query})"
+    held = f"indexof({_INDEX}, {query})"
+    after = f"slice({_INDEX}, {held})"
+    # a match counts only inside a name: the next '=' (the name's end) comes before the next '|' (not in a code)
+    in_name = f"{held} >= 0 && indexof({after}, '=') >= 0 && indexof({after}, '=') < indexof({after}, '|')"
     rest = f"slice({_INDEX}, {_AT})"
     code = f"slice({rest}, indexof({rest}, '=') + 1, indexof({rest}, '=') + 1 + {width})"
     return [
@@ -420,7 +424,7 @@ def _council_params(summary: pd.DataFrame, default: str) -> list[alt.Parameter]:
         alt.param(name=_FIND, value="", bind=alt.binding(input="search", placeholder="e.g. tyneside", name="or type part of its name: ",
                                                          autocomplete="off", debounce=150)),
         alt.param(name=_INDEX, value=_search_index(summary)),
-        alt.param(name=_AT, expr=f"length({query}) > 0 ? ({exact} >= 0 ? {exact} : {start} >= 0 ? {start} : indexof({_INDEX}, {query})) : -1"),
+        alt.param(name=_AT, expr=f"length({query}) > 0 ? ({exact} >= 0 ? {exact} : {start} >= 0 ? {start} : {in_name} ? {held} : -1) : -1"),
         alt.param(name=_LA, expr=f"{_AT} >= 0 ? {code} : {_PICK}"),
     ]
 
@@ -615,6 +619,8 @@ def years_text(profiles: Profiles) -> str:
                "deficit_pct": "the DSG deficit"}
     when = lambda m: f"January {last[m]}" if m == "plans" else financial_year(int(last[m]))
     said = [f"{name} to {when(m)}" for m, name in sources.items() if m in last.index]
+    if last.reindex(list(sources)).dropna().nunique() == 1:  # one panel year: a January and its financial year
+        return "Every measure runs to the same panel year: " + "; ".join(said) + "."
     return ("The measures run to different years, as each source is published: " + "; ".join(said)
             + ". Each profile shows every measure's latest year.")
 
@@ -640,7 +646,7 @@ def small_multiples(profiles: Profiles, measure: str, ticks: list[float], fmt: s
         x=alt.X("year:Q", title=None, axis=None),
         y=alt.Y("v:Q", title=None, axis=alt.Axis(values=ticks, format=fmt, labelFontSize=7, grid=True)),
         color=alt.Color("series:N", title=None, scale=alt.Scale(domain=shown, range=[
-            {"LA": charts.OKABE_ITO[0], _NEIGHBOURS: charts.OKABE_ITO[1], "England": "#999999"}[k] for k in shown]),
+            dict(zip(["LA", _NEIGHBOURS, "England"], _SERIES_COLOURS))[k] for k in shown]),
                         legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("la_name:N", title="LA"), alt.Tooltip("year:Q", format="d", title="Year"),
                  alt.Tooltip("v:Q", title=label, format=fmt)],

@@ -248,15 +248,16 @@ def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
     found them (`simulated`: `simulation.coverage`), and how many of the clear ones no check qualifies."""
     from scipy import stats as distributions
 
-    lines, clear, firm, total = [], 0, 0, 0
+    lines, excludes, only_just, firm, total = [], 0, 0, 0, 0
     for programme, name in programmes.PROGRAMMES.items():
         for r in headline_table(ev, programme).itertuples():
             total += 1
-            found = _cautions(r)
-            clear += is_clear(stats(r, "effect"))
-            firm += is_clear(stats(r, "effect")) and not found
+            found, clarity = _cautions(r), _clarity(stats(r, "effect"))
+            excludes += r.effect_lo > 0 or r.effect_hi < 0
+            only_just += clarity.startswith("only just")
+            firm += clarity == "clear" and not found
             cautions = (" Qualified by the checks above: " + "; ".join(found) + ".") if found else ""
-            just = "" if is_clear(stats(r, "effect")) or not (r.effect_lo > 0 or r.effect_hi < 0) else f" ({_clarity(stats(r, 'effect'))})"
+            just = f" ({clarity})" if clarity.startswith("only just") else ""
             if r.outcome not in _IN_COUNTS:
                 lines.append(f"- **{name}, {r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
                              f"{verdict(r.effect_lo, r.effect_hi)} similar LAs{just} (no count to put it in).{cautions}")
@@ -276,18 +277,19 @@ def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
                          f"{'' if money else ' ' + counted} in the year before it joined, the median), "
                          + (f"about the same {'' if money else 'number of '}{words.removeprefix('of its ')} as in similar LAs" if _direction(median, money) == "no difference"
                             else f"about {_direction(median, money)} {words} than in similar LAs")
-                         + f" (90% interval: {span}; {_clarity(stats(r, 'effect'))})."
+                         + f" (90% interval: {span}; {clarity})."
                          + cautions)
     lo, hi = (int(v) for v in distributions.binom.ppf([0.05, 0.95], total, 0.1))
     event = simulated[simulated["estimator"] == "event study"]
     miss = 1 - float((event["coverage_90"] * event["n"]).sum() / event["n"].sum())
-    lines.append(f"\nOf these {total} estimates, {clear} {'has' if clear == 1 else 'have'} a 90% interval that excludes no "
-                 f"difference. If neither programme had changed anything, calibrated intervals would give about "
+    lines.append(f"\nOf these {total} estimates, {excludes} {'has' if excludes == 1 else 'have'} a 90% interval that excludes no "
+                 "difference" + (f" ({only_just} of them only just, within Monte Carlo error)" if only_just else "") + ". If "
+                 f"neither programme had changed anything, calibrated intervals would give about "
                  f"{0.1 * total:.0f} such by chance ({lo} to {hi} in nine cases out of ten, if the estimates were independent; "
                  f"they share LAs and years, so the range is wider), and intervals that miss as often as the event study's did "
                  f"in the simulation study ({100 * miss:.0f}% of the time) about {miss * total:.0f}."
-                 + ("" if not clear else " Every one of them is qualified by a check above." if not firm else
-                    f" {firm} of them {'is' if firm == 1 else 'are'} qualified by none of the checks above."))
+                 + ("" if not excludes else f" {firm} of the {excludes} {'clears' if firm == 1 else 'clear'} no difference by "
+                    "more than its Monte Carlo error with no check above qualifying it."))
     return ("Each line is the average difference after the start, put in children, requests or pounds for a typical "
             "programme LA: a difference in the figures between programme LAs and similar LAs, not shown to have been "
             "caused by the programme.\n\n" + "\n".join(lines))
@@ -482,9 +484,10 @@ def deficit_text(ev: Evaluation) -> str:
 def followup_text(ev: Evaluation) -> str:
     """How many years after the start the earliest and the latest Safety Valve cohorts are followed: event times
     0 to POST, cut at the panel's last year, so the sentence follows the data."""
-    starts = sorted(ev.treatment.loc[ev.treatment["programme"] == "safety_valve", "first_treated_year"].unique())
+    starts = sorted(g for g in ev.treatment.loc[ev.treatment["programme"] == "safety_valve", "first_treated_year"].unique()
+                    if g <= ev.last_year)  # a cohort that starts after the data has no year to follow yet
     years = [min(programmes.POST, ev.last_year - int(g)) + 1 for g in (starts[0], starts[-1])]
-    said = [f"{n} year" + ("s" if n > 1 else "") for n in years]
+    said = [f"{n} year" + ("" if n == 1 else "s") for n in years]
     return (f"With data to {ev.last_year} the earliest Safety Valve LAs are followed for {said[0]} (event times "
             f"0–{years[0] - 1}) and the latest for {said[1]}.")
 
@@ -617,10 +620,11 @@ def simulation_text(coverage: pd.DataFrame, cal: simulation.Calibration, estimat
             + "; ".join(readings) + " (@tbl-prog-simulation). "
             + (f"So {' and '.join(usable)} intervals can be read at face value under selection on deficits and the mean "
                "reversion that follows. " if usable else "")
-            + (f"{'So ' if not usable else ''}{'; '.join(short)} under selection on deficits and the mean reversion that "
-               "follows: read them as that, so a difference that only just excludes zero is weaker evidence than it looks. "
+            + (f"{'So t' if not usable else 'T'}{'; '.join(short)[1:]} under selection on deficits and the mean reversion "
+               "that follows: read them as that, so a difference that only just excludes zero is weaker evidence than it looks. "
                if short else "")
-            + (f"{' and '.join(not_usable).capitalize()} intervals cannot be read at face value. " if not_usable else "")
+            + (f"{' and '.join(not_usable)[:1].upper()}{' and '.join(not_usable)[1:]} intervals cannot be read at face value. "
+               if not_usable else "")
             + "The simulation tests one mechanism, temporary deviations that fall back; deficits that signal lasting "
             "differences in trend are what the later-members design and the trend sensitivity bear on. With deficits as linked to the outcomes as in the real data and no effect at all, the event "
             f"study found a difference at least as large as the real {_SIMULATED} one in: " + as_large + ".")

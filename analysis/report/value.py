@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from analysis.evaluation import claims
+from analysis.evaluation import claims, value
 from analysis.models.fitting import interval
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
 from analysis.report import programme_effects
@@ -36,10 +36,10 @@ def rounded_scenario(result: dict) -> dict:
     """A `Scenario.result` with each estimate at the precision its Monte Carlo error supports (its MCSE to two
     significant figures), as the command line prints it and the chapter shows it."""
     out = dict(result)
-    for key, value in result.items():
-        if isinstance(value, dict) and "mcse" in value:
-            d = places(value["mcse"])
-            out[key] = {k: (round(v, d) if k != "mcse" else float(f"{v:.2g}")) for k, v in value.items()}
+    for key, item in result.items():
+        if isinstance(item, dict) and "mcse" in item:
+            d = places(item["mcse"])
+            out[key] = {k: (round(v, d) if k != "mcse" else float(f"{v:.2g}")) for k, v in item.items()}
     return out
 
 
@@ -177,8 +177,8 @@ def _within_cell(within: pd.DataFrame, o) -> str:
     return f"{signed(est, d)} {'pp' if o.unit == '%' else o.unit} ({signed(lo, d)} to {signed(hi, d)})"
 
 
-#: How the chapter names each group of outcomes (the groups of the combined score's other weightings).
-GROUPS = {"process": "process", "education": "education", "transition": "transition", "attendance": "attendance and behaviour"}
+#: How the chapter names each group of outcomes: as the combined score's other weightings name them.
+GROUPS = {group: name.removesuffix(" only") for name, group in value.WEIGHTINGS.items() if group}
 
 
 def reading_table() -> pd.DataFrame:
