@@ -200,6 +200,8 @@ def test_typing_part_of_a_name_shows_the_first_council_that_holds_it(profiles):
     for name in hidden:  # typed in full, such a name still shows its own council
         assert _title(_render(spec, WS, name)) == f"Profile: {name}"
     assert _title(_render(spec, BURY, "zzz")) == "No council’s name holds “zzz”. Profile: Bury"
+    for odd in ("0600", "=", "|"):  # text found only in the index's codes or separators is not a name
+        assert _title(_render(spec, BURY, odd)) == f"No council’s name holds “{odd}”. Profile: Bury", odd
     assert _title(_render(spec, BURY, "")) == "Profile: Bury"
     every = profiles.summary
     for code, name in zip(every["la_code"], every["la_name"]):  # every LA can be found by its full name

@@ -414,8 +414,9 @@ def _council_params(summary: pd.DataFrame, default: str) -> list[alt.Parameter]:
     exact, start = f"indexof({_INDEX}, '|' + {query} + '=')", f"indexof({_INDEX}, '|' + {query})"
     held = f"indexof({_INDEX}, {query})"
     after = f"slice({_INDEX}, {held})"
-    # a match counts only inside a name: the next '=' (the name's end) comes before the next '|' (not in a code)
-    in_name = f"{held} >= 0 && indexof({after}, '=') >= 0 && indexof({after}, '=') < indexof({after}, '|')"
+    # a match counts only inside a name: the name's end ('=') comes after the matched text and before the next '|'
+    in_name = (f"{held} >= 0 && indexof({after}, '=') >= length({query}) && "
+               f"indexof({after}, '=') < indexof({after}, '|')")
     rest = f"slice({_INDEX}, {_AT})"
     code = f"slice({rest}, indexof({rest}, '=') + 1, indexof({rest}, '=') + 1 + {width})"
     return [
