@@ -306,6 +306,8 @@ def _programme(numbers: dict[str, KeyNumber], programme: str) -> str:
 
 def _review_split() -> str:
     """The split of West Sussex's reviewed children the key number uses (the first of `claims.REVIEW_SPLITS`), in words."""
+    from analysis.evaluation import claims
+
     split = next(iter(claims.REVIEW_SPLITS.values()))
     return "in proportion to the LA's plans" if split is None else f"{split[0]} state, {split[1]} independent"
 
