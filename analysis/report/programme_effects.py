@@ -288,8 +288,10 @@ def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
                  f"{0.1 * total:.0f} such by chance ({lo} to {hi} in nine cases out of ten, if the estimates were independent; "
                  f"they share LAs and years, so the range is wider), and intervals that miss as often as the event study's did "
                  f"in the simulation study ({100 * miss:.0f}% of the time) about {miss * total:.0f}."
-                 + ("" if not excludes else f" {firm} of the {excludes} {'clears' if firm == 1 else 'clear'} no difference by "
-                    "more than its Monte Carlo error with no check above qualifying it."))
+                 + ("" if not excludes else
+                    f" None of the {excludes} excludes it by more than Monte Carlo error without a check above qualifying it."
+                    if not firm else f" {firm} of the {excludes} {'excludes' if firm == 1 else 'exclude'} it by more than Monte "
+                    f"Carlo error with no check above qualifying {'it' if firm == 1 else 'them'}."))
     return ("Each line is the average difference after the start, put in children, requests or pounds for a typical "
             "programme LA: a difference in the figures between programme LAs and similar LAs, not shown to have been "
             "caused by the programme.\n\n" + "\n".join(lines))
