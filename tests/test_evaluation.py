@@ -428,3 +428,32 @@ def test_an_interval_is_clear_only_beyond_its_monte_carlo_error():
     assert effects.is_clear(just | {"hi": -0.8}) and effects._clarity(just | {"hi": -0.8}) == "clear"
     assert effects.is_clear(just | {"hi_mcse": 0.01, "lo_mcse": 0.01})  # a small MCSE shows −0.2, which is not zero
     assert not effects.is_clear(just | {"hi": 0.3}) and effects._clarity(just | {"hi": 0.3}) == "includes no difference"
+
+
+def test_intervals_that_look_the_same_read_the_same():
+    """Every reading (higher, lower, not clearly different; a check that qualifies an estimate or not) comes from
+    the interval as shown: ends −0.04 and +0.04 both show as +0.0, so both read 'not clearly different', and a
+    sensitivity whose interval shows as the main one's cannot be listed as reading differently."""
+    from types import SimpleNamespace
+
+    from analysis.report import programme_effects as effects
+
+    below = {"median": -2.0, "lo": -4.0, "hi": -0.04}
+    above = below | {"hi": 0.04}
+    assert effects.interval_numbers(below) == effects.interval_numbers(above)
+    assert effects.verdict(below) == effects.verdict(above) == "not clearly different from"
+    assert effects.verdict(below | {"hi": -0.06}) == "lower than in"  # shown as −0.1
+    assert effects.verdict({"median": 500.0, "lo": 40.0, "hi": 900.0, "lo_mcse": 30.0, "hi_mcse": 30.0}) == \
+        "not clearly different from"  # an MCSE of 30 shows the ends to the hundred: 0 to +900
+    row = SimpleNamespace(units="pct", **{f"{k}_{s}": v for k, d in
+                                          {"effect": below | {"hi": -0.06}, "pre_trend": above, "placebo_time": below,
+                                           "later_waves": below | {"hi": -0.06}, "deficit_sensitivity": below | {"hi": -0.06}}.items()
+                                          for s, v in d.items()})
+    assert effects._cautions(row) == []  # neither pre-period check shows an interval clear of zero
+
+
+def test_a_reading_rounds_the_ends_as_shown():
+    from analysis.report.precision import reading
+
+    assert reading(0.04, 2.0, 1) == 0 and reading(0.06, 2.0, 1) == 1 and reading(-3.0, -0.06, 1) == -1
+    assert reading(40.0, 900.0, -2) == 0 and reading(60.0, 900.0, -2) == 1

@@ -30,7 +30,7 @@ from analysis import paths
 from analysis.atomic import write_atomic
 from analysis.data.finance import financial_year
 from analysis.models import fitting
-from analysis.report.precision import places
+from analysis.report.precision import places, reading
 
 STORED = paths.ROOT / "results" / "key_numbers.json"
 #: The book's key findings, written from the stored key numbers and included at the top of `index.qmd`.
@@ -280,9 +280,11 @@ def _ends(numbers: dict[str, KeyNumber], lo: str, hi: str, scale: float = 1.0, s
 
 
 def _reading(numbers: dict[str, KeyNumber], key: str) -> int:
-    """+1 or −1 when the 90% interval of the number at `key` lies above or below zero, 0 when it includes zero."""
-    lo, hi = numbers[f"{key}_q05"].value, numbers[f"{key}_q95"].value
-    return 1 if lo > 0 else -1 if hi < 0 else 0
+    """+1 or −1 when the 90% interval of the number at `key`, its ends as `_ends` shows them, lies above or below
+    zero; 0 when it includes zero."""
+    lo, hi = numbers[f"{key}_q05"], numbers[f"{key}_q95"]
+    mcse = max(lo.mcse, hi.mcse)
+    return reading(lo.value, hi.value, places(mcse) if mcse > 0 else 2)
 
 
 def _programme(numbers: dict[str, KeyNumber], programme: str) -> str:

@@ -26,3 +26,11 @@ def signed_at(x: float, mcse: float = 0.0, most: int = 1) -> str:
     d = min(most, places(mcse))
     text = f"{round(x, d):+.{max(d, 0)}f}"
     return "+" + text[1:] if float(text) == 0 else text
+
+
+def reading(lo: float, hi: float, digits: int) -> int:
+    """+1 or −1 when an interval, its ends shown to `digits` decimal places (negative: tens, hundreds …), lies
+    wholly above or below zero; 0 when it includes zero as shown. Reading the ends as shown, not as computed, means
+    two intervals that look the same read the same, and an end that rounds to zero is no difference."""
+    lo, hi = round(lo, digits), round(hi, digits)
+    return 1 if lo > 0 else -1 if hi < 0 else 0

@@ -24,6 +24,7 @@ from analysis.evaluation.experiment import (
     names,
 )
 from analysis.report import charts
+from analysis.report import precision
 from analysis.report.precision import signed_at
 
 _ORDER = list(programmes.OUTCOMES)
@@ -142,10 +143,15 @@ def stats(row, prefix: str = "") -> dict[str, float]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _ends_mcse(s: dict[str, float]) -> float:
+    """The Monte Carlo error an interval's two ends share: the larger of theirs (0 without MCSEs)."""
+    return max((e for e in (s.get("lo_mcse", 0.0), s.get("hi_mcse", 0.0)) if e == e), default=0.0)
+
+
 def interval_numbers(s: dict[str, float]) -> tuple[str, str, str]:
     """Median, lower and upper end of a summary as text, one decimal or fewer where the Monte Carlo error is too
     large for it (`signed_at`); the two ends share the coarser precision. No MCSE (least squares) gives one decimal."""
-    ends = max((e for e in (s.get("lo_mcse", 0.0), s.get("hi_mcse", 0.0)) if e == e), default=0.0)
+    ends = _ends_mcse(s)
     return signed_at(s["median"], s.get("median_mcse", 0.0)), signed_at(s["lo"], ends), signed_at(s["hi"], ends)
 
 
@@ -155,13 +161,17 @@ def effect_text(s: dict[str, float], units: str) -> str:
     return f"{median}{_UNIT_WORDS[units]} (90% interval {lo} to {hi})"
 
 
+def reading(s: dict[str, float]) -> int:
+    """+1 or −1 when a summary's 90% interval, as `interval_numbers` shows it, lies above or below no difference; 0
+    when it includes it (an end shown as zero included). Every reading in the chapters (higher, lower, not clearly
+    different; a check that qualifies an estimate or not) comes from here, so an interval reads as it is shown."""
+    return precision.reading(s["lo"], s["hi"], min(1, precision.places(_ends_mcse(s))))
+
+
 def is_clear(s: dict[str, float]) -> bool:
-    """Whether a 90% interval excludes no difference by more than its Monte Carlo error: it excludes zero, and its
-    end nearest zero, shown at the precision its MCSE supports (`interval_numbers`), is not zero."""
-    if not (s["lo"] > 0 or s["hi"] < 0):
-        return False
-    _, lo, hi = interval_numbers(s)
-    return float((lo if s["lo"] > 0 else hi).replace("\u2212", "-")) != 0
+    """Whether a 90% interval excludes no difference by more than its Monte Carlo error: its end nearest zero,
+    shown at the precision its MCSE supports (`interval_numbers`), is not zero and on the far side of it."""
+    return reading(s) != 0
 
 
 def _clarity(s: dict[str, float]) -> str:
@@ -174,22 +184,22 @@ def _clarity(s: dict[str, float]) -> str:
     return "includes no difference"
 
 
-def verdict(lo: float, hi: float) -> str:
-    """Plain reading of a 90 % interval for a difference from comparison LAs."""
-    return "higher than in" if lo > 0 else "lower than in" if hi < 0 else "not clearly different from"
+def verdict(s: dict[str, float]) -> str:
+    """Plain reading of a 90 % interval for a difference from comparison LAs, as the interval is shown (`reading`)."""
+    return {1: "higher than in", -1: "lower than in", 0: "not clearly different from"}[reading(s)]
 
 
 def _cautions(r) -> list[str]:
     """The checks that qualify one outcome's average effect (a row of `headline_table`), in words."""
-    found = []
-    if r.pre_trend_lo > 0 or r.pre_trend_hi < 0:
+    found, effect = [], stats(r, "effect")
+    if reading(stats(r, "pre_trend")):
         found.append(f"the groups already differed before the start ({effect_text(stats(r, 'pre_trend'), r.units)})")
-    if r.placebo_time_lo > 0 or r.placebo_time_hi < 0:
+    if reading(stats(r, "placebo_time")):
         found.append(f"a fake start {PLACEBO_SHIFT} years early also shows a difference ({effect_text(stats(r, 'placebo_time'), r.units)})")
-    if verdict(r.later_waves_lo, r.later_waves_hi) != verdict(r.effect_lo, r.effect_hi):
+    if reading(stats(r, "later_waves")) != reading(effect):
         found.append("against the programme's own later members, before they joined, the difference is "
                      f"{effect_text(stats(r, 'later_waves'), r.units)}")
-    if (r.deficit_sensitivity_lo > 0 or r.deficit_sensitivity_hi < 0) != (r.effect_lo > 0 or r.effect_hi < 0):
+    if bool(reading(stats(r, "deficit_sensitivity"))) != bool(reading(effect)):
         found.append(f"without deficit-like comparison LAs the estimate is {effect_text(stats(r, 'deficit_sensitivity'), r.units)}")
     return found
 
@@ -199,7 +209,7 @@ def findings_text(ev: Evaluation, programme: str) -> str:
     lines = []
     for r in headline_table(ev, programme).itertuples():
         text = (f"- **{r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
-                f"{verdict(r.effect_lo, r.effect_hi)} comparison LAs.")
+                f"{verdict(stats(r, 'effect'))} comparison LAs.")
         found = _cautions(r)
         lines.append(text + (" Caution: " + "; ".join(found) + "." if found else " The checks below do not contradict this."))
     return "\n".join(lines)
@@ -257,17 +267,18 @@ def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
             only_just += clarity.startswith("only just")
             firm += clarity == "clear" and not found
             cautions = (" Qualified by the checks above: " + "; ".join(found) + ".") if found else ""
-            just = f" ({clarity})" if clarity.startswith("only just") else ""
+            just = (" (its interval excludes no difference, but by less than its Monte Carlo error)"
+                    if clarity.startswith("only just") else "")
             if r.outcome not in _IN_COUNTS:
                 lines.append(f"- **{name}, {r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
-                             f"{verdict(r.effect_lo, r.effect_hi)} similar LAs{just} (no count to put it in).{cautions}")
+                             f"{verdict(stats(r, 'effect'))} similar LAs{just} (no count to put it in).{cautions}")
                 continue
             column, counted, words = _IN_COUNTS[r.outcome]
             money = counted == "£"
             base = _typical_base(ev, programme, column)
             if not np.isfinite(base):
                 lines.append(f"- **{name}, {r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
-                             f"{verdict(r.effect_lo, r.effect_hi)} similar LAs{just} (its programme LAs have no count the year "
+                             f"{verdict(stats(r, 'effect'))} similar LAs{just} (its programme LAs have no count the year "
                              f"before they joined).{cautions}")
                 continue
             median, lo, hi = (base * v / 100 for v in (r.effect_median, r.effect_lo, r.effect_hi))
@@ -389,7 +400,7 @@ def sensitivities_text(ev: Evaluation, table: pd.DataFrame) -> str:
     for (programme, o), part in table.groupby(["programme", "outcome"], sort=False):
         main = part[part["analysis"] == "main"].iloc[0]
         others = part[part["analysis"] != "main"]
-        differ = [labels[r.analysis] for r in others.itertuples() if verdict(r.lo, r.hi) != verdict(main["lo"], main["hi"])]
+        differ = [labels[r.analysis] for r in others.itertuples() if reading(stats(r)) != reading(stats(main))]
         reading = ("every analysis reads the same way as the main one (higher, lower or not clearly different)" if not differ else
                    f"the reading (higher, lower or not clearly different) differs in: {'; '.join(differ)}")
         lo, hi = others.loc[others["median"].idxmin()], others.loc[others["median"].idxmax()]
@@ -863,10 +874,9 @@ def imputation_text(ev: Evaluation, results: list[imputation.Imputation], covera
     pairs = [(r, by_key[(r.programme, r.outcome)]) for r in results]
     ratios = [(t.hi - t.lo) / (r.post["hi"] - r.post["lo"]) for r, t in pairs]
     gap = max(abs(t.estimate - r.post["median"]) for r, t in pairs)
-    clear = lambda lo, hi: lo > 0 or hi < 0
     name = lambda r: f"{programmes.PROGRAMMES[r.programme]}, {programmes.OUTCOMES[r.outcome].label}"
-    lost = [name(r) for r, t in pairs if clear(r.post["lo"], r.post["hi"]) and not clear(t.lo, t.hi)]
-    gained = [name(r) for r, t in pairs if clear(t.lo, t.hi) and not clear(r.post["lo"], r.post["hi"])]
+    lost = [name(r) for r, t in pairs if is_clear(r.post) and not is_clear(_two_stage(t))]
+    gained = [name(r) for r, t in pairs if is_clear(_two_stage(t)) and not is_clear(r.post)]
     width = (f"{min(ratios):.1f} to {max(ratios):.1f} times as wide" if min(ratios) > 1 else
              f"from {min(ratios):.1f} to {max(ratios):.1f} times as wide")
     lines.append(

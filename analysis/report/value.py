@@ -350,7 +350,7 @@ def _effect_numbers(row, prefix: str) -> tuple[str, ...]:
 def sv_children_text(effects: pd.DataFrame) -> str:
     """The Safety Valve estimates for the evaluation's child outcomes (rows of `experiment.headline_table`)."""
     rows = effects.set_index("outcome").loc[list(CHILD_OUTCOMES)]
-    clear = [(r.effect_lo > 0) or (r.effect_hi < 0) for r in rows.itertuples()]
+    clear = [programme_effects.is_clear(programme_effects.stats(r, "effect")) for r in rows.itertuples()]
     parts = [f"{_lower(r.label)} {m} {r.units} (90% interval {lo} to {hi})"
              for r in rows.itertuples() for m, lo, hi in [_effect_numbers(r, "effect")]]
     verdict = ("none of which can be told apart from no difference" if not any(clear) else
