@@ -379,8 +379,7 @@ def forecast_text(model: EHCPModel, forecast: pd.DataFrame) -> str:
     forecast is stored for scoring."""
     england = forecast[(forecast["la_code"] == ENGLAND[0]) & (forecast["year"] == model.forecast_to)].iloc[0]
     observed = model.data().query("year == @model.last_year")["y"].sum()
-    latest = model.panel[model.panel["year"] == model.last_year]
-    left_out = sorted(latest.loc[~latest["la_code"].isin(forecast["la_code"]), "la_name"])
+    left_out = list(publish.not_forecast(model, forecast)["la_name"])
     less = f" (less {', '.join(left_out)})" if left_out else ""
     path = publish.path_for(model.last_year + 1)
     round_k = lambda x: charts.fmt_count(round(x, -3))

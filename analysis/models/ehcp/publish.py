@@ -37,6 +37,13 @@ def round_sig(values: pd.Series, digits: int = 3) -> pd.Series:
     return pd.Series(np.round(np.round(v / np.maximum(scale, 1.0)) * np.maximum(scale, 1.0)), index=values.index)
 
 
+def not_forecast(model, forecast: pd.DataFrame) -> pd.DataFrame:
+    """The LAs (`la_code`, `la_name`, sorted by name) in the panel's last January that `forecast` leaves out: the
+    model does not forecast an LA whose last count is flagged as a reporting break."""
+    latest = model.panel[model.panel["year"] == model.last_year]
+    return latest.loc[~latest["la_code"].isin(forecast["la_code"]), ["la_code", "la_name"]].sort_values("la_name")
+
+
 def forecast_table(model, january: int, issued: dt.date | None = None) -> pd.DataFrame:
     """The forecast of `january` for every LA the model forecasts, England, and a row for every LA it cannot.
 
@@ -56,8 +63,7 @@ def forecast_table(model, january: int, issued: dt.date | None = None) -> pd.Dat
         out[q] = round_sig(forecast[q]).to_numpy()
     out["note"] = ""
     out.loc[out["la_code"] == ENGLAND[0], "note"] = "sum over the LAs forecast"
-    latest = model.panel[model.panel["year"] == model.last_year]
-    skipped = latest[~latest["la_code"].isin(out["la_code"])]
+    skipped = not_forecast(model, out)
     if len(skipped):
         out.loc[out["la_code"] == ENGLAND[0], "note"] = f"sum over the LAs forecast (all but {', '.join(skipped['la_name'])})"
         gaps = pd.DataFrame({"la_code": skipped["la_code"], "la_name": skipped["la_name"], "january": january,
