@@ -120,12 +120,18 @@ def test_effects_are_shown_at_the_precision_their_monte_carlo_error_supports():
     assert effects.effect_text({"median": -0.4, "lo": -1.3, "hi": 0.2, "lo_mcse": 0.1, "hi_mcse": 0.1}, "pp").endswith("-1 to +0)")
 
 
+def _s(median: float, lo: float, hi: float) -> dict[str, float]:
+    return {"median": median, "lo": lo, "hi": hi}
+
+
 def test_two_estimates_are_compared_by_direction_and_clarity():
     from analysis.report.programme_effects import _agreement
 
-    assert _agreement((-3.0, -5.0, -1.0), (-4.0, -7.0, -2.0)) == "the same direction, with intervals that overlap"
-    assert _agreement((-3.0, -4.0, -2.5), (-8.0, -9.0, -6.0)) == "the same direction, with intervals that do not overlap"
-    assert _agreement((3.0, 1.5, 4.5), (-4.0, -7.0, -2.0)) == "opposite directions, both clear"
-    assert _agreement((3.1, 1.7, 4.7), (-2.0, -3.9, 0.0)).startswith("a different reading: only the first is clear")
-    assert _agreement((0.5, -1.0, 2.0), (0.3, -2.0, 2.5)) == "neither is clear"
-    assert _agreement((0.5, -1.0, 2.0), (-0.3, -2.0, 1.5)) == "neither is clear, and their medians lie on opposite sides of zero"
+    assert _agreement(_s(-3.0, -5.0, -1.0), _s(-4.0, -7.0, -2.0)) == "the same direction, with intervals that overlap"
+    assert _agreement(_s(-3.0, -4.0, -2.5), _s(-8.0, -9.0, -6.0)) == "the same direction, with intervals that do not overlap"
+    assert _agreement(_s(3.0, 1.5, 4.5), _s(-4.0, -7.0, -2.0)) == "opposite directions, both clear"
+    assert _agreement(_s(3.1, 1.7, 4.7), _s(-2.0, -3.9, 0.0)).startswith("a different reading: only the first is clear")
+    assert _agreement(_s(0.5, -1.0, 2.0), _s(0.3, -2.0, 2.5)) == "neither is clear"
+    assert _agreement(_s(0.5, -1.0, 2.0), _s(-0.3, -2.0, 1.5)) == "neither is clear, and their medians lie on opposite sides of zero"
+    # read as shown: an end of −0.04 shows as +0.0, so that interval is not clear
+    assert _agreement(_s(-2.0, -4.0, -0.04), _s(-2.5, -4.0, -1.0)).startswith("a different reading: only the second is clear")

@@ -401,12 +401,12 @@ def sensitivities_text(ev: Evaluation, table: pd.DataFrame) -> str:
         main = part[part["analysis"] == "main"].iloc[0]
         others = part[part["analysis"] != "main"]
         differ = [labels[r.analysis] for r in others.itertuples() if reading(stats(r)) != reading(stats(main))]
-        reading = ("every analysis reads the same way as the main one (higher, lower or not clearly different)" if not differ else
-                   f"the reading (higher, lower or not clearly different) differs in: {'; '.join(differ)}")
+        agreement = ("every analysis reads the same way as the main one (higher, lower or not clearly different)" if not differ
+                     else f"the reading (higher, lower or not clearly different) differs in: {'; '.join(differ)}")
         lo, hi = others.loc[others["median"].idxmin()], others.loc[others["median"].idxmax()]
         at = lambda r: signed_at(r["median"], r.get("median_mcse", 0.0))  # no MCSE column: no Monte Carlo error, one decimal
         lines.append(f"- **{programmes.PROGRAMMES[programme]}, {programmes.OUTCOMES[o].label}**: from "
-                     f"{at(lo)} to {at(hi)} {_unit(o)} across the other analyses, against {at(main)} in the main one; {reading}.")
+                     f"{at(lo)} to {at(hi)} {_unit(o)} across the other analyses, against {at(main)} in the main one; {agreement}.")
     return "\n".join(lines)
 
 
@@ -437,7 +437,7 @@ def placebo_text(summary: pd.DataFrame) -> str:
     covers = ", ".join(f"{100 * v:.0f}% for placebos {_FAMILIES[f]}" for f, v in cover.items())
     low = cover[cover < 0.8]
     narrow = cover[(cover >= 0.8) & (cover < 0.9 - _chance_range(n))]
-    reading = ("**well below the 90% a calibrated interval gives** for placebos " + " and ".join(_FAMILIES[f] for f in low.index)
+    verdict_text = ("**well below the 90% a calibrated interval gives** for placebos " + " and ".join(_FAMILIES[f] for f in low.index)
                + ": under those conditions the design finds differences where there are none, so a real estimate should be "
                "read against the placebo spread (@fig-placebo-space), not against its own interval" if len(low) else
                "for placebos " + " and ".join(_FAMILIES[f] for f in narrow.index) + " that is further below 90% than chance "
@@ -449,7 +449,7 @@ def placebo_text(summary: pd.DataFrame) -> str:
     checks = ("" if failed == 0 else f" {failed} of the {total} placebos come from fits that missed a convergence check; "
               "they are counted, not dropped.")
     return (f"The share of matched placebos with an average 'effect' at least as large as the real one is: {'; '.join(parts)}. "
-            f"The placebos' 90% intervals included zero (the truth, for them) in {covers}: {reading}.{checks}")
+            f"The placebos' 90% intervals included zero (the truth, for them) in {covers}: {verdict_text}.{checks}")
 
 
 def _chance_range(n: int | pd.Series) -> float | pd.Series:
@@ -717,8 +717,7 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], he
         for o in programmes.HEADLINE:
             r = table[(table["programme"] == programme) & (table["outcome"] == o)].iloc[0]
             units = _unit(o)
-            clear = r["lo"] > 0 or r["hi"] < 0
-            if not clear:
+            if not reading(stats(r)):
                 robust = "the interval already includes no difference, so there is no conclusion for a trend to overturn"
             elif pd.notna(r["breakdown"]) and r["breakdown"] < 1:
                 robust = (f"**not robust**: a departure from parallel trends {r['breakdown']:.2f} times the largest year-to-year "
@@ -729,8 +728,7 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], he
             design = ""
             if (programme, o) in later.index:
                 w = later.loc[(programme, o)]
-                agree = _agreement((r["median"], r["lo"], r["hi"]), (w["median"], w["lo"], w["hi"]),
-                                   ("the matched comparison", "the comparison with later members"))
+                agree = _agreement(stats(r), stats(w), ("the matched comparison", "the comparison with later members"))
                 if not (agree.startswith("the same direction, with intervals that overlap") or agree.startswith("neither is clear")):
                     design = f" Against the programme's own later members before they joined, who were chosen for their deficits too, it is {effect_text(stats(w), units)}"
                     design += (": **the two designs give clear differences in opposite directions, so these data do not settle even "
@@ -739,11 +737,11 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], he
             other = ""
             if (programme, o) in cross:
                 c, fake = cross[(programme, o)]
-                agree = _agreement((r["median"], r["lo"], r["hi"]), (c["median"], c["lo"], c["hi"]), ("the event study", "the imputation"))
+                agree = _agreement(stats(r), c, ("the event study", "the imputation"))
                 if not (agree.startswith("the same direction, with intervals that overlap") or agree == "neither is clear"):
                     other = (f" The imputation cross-check, against all eligible LAs, gives {effect_text(c, units)}"
                              f" ({agree})")
-                    drifted = (fake["lo"] > 0 and c["median"] > 0) or (fake["hi"] < 0 and c["median"] < 0)
+                    drifted = reading(fake) * np.sign(c["median"]) > 0
                     other += (f", but its fake start shows programme LAs already drifting that way against those LAs before the start "
                               f"({effect_text(fake, units)}): that reading may carry a trend that "
                               "predates the programme, which matching on pre-start growth is built to narrow, so the preferred estimate "
@@ -824,18 +822,19 @@ def imputation_plot(ev: Evaluation, results: list[imputation.Imputation]) -> alt
     )
 
 
-def _agreement(a: tuple[float, float, float], b: tuple[float, float, float], names: tuple[str, str] = ("the first", "the second")) -> str:
-    """How two estimates (median, lo, hi) of the same difference compare, in words; `names` name a and b."""
-    clear_a, clear_b = a[1] > 0 or a[2] < 0, b[1] > 0 or b[2] < 0
-    overlap = a[1] <= b[2] and b[1] <= a[2]
+def _agreement(a: dict[str, float], b: dict[str, float], names: tuple[str, str] = ("the first", "the second")) -> str:
+    """How two estimates (summaries, `stats`) of the same difference compare, in words, each read as it is shown
+    (`reading`); `names` name a and b."""
+    clear_a, clear_b = bool(reading(a)), bool(reading(b))
+    overlap = a["lo"] <= b["hi"] and b["lo"] <= a["hi"]
     if clear_a and clear_b:
-        if (a[0] > 0) != (b[0] > 0):
+        if reading(a) != reading(b):
             return "opposite directions, both clear"
         return "the same direction, with intervals that overlap" if overlap else "the same direction, with intervals that do not overlap"
     if clear_a or clear_b:
         return "a different reading: only " + (names[0] if clear_a else names[1]) + " is clear" + (
             "" if overlap else ", and the intervals do not overlap")
-    return "neither is clear" + ("" if (a[0] > 0) == (b[0] > 0) else ", and their medians lie on opposite sides of zero")
+    return "neither is clear" + ("" if (a["median"] > 0) == (b["median"] > 0) else ", and their medians lie on opposite sides of zero")
 
 
 def imputation_text(ev: Evaluation, results: list[imputation.Imputation], coverage: pd.DataFrame,
@@ -846,7 +845,7 @@ def imputation_text(ev: Evaluation, results: list[imputation.Imputation], covera
     lines, alike = [], 0
     for r in results:
         b = headline_table(ev, r.programme).set_index("outcome").loc[r.outcome]
-        agree = _agreement((r.post["median"], r.post["lo"], r.post["hi"]), (b["effect_median"], b["effect_lo"], b["effect_hi"]),
+        agree = _agreement(r.post, stats(b, "effect"),
                            ("the imputation", "the event study"))
         alike += agree.startswith("the same direction") or agree == "neither is clear"
         fake = effect_text(r.fake_start, b["units"])
