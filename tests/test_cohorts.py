@@ -61,3 +61,13 @@ def test_a_code_that_does_not_match_its_name_is_caught(las, tmp_path):
 def test_the_unidentified_members_sort_after_norfolk():
     names = pd.Series(["Newham", "Norfolk", "North Tyneside", "Wokingham", "York", "Barnet"])
     assert cohorts.could_be_unidentified(names).tolist() == [False, False, True, True, True, False]
+
+
+def test_the_chapter_shows_the_cohorts_in_words(table):
+    from analysis.report.programme_effects import cohort_table
+
+    shown = cohort_table(table)
+    assert list(shown.columns) == ["Programme", "Cohort", "First panel year treated", "Confirmed", "Inferred", "Not identified", "Total"]
+    assert list(shown["Programme"].unique()) == ["Safety Valve", "Delivering Better Value"]
+    assert shown["Total"].sum() == len(table)
+    assert all(part["First panel year treated"].is_monotonic_increasing for _, part in shown.groupby("Programme"))

@@ -38,6 +38,18 @@ def _unit(outcome: str) -> str:
     return programmes.UNITS[programmes.OUTCOMES[outcome].scale]
 
 
+def cohort_table(cohorts: pd.DataFrame) -> pd.DataFrame:
+    """`cohorts.summary` as the chapter shows it: programmes by name, Safety Valve first, headings in words."""
+    from analysis.data.cohorts import summary
+
+    t = summary(cohorts).sort_values(["programme", "first_treated_year"], key=lambda c: c.map({"safety_valve": 0, "dbv": 1})
+                                     if c.name == "programme" else c, kind="stable")
+    t["programme"] = t["programme"].map(programmes.PROGRAMMES)
+    heads = {"programme": "Programme", "cohort": "Cohort", "first_treated_year": "First panel year treated",
+             "confirmed": "Confirmed", "inferred": "Inferred", "unidentified": "Not identified", "total": "Total"}
+    return t.rename(columns=heads)[[h for c, h in heads.items() if c in t.columns]].reset_index(drop=True)
+
+
 def love_plot(balance: pd.DataFrame) -> alt.Chart:
     """|SMD| per covariate before and after matching, one panel per programme (`programme` column)."""
     long = balance.melt(id_vars=["programme", "covariate", "label"], value_vars=["before", "after"], var_name="sample", value_name="smd")
