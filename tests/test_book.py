@@ -180,3 +180,18 @@ def test_no_prose_or_caption_names_the_latest_data_year():
                 text = text.replace(fact, "")
             found += [f"{nb_path.name}: …{text[max(0, m.start() - 40):m.end() + 20]}…" for m in moving.finditer(text)]
     assert not found, "text that a new release would make wrong:\n" + "\n".join(found)
+
+
+def test_every_file_and_module_the_text_names_exists():
+    """A package path (`analysis/…py`) or module (`analysis.x.y`) named in the book (its chapters' cells, the
+    report modules that write its text) or the README must exist: a module moved into a sub-package otherwise
+    leaves the reader a path that leads nowhere."""
+    texts = {p.name: p.read_text() for p in [ROOT / "README.md", ROOT / "index.qmd", *(ROOT / "analysis" / "report").glob("*.py")]}
+    for nb_path in book.notebooks():
+        texts[nb_path.name] = "\n".join(c.source for c in nbformat.read(nb_path, as_version=4).cells)
+    missing = []
+    for name, text in texts.items():
+        missing += [f"{name}: {p}" for p in re.findall(r"\banalysis/[\w/]+\.py\b", text) if not (ROOT / p).is_file()]
+        missing += [f"{name}: {m}" for m in re.findall(r"\banalysis(?:\.[a-z_]\w*)+", text)
+                    if not any(dependencies._is_module(m.rsplit(".", k)[0]) for k in range(2))]
+    assert not missing, "named in the text but not in the package:\n" + "\n".join(missing)

@@ -219,7 +219,7 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
         assert designs["target_max_abs_smd"] == 0.25 and {"before", "matched", "later_waves"} <= set(designs)
         for design in (v for v in designs.values() if isinstance(v, dict)):
             relied = max(abs(design["smd"][c]) for c in design["relies_on"])
-            assert design["max_abs_smd_relied_on"] == round(relied, 3) and design["meets_target"] is (relied < 0.25)
+            assert design["max_abs_smd_relied_on"] == relied and design["meets_target"] is (relied < 0.25)
             assert max(design["max_abs_smd_levels"], design["max_abs_smd_trends"]) == max(abs(v) for v in design["smd"].values())
         assert set(block["outcomes"]) == set(real.outcomes["outcome"])
         for name, entry in block["outcomes"].items():
@@ -395,13 +395,14 @@ def test_the_plain_words_put_each_estimate_in_children_or_pounds_for_a_typical_l
     assert f"£{base / 1e6:,.1f}m in the year before it joined" in line
     assert f"£{abs(base * sv['effect_median'] / 100) / 1e6:,.1f}m {'less' if sv['effect_median'] < 0 else 'more'}" in line
     rows = [r for t_ in tables.values() for r in t_.itertuples()]
-    excludes = sum(bool(r.effect_lo > 0 or r.effect_hi < 0) for r in rows)
+    clear = sum(effects.is_clear(effects.stats(r, "effect")) for r in rows)
     just = sum(bool(r.effect_lo > 0 or r.effect_hi < 0) and not effects.is_clear(effects.stats(r, "effect")) for r in rows)
-    assert f"{excludes} {'has' if excludes == 1 else 'have'} a 90% interval that excludes no difference" in text
-    assert (f"({just} of them only just, within Monte Carlo error)" in text) == bool(just)
-    assert ("by more than Monte Carlo error" in text) == bool(excludes)
-    for line, r in zip(lines, rows):  # every line says how clear it is, and names the checks that qualify it
-        found = effects._cautions(r)
+    assert f"{clear} {'has' if clear == 1 else 'have'} a 90% interval that excludes no difference as shown" in text
+    assert (f", and {just} more exclude" in text) == bool(just)
+    assert ("unqualified" in text or "no check above qualifying" in text) == bool(clear)
+    tops = [effects._without_top(real, p).get(r.outcome) for p, t_ in tables.items() for r in t_.itertuples()]
+    for line, r, top in zip(lines, rows, tops):  # every line says how clear it is, and names the checks that qualify it
+        found = effects._cautions(r, top)
         assert ("Qualified by the checks above: " + "; ".join(found) + ".") in line if found else "Qualified" not in line, line
         assert line.split(" Qualified")[0].endswith(("clear).", "includes no difference).", "within Monte Carlo error of it).",
                                                      "count to put it in).")), line
@@ -445,11 +446,13 @@ def test_intervals_that_look_the_same_read_the_same():
     assert effects.verdict(below | {"hi": -0.06}) == "lower than in"  # shown as −0.1
     assert effects.verdict({"median": 500.0, "lo": 40.0, "hi": 900.0, "lo_mcse": 30.0, "hi_mcse": 30.0}) == \
         "not clearly different from"  # an MCSE of 30 shows the ends to the hundred: 0 to +900
-    row = SimpleNamespace(units="pct", **{f"{k}_{s}": v for k, d in
+    row = SimpleNamespace(units="%", **{f"{k}_{s}": v for k, d in
                                           {"effect": below | {"hi": -0.06}, "pre_trend": above, "placebo_time": below,
                                            "later_waves": below | {"hi": -0.06}, "deficit_sensitivity": below | {"hi": -0.06}}.items()
                                           for s, v in d.items()})
     assert effects._cautions(row) == []  # neither pre-period check shows an interval clear of zero
+    assert effects._cautions(row, below | {"hi": -0.06}) == []  # rematched without the most-used LAs: the same reading
+    assert effects._cautions(row, above) == ["without the 2 most-used comparison LAs the estimate is -2.0% (90% interval -4.0 to +0.0), no longer clear"]
 
 
 def test_a_reading_rounds_the_ends_as_shown():

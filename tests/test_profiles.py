@@ -148,7 +148,8 @@ def test_the_placement_mix_table_holds_each_las_first_and_last_january(profiles,
 def test_the_rank_tables_hold_every_outcome_with_its_interval(profiles):
     tables = [pr.rank_table(profiles, g) for g in (("process", "attendance"), ("education", "transition"))]
     shorts = [c for t in tables for c in t.columns if c != "LA"]
-    assert sorted(shorts) == sorted(o.short for o in pr.OUTCOMES)
+    # an outcome with no better direction says in its heading which end is 1
+    assert sorted(shorts) == sorted(o.short + (" (1 = highest)" if o.better == 0 else "") for o in pr.OUTCOMES)
     m = profiles.modelled
     r = m[(m["la_code"] == WS) & (m["label"] == pr.OUTCOMES[0].label)].iloc[0]
     cell = tables[0].set_index("LA").loc["West Sussex", pr.OUTCOMES[0].short]
@@ -254,3 +255,17 @@ def test_the_gap_intervals_hold_zero_about_nine_times_in_ten_where_no_programme_
     assert "in line with a calibrated interval" in text
     low = calibration.assign(coverage=0.75).reset_index()
     assert "read the profiles' intervals with care" in pr.calibration_text(low) and "one in ten" not in pr.calibration_text(low)
+
+
+def test_the_placement_mix_starts_after_the_move_to_ehc_plans(profiles):
+    """Statements (to 2018) had no post-16 category: a mix from then would show shares falling only because
+    post-16 plans began to be counted. The mix starts in the first January with no statements left."""
+    from analysis.data import panel
+
+    frame = panel.load()
+    first = pr.mix_from(frame)
+    assert frame.loc[frame["year"] == first - 1, "ehcp_statements"].sum() > 0
+    assert not (frame.loc[frame["year"] >= first, "ehcp_statements"] > 0).any()
+    assert profiles.mix["year"].min() == first
+    starts = pr.mix_table(profiles)["Januaries"].str.extract(r"^(\d{4})")[0].dropna().astype(int)
+    assert starts.min() == first and (starts == first).mean() > 0.9  # LAs created since start later

@@ -178,21 +178,25 @@ def value_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     """West Sussex's DBV savings claim and DBV's national extrapolation, priced with the spend model (£ a year;
     negative is a saving). West Sussex: in the year of the diagnostic, with the uncertainty of shares seen in 28
     case reviews (the chapter's first split: 18 reviewed in state and 9 in independent special schools), in
-    top-ups and in full public cost. DBV: top-ups, unit-cost uncertainty only (the extrapolation's own sampling
-    is not published)."""
+    top-ups and in full public cost. DBV: top-ups, with the unit costs' uncertainty only and with the sampling
+    error of its 65% too, its 54 areas taken as the independent units (the wider of the chapter's two readings:
+    the report publishes no figures by area)."""
     from analysis.evaluation import claims
     from analysis.models.spend import SpendModel
 
     model = SpendModel(frame)
     chains = model.settings.chains
     ws = claims.west_sussex(model, claims.WEST_SUSSEX.year).set_index("split").loc[next(iter(claims.REVIEW_SPLITS))]
-    dbv = claims.dbv_national(model, model.last_year)["draws"]["top_up"]
+    national = claims.dbv_national(model, model.last_year)
+    dbv, dbv_areas = national["draws"]["top_up"], national["sampled"]["areas"]["top_up"]
     out = {}
     for prob, q in ((0.5, "median"), (0.05, "q05"), (0.95, "q95")):
         for measure, what in (("top_up", "top-ups"), ("full_cost", "full public cost")):
             out[f"value.west_sussex_{measure}_{q}"] = quantile_number(
                 ws[measure], chains, prob, "£ a year", f"West Sussex's DBV claim priced, review shares uncertain, {what} ({q})")
         out[f"value.dbv_national_top_up_{q}"] = quantile_number(dbv, chains, prob, "£ a year", f"DBV's national extrapolation priced, top-ups ({q})")
+        out[f"value.dbv_national_top_up_areas_{q}"] = quantile_number(
+            dbv_areas, chains, prob, "£ a year", f"DBV's national extrapolation priced, top-ups, the 65% uncertain, areas the units ({q})")
     return out
 
 
@@ -296,9 +300,10 @@ def _programme(numbers: dict[str, KeyNumber], programme: str) -> str:
     plans, spend = names
     later = lambda k: f"{k}.later_waves"
     disagree = [names[k] for k in names if _reading(n, k) != _reading(n, later(k))]
-    text = (f"against matched LAs, the growth of EHC plans per head differed by {effect(plans)} and high-needs spend per "
-            f"head by {effect(spend)} on average after the start; against the programme's own later members before they "
-            f"joined, by {effect(later(plans))} and {effect(later(spend))}. ")
+    text = (f"against matched LAs, the change in EHC plans per head from the year before the start to the years after "
+            f"it differed by {effect(plans)}, and the change in high-needs spend per head by {effect(spend)} (averaged over "
+            f"the years after the start); against the programme's own later members before they joined, by "
+            f"{effect(later(plans))} and {effect(later(spend))}. ")
     if not disagree:
         return text + "The two comparisons agree."
     what = " and ".join(disagree)
@@ -318,6 +323,7 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
     """The key findings as Markdown: each number from `results/key_numbers.json` (and the EHCP model's stored
     backtests, `results/backtest.json`, when not given) with its 90% interval and a link to where it is shown,
     and how to quote them. Nothing in it is typed by hand."""
+    from analysis.evaluation import claims
     from analysis.models import stored
     from analysis.models.ehcp import backtest
 
@@ -354,13 +360,17 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         f"and a mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend-model).",
         f"**Safety Valve LAs**: {_programme(n, 'safety_valve')} **DBV LAs**: {_programme(n, 'dbv')} All of these are "
         "associations, not effects; @sec-programmes weighs the two comparisons and its other checks.",
-        f"**The savings claims, priced openly.** Moving the share of West Sussex's special school plans that its DBV case "
-        f"reviews suggested would save {saving('west_sussex_top_up')} in top-ups, {saving('west_sussex_full_cost')} counting "
-        f"place funding, if the reviewed children in special schools (assumed {_review_split()}) were a random sample of "
-        f"them; DBV's national extrapolation would save "
-        f"{saving('dbv_national_top_up')} in top-ups (the unit costs' uncertainty only). Both assume the moved children cost what "
-        "the average plan of their new placement costs in their LA, and neither says whether children would be as well served "
-        "(@sec-value).",
+        f"**The savings claims, priced openly.** If the share of West Sussex's special school plans that its DBV case "
+        f"reviews judged could have been in mainstream (two-thirds) moved there, its top-ups would fall by "
+        f"{saving('west_sussex_top_up')}, {saving('west_sussex_full_cost')} counting place funding, at "
+        f"{financial_year(claims.WEST_SUSSEX.year)} unit costs and if the reviewed children in special schools (assumed "
+        f"{_review_split()}) were a random sample of them; the draft projection was £{claims.WEST_SUSSEX.claim_low / 1e6:.1f}m "
+        f"to £{claims.WEST_SUSSEX.claim_high / 1e6:.1f}m. DBV's national extrapolation would save "
+        f"{saving('dbv_national_top_up_areas')} in top-ups, counting the sampling error of its "
+        f"{100 * claims.DBV_NATIONAL.share_placed_differently:.0f}% with its {claims.DBV_NATIONAL.areas} areas as the "
+        f"independent units ({saving('dbv_national_top_up')} with the unit costs' uncertainty alone). Both assume the moved "
+        "children cost what the average plan of their new placement costs in their LA, and neither says whether children "
+        "would be as well served (@sec-value).",
     ]
     how = ("Spend is as published. Every other figure is a posterior median with its 90% credible interval, rounded to the precision a rerun of the "
            "samplers supports (`results/key_numbers.json` holds each with its Monte Carlo standard error, and "

@@ -164,8 +164,16 @@ def _england(p: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([s.rename("england").reset_index().assign(measure=m) for m, s in frames.items()], ignore_index=True)
 
 
+def mix_from(panel: pd.DataFrame) -> int:
+    """The first January in which no LA reported a statement of SEN: the move to EHC plans (2014–2018) was over.
+    Until then the counts held statements, which had no post-16 category, so a placement mix from an earlier
+    year would show shares falling only because post-16 plans began to be counted."""
+    statements = panel.groupby("year")["ehcp_statements"].sum(min_count=1)
+    return int(statements[statements > 0].index.max()) + 1 if (statements > 0).any() else int(panel["year"].min())
+
+
 def _mix(panel: pd.DataFrame, las: pd.Series) -> pd.DataFrame:
-    p = panel[(panel["year"] >= FIRST_YEAR) & panel["la_code"].isin(las)].dropna(subset=list(PLACEMENTS))
+    p = panel[(panel["year"] >= max(FIRST_YEAR, mix_from(panel))) & panel["la_code"].isin(las)].dropna(subset=list(PLACEMENTS))
     total = p[list(PLACEMENTS)].sum(axis=1)
     shares = p[list(PLACEMENTS)].div(total.where(total > 0), axis=0).mul(100).assign(la_code=p["la_code"], year=p["year"])
     long = shares.melt(id_vars=["la_code", "year"], var_name="placement", value_name="share").dropna(subset=["share"])
@@ -668,20 +676,22 @@ def static_table(profiles: Profiles) -> pd.DataFrame:
     progs = profiles.programmes.dropna(subset=["per_head_gap"]).groupby("la_code").apply(
         lambda g: "; ".join(f"{r.programme} {_gap(r, 'per_head')}" for r in g.itertuples()), include_groups=False)
     s = profiles.summary.set_index("la_code")
-    deficit = [f"{d:.1f}".replace("-", "−") if pd.notna(d) else "–" for d in s["deficit_pct"]]
+    deficit = [("0.0" if round(d, 1) == 0 else f"{d:.1f}".replace("-", "−")) if pd.notna(d) else "–" for d in s["deficit_pct"]]
+    deficits = profiles.history[profiles.history["measure"] == "deficit_pct"].dropna(subset=["value"])
     return pd.DataFrame({
         "LA": s["la_name"],
         "mainstream": cost("Mainstream").reindex(s.index).fillna("–"),
         "state special": cost("State special").reindex(s.index).fillna("–"),
         "independent special": cost("Independent special").reindex(s.index).fillna("–"),
-        "DSG deficit (% of DSG)": deficit,
-        "spend per head since joining, vs matches (points, 90% interval)": progs.reindex(s.index).fillna("–"),
+        f"DSG deficit {financial_year(int(deficits['year'].max()))}, % of DSG (− = surplus)": deficit,
+        "change in spend per head since joining, less its matches' (percentage points; 90% interval of ordinary "
+        "variation)": progs.reindex(s.index).fillna("–"),
     }).reset_index(drop=True)
 
 
 def mix_table(profiles: Profiles) -> pd.DataFrame:
-    """Every LA's placement mix (% of its children with plans) in the first and the last January the profiles
-    cover, "first → last": the interactive profile's placement panel, for readers of the PDF."""
+    """Every LA's placement mix (% of its children with plans) in the first January after the move to EHC plans
+    (`mix_from`) and the last, "first → last": the interactive profile's placement panel, for readers of the PDF."""
     m = profiles.mix
     years = m.groupby("la_code")["year"].agg(first="min", last="max")
     m = m.join(years, on="la_code")
@@ -697,7 +707,8 @@ def mix_table(profiles: Profiles) -> pd.DataFrame:
 
 
 def rank_table(profiles: Profiles, groups: tuple[str, ...]) -> pd.DataFrame:
-    """Every LA's rank (median and 90% interval; 1 = best) on each outcome of `groups` (see `ChildOutcome.group`):
+    """Every LA's rank (median and 90% interval; 1 = best, or 1 = highest for an outcome with no better direction,
+    as its heading says) on each outcome of `groups` (see `ChildOutcome.group`):
     the interactive profile's rank panel, for readers of the PDF, a few outcomes per table."""
     chosen = [o for o in OUTCOMES if o.group in groups]
     if not chosen or len({o.group for o in chosen}) < len(groups):
@@ -709,7 +720,7 @@ def rank_table(profiles: Profiles, groups: tuple[str, ...]) -> pd.DataFrame:
         r = m[m["label"] == o.label]
         cell = pd.Series([f"{a:.0f} ({b:.0f}–{c:.0f})" if pd.notna(a) else "–" for a, b, c in zip(r["rank"], r["rank_q05"], r["rank_q95"])],
                          index=r.index)
-        out[o.short] = cell.reindex(s.index).fillna("–")
+        out[o.short + (" (1 = highest)" if o.better == 0 else "")] = cell.reindex(s.index).fillna("–")
     return out.reset_index(drop=True)
 
 

@@ -22,6 +22,7 @@ from analysis.evaluation.experiment import (
     headline_table,
     model_checks,
     names,
+    summarise,
 )
 from analysis.report import charts
 from analysis.report import precision
@@ -51,7 +52,8 @@ def cohort_table(cohorts: pd.DataFrame) -> pd.DataFrame:
 
 
 def love_plot(balance: pd.DataFrame) -> alt.Chart:
-    """|SMD| per covariate before and after matching, one panel per programme (`programme` column)."""
+    """|SMD| per covariate before and after matching, one panel per programme (`programme` column), with lines at
+    0.1 (dashed: imbalance, by the usual rule) and at the study's target (`crosschecks.TARGET_SMD`, solid)."""
     long = balance.melt(id_vars=["programme", "covariate", "label"], value_vars=["before", "after"], var_name="sample", value_name="smd")
     long["abs_smd"] = long["smd"].abs().round(3)
     base = alt.Chart().encode(
@@ -64,7 +66,8 @@ def love_plot(balance: pd.DataFrame) -> alt.Chart:
         tooltip=["label:N", "sample:N", alt.Tooltip("abs_smd:Q", format=".2f")],
     )
     rule = alt.Chart().mark_rule(strokeDash=[4, 4], color="grey").encode(x=alt.datum(0.1))
-    return alt.layer(points, rule, data=long).properties(width=190, height=180).facet(column=alt.Column("programme:N", title=None))
+    target = alt.Chart().mark_rule(color="grey").encode(x=alt.datum(crosschecks.TARGET_SMD))
+    return alt.layer(points, rule, target, data=long).properties(width=190, height=180).facet(column=alt.Column("programme:N", title=None))
 
 
 def event_plot(att: pd.DataFrame, title: str) -> alt.FacetChart:
@@ -129,7 +132,7 @@ def synth_plot(att: pd.DataFrame) -> alt.Chart:
 
 
 def comparisons(ev: Evaluation, programme: str) -> pd.DataFrame:
-    """Each treated LA with its cohort, status notes and its matched comparison LAs."""
+    """Each treated LA with its cohort, status notes and its matched comparison LAs, for display."""
     m = ev.matches(programme)
     label = names(ev)
     t = ev.treatment[ev.treatment["programme"] == programme].set_index("la_code")
@@ -138,8 +141,9 @@ def comparisons(ev: Evaluation, programme: str) -> pd.DataFrame:
         notes = [n for n, flag in (("inferred member", t.at[code, "membership"] == "inferred"),
                                    ("agreement suspended", t.at[code, "suspended"] != ""),
                                    (f"censored from {t.at[code, 'censor_year']:.0f} (other programme)", not np.isnan(t.at[code, "censor_year"]))) if flag]
-        rows.append({"cohort": g, "la_code": code, "la": label[code], "notes": "; ".join(notes),
-                     "comparison_las": ", ".join(label[c] for c in part.sort_values("rank")["control"])})
+        rows.append({"First panel year treated": g, "LA": label[code], "Notes": "; ".join(notes),
+                     # joined with semicolons: official names hold commas ("Herefordshire, County of")
+                     "Matched comparison LAs": "; ".join(label[c] for c in part.sort_values("rank")["control"])})
     return pd.DataFrame(rows)
 
 
@@ -170,7 +174,8 @@ def interval_numbers(s: dict[str, float]) -> tuple[str, str, str]:
 def effect_text(s: dict[str, float], units: str) -> str:
     """'+1.2% (90% interval -0.3 to +2.6)' from a summary (`stats`): signed, at the precision its MCSEs support."""
     median, lo, hi = interval_numbers(s)
-    return f"{median}{_UNIT_WORDS[units]} (90% interval {lo} to {hi})"
+    words = _UNIT_WORDS[units].removesuffix("s") if units != "%" and abs(float(median)) == 1 else _UNIT_WORDS[units]
+    return f"{median}{words} (90% interval {lo} to {hi})"
 
 
 def reading(s: dict[str, float]) -> int:
@@ -201,8 +206,18 @@ def verdict(s: dict[str, float]) -> str:
     return {1: "higher than in", -1: "lower than in", 0: "not clearly different from"}[reading(s)]
 
 
-def _cautions(r) -> list[str]:
-    """The checks that qualify one outcome's average effect (a row of `headline_table`), in words."""
+def _without_top(ev: Evaluation, programme: str) -> dict[str, dict[str, float]]:
+    """Per outcome, the average difference after the start without the most-used comparison LAs (rematched), as a
+    summary (`stats`); empty where that analysis is not fitted."""
+    if "no_top_comparisons" not in ev.sensitivities(programme):
+        return {}
+    post = ev.sensitivity_study(programme).att_post()
+    return {r["outcome"]: stats(r) for _, r in summarise(post[post["group"] == "no_top_comparisons"]).iterrows()}
+
+
+def _cautions(r, without_top: dict[str, float] | None = None) -> list[str]:
+    """The checks that qualify one outcome's average effect (a row of `headline_table`), in words; `without_top`
+    is its estimate without the most-used comparison LAs (`_without_top`), where fitted."""
     found, effect = [], stats(r, "effect")
     if reading(stats(r, "pre_trend")):
         found.append(f"the groups already differed before the start ({effect_text(stats(r, 'pre_trend'), r.units)})")
@@ -212,17 +227,22 @@ def _cautions(r) -> list[str]:
         found.append("against the programme's own later members, before they joined, the difference is "
                      f"{effect_text(stats(r, 'later_waves'), r.units)}")
     if bool(reading(stats(r, "deficit_sensitivity"))) != bool(reading(effect)):
-        found.append(f"without deficit-like comparison LAs the estimate is {effect_text(stats(r, 'deficit_sensitivity'), r.units)}")
+        found.append(f"without deficit-like comparison LAs the estimate is {effect_text(stats(r, 'deficit_sensitivity'), r.units)}, "
+                     + ("clear where the main one is not" if reading(stats(r, "deficit_sensitivity")) else "no longer clear"))
+    if without_top is not None and reading(without_top) != reading(effect):
+        found.append(f"without the {TOP_COMPARISONS} most-used comparison LAs the estimate is {effect_text(without_top, r.units)}, "
+                     + ("clear where the main one is not" if reading(without_top) and not reading(effect) else
+                        "no longer clear" if reading(effect) and not reading(without_top) else "in the other direction"))
     return found
 
 
 def findings_text(ev: Evaluation, programme: str) -> str:
     """One plain-language bullet per outcome: the average effect after the start and the checks that qualify it."""
-    lines = []
+    lines, top = [], _without_top(ev, programme)
     for r in headline_table(ev, programme).itertuples():
         text = (f"- **{r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
                 f"{verdict(stats(r, 'effect'))} comparison LAs.")
-        found = _cautions(r)
+        found = _cautions(r, top.get(r.outcome))
         lines.append(text + (" Caution: " + "; ".join(found) + "." if found else " The checks below do not contradict this."))
     return "\n".join(lines)
 
@@ -270,12 +290,13 @@ def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
     found them (`simulated`: `simulation.coverage`), and how many of the clear ones no check qualifies."""
     from scipy import stats as distributions
 
-    lines, excludes, only_just, firm, total = [], 0, 0, 0, 0
+    lines, clear, only_just, firm, total = [], 0, 0, 0, 0
     for programme, name in programmes.PROGRAMMES.items():
+        top = _without_top(ev, programme)
         for r in headline_table(ev, programme).itertuples():
             total += 1
-            found, clarity = _cautions(r), _clarity(stats(r, "effect"))
-            excludes += r.effect_lo > 0 or r.effect_hi < 0
+            found, clarity = _cautions(r, top.get(r.outcome)), _clarity(stats(r, "effect"))
+            clear += clarity == "clear"
             only_just += clarity.startswith("only just")
             firm += clarity == "clear" and not found
             cautions = (" Qualified by the checks above: " + "; ".join(found) + ".") if found else ""
@@ -298,23 +319,25 @@ def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
                     f"{_amount(min(abs(lo), abs(hi)), money)} to {_direction(hi if lo > 0 else lo, money)}")
             lines.append(f"- **{name}, {r.label}**: in a typical {name} LA ({_amount(base, money)}"
                          f"{'' if money else ' ' + counted} in the year before it joined, the median), "
-                         + (f"about the same {'' if money else 'number of '}{words.removeprefix('of its ')} as in similar LAs" if _direction(median, money) == "no difference"
-                            else f"about {_direction(median, money)} {words} than in similar LAs")
+                         + (f"about the same {'' if money else 'number of '}{words.removeprefix('of its ')} as if it had changed as "
+                            "similar LAs did" if _direction(median, money) == "no difference"
+                            else f"about {_direction(median, money)} {words} than if it had changed as similar LAs did")
                          + f" (90% interval: {span}; {clarity})."
                          + cautions)
     lo, hi = (int(v) for v in distributions.binom.ppf([0.05, 0.95], total, 0.1))
     event = simulated[simulated["estimator"] == "event study"]
     miss = 1 - float((event["coverage_90"] * event["n"]).sum() / event["n"].sum())
-    lines.append(f"\nOf these {total} estimates, {excludes} {'has' if excludes == 1 else 'have'} a 90% interval that excludes no "
-                 "difference" + (f" ({only_just} of them only just, within Monte Carlo error)" if only_just else "") + ". If "
-                 f"neither programme had changed anything, calibrated intervals would give about "
-                 f"{0.1 * total:.0f} such by chance ({lo} to {hi} in nine cases out of ten, if the estimates were independent; "
+    lines.append(f"\nOf these {total} estimates, {clear} {'has' if clear == 1 else 'have'} a 90% interval that excludes no "
+                 "difference as shown" + (f", and {only_just} more {'excludes' if only_just == 1 else 'exclude'} it only by less "
+                                         f"than {'its' if only_just == 1 else 'their'} Monte Carlo error (an end shown as 0)"
+                                         if only_just else "") + ". If "
+                 f"neither programme had changed anything, calibrated intervals would exclude it about "
+                 f"{0.1 * total:.0f} times by chance ({lo} to {hi} in nine cases out of ten, if the estimates were independent; "
                  f"they share LAs and years, so the range is wider), and intervals that miss as often as the event study's did "
-                 f"in the simulation study ({100 * miss:.0f}% of the time) about {miss * total:.0f}."
-                 + ("" if not excludes else
-                    f" None of the {excludes} excludes it by more than Monte Carlo error without a check above qualifying it."
-                    if not firm else f" {firm} of the {excludes} {'excludes' if firm == 1 else 'exclude'} it by more than Monte "
-                    f"Carlo error with no check above qualifying {'it' if firm == 1 else 'them'}."))
+                 f"in the simulation study ({100 * miss:.0f}% of the time) about {miss * total:.0f} times."
+                 + ("" if not clear else
+                    f" No check above leaves {'it' if clear == 1 else 'any of the ' + str(clear)} unqualified." if not firm else
+                    f" {firm} of the {clear} {'has' if firm == 1 else 'have'} no check above qualifying {'it' if firm == 1 else 'them'}."))
     return ("Each line is the average difference after the start, put in children, requests or pounds for a typical "
             "programme LA: a difference in the figures between programme LAs and similar LAs, not shown to have been "
             "caused by the programme.\n\n" + "\n".join(lines))
@@ -417,9 +440,18 @@ def sensitivities_text(ev: Evaluation, table: pd.DataFrame) -> str:
                      else f"the reading (higher, lower or not clearly different) differs in: {'; '.join(differ)}")
         lo, hi = others.loc[others["median"].idxmin()], others.loc[others["median"].idxmax()]
         at = lambda r: signed_at(r["median"], r.get("median_mcse", 0.0))  # no MCSE column: no Monte Carlo error, one decimal
+        unit = _unit(o) if _unit(o) == "%" else f" {_unit(o)}"
         lines.append(f"- **{programmes.PROGRAMMES[programme]}, {programmes.OUTCOMES[o].label}**: from "
-                     f"{at(lo)} to {at(hi)} {_unit(o)} across the other analyses, against {at(main)} in the main one; {agreement}.")
+                     f"{at(lo)}{unit} to {at(hi)}{unit} across the other analyses, against {at(main)}{unit} in the main one; {agreement}.")
     return "\n".join(lines)
+
+
+def _model_name(ev: Evaluation, label: str) -> str:
+    """A fitted model's label (`fitted_models`) in words: its analyses, or its outcome, by the chapter's names."""
+    if label.startswith("synthetic control: "):
+        return "Synthetic control: " + programmes.OUTCOMES[label.removeprefix("synthetic control: ")].label
+    words = _analysis_labels(ev) | {"time": f"Fake start {PLACEBO_SHIFT} years early"}
+    return "Event study: " + "; ".join(words.get(a, a) for a in label[label.index("(") + 1:-1].split(", "))
 
 
 def checks_table(ev: Evaluation) -> pd.DataFrame:
@@ -431,7 +463,7 @@ def checks_table(ev: Evaluation) -> pd.DataFrame:
         check = models[programme][label].predictive_check()
         coverage.append(check if isinstance(check, float) else float(check["coverage"].mean()))
     return pd.DataFrame({
-        "Programme": t["programme"].map(programmes.PROGRAMMES), "Model": t["model"],
+        "Programme": t["programme"].map(programmes.PROGRAMMES), "Model": [_model_name(ev, m) for m in t["model"]],
         "Max R-hat": t["rhat_max"].map("{:.3f}".format), "Min bulk ESS": t["ess_bulk_min"].map(lambda v: f"{round(v, -2):,.0f}" if v >= 1000 else f"{round(v, -1):.0f}"),
         "Divergences": t["divergences"], "Passed": t["passed"].map({True: "yes", False: "NO"}),
         "90% predictive coverage": [f"{100 * c:.0f}%" for c in coverage],
@@ -460,7 +492,8 @@ def placebo_text(summary: pd.DataFrame) -> str:
     failed, total = int(per_draw["failed_fits"].sum()), int(per_draw["n"].sum())
     checks = ("" if failed == 0 else f" {failed} of the {total} placebos come from fits that missed a convergence check; "
               "they are counted, not dropped.")
-    return (f"The share of matched placebos with an average 'effect' at least as large as the real one is: {'; '.join(parts)}. "
+    return (f"The share of matched placebos with an average 'effect' at least as large in size as the real one (in either "
+            f"direction) is: {'; '.join(parts)}. "
             f"The placebos' 90% intervals included zero (the truth, for them) in {covers}: {verdict_text}.{checks}")
 
 
@@ -502,7 +535,7 @@ def deficit_text(ev: Evaluation) -> str:
         return ("The DSG deficit, the programmes' own target, is evaluated with the other outcomes: the panel now "
                 "carries it for enough programme LAs before and after their start.")
     return (f"**The DSG deficit itself, the programmes' own target, is not evaluated here**: {reason} "
-            f"(panel year {last} is financial year {financial_year(last)}, the last published). The evaluation takes it "
+            f"(panel year {last} is financial year {financial_year(last)}, the latest in the sources held). The evaluation takes it "
             "up by itself when later deficit data are added to the source registry.")
 
 
@@ -712,7 +745,8 @@ def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
         "Robust interval, departures up to that size (M̄ = 1)": [" to ".join(interval_numbers(
             {"median": r.median, "lo": r.robust_lo_m1, "hi": r.robust_hi_m1, "lo_mcse": r.robust_lo_m1_mcse,
              "hi_mcse": r.robust_hi_m1_mcse})[1:]) for r in table.itertuples()],
-        "Departure that reaches 0 (breakdown M̄)": [_breakdown_words(r.breakdown) for r in table.itertuples()],
+        "Departure that reaches 0 (breakdown M̄)": [_breakdown_words(r.breakdown) if reading(stats(r)) else "already includes 0"
+                                                   for r in table.itertuples()],
     })
 
 

@@ -53,9 +53,13 @@ def dbv_sampling_text(dbv: dict, claim: claims.DbvNationalClaim = claims.DBV_NAT
             "sampled, and going from them to tens of thousands of children is a judgement no public data can test.")
 
 
-def millions(draws: np.ndarray, dp: int = 0) -> str:
-    """'−£29m (−£34m to −£24m)' from draws of £: median and 90 % interval."""
+def millions(draws: np.ndarray, dp: int = 0, figures: int | None = None) -> str:
+    """'−£29m (−£34m to −£24m)' from draws of £: median and 90 % interval, to `dp` decimals of £m or, given
+    `figures`, each rounded to that many significant figures (for sums of hundreds of £m, whose last digits
+    a reader should not quote)."""
     mid, lo, hi = (v / 1e6 for v in interval(draws))
+    if figures is not None:
+        mid, lo, hi = (float(f"{v:.{figures}g}") for v in (mid, lo, hi))
     f = lambda v: (f"−£{abs(v):,.{dp}f}m" if v < 0 else f"£{v:,.{dp}f}m")
     return f"{f(mid)} ({f(lo)} to {f(hi)})"
 
@@ -110,12 +114,12 @@ def outcome_checks_table(model: OutcomeModel) -> pd.DataFrame:
 
 def holdout_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per outcome: the held-out year, LAs, predictive coverage and each prediction's error (`OutcomeModel.holdout_scores`)."""
-    fmt = lambda x: f"{float(f'{x:.2g}'):g}"  # two significant figures
+    fmt = lambda x: f"{float(f'{x:.3g}'):g}"  # three significant figures: enough to tell the predictions apart
     return pd.DataFrame([{
         "outcome": BY_COLUMN[r.outcome].label, "held-out year": str(r.year), "LAs": r.las,
         "in 90% predictive interval": f"{100 * r.coverage:.0f}%", "error: pooled": fmt(r.rmse_pooled),
         "error: LA's own mean": fmt(r.rmse_own), "error: no LA differences": fmt(r.rmse_zero),
-        "drift (1 = none)": f"{r.drift:.1f} ({r.drift_q05:.1f} to {r.drift_q95:.1f})",
+        "drift (1 = none)": f"{r.drift:.2f} ({r.drift_q05:.2f} to {r.drift_q95:.2f})",
     } for r in scores.itertuples()])
 
 
@@ -126,8 +130,9 @@ def holdout_text(scores: pd.DataFrame) -> str:
     worse = [BY_COLUMN[c].short for c in scores.loc[scores["rmse_pooled"] >= scores["rmse_own"], "outcome"]]
     beats_zero = (scores["rmse_pooled"] < scores["rmse_zero"]).all()
     names = lambda part: ", ".join(BY_COLUMN[c].short for c in part["outcome"])
-    low, drifting = scores[scores["coverage"] < 0.85], scores[scores["drift_q05"] > 1]
-    held = drifting[drifting["coverage"] >= 0.88]
+    shown = (100 * scores["coverage"]).round()  # the coverage as the table shows it, so the text reads as the table does
+    low, drifting = scores[shown < 85], scores[scores["drift_q05"] > 1]
+    held = drifting[shown[drifting.index] >= 88]
     short = f"read a 90% interval as covering {cov.min():.0f}% to {cov.max():.0f}% of next year's positions"
     drift = (f"LAs' positions drift for {names(drifting)}: the spread of their change from the earliest year fitted to the "
              f"held-out year is {drifting['drift'].min():.1f} to {drifting['drift'].max():.1f} times that from the latest year "
