@@ -327,7 +327,7 @@ def test_the_sensitivity_table_and_text_show_every_analysis(real: evaluation.Eva
     assert "-5.0 (-7.0 to -3.0), 30 LAs" in shown.iloc[0].tolist()
     text = effects.sensitivities_text(real, table)
     assert text.count("differs in: Against later members before they joined; Pandemic years (2020, 2021) left out") == len(programmes.HEADLINE)
-    assert "from -4.5 to +6.0" in text
+    assert "from -4.5% to +6.0% across the other analyses, against -5.0% in the main one" in text
 
 
 def test_the_estimand_table_reads_each_estimator_with_its_placebo_coverage(real: evaluation.Evaluation) -> None:

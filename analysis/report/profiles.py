@@ -357,7 +357,8 @@ def _summary(alive: pd.DataFrame, panel: pd.DataFrame, history: pd.DataFrame, mo
     out["deficit_pct"], out["deficit_year"] = deficit["value"].round(2), deficit["year"]
     score = model("Combined outcome score")
     out[["outcome_rank", "outcome_rank_q05", "outcome_rank_q95", "outcome_ranked_of"]] = score[["rank", "rank_q05", "rank_q95", "of"]]
-    member = programmes.groupby("la_code").apply(lambda g: "; ".join(f"{r.programme} ({r.cohort})" for r in g.itertuples()),
+    member = programmes.groupby("la_code").apply(lambda g: "; ".join(
+        f"{r.programme} ({r.cohort}{', inferred' if r.membership == 'inferred' else ''})" for r in g.itertuples()),
                                                  include_groups=False)
     out["programmes"] = member.reindex(out.index).fillna("")
     return out.reset_index().sort_values("la_name", ignore_index=True)
@@ -674,7 +675,8 @@ def static_table(profiles: Profiles) -> pd.DataFrame:
     cost = lambda label: m[m["label"] == f"Unit cost (top-up): {label}"].set_index("la_code").apply(
         lambda r: f"£{r['value']:,.0f} (£{r['q05']:,.0f}–£{r['q95']:,.0f})", axis=1)
     progs = profiles.programmes.dropna(subset=["per_head_gap"]).groupby("la_code").apply(
-        lambda g: "; ".join(f"{r.programme} {_gap(r, 'per_head')}" for r in g.itertuples()), include_groups=False)
+        lambda g: "; ".join(f"{r.programme}{' (inferred member)' if r.membership == 'inferred' else ''} {_gap(r, 'per_head')}"
+                            for r in g.itertuples()), include_groups=False)
     s = profiles.summary.set_index("la_code")
     deficit = [("0.0" if round(d, 1) == 0 else f"{d:.1f}".replace("-", "−")) if pd.notna(d) else "–" for d in s["deficit_pct"]]
     deficits = profiles.history[profiles.history["measure"] == "deficit_pct"].dropna(subset=["value"])
