@@ -192,6 +192,20 @@ def test_every_file_and_module_the_text_names_exists():
     missing = []
     for name, text in texts.items():
         missing += [f"{name}: {p}" for p in re.findall(r"\banalysis/[\w/]+\.py\b", text) if not (ROOT / p).is_file()]
-        missing += [f"{name}: {m}" for m in re.findall(r"\banalysis(?:\.[a-z_]\w*)+", text)
-                    if not any(dependencies._is_module(m.rsplit(".", k)[0]) for k in range(2))]
+        missing += [f"{name}: {m}" for m in re.findall(r"\banalysis(?:\.[a-z_]\w*)+", text) if not _names_something(m)]
     assert not missing, "named in the text but not in the package:\n" + "\n".join(missing)
+
+
+def _names_something(dotted: str) -> bool:
+    """Whether `analysis.x.y` is a package module, or a function, class or constant defined in module `analysis.x`."""
+    if dependencies._is_module(dotted):
+        return True
+    parent, attr = dotted.rsplit(".", 1)
+    base = ROOT.joinpath(*parent.split("."))
+    source = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+    return source.is_file() and re.search(rf"^(?:def |class ){attr}\b|^{attr}\s*[:=]", source.read_text(), re.M) is not None
+
+
+def test_a_dotted_name_is_checked_against_the_package():
+    assert _names_something("analysis.data.sources") and _names_something("analysis.models.fitting.cached_fit")
+    assert not _names_something("analysis.sources") and not _names_something("analysis.models.fitting.no_such_function")

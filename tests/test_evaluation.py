@@ -398,13 +398,13 @@ def test_the_plain_words_put_each_estimate_in_children_or_pounds_for_a_typical_l
     clear = sum(effects.is_clear(effects.stats(r, "effect")) for r in rows)
     just = sum(bool(r.effect_lo > 0 or r.effect_hi < 0) and not effects.is_clear(effects.stats(r, "effect")) for r in rows)
     assert f"{clear} {'has' if clear == 1 else 'have'} a 90% interval that excludes no difference as shown" in text
-    assert (f", and {just} more exclude" in text) == bool(just)
+    assert (f", and {just} more {'excludes' if just == 1 else 'exclude'} it" in text) == bool(just)
     assert ("unqualified" in text or "no check above qualifying" in text) == bool(clear)
     tops = [effects._without_top(real, p).get(r.outcome) for p, t_ in tables.items() for r in t_.itertuples()]
     for line, r, top in zip(lines, rows, tops):  # every line says how clear it is, and names the checks that qualify it
         found = effects._cautions(r, top)
         assert ("Qualified by the checks above: " + "; ".join(found) + ".") in line if found else "Qualified" not in line, line
-        assert line.split(" Qualified")[0].endswith(("clear).", "includes no difference).", "within Monte Carlo error of it).",
+        assert line.split(" Qualified")[0].endswith(("clear).", "includes no difference).", "shows as 0 at the precision shown).",
                                                      "count to put it in).")), line
 
 
@@ -452,6 +452,9 @@ def test_intervals_that_look_the_same_read_the_same():
                                           for s, v in d.items()})
     assert effects._cautions(row) == []  # neither pre-period check shows an interval clear of zero
     assert effects._cautions(row, below | {"hi": -0.06}) == []  # rematched without the most-used LAs: the same reading
+    assert effects._cautions(row, {"median": 2.0, "lo": 0.5, "hi": 4.0})[-1].endswith("clear in the other direction")
+    assert effects.effect_text({"median": 1.0, "lo": -7.0, "hi": 8.0}, "pp").startswith("+1.0 percentage points")
+    assert effects.effect_text({"median": 1.0, "lo": -7.0, "hi": 8.0, "median_mcse": 0.4}, "pp").startswith("+1 percentage point ")
     assert effects._cautions(row, above) == ["without the 2 most-used comparison LAs the estimate is -2.0% (90% interval -4.0 to +0.0), no longer clear"]
 
 

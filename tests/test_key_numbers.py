@@ -159,3 +159,9 @@ def test_key_findings_say_when_the_backtests_they_quote_are_stale(monkeypatch):
     monkeypatch.setattr(stored, "load", lambda name, *a: replace(current, stale=["data"]))
     text = findings.headlines(findings.load())
     assert "from backtests whose data changed since they ran: rerun `python -m analysis grid backtest`" in text
+
+
+def test_a_number_that_rounds_to_zero_is_shown_without_a_sign():
+    from analysis.report.findings import KeyNumber, shown
+
+    assert shown(KeyNumber(-0.04, 0.02, "%", "x")) == "0.0" and shown(KeyNumber(-0.4, 0.02, "%", "x")) == "−0.4"

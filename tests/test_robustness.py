@@ -133,5 +133,8 @@ def test_two_estimates_are_compared_by_direction_and_clarity():
     assert _agreement(_s(3.1, 1.7, 4.7), _s(-2.0, -3.9, 0.0)).startswith("a different reading: only the first is clear")
     assert _agreement(_s(0.5, -1.0, 2.0), _s(0.3, -2.0, 2.5)) == "neither is clear"
     assert _agreement(_s(0.5, -1.0, 2.0), _s(-0.3, -2.0, 1.5)) == "neither is clear, and their medians lie on opposite sides of zero"
+    # read as shown: ends that touch as shown overlap, and a median shown as +0.0 is on neither side of zero
+    assert _agreement(_s(-3.0, -4.0, -2.04), _s(-1.5, -2.02, -1.0)) == "the same direction, with intervals that overlap"
+    assert _agreement(_s(-0.04, -1.0, 2.0), _s(0.3, -2.0, 2.5)) == "neither is clear"
     # read as shown: an end of −0.04 shows as +0.0, so that interval is not clear
     assert _agreement(_s(-2.0, -4.0, -0.04), _s(-2.5, -4.0, -1.0)).startswith("a different reading: only the second is clear")

@@ -43,7 +43,7 @@ def design_balance(smd: pd.DataFrame, column: str, relies_on: tuple[str, ...]) -
         raise ValueError(f"no standardised difference on {list(relies_on)}: every one is missing")
     # two decimals, as balance is reported (and as the chapter quotes it: a third would be rounded twice)
     return {"relies_on": list(relies_on), "max_abs_smd_relied_on": round(float(relied.max()), 2), "worst": str(relied.idxmax()),
-            "meets_target": bool(relied.max() < TARGET_SMD), "max_abs_smd_levels": round(float(levels.max()), 2),
+            "meets_target": bool(round(float(relied.max()), 2) < TARGET_SMD), "max_abs_smd_levels": round(float(levels.max()), 2),
             "max_abs_smd_trends": round(float(trends.max()), 2), "smd": {k: round(float(v), 2) for k, v in values.items()}}
 
 

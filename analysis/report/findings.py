@@ -212,7 +212,7 @@ def shown(number: KeyNumber) -> str:
     """The number at the precision its Monte Carlo error supports (thousands separated, typographic minus); a
     published figure (no Monte Carlo error) as published."""
     d = places(number.mcse) if number.mcse > 0 else (0 if float(number.value).is_integer() else 2)
-    return f"{round(number.value, d):,.{max(d, 0)}f}".replace("-", "−")
+    return f"{round(number.value, d) + 0.0:,.{max(d, 0)}f}".replace("-", "−")  # + 0.0: never "−0"
 
 
 def table(numbers: dict[str, KeyNumber]) -> pd.DataFrame:
@@ -311,6 +311,14 @@ def _programme(numbers: dict[str, KeyNumber], programme: str) -> str:
                    f"{'that difference is not' if len(disagree) == 1 else 'neither difference is'} robust.")
 
 
+def _shares_moved(claim) -> str:
+    """The claim's shares of state and independent special school plans judged placeable in mainstream, in words."""
+    from fractions import Fraction
+
+    state, independent = (Fraction(x).limit_denominator(12) for x in (claim.share_state, claim.share_independent))
+    return f"{state} of each" if state == independent else f"{state} of state and {independent} of independent special plans"
+
+
 def _review_split() -> str:
     """The split of West Sussex's reviewed children the key number uses (the first of `claims.REVIEW_SPLITS`), in words."""
     from analysis.evaluation import claims
@@ -361,7 +369,7 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         f"**Safety Valve LAs**: {_programme(n, 'safety_valve')} **DBV LAs**: {_programme(n, 'dbv')} All of these are "
         "associations, not effects; @sec-programmes weighs the two comparisons and its other checks.",
         f"**The savings claims, priced openly.** If the share of West Sussex's special school plans that its DBV case "
-        f"reviews judged could have been in mainstream (two-thirds) moved there, its top-ups would fall by "
+        f"reviews judged could have been in mainstream ({_shares_moved(claims.WEST_SUSSEX)}) moved there, its top-ups would fall by "
         f"{saving('west_sussex_top_up')}, {saving('west_sussex_full_cost')} counting place funding, at "
         f"{financial_year(claims.WEST_SUSSEX.year)} unit costs and if the reviewed children in special schools (assumed "
         f"{_review_split()}) were a random sample of them; the draft projection was £{claims.WEST_SUSSEX.claim_low / 1e6:.1f}m "

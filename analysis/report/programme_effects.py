@@ -174,7 +174,7 @@ def interval_numbers(s: dict[str, float]) -> tuple[str, str, str]:
 def effect_text(s: dict[str, float], units: str) -> str:
     """'+1.2% (90% interval -0.3 to +2.6)' from a summary (`stats`): signed, at the precision its MCSEs support."""
     median, lo, hi = interval_numbers(s)
-    words = _UNIT_WORDS[units].removesuffix("s") if units != "%" and abs(float(median)) == 1 else _UNIT_WORDS[units]
+    words = _UNIT_WORDS[units].removesuffix("s") if units != "%" and median.lstrip("+-−") == "1" else _UNIT_WORDS[units]
     return f"{median}{words} (90% interval {lo} to {hi})"
 
 
@@ -192,12 +192,12 @@ def is_clear(s: dict[str, float]) -> bool:
 
 
 def _clarity(s: dict[str, float]) -> str:
-    """'clear', 'only just clear …' (the interval excludes zero by less than its Monte Carlo error) or 'includes no
-    difference', for a quotable sentence."""
+    """'clear', 'only just …' (the interval excludes zero, but its end nearest zero shows as 0 at the precision its
+    Monte Carlo error supports, one decimal at most) or 'includes no difference', for a quotable sentence."""
     if is_clear(s):
         return "clear"
     if s["lo"] > 0 or s["hi"] < 0:
-        return "only just: the end nearest no difference is within Monte Carlo error of it"
+        return "only just: the end nearest no difference shows as 0 at the precision shown"
     return "includes no difference"
 
 
@@ -226,14 +226,18 @@ def _cautions(r, without_top: dict[str, float] | None = None) -> list[str]:
     if reading(stats(r, "later_waves")) != reading(effect):
         found.append("against the programme's own later members, before they joined, the difference is "
                      f"{effect_text(stats(r, 'later_waves'), r.units)}")
-    if bool(reading(stats(r, "deficit_sensitivity"))) != bool(reading(effect)):
-        found.append(f"without deficit-like comparison LAs the estimate is {effect_text(stats(r, 'deficit_sensitivity'), r.units)}, "
-                     + ("clear where the main one is not" if reading(stats(r, "deficit_sensitivity")) else "no longer clear"))
-    if without_top is not None and reading(without_top) != reading(effect):
-        found.append(f"without the {TOP_COMPARISONS} most-used comparison LAs the estimate is {effect_text(without_top, r.units)}, "
-                     + ("clear where the main one is not" if reading(without_top) and not reading(effect) else
-                        "no longer clear" if reading(effect) and not reading(without_top) else "in the other direction"))
+    for name, other in (("without deficit-like comparison LAs", stats(r, "deficit_sensitivity")),
+                        (f"without the {TOP_COMPARISONS} most-used comparison LAs", without_top)):
+        if other is not None and reading(other) != reading(effect):
+            found.append(f"{name} the estimate is {effect_text(other, r.units)}, " + _change_of_reading(effect, other))
     return found
+
+
+def _change_of_reading(main: dict[str, float], other: dict[str, float]) -> str:
+    """How a second estimate's reading differs from the main one's, in words (their readings differ)."""
+    if not reading(main):
+        return "clear where the main one is not"
+    return "no longer clear" if not reading(other) else "clear in the other direction"
 
 
 def findings_text(ev: Evaluation, programme: str) -> str:
@@ -300,7 +304,7 @@ def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
             only_just += clarity.startswith("only just")
             firm += clarity == "clear" and not found
             cautions = (" Qualified by the checks above: " + "; ".join(found) + ".") if found else ""
-            just = (" (its interval excludes no difference, but by less than its Monte Carlo error)"
+            just = (" (its interval excludes no difference, but its end nearest it shows as 0)"
                     if clarity.startswith("only just") else "")
             if r.outcome not in _IN_COUNTS:
                 lines.append(f"- **{name}, {r.label}**: {effect_text(stats(r, 'effect'), r.units)} on average after the start, "
@@ -329,8 +333,7 @@ def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
     miss = 1 - float((event["coverage_90"] * event["n"]).sum() / event["n"].sum())
     lines.append(f"\nOf these {total} estimates, {clear} {'has' if clear == 1 else 'have'} a 90% interval that excludes no "
                  "difference as shown" + (f", and {only_just} more {'excludes' if only_just == 1 else 'exclude'} it only by less "
-                                         f"than {'its' if only_just == 1 else 'their'} Monte Carlo error (an end shown as 0)"
-                                         if only_just else "") + ". If "
+                                         "than the precision shown (an end shown as 0)" if only_just else "") + ". If "
                  f"neither programme had changed anything, calibrated intervals would exclude it about "
                  f"{0.1 * total:.0f} times by chance ({lo} to {hi} in nine cases out of ten, if the estimates were independent; "
                  f"they share LAs and years, so the range is wider), and intervals that miss as often as the event study's did "
@@ -872,7 +875,8 @@ def _agreement(a: dict[str, float], b: dict[str, float], names: tuple[str, str] 
     """How two estimates (summaries, `stats`) of the same difference compare, in words, each read as it is shown
     (`reading`); `names` name a and b."""
     clear_a, clear_b = bool(reading(a)), bool(reading(b))
-    overlap = a["lo"] <= b["hi"] and b["lo"] <= a["hi"]
+    (a_lo, a_hi), (b_lo, b_hi) = _shown_ends(a), _shown_ends(b)
+    overlap = a_lo <= b_hi and b_lo <= a_hi
     if clear_a and clear_b:
         if reading(a) != reading(b):
             return "opposite directions, both clear"
@@ -880,7 +884,13 @@ def _agreement(a: dict[str, float], b: dict[str, float], names: tuple[str, str] 
     if clear_a or clear_b:
         return "a different reading: only " + (names[0] if clear_a else names[1]) + " is clear" + (
             "" if overlap else ", and the intervals do not overlap")
-    return "neither is clear" + ("" if (a["median"] > 0) == (b["median"] > 0) else ", and their medians lie on opposite sides of zero")
+    sides = {float(interval_numbers(x)[0]) for x in (a, b)}
+    return "neither is clear" + (", and their medians lie on opposite sides of zero" if min(sides) < 0 < max(sides) else "")
+
+
+def _shown_ends(s: dict[str, float]) -> tuple[float, float]:
+    """An interval's two ends as `interval_numbers` shows them, as numbers."""
+    return tuple(float(x) for x in interval_numbers(s)[1:])
 
 
 def imputation_text(ev: Evaluation, results: list[imputation.Imputation], coverage: pd.DataFrame,

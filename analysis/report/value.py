@@ -131,11 +131,11 @@ def holdout_text(scores: pd.DataFrame) -> str:
     beats_zero = (scores["rmse_pooled"] < scores["rmse_zero"]).all()
     names = lambda part: ", ".join(BY_COLUMN[c].short for c in part["outcome"])
     shown = (100 * scores["coverage"]).round()  # the coverage as the table shows it, so the text reads as the table does
-    low, drifting = scores[shown < 85], scores[scores["drift_q05"] > 1]
+    low, drifting = scores[shown < 85], scores[scores["drift_q05"].round(2) > 1]
     held = drifting[shown[drifting.index] >= 88]
     short = f"read a 90% interval as covering {cov.min():.0f}% to {cov.max():.0f}% of next year's positions"
     drift = (f"LAs' positions drift for {names(drifting)}: the spread of their change from the earliest year fitted to the "
-             f"held-out year is {drifting['drift'].min():.1f} to {drifting['drift'].max():.1f} times that from the latest year "
+             f"held-out year is {drifting['drift'].min():.2f} to {drifting['drift'].max():.2f} times that from the latest year "
              "fitted (90% intervals above 1), where a lasting level with independent yearly noise, as modelled, makes the "
              "two the same. "
              if len(drifting) else "LAs' positions do not drift measurably from year to year. ")
