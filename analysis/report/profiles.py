@@ -678,14 +678,13 @@ def static_table(profiles: Profiles) -> pd.DataFrame:
         lambda g: "; ".join(f"{r.programme}{' (inferred member)' if r.membership == 'inferred' else ''} {_gap(r, 'per_head')}"
                             for r in g.itertuples()), include_groups=False)
     s = profiles.summary.set_index("la_code")
-    deficit = [("0.0" if round(d, 1) == 0 else f"{d:.1f}".replace("-", "−")) if pd.notna(d) else "–" for d in s["deficit_pct"]]
-    deficits = profiles.history[profiles.history["measure"] == "deficit_pct"].dropna(subset=["value"])
+    deficit = [f"{round(d, 1) + 0.0:.1f}".replace("-", "−") if pd.notna(d) else "–" for d in s["deficit_pct"]]  # + 0.0: never "−0"
     return pd.DataFrame({
         "LA": s["la_name"],
         "mainstream": cost("Mainstream").reindex(s.index).fillna("–"),
         "state special": cost("State special").reindex(s.index).fillna("–"),
         "independent special": cost("Independent special").reindex(s.index).fillna("–"),
-        f"DSG deficit {financial_year(int(deficits['year'].max()))}, % of DSG (− = surplus)": deficit,
+        f"DSG deficit {financial_year(int(s['deficit_year'].max()))}, % of DSG (− = surplus)": deficit,
         "change in spend per head since joining, less its matches' (percentage points; 90% interval of ordinary "
         "variation)": progs.reindex(s.index).fillna("–"),
     }).reset_index(drop=True)

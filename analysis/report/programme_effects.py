@@ -182,7 +182,12 @@ def reading(s: dict[str, float]) -> int:
     """+1 or −1 when a summary's 90% interval, as `interval_numbers` shows it, lies above or below no difference; 0
     when it includes it (an end shown as zero included). Every reading in the chapters (higher, lower, not clearly
     different; a check that qualifies an estimate or not) comes from here, so an interval reads as it is shown."""
-    return precision.reading(s["lo"], s["hi"], min(1, precision.places(_ends_mcse(s))))
+    return precision.reading(s["lo"], s["hi"], _end_digits(s))
+
+
+def _end_digits(s: dict[str, float]) -> int:
+    """Decimal places an interval's ends are shown to (`interval_numbers`): one, or fewer where their MCSE is larger."""
+    return min(1, precision.places(_ends_mcse(s)))
 
 
 def is_clear(s: dict[str, float]) -> bool:
@@ -890,7 +895,7 @@ def _agreement(a: dict[str, float], b: dict[str, float], names: tuple[str, str] 
 
 def _shown_ends(s: dict[str, float]) -> tuple[float, float]:
     """An interval's two ends as `interval_numbers` shows them, as numbers."""
-    return tuple(float(x) for x in interval_numbers(s)[1:])
+    return round(s["lo"], _end_digits(s)), round(s["hi"], _end_digits(s))
 
 
 def imputation_text(ev: Evaluation, results: list[imputation.Imputation], coverage: pd.DataFrame,
