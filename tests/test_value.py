@@ -3,6 +3,8 @@ published savings claims and the Safety Valve amounts file."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -253,6 +255,15 @@ def test_every_safety_valve_amount_is_a_member_with_a_source(las):
     members = set(ev.cohorts.loc[ev.cohorts["programme"] == "safety_valve", "la_code"].dropna())
     assert set(funding["la_code"]) <= members
     assert funding["source_url"].str.startswith("http").all() and (funding["amount"] > 0).all()
+
+
+def test_every_safety_valve_amount_is_the_one_its_quote_states(las):
+    """The quote column holds the source's own words, so the amount must appear in it as £<amount>m or £<amount> million
+    (a figure first reported differently, or another source's figure, belongs in the source column)."""
+    funding = load_safety_valve_funding(las)
+    for row in funding.itertuples():
+        stated = re.findall(r"£(\d+(?:\.\d+)?)\s?(?:m\b|million)", row.quote)
+        assert row.amount_m in stated, f"{row.la_name}: amount_m {row.amount_m} but the quote states {stated}: {row.quote!r}"
 
 
 @pytest.mark.parametrize("row, message", [
