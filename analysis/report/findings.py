@@ -208,10 +208,12 @@ def key_numbers(frame: pd.DataFrame | None = None) -> dict[str, KeyNumber]:
     return data_numbers(frame) | ehcp_numbers(frame) | spend_numbers(frame) | evaluation_numbers() | value_numbers(frame)
 
 
-def shown(number: KeyNumber) -> str:
-    """The number at the precision its Monte Carlo error supports (thousands separated, typographic minus); a
-    published figure (no Monte Carlo error) as published."""
+def shown(number: KeyNumber, most: int | None = None) -> str:
+    """The number at the precision its Monte Carlo error supports (thousands separated, typographic minus), and
+    to at most `most` decimal places where given (−2: hundreds, as the chapter shows it); a published figure (no
+    Monte Carlo error) as published."""
     d = places(number.mcse) if number.mcse > 0 else (0 if float(number.value).is_integer() else 2)
+    d = d if most is None else min(d, most)
     return f"{round(number.value, d) + 0.0:,.{max(d, 0)}f}".replace("-", "−")  # + 0.0: never "−0"
 
 
@@ -262,10 +264,11 @@ def agree(stored: dict[str, KeyNumber], fresh: dict[str, KeyNumber], z: float = 
 # --------------------------------------------------------------------------- the key findings, for the preface
 
 
-def _at(numbers: dict[str, KeyNumber], key: str, scale: float = 1.0) -> str:
-    """A stored number in words: at the precision its Monte Carlo error supports, after `scale` (e.g. 1e-6 for £m)."""
+def _at(numbers: dict[str, KeyNumber], key: str, scale: float = 1.0, most: int | None = None) -> str:
+    """A stored number in words: at the precision its Monte Carlo error supports (and at most `most` decimal
+    places), after `scale` (e.g. 1e-6 for £m)."""
     n = numbers[key]
-    return shown(KeyNumber(n.value * scale, n.mcse * abs(scale), n.unit, n.what))
+    return shown(KeyNumber(n.value * scale, n.mcse * abs(scale), n.unit, n.what), most)
 
 
 def _signed(numbers: dict[str, KeyNumber], key: str) -> str:
@@ -274,12 +277,12 @@ def _signed(numbers: dict[str, KeyNumber], key: str) -> str:
 
 
 def _ends(numbers: dict[str, KeyNumber], lo: str, hi: str, scale: float = 1.0, signed: bool = False, before: str = "",
-          after: str = "") -> str:
+          after: str = "", most: int | None = None) -> str:
     """'a to b': an interval's two ends, both at the precision the larger of their MCSEs supports (as the chapters
     show intervals), after `scale`, each written `before`…`after` (e.g. '£', 'm'); `signed` adds '+' to ends that
     are not negative."""
     mcse = max(numbers[lo].mcse, numbers[hi].mcse)
-    ends = [shown(KeyNumber(numbers[k].value * scale, mcse * abs(scale), numbers[k].unit, numbers[k].what)) for k in (lo, hi)]
+    ends = [shown(KeyNumber(numbers[k].value * scale, mcse * abs(scale), numbers[k].unit, numbers[k].what), most) for k in (lo, hi)]
     return " to ".join(f"{before}{e if not signed or e.startswith('−') else '+' + e}{after}" for e in ends)
 
 
@@ -327,6 +330,11 @@ def _review_split() -> str:
     return "in proportion to the LA's plans" if split is None else f"{split[0]} state, {split[1]} independent"
 
 
+#: Unit costs in the key findings are shown to the nearest £100, as chapter 4 shows them, or coarser where their
+#: Monte Carlo error says so.
+UNIT_COST_PLACES = -2
+
+
 def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> str:
     """The key findings as Markdown: each number from `results/key_numbers.json` (and the EHCP model's stored
     backtests, `results/backtest.json`, when not given) with its 90% interval and a link to where it is shown,
@@ -340,7 +348,8 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
     england = backtest.england(saved.results if saved else backtests)
     stale = (f" (from backtests whose {' and '.join(saved.stale)} changed since they ran: rerun `python -m analysis grid "
              "backtest`)") if saved and saved.stale else ""
-    cost = lambda k: f"£{_at(n, f'spend.unit_cost_{k}')} ({_ends(n, f'spend.unit_cost_{k}_q05', f'spend.unit_cost_{k}_q95', before='£')})"
+    cost = lambda k: (f"£{_at(n, f'spend.unit_cost_{k}', most=UNIT_COST_PLACES)} "
+                      f"({_ends(n, f'spend.unit_cost_{k}_q05', f'spend.unit_cost_{k}_q95', before='£', most=UNIT_COST_PLACES)})")
     saving = lambda k: (f"£{_at(n, f'value.{k}_median', -1e-6)}m a year (90% interval "
                         f"{_ends(n, f'value.{k}_q95', f'value.{k}_q05', -1e-6, before='£', after='m')})")
     f = forecast_january(n)
@@ -365,7 +374,10 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         + (f", so the {f} figure is more likely too high than too low" if backtest.runs_high(england) else "") + " (@sec-ehcp).",
         f"**What a plan costs depends on where the child is placed.** In {year} a plan in an independent special school cost its "
         f"LA {cost('special_independent')} a year in top-ups on average, a state special school plan {cost('special_state')} "
-        f"and a mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend-model).",
+        f"and a mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend-model). These carry the "
+        "model's trend forward from 2021-22, the last year its category data cover; the published figures for the later "
+        "years (DfE's for independent special schools, councils' forecasts for special schools) are lower, so these "
+        "probably overstate what a plan cost in those years.",
         f"**Safety Valve LAs**: {_programme(n, 'safety_valve')} **DBV LAs**: {_programme(n, 'dbv')} All of these are "
         "associations, not effects; @sec-programmes weighs the two comparisons and its other checks.",
         f"**The savings claims, priced openly.** If the share of West Sussex's special school plans that its DBV case "
@@ -376,7 +388,8 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         f"to £{claims.WEST_SUSSEX.claim_high / 1e6:.1f}m. DBV's national extrapolation would save "
         f"{saving('dbv_national_top_up_areas')} in top-ups, counting the sampling error of its "
         f"{100 * claims.DBV_NATIONAL.share_placed_differently:.0f}% with its {claims.DBV_NATIONAL.areas} areas as the "
-        f"independent units ({saving('dbv_national_top_up')} with the unit costs' uncertainty alone). Both assume the moved "
+        f"independent units ({saving('dbv_national_top_up')} with the unit costs' uncertainty alone); neither interval "
+        "carries the larger uncertainty that the reviewed cases were chosen, not sampled. Both assume the moved "
         "children cost what the average plan of their new placement costs in their LA, and neither says whether children "
         "would be as well served (@sec-value).",
     ]

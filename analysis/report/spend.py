@@ -224,13 +224,18 @@ COMPONENT_LABELS = {
 
 
 def decomposition_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The growth decomposition in £m (nearest £10m) and % of the total change (nearest 1 pp)."""
+    """The growth decomposition in £m (3 significant figures, so a narrow interval does not collapse to one value)
+    and % of the total change (nearest 1 pp)."""
     out = pd.DataFrame({"component": table["component"].map(COMPONENT_LABELS)})
-    m = lambda x: f"£{sig(x) / 1e6:,.0f}m"  # noqa: E731
-    out["change"] = table["median"].map(m)
-    out["90% interval"] = [f"{m(a)} to {m(b)}" for a, b in zip(table["q05"], table["q95"])]
-    out["share of change"] = [f"{100 * s:.0f}% ({100 * a:.0f}% to {100 * b:.0f}%)" for s, a, b in zip(table["share"], table["share_q05"], table["share_q95"])]
+    out["change"] = table["median"].map(_millions)
+    out["90% interval"] = [f"{_millions(a)} to {_millions(b)}" for a, b in zip(table["q05"], table["q95"])]
+    out["share of change"] = [f"{percent(s)} ({percent(a)} to {percent(b)})" for s, a, b in zip(table["share"], table["share_q05"], table["share_q95"])]
     return out
+
+
+def percent(share: float) -> str:
+    """A share as a whole percentage with a typographic minus ('−4%'), never '−0%'."""
+    return f"{round(100 * share) + 0:.0f}%".replace("-", "−")
 
 
 def decomposition_chart(table: pd.DataFrame) -> alt.LayerChart:
@@ -264,7 +269,7 @@ def allocation_chart(frame: pd.DataFrame, year: int) -> alt.LayerChart:
 CROSSCHECK_LABELS = {
     "independent": "Independent special ↔ top-ups to independent and non-maintained providers",
     "maintained": "All other placements ↔ top-ups to maintained schools, academies and colleges",
-    "services": "Base ↔ SEN support, AP, hospital and therapy services",
+    "services": "Base ↔ SEN support, AP, hospital and therapy services (fitted: not a check)",
 }
 
 
@@ -308,6 +313,35 @@ def published_comparison(model: SpendModel) -> pd.DataFrame:
                      "published": float(value), "median": r["median"], "q05": r["q05"], "q95": r["q95"],
                      "ratio": r["median"] / value})
     return pd.DataFrame(rows)
+
+
+def published_text(comparison: pd.DataFrame) -> str:
+    """What the comparison with DfE's published cost per independent special plan and the councils' forecasts shows,
+    split into the years the category data cover (through `BM_YEAR`) and the years the model extrapolates."""
+    dfe = comparison[comparison["source"] == "dfe_pq_100030_2026"]
+    seen, extrapolated = dfe[dfe["year"] <= BM_YEAR], dfe[dfe["year"] > BM_YEAR]
+    below = int((dfe["published"] < dfe["q05"]).sum())
+
+    def span(part: pd.DataFrame) -> str:
+        lo, hi = f"{part['ratio'].min():.2f}", f"{part['ratio'].max():.2f}"
+        years = financial_year(part["year"].min()) + ("" if len(part) == 1 else f" to {financial_year(part['year'].max())}")
+        return f"{lo} times the published one in {years}" if lo == hi else f"between {lo} and {hi} times it in {years}"
+
+    text = (f"Against DfE's cost per plan in an independent or non-maintained special school, the model's full cost is "
+            f"{span(seen).replace(' times it ', ' times the published one ')}, the years its category data cover, and "
+            f"{span(extrapolated).replace(' the published one', ' it')}, where it extrapolates its trend (@sec-spend-limits). "
+            f"DfE's figure lies below the model's 90% interval in {below} of {len(dfe)} years. In the years the data cover, "
+            "the model agrees with the dashboard's own special school spend divided by plans (above), so the gap there comes "
+            "from what DfE's figure counts, not from the fit; DfE's figure also includes the £10,000 place funding of "
+            "non-maintained special schools, which the model's full cost leaves out.")
+    forecasts = comparison[comparison["model_year"] < comparison["year"]]
+    if len(forecasts):
+        ratios = " and ".join(f"{r:.2f} times the forecast for {TYPE_LABELS[k].lower()}" for k, r in zip(forecasts["placement"], forecasts["ratio"]))
+        text += (f" The model's {financial_year(forecasts['model_year'].iloc[0])} figures are also above the councils' own "
+                 f"forecasts for {financial_year(forecasts['year'].iloc[0])}, a year later ({ratios}; the councils are not "
+                 "a random sample). The unit costs after 2021-22, which rest on the model's trend, are more likely too high "
+                 "than too low; the 2021-22 ones are those the data identify.")
+    return text
 
 
 def published_table(comparison: pd.DataFrame) -> pd.DataFrame:
@@ -393,6 +427,21 @@ def sbc_chart(ranks: pd.DataFrame) -> alt.FacetChart:
         facet=alt.Facet("label:N", title=None), columns=3)
 
 
+def holdout_sum_text(summary: pd.DataFrame) -> str:
+    """What the held-out LAs' England sums show: which lie outside their 90% predictive interval, and which way."""
+    outside = summary[(summary["observed_sum"] < summary["predicted_q05"]) | (summary["observed_sum"] > summary["predicted_q95"])]
+    if outside.empty:
+        return " The held-out LAs' England sum lies inside its 90% interval for every category and half."
+    rows = "; ".join(
+        f"{CATEGORY_LABELS[r.category].split(' (')[0].lower()}, half {r.fold + 1}: observed {_millions(r.observed_sum)}, "
+        f"predicted {_millions(r.predicted_q05)} to {_millions(r.predicted_q95)}" for r in outside.itertuples())
+    over = outside["observed_sum"] < outside["predicted_q05"]
+    way = ("above" if over.all() else "below" if not over.any() else "on both sides of")
+    return (f" The held-out LAs' England sum lies outside its 90% interval in {len(outside)} of {len(summary)} rows ({rows}): "
+            f"the model's sums there lie {way} what was spent. Some intervals of these sums reach far to the right "
+            "probably because the heavy-tailed error of each LA-year adds up across LAs; their upper ends say little.")
+
+
 def holdout_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Held-out category check by category and fold: coverage, typical error and England's held-out sum."""
     return pd.DataFrame({
@@ -414,8 +463,8 @@ def crosscheck_table(summary: pd.DataFrame) -> pd.DataFrame:
         {
             "model category ↔ outturn category": summary["group"].map(CROSSCHECK_LABELS),
             "LAs": summary["n_las"],
-            "correlation across LAs (logs)": summary["correlation_log"].round(1),
-            "England: model ÷ outturn": [f"{r:.1f} ({a:.1f} to {b:.1f})" for r, a, b in zip(summary["ratio"], summary["ratio_q05"], summary["ratio_q95"])],
+            "correlation across LAs (logs)": summary["correlation_log"].map("{:.2f}".format),
+            "England: model ÷ outturn": [f"{r:.2f} ({a:.2f} to {b:.2f})" for r, a, b in zip(summary["ratio"], summary["ratio_q05"], summary["ratio_q95"])],
         }
     )
 
@@ -451,10 +500,11 @@ def shortcomings(model: SpendModel, crosscheck: pd.DataFrame) -> str:
     c = crosscheck.set_index("group")
     imputed = model.data()["mix_imputed"].sum()
     items = [
-        "**Full cost is top-up plus a standard rate.** The full public cost adds £10,000 (special) or £6,000 "
-        "(mainstream, post-16) to what the LA pays; the actual place funding of an LA's schools, the school's own "
-        "first £6,000 for a mainstream pupil without a resourced place, transport, and health and social care "
-        "contributions are not measured here.",
+        "**Full cost is top-up plus a standard rate.** The full public cost adds a standard £10,000 (state special) or "
+        "£6,000 (mainstream, post-16) to what the LA pays: assumed, not measured. The actual place funding of an LA's "
+        "schools, transport, and health and social care contributions are not measured here. Nothing is added for AP and "
+        "other arrangements or for non-maintained special schools, although AP places and non-maintained special school "
+        "places are funded at £10,000, so their full cost is understated.",
         "**Unit costs are pinned by category data only up to 2021-22.** The dashboard's special school spend runs "
         "from 2018-19 to 2021-22 and the benchmarking split covers 2021-22 only. After that, the split between "
         "the base and the plans rests on spend totals and on the assumption that state-funded places and services "
