@@ -261,9 +261,9 @@ def text(result: dict) -> str:
     lines = [f"{result['scope']}, unit costs of {financial_year(result['year'])}: moving "
              f"{result['children_moved']:,.0f} children with plans changes a year's spend by",
              f"  top-ups (the LA's high-needs budget): {money(result['annual_change_top_up'])}; "
-             f"chance of a saving {100 * result['probability_saving_top_up']:.0f}%",
+             f"probability of a saving, given the assumptions, {100 * result['probability_saving_top_up']:.0f}%",
              f"  full public cost (with place funding): {money(result['annual_change_full_cost'])}; "
-             f"chance of a saving {100 * result['probability_saving_full_cost']:.0f}%"]
+             f"probability of a saving, given the assumptions, {100 * result['probability_saving_full_cost']:.0f}%"]
     if result["one_off_transition_cost"]:
         lines.append(f"  plus a one-off £{result['one_off_transition_cost']:,.0f} to move them")
     lines.append("Negative is a saving. Assumptions and caveats: --json, or `analysis.evaluation.scenarios`.")

@@ -284,6 +284,16 @@ def direct_ratios(model: SpendModel, year: int = BM_YEAR) -> dict[str, float]:
     return out
 
 
+def direct_agreement(direct: dict[str, float], modelled: pd.DataFrame) -> str:
+    """' (both inside …)' or which no-model figure lies outside the model's 90% interval for the same year, and which way."""
+    words = {"special_independent": "independent special", "special_state": "state special"}
+    outside = [(k, v) for k, v in direct.items() if not modelled.loc[k, "q05"] <= v <= modelled.loc[k, "q95"]]
+    if not outside:
+        return " (both inside the model's 90% intervals)"
+    return " (" + "; ".join(f"the {words[k]} figure {'above' if v > modelled.loc[k, 'q95'] else 'below'} the model's 90% interval"
+                            for k, v in outside) + ")"
+
+
 #: Published costs per plan, for comparison with the model (never used in it): (source key, financial year end,
 #: placement, £ per plan per year, what it measures). DfE's figures are spending on independent and non-maintained
 #: special schools (with the £10,000 non-maintained place funding) over the plans placed there [@dfe_pq_100030_2026];
