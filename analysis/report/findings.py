@@ -364,7 +364,8 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         "reporting; @sec-national). The lines leave out some high-needs costs, and cash figures include inflation.",
         f"**EHC plans keep growing.** LAs' plans have grown on trend by {_at(n, 'ehcp.trend_growth_pct')}% a year (90% interval "
         f"{_ends(n, 'ehcp.trend_growth_pct_q05', 'ehcp.trend_growth_pct_q95')}), and the model forecasts "
-        f"{_at(n, f'ehcp.england_{f}_median')} plans in England in January {f} (90% interval "
+        f"{_at(n, f'ehcp.england_{f}_median')} plans in England in January {f}, less any LA whose latest count is a "
+        f"flagged reporting break (90% interval "
         f"{_ends(n, f'ehcp.england_{f}_q05', f'ehcp.england_{f}_q95')}) if those trends continue. Its 90% intervals held "
         f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown. "
         f"Refitted at {england['origin'].nunique()} earlier Januaries, its {len(england)} national forecasts 1 to "

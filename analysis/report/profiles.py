@@ -30,7 +30,7 @@ from analysis.data.finance import financial_year
 from analysis.evaluation import value
 from analysis.evaluation.experiment import Evaluation
 from analysis.models.outcomes import OUTCOMES, OutcomeModel
-from analysis.models.spend import TYPE_LABELS, SpendModel, england_per_head, spend_per_head
+from analysis.models.spend import BM_YEAR, TYPE_LABELS, SpendModel, england_per_head, spend_per_head
 from analysis.report import charts
 from analysis.report.national import PLACEMENTS
 from analysis.report.spend import sig
@@ -92,7 +92,8 @@ class Profiles:
         figures state."""
         masked = breaks.mask(panel)
         last = int(masked.loc[masked["ehcp_total"].notna(), "year"].max())
-        alive = masked[(masked["year"] == last) & masked["ehcp_total"].notna()][["la_code", "la_name", "region_name"]]
+        # every LA counted in that January, also one whose count is flagged as a reporting break (its count is shown as missing)
+        alive = panel[(panel["year"] == last) & panel["ehcp_total"].notna()][["la_code", "la_name", "region_name"]]
         history = _history(masked, evaluation.neighbours, alive["la_code"])
         mix = _mix(masked, alive["la_code"])
         modelled = pd.concat([_forecast(forecast), _unit_costs(spend), _outcomes(outcomes)], ignore_index=True)
@@ -195,14 +196,24 @@ def _forecast(forecast: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([plans, growth], ignore_index=True)
 
 
+#: The unit costs' unit and caveat: the spend model's last year is its trend carried forward from the last year of
+#: category data (chapter 4, "where the model falls short").
+UNIT_COST_UNIT = (f"£ per plan per year (top-up; carried forward on the model's trend from {financial_year(BM_YEAR)}, "
+                  "the last year of category data, and probably overstated)")
+
+
 def _unit_costs(spend: SpendModel) -> pd.DataFrame:
     frames = []
     for placement, label in TYPE_LABELS.items():
         c = spend.la_unit_costs(placement)
         frames.append(pd.DataFrame({"la_code": c["la_code"], "section": "unit cost", "label": f"Unit cost (top-up): {label}",
                                     "year": spend.last_year, "value": sig(c["median"], 2), "q05": sig(c["q05"], 2),
-                                    "q95": sig(c["q95"], 2), "unit": "£ per plan per year"}))
+                                    "q95": sig(c["q95"], 2), "unit": UNIT_COST_UNIT}))
     return pd.concat(frames, ignore_index=True)
+
+
+#: What rank 1 means, by an outcome's better direction (`ChildOutcome.better`), for the CSV's unit column.
+RANK_DIRECTION = {1: "rank 1 = best (highest)", -1: "rank 1 = best (lowest)", 0: "rank 1 = highest (no better direction)"}
 
 
 def _outcomes(model: OutcomeModel) -> pd.DataFrame:
@@ -212,13 +223,13 @@ def _outcomes(model: OutcomeModel) -> pd.DataFrame:
     out = pd.DataFrame({"la_code": lv["la_code"], "section": "child outcome", "label": lv["outcome"].map(lambda c: by[c].label),
                         "year": lv["year"], "value": rounded["median"], "q05": rounded["q05"], "q95": rounded["q95"],
                         "rank": lv["rank"].round(), "rank_q05": lv["rank_q05"].round(), "rank_q95": lv["rank_q95"].round(),
-                        "of": lv["of"], "unit": lv["outcome"].map(lambda c: by[c].unit)})
+                        "of": lv["of"], "unit": lv["outcome"].map(lambda c: f"{by[c].unit}; {RANK_DIRECTION[by[c].better]}")})
     score = value.combined(model)
     combined = pd.DataFrame({"la_code": score["la_code"], "section": "child outcome", "label": "Combined outcome score (equal weights)",
                              "year": int(max(model.last_year.to_numpy())), "value": score["median"].round(2),
                              "q05": score["q05"].round(2), "q95": score["q95"].round(2), "rank": score["rank"].round(),
                              "rank_q05": score["rank_q05"].round(), "rank_q95": score["rank_q95"].round(), "of": len(score),
-                             "unit": "standard deviations (higher is better)"})
+                             "unit": f"standard deviations (higher is better); {RANK_DIRECTION[1]}"})
     return pd.concat([out, combined], ignore_index=True)
 
 
@@ -721,7 +732,8 @@ def rank_table(profiles: Profiles, groups: tuple[str, ...]) -> pd.DataFrame:
         r = m[m["label"] == o.label]
         cell = pd.Series([f"{a:.0f} ({b:.0f}–{c:.0f})" if pd.notna(a) else "–" for a, b, c in zip(r["rank"], r["rank_q05"], r["rank_q95"])],
                          index=r.index)
-        out[o.short + (" (1 = highest)" if o.better == 0 else "")] = cell.reindex(s.index).fillna("–")
+        ranked = f"of {int(r['of'].max())}, {int(r['year'].max())}"
+        out[f"{o.short} ({'1 = highest, ' if o.better == 0 else ''}{ranked})"] = cell.reindex(s.index).fillna("–")
     return out.reset_index(drop=True)
 
 
