@@ -103,6 +103,20 @@ def test_the_sampler_text_names_a_model_on_which_nutpie_is_slower():
     assert "slower" not in computation.sampler_text(record)
 
 
+def test_the_sampler_text_says_where_pymc_missed_the_checks_and_which_models_use_the_low_rank_mass_matrix():
+    run = lambda rhat, ess, low_rank=False: {"wall_s": 10.0, "ess_per_s": 10.0, "slowest": "x", "steps_per_draw": 30.0,
+                                             "rhat_max": rhat, "ess_bulk_min": ess, "divergences": 0,
+                                             "settings": {"draws": 1000, "chains": 4, "target_accept": 0.9, "low_rank": low_rank}}
+    record = {"machine": {"cpu": "x", "cpus": 2, "avx2": True, "pymc": "5", "nutpie": "0"},
+              "models": {"ehcp": {"pymc": run(1.005, 700), "nutpie": run(1.004, 800, True), "speedup": 2.0},
+                         "spend": {"pymc": run(1.019, 260), "nutpie": run(1.005, 950, True), "speedup": 4.8}}}
+    text = computation.sampler_text(record)
+    assert "missed the study's convergence checks on the high-needs spend (R-hat 1.019, bulk ESS 260)" in text
+    assert "For the EHC plan growth and the high-needs spend models, nutpie uses its low-rank" in text
+    record["models"]["spend"]["pymc"] = run(1.004, 500)
+    assert "missed" not in computation.sampler_text(record)
+
+
 def test_the_stored_test_record_is_well_formed():
     record = json.loads((ROOT / "benchmarks" / "results" / "tests.json").read_text())
     assert record["failures"] == 0

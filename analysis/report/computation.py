@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import paths
+from analysis.models import fitting
 
 RESULTS = paths.ROOT / "benchmarks" / "results"
 LABELS = {"ehcp": "EHC plan growth", "spend": "High-needs spend", "event_study": "Event study (Safety Valve)",
@@ -44,6 +45,11 @@ def sampler_table(samplers: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _lower(label: str) -> str:
+    """A label inside a sentence: its first letter lower case, unless it starts an abbreviation ('EHC plan growth')."""
+    return label if label[:2].isupper() else label[0].lower() + label[1:]
+
+
 def sampler_text(samplers: dict) -> str:
     """The samplers' comparison in words: the range of nutpie's advantage, the models where it has none and why
     (leapfrog steps a draw at each sampler's target acceptance), and the EHCP model's mass matrix."""
@@ -53,12 +59,23 @@ def sampler_text(samplers: dict) -> str:
     slower = [(LABELS.get(k, k), m) for k, m in samplers["models"].items() if m["speedup"] < 1]
     if slower:
         text += "It was slower on " + "; ".join(
-            f"the {label[0].lower()}{label[1:]}, which samples in seconds: at the study's target acceptance of "
+            f"the {_lower(label)}, which samples in seconds: at the study's target acceptance of "
             f"{m['nutpie']['settings']['target_accept']:g} nutpie took {m['nutpie']['steps_per_draw']:.0f} leapfrog steps a draw, "
             f"against {m['pymc']['steps_per_draw']:.0f} for PyMC at its default of {m['pymc']['settings']['target_accept']:g}"
             for label, m in slower) + ". "
-    return text + ("For the EHCP model it uses its low-rank modified mass matrix, which learns the few directions in which "
-                   "region means, persistence and LA effects move together.")
+    failing = [(LABELS.get(k, k), m["pymc"]) for k, m in samplers["models"].items() if "rhat_max" in m["pymc"]
+               and not (m["pymc"]["rhat_max"] <= fitting.RHAT_MAX and m["pymc"]["ess_bulk_min"] >= fitting.ESS_BULK_MIN
+                        and m["pymc"]["divergences"] == 0)]
+    if failing:
+        text += ("PyMC's default sampler missed the study's convergence checks on " + "; ".join(
+            f"the {_lower(label)} (R-hat {p['rhat_max']:.3f}, bulk ESS {p['ess_bulk_min']:,.0f})" for label, p in failing)
+            + ", so its effective samples per second there are not what a usable run would give. ")
+    low_rank = [LABELS.get(k, k) for k, m in samplers["models"].items() if m["nutpie"]["settings"].get("low_rank")]
+    if low_rank:
+        names = " and the ".join(_lower(label) for label in low_rank)
+        text += (f"For the {names} models, nutpie uses its low-rank modified mass matrix, which learns the few directions in which "
+                 "their parameters move together (for the EHCP model: region means, persistence and LA effects).")
+    return text
 
 
 def build_table(book: dict) -> pd.DataFrame:

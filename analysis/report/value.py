@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.evaluation import claims, value
-from analysis.models.fitting import interval
+from analysis.models.fitting import interval, quantile
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
 from analysis.report import programme_effects
 from analysis.report.precision import places
@@ -16,10 +16,17 @@ from analysis.report.precision import places
 #: How each outcome's better direction (`ChildOutcome.better`) is named in the tables.
 BETTER = {1: "higher", -1: "lower", 0: "neither"}
 
-def saving(draws: np.ndarray) -> str:
-    """'£29m a year (90% interval £24m to £33m)' for draws of a change in £ whose median is a saving."""
+def saving(draws: np.ndarray, chains: int | None = None) -> str:
+    """'£29m a year (90% interval £24m to £33m)' for draws of a change in £ whose median is a saving: to the £m, or,
+    given the `chains` the draws are stacked from, at the precision their Monte Carlo error supports (the median at
+    its own, both ends at the coarser of theirs), as the key findings show it."""
     mid, lo, hi = (-v / 1e6 for v in interval(draws))
-    return f"£{mid:,.0f}m a year (90% interval £{hi:,.0f}m to £{lo:,.0f}m)"
+    if chains is None:
+        return f"£{mid:,.0f}m a year (90% interval £{hi:,.0f}m to £{lo:,.0f}m)"
+    mcse = {p: quantile(np.asarray(draws, dtype=float) / 1e6, chains, p)[1] for p in (0.5, 0.05, 0.95)}
+    at = lambda v, d: f"£{round(v, d) + 0.0:,.{max(d, 0)}f}m"  # noqa: E731
+    ends = min(0, places(max(mcse[0.05], mcse[0.95])))
+    return f"{at(mid, min(0, places(mcse[0.5])))} a year (90% interval {at(hi, ends)} to {at(lo, ends)})"
 
 
 def weightings_table(moves: pd.DataFrame, names: pd.Series, n: int = 10) -> pd.DataFrame:
@@ -43,11 +50,12 @@ def rounded_scenario(result: dict) -> dict:
     return out
 
 
-def dbv_sampling_text(dbv: dict, claim: claims.DbvNationalClaim = claims.DBV_NATIONAL) -> str:
-    """What the DBV saving becomes when the 65% carries its sampling error (`claims.dbv_national`'s `sampled`)."""
+def dbv_sampling_text(dbv: dict, claim: claims.DbvNationalClaim = claims.DBV_NATIONAL, chains: int | None = None) -> str:
+    """What the DBV saving becomes when the 65% carries its sampling error (`claims.dbv_national`'s `sampled`), at the
+    precision the Monte Carlo error of draws from `chains` chains supports (see `saving`)."""
     return (f"Those intervals are the unit costs' alone. The {100 * claim.share_placed_differently:.0f}% is itself an estimate: "
-            f"carrying its sampling error, the saving in top-ups is {saving(dbv['sampled']['reviews']['top_up'])} if the "
-            f"{claim.reviews:,} reviews were independent judgements, and {saving(dbv['sampled']['areas']['top_up'])} if reviews "
+            f"carrying its sampling error, the saving in top-ups is {saving(dbv['sampled']['reviews']['top_up'], chains)} if the "
+            f"{claim.reviews:,} reviews were independent judgements, and {saving(dbv['sampled']['areas']['top_up'], chains)} if reviews "
             f"within an area judged alike, so that the {claim.areas} areas were the independent units (the report gives no "
             "figures by area, so the truth lies between). Neither prices the larger uncertainty: the cases were chosen, not "
             "sampled, and going from them to tens of thousands of children is a judgement no public data can test.")
