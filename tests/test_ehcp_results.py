@@ -18,10 +18,11 @@ def test_pct_reads_a_log_rate_as_a_percentage_change() -> None:
     assert er.pct(np.log(0.9), dp=0) == "-10%"
 
 
-def _loo(diff: int, se: int) -> pd.DataFrame:
+def _loo(diff: int, se: int, passed: str = "yes") -> pd.DataFrame:
     return pd.DataFrame(
         {
             "model": [er.VARIANT_LABELS["full"], er.VARIANT_LABELS["pooled"]],
+            "passes its checks": ["yes", passed],
             "elpd_loo": [-8560, -8560 - diff],
             "elpd below the full model": [0, diff],
             "SE of difference": [0, se],
@@ -36,6 +37,8 @@ def test_loo_verdict_needs_a_difference_beyond_two_standard_errors() -> None:
     assert "not clearly different" in unclear and er.LOO_READINGS["pooled"][1] in unclear
     (better,) = er.loo_verdicts(_loo(-200, 70))
     assert "clearly better" in better and "200 higher" in better
+    (failed,) = er.loo_verdicts(_loo(190, 70, passed="no: not to be read"))
+    assert "failed its convergence checks" in failed and "clearly" not in failed
 
 
 def test_holdout_table_rounds_and_labels_every_forecast() -> None:

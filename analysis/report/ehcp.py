@@ -245,11 +245,14 @@ def ppc_chart(model: EHCPModel) -> alt.HConcatChart:
 
 
 def loo_table(model: EHCPModel, variants: tuple[str, ...]) -> pd.DataFrame:
-    """PSIS-LOO of `variants` against `model` (one-step terms), in the order given, rounded to the nearest 10."""
+    """PSIS-LOO of `variants` against `model` (one-step terms), in the order given, rounded to the nearest 10, and
+    whether each fit passed its convergence checks (a score from a fit that did not is not to be read)."""
     table = model.loo_compare(variants)
+    fits = {v: model if v == model.variant else model.variant_model(v) for v in table.index}
     return pd.DataFrame(
         {
             "model": [VARIANT_LABELS[v] for v in table.index],
+            "passes its checks": ["yes" if fits[v].diagnostics().passed else "no: not to be read" for v in table.index],
             "elpd_loo": table["elpd_loo"].round(-1).astype(int),
             "elpd below the full model": table["elpd_diff"].round(-1).astype(int),
             "SE of difference": table["dse"].round(-1).astype(int),
@@ -283,10 +286,12 @@ def loo_verdicts(table: pd.DataFrame) -> list[str]:
     """
     variant = {label: key for key, label in VARIANT_LABELS.items()}
     out = []
-    for row in table.iloc[1:].itertuples(index=False):
-        label, diff, se = row[0], row[2], row[3]
+    for _, row in table.iloc[1:].iterrows():
+        label, diff, se = row["model"], row["elpd below the full model"], row["SE of difference"]
         worse, same = LOO_READINGS[variant[label]]
-        if diff > 2 * se:
+        if row.get("passes its checks", "yes") != "yes":
+            out.append(f"**{label}** failed its convergence checks (@tbl-ehcp-diagnostics), so its score is not read.")
+        elif diff > 2 * se:
             out.append(f"**{label}** is clearly worse (elpd {diff:,} lower, standard error {se:,}): {worse}.")
         elif diff < -2 * se:
             out.append(f"**{label}** is clearly better (elpd {-diff:,} higher, standard error {se:,}): the full model's extra terms overfit.")
