@@ -119,6 +119,8 @@ def test_the_stored_csv_files_are_current(profiles):
     assert sorted(p.stem for p in folder.glob("E*.csv")) == sorted(profiles.summary["la_code"])
     summary = pd.read_csv(folder / pr.SUMMARY_FILE, keep_default_na=False, na_values=[""])
     assert list(summary["la_code"]) == list(profiles.summary["la_code"])
+    assert (folder / pr.DICTIONARY_FILE).read_text() == pr.dictionary(profiles)  # every column described (else KeyError)
+    assert not any("." in line.split(",")[3] for line in (folder / pr.SUMMARY_FILE).read_text().splitlines()[1:])  # plans: whole
     for code in profiles.summary["la_code"]:
         stored = pd.read_csv(folder / f"{code}.csv")
         fresh = profiles.la(code).reset_index(drop=True)

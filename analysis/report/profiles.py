@@ -378,12 +378,59 @@ def _summary(alive: pd.DataFrame, panel: pd.DataFrame, history: pd.DataFrame, mo
 # --------------------------------------------------------------------------- downloads
 
 
+#: What each column of `SUMMARY_FILE` holds. Years follow the panel: a January is the census month; a financial
+#: year is named by the year it ends in (2022 = April 2021 to March 2022).
+SUMMARY_COLUMNS = {
+    "la_code": "ONS code of the LA",
+    "la_name": "LA name",
+    "region_name": "region",
+    "plans": "active EHC plans in the last January (empty where that count is flagged as a reporting break)",
+    "plans_per_10k": "plans per 10,000 residents aged 0–25, same January",
+    "growth_5y_pct": "% change in plans over the five Januaries to the last",
+    "forecast_year": "the January forecast",
+    "forecast": "EHC plan model's forecast of plans that January (median)",
+    "forecast_q05": "lower end of its 90% interval",
+    "forecast_q95": "upper end of its 90% interval",
+    "spend_per_head": "high-needs spend (s251 lines 1.2.x, £) per resident aged 2–18, last financial year, nearest £10",
+    "spend_per_plan": "the same spend per active plan (£, nearest £100): not a cost per plan, as the lines also pay for "
+                      "services for children without plans and leave out place funding",
+    "full_cost_per_plan": "spend per plan plus the standard place funding of its placements (£, nearest £100)",
+    "special_share_pct": "% of plans in state or independent special schools, last January",
+    "deficit_pct": "DSG deficit as % of the DSG (negative: a surplus), in the financial year ending in `deficit_year`",
+    "deficit_year": "year the deficit's financial year ends in (2022 = 2021-22)",
+    "outcome_rank": "rank on the combined child-outcome score, equal weights (1 = best; median over posterior draws)",
+    "outcome_rank_q05": "lower end of the rank's 90% interval",
+    "outcome_rank_q95": "upper end of the rank's 90% interval",
+    "outcome_ranked_of": "LAs ranked",
+    "programmes": "Safety Valve or DBV membership (cohort; 'inferred' where no source confirms it)",
+}
+#: Columns that hold whole numbers, written without a decimal point.
+_WHOLE = ["plans", "forecast_year", "forecast", "forecast_q05", "forecast_q95", "spend_per_head", "spend_per_plan",
+          "full_cost_per_plan", "deficit_year", "outcome_rank", "outcome_rank_q05", "outcome_rank_q95", "outcome_ranked_of"]
+DICTIONARY_FILE = "README.md"
+
+
+def dictionary(profiles: Profiles) -> str:
+    """The downloads' data dictionary (Markdown): the summary file's columns and the per-LA files' layout."""
+    lines = ["# LA profiles: what the files hold", "", f"`{SUMMARY_FILE}`: one row per LA, headline figures. Columns:", ""]
+    lines += [f"- `{c}`: {SUMMARY_COLUMNS[c]}" for c in profiles.summary.columns]
+    lines += ["", "`<LA code>.csv`: every figure of one LA, one row each: `section`, `measure`, `year` (a January for "
+              "counts, the year a financial year ends in for money, the academic or calendar year the source names for "
+              "outcomes), `value`, its 90% interval (`q05`, `q95`) where modelled, `rank` with its interval and `of` (LAs "
+              "ranked) for child outcomes, `england` and `neighbours` (median of the LA's statistical neighbours) for "
+              "comparison, and `unit`, which also says what rank 1 means. The last rows name the data releases used.", ""]
+    return "\n".join(lines)
+
+
 def write_downloads(profiles: Profiles, root: Path = paths.ROOT) -> list[Path]:
-    """Write each LA's figures to `root/downloads/profiles/<la_code>.csv` and every LA's headline figures to
-    `root/downloads/profiles/la-profiles.csv`, each atomically; files of LAs no longer profiled are removed."""
+    """Write each LA's figures to `root/downloads/profiles/<la_code>.csv`, every LA's headline figures to
+    `root/downloads/profiles/la-profiles.csv` (whole numbers without a decimal point) and the data dictionary,
+    each atomically; files of LAs no longer profiled are removed."""
     folder = root / DOWNLOADS
     folder.mkdir(parents=True, exist_ok=True)
-    written = [write_atomic(folder / SUMMARY_FILE, lambda tmp: profiles.summary.to_csv(tmp, index=False))]
+    summary = profiles.summary.astype({c: "Int64" for c in _WHOLE})
+    written = [write_atomic(folder / SUMMARY_FILE, lambda tmp: summary.to_csv(tmp, index=False))]
+    write_atomic(folder / DICTIONARY_FILE, lambda tmp: tmp.write_text(dictionary(profiles)))
     for code in profiles.summary["la_code"]:
         written.append(write_atomic(folder / f"{code}.csv", lambda tmp, c=code: profiles.la(c).to_csv(tmp, index=False)))
     for stale in set(folder.glob("*.csv")) - set(written):
