@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.models.ehcp import ENGLAND, LOO_VARIANTS, MIX, EHCPModel, publish
-from analysis.models.fitting import interval
+from analysis.models.fitting import interval, quantile
 from analysis.paths import ROOT
 from analysis.report import charts
+from analysis.report.precision import places
 
 #: How the book names each model variant.
 VARIANT_LABELS = {
@@ -387,14 +388,18 @@ def forecast_text(model: EHCPModel, forecast: pd.DataFrame) -> str:
     left_out = list(publish.not_forecast(model, forecast)["la_name"])
     less = f" (less {', '.join(left_out)})" if left_out else ""
     path = publish.path_for(model.last_year + 1)
-    round_k = lambda x: charts.fmt_count(round(x, -3))
+    # to the nearest 1,000, or coarser where the Monte Carlo error of England's sum says so (as the key findings show it)
+    _, draws = model.predictive_draws(model.forecast_to)[model.forecast_to]
+    mcse = {p: quantile(draws.sum(axis=0), model.settings.chains, p)[1] for p in (0.5, 0.05, 0.95)}
+    at = lambda x, d: charts.fmt_count(round(x, d))  # noqa: E731
+    mid, ends = min(-3, places(mcse[0.5])), min(-3, places(max(mcse[0.05], mcse[0.95])))
     change = england["median"] / observed - 1
     stored = (f"The forecast of January {model.last_year + 1} for every LA is stored, with the date it was made and the data "
               f"it was made from, in `{path.relative_to(ROOT)}`" if path.exists() else
               f"The forecast of January {model.last_year + 1} for every LA is not stored yet: `python -m analysis forecast` "
               f"(or `update`) writes it to `{path.relative_to(ROOT)}`")
-    return (f"If the trends continue, England{less} will have about {round_k(england['median'])} active EHC plans in January "
-            f"{model.forecast_to} (90% interval {round_k(england['q05'])} to {round_k(england['q95'])}), "
+    return (f"If the trends continue, England{less} will have about {at(england['median'], mid)} active EHC plans in January "
+            f"{model.forecast_to} (90% interval {at(england['q05'], ends)} to {at(england['q95'], ends)}), "
             f"{abs(change):.0%} {'more' if change >= 0 else 'fewer'} than the {charts.fmt_count(observed)} of January "
             f"{model.last_year}.\n\n{stored}, so that it can be scored when DfE publishes January {model.last_year + 1}.")
 
