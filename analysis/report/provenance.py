@@ -91,6 +91,33 @@ BREAK_LABELS = {
 }
 
 
+def breaks_text(panel_frame: pd.DataFrame) -> str:
+    """The reporting-break rule in words, with its thresholds from `analysis.data.breaks` and the largest flagged fall
+    of a total as the example, so that the text follows the rule and the data."""
+    flags = breaks.detect(panel_frame)
+    totals = flags[flags["variable"] == "ehcp_total"].sort_values("relative_change")
+    example = ""
+    if len(totals):
+        e = totals.iloc[0]
+        example = (f": {e['la_name']}'s January {e['year']} total went from {e['previous']:,.0f} to {e['value']:,.0f}, and several "
+                   "LAs' counts in one school type halved for one year and came back")
+    step = breaks.STEP.get("ehcp_total", breaks.STEP_PLACEMENT)
+    times = lambda x: f"{x:g} times"  # noqa: E731
+    text = (f"Some LAs' counts jump in one January and not the next, or fall by half at once, because of how they were "
+            f"reported, not because children's plans changed{example}. A documented rule (`analysis.data.breaks`) flags "
+            "such values. It compares each LA's year-on-year change with England's median change that year, and flags "
+            f"only counts of at least {breaks.MIN_COUNT} plans:\n\n"
+            f"- a **step**: a change more than {times(step)} (for all plans) or {times(breaks.STEP_PLACEMENT)} (for a school "
+            "type) England's, in either direction;\n"
+            f"- a **dip or spike**: a move of more than {times(breaks.TRANSIENT)} England's change that reverses by as much "
+            "the next January.\n\n"
+            "@tbl-breaks lists every flagged value. The panel keeps the published values. The models and the programme "
+            "evaluation treat a flagged value as missing, as they do a suppressed one (@sec-ehcp-model, @sec-spend-spec)")
+    if len(totals):
+        text += f". So {e['la_name']}'s January {e['year']} count is not fitted and not scored"
+    return text + "."
+
+
 def reporting_breaks(panel_frame: pd.DataFrame) -> pd.DataFrame:
     """The counts the reporting-break rule flags, for reading: LA, January, count, values around it."""
     flags = breaks.detect(panel_frame)
