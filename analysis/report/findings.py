@@ -367,7 +367,8 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         f"{_at(n, f'ehcp.england_{f}_median')} plans in England in January {f}, less any LA whose latest count is a "
         f"flagged reporting break (90% interval "
         f"{_ends(n, f'ehcp.england_{f}_q05', f'ehcp.england_{f}_q95')}) if those trends continue. Its 90% intervals held "
-        f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown. "
+        f"{_at(n, 'ehcp.holdout_coverage_90', 100)}% of LAs' counts for a January it was not shown (a check that also informed "
+        "the model's design). "
         f"Refitted at {england['origin'].nunique()} earlier Januaries, its {len(england)} national forecasts 1 to "
         f"{england['horizon'].max()} years ahead (overlapping) were above the published total in {above}"
         + (f" (by {100 * england['error'].min():.1f}% to {100 * england['error'].max():.1f}%)" if above == len(england) else "")

@@ -16,7 +16,7 @@ def source_table() -> pd.DataFrame:
     """Every registered file: publication, publisher, release, licence, coverage and link."""
     rows = [
         {
-            "Publication": s.title + (" (derived)" if s.derived else ""),
+            "Publication": s.title + (" (derived)" if s.derived and "(derived)" not in s.title else ""),
             "Publisher": s.publisher,
             "Released": s.released,
             "Licence": s.licence,
