@@ -106,7 +106,7 @@ def _effects(main: tuple[float, float, float], later: tuple[float, float, float]
 
 def test_the_programme_finding_names_each_outcome_on_which_the_two_comparisons_disagree():
     reverse = findings._programme(_effects((-5, -7, -2), (8, 5, 11)), "p")
-    assert "**The two comparisons disagree on plans and spend**, so neither difference is robust." in reverse
+    assert "**The two comparisons disagree on plans and spend**, so neither reading is robust." in reverse
     assert "against the programme's own later members before they joined, by +8.0% (90% interval +5.0 to +11.0)" in reverse
     assert findings._programme(_effects((-5, -7, -2), (-4, -6, -1)), "p").endswith("The two comparisons agree.")
     assert findings._programme(_effects((-2, -4, 0.1), (1, -2, 4)), "p").endswith("The two comparisons agree.")  # both unclear
@@ -115,7 +115,7 @@ def test_the_programme_finding_names_each_outcome_on_which_the_two_comparisons_d
     plans_only = {k: v for k, v in _effects((-5, -7, -2), (8, 5, 11)).items() if "ehcp_rate" in k}
     spend_holds = {k: v for k, v in _effects((-5, -7, -2), (-4, -6, -1)).items() if "hn_spend" in k}
     mixed = findings._programme(plans_only | spend_holds, "p")
-    assert "**The two comparisons disagree on plans**, so that difference is not robust." in mixed
+    assert "**The two comparisons disagree on plans**, so that reading is not robust." in mixed
 
 
 def test_the_national_forecast_is_said_to_run_high_only_when_the_backtests_show_it():

@@ -91,8 +91,20 @@ def test_the_preferred_estimates_say_how_robust_each_is():
     assert "not robust to the choice of comparison LAs and baseline" in flagged and "not even the direction" in flagged
     assert "comparison LAs and baseline" not in effects.preferred_text(table, [agreeing], none)
     # ... unless the cross-check's own fake start shows programme LAs already drifting its way
-    explained = effects.preferred_text(table, [SimpleNamespace(**{**vars(opposite), "fake_start": drift})], none).splitlines()[0]
+    drifting = SimpleNamespace(**{**vars(opposite), "fake_start": drift})
+    explained = effects.preferred_text(table, [drifting], none).splitlines()[0]
     assert "predates the programme" in explained and "not robust to the choice" not in explained
+    # ... and only if the matched comparison's own pre-start checks are clean
+    quiet, moved = {"median": 0.1, "lo": -1.0, "hi": 1.2}, {"median": -3.4, "lo": -5.6, "hi": -1.2}
+    clean = effects.preferred_text(table, [drifting], none, {(p, o): {"before the start": quiet, "fake start": quiet}}).splitlines()[0]
+    assert "own pre-start checks show no difference, so the preferred estimate rests on the matching" in clean
+    flagged_too = effects.preferred_text(table, [drifting], none, {(p, o): {"before the start": moved, "fake start": quiet}}).splitlines()[0]
+    assert "neither estimate is free of a trend" in flagged_too and "rests on the matching" not in flagged_too
+    assert "before the start: −3.4" in flagged_too.replace("-", "−")
+    # a clear imputation estimate whose LA-clustered twin is not clear says so
+    twin = SimpleNamespace(programme=p, outcome=o, estimate=3.1, lo=-0.9, hi=7.3)
+    wide = effects.preferred_text(table, [opposite], none, clustered=[twin]).splitlines()[0]
+    assert "with LA-clustered intervals (two-stage DiD on the same LAs)" in wide and "not clear" in wide
     # the design against the programme's own later members: a clear difference the other way leaves even the
     # direction unsettled; one the same way, with overlapping intervals, adds nothing
     later = lambda m, lo, hi: pd.DataFrame([{"programme": p, "analysis": "later_waves", "outcome": o, "median": m, "lo": lo, "hi": hi} | mcse])

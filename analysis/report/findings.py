@@ -311,7 +311,7 @@ def _programme(numbers: dict[str, KeyNumber], programme: str) -> str:
         return text + "The two comparisons agree."
     what = " and ".join(disagree)
     return text + (f"**The two comparisons disagree on {what}**, so "
-                   f"{'that difference is not' if len(disagree) == 1 else 'neither difference is'} robust.")
+                   f"{'that reading is not' if len(disagree) == 1 else 'neither reading is'} robust.")
 
 
 def _shares_moved(claim) -> str:

@@ -666,7 +666,7 @@ def simulation_text(coverage: pd.DataFrame, cal: simulation.Calibration, estimat
         else:
             not_usable.append(name)
         readings.append(f"the {est.split(' (')[0]}'s in {100 * pooled.min():.0f}% to {100 * pooled.max():.0f}%, {word}"
-                        + (", and lower the stronger the link" if moves else ", with no clear fall as the link strengthens")
+                        + (", and lower with the strongest link than with none" if moves else ", with no clear fall from no link to the strongest")
                         + f"; its average estimate strays from zero by up to {_minus(format(worst['mean'], '+.1f'))}%")
     real_at = real[real["programme"] == simulation.PROGRAMME].set_index("outcome")["median"]
     event = estimates[(estimates["estimator"] == "event") & (estimates["scenario"] == "calibrated")]
@@ -758,13 +758,30 @@ def sensitivity_display(table: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], headline: pd.DataFrame) -> str:
+def matched_checks(ev: Evaluation) -> dict[tuple[str, str], dict[str, dict[str, float]]]:
+    """Per (programme, headline outcome): the matched event study's own pre-start checks, as summaries (`stats`):
+    the difference before the start and at a fake start."""
+    out = {}
+    for programme in programmes.PROGRAMMES:
+        table = headline_table(ev, programme).set_index("outcome")
+        for o in programmes.HEADLINE:
+            r = table.loc[o]
+            out[(programme, o)] = {"before the start": stats(r, "pre_trend"), "fake start": stats(r, "placebo_time")}
+    return out
+
+
+def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], headline: pd.DataFrame,
+                   checks: dict[tuple[str, str], dict[str, dict[str, float]]] | None = None,
+                   clustered: list[two_stage.TwoStage] | None = None) -> str:
     """One preferred estimate per programme and headline outcome, with the reason, how robust it is to a
     departure from parallel trends, whether the design against the programme's own later members
     (`headline`, from `experiment.headline_sensitivities`) disagrees, and whether the imputation cross-check (all
-    eligible LAs) does and, if so, whether its own fake start shows a drift that accounts for it. Where the two
-    designs give clear differences in opposite directions, it says that the data do not settle the direction."""
+    eligible LAs) does and, if so, whether its own fake start shows a drift that accounts for it. That drift
+    accounts for it only if the matched comparison's own pre-start checks (`checks`, from `matched_checks`) show
+    none; a clear imputation estimate whose LA-clustered two-stage twin (`clustered`) is not clear says so. Where
+    the two designs give clear differences in opposite directions, it says that the data do not settle the direction."""
     lines = []
+    twins = {(t.programme, t.outcome): _two_stage(t) for t in clustered or []}
     cross = {(r.programme, r.outcome): (r.post, r.fake_start) for r in imputed}
     later = headline[headline["analysis"] == "later_waves"].set_index(["programme", "outcome"])
     for programme, name in programmes.PROGRAMMES.items():
@@ -795,13 +812,26 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], he
                 if not (agree.startswith("the same direction, with intervals that overlap") or agree == "neither is clear"):
                     other = (f" The imputation cross-check, against all eligible LAs, gives {effect_text(c, units)}"
                              f" ({agree})")
+                    twin = twins.get((programme, o))
+                    if twin is not None and reading(c) and not reading(twin):
+                        other += (f"; with LA-clustered intervals (two-stage DiD on the same LAs) it is {effect_text(twin, units)}, "
+                                  "not clear")
                     drifted = reading(fake) * np.sign(c["median"]) > 0
-                    other += (f", but its fake start shows programme LAs already drifting that way against those LAs before the start "
-                              f"({effect_text(fake, units)}): that reading may carry a trend that "
-                              "predates the programme, which matching on pre-start growth is built to narrow, so the preferred estimate "
-                              "rests on the matching." if drifted else
-                              ": **not robust to the choice of comparison LAs and baseline**"
-                              + (", so not even the direction is settled" if (r["median"] > 0) != (c["median"] > 0) else "") + ".")
+                    own = {k: v for k, v in (checks or {}).get((programme, o), {}).items() if reading(v)}
+                    if drifted and own:
+                        other += (f", and its fake start shows programme LAs already drifting that way against those LAs before the "
+                                  f"start ({effect_text(fake, units)}); but the matched comparison's own pre-start checks show a "
+                                  "difference too (" + "; ".join(f"{k}: {effect_text(v, units)}" for k, v in own.items())
+                                  + "), so neither estimate is free of a trend that predates the programme: **not robust**.")
+                    else:
+                        other += (f", but its fake start shows programme LAs already drifting that way against those LAs before the start "
+                                  f"({effect_text(fake, units)}): that reading may carry a trend that "
+                                  "predates the programme, which matching on pre-start growth is built to narrow"
+                                  + (", and the matched comparison's own pre-start checks show no difference" if checks is not None else "")
+                                  + ", so the preferred estimate rests on the matching."
+                                  if drifted else
+                                  ": **not robust to the choice of comparison LAs and baseline**"
+                                  + (", so not even the direction is settled" if (r["median"] > 0) != (c["median"] > 0) else "") + ".")
             lines.append(f"- **{name}, {programmes.OUTCOMES[o].label}**: {effect_text(stats(r), units)} on average "
                          f"after the start; {robust}.{design}{other}")
     return "\n".join(lines)
