@@ -150,3 +150,15 @@ def test_two_estimates_are_compared_by_direction_and_clarity():
     assert _agreement(_s(-0.04, -1.0, 2.0), _s(0.3, -2.0, 2.5)) == "neither is clear"
     # read as shown: an end of −0.04 shows as +0.0, so that interval is not clear
     assert _agreement(_s(-2.0, -4.0, -0.04), _s(-2.5, -4.0, -1.0)).startswith("a different reading: only the second is clear")
+
+
+def test_the_later_members_support_says_where_the_design_is_thin():
+    from analysis.report import programme_effects as effects
+
+    support = pd.DataFrame({"programme": ["Safety Valve"] * 3, "cohort": [2022, 2024, 2025], "programme_las": [5, 18, 4],
+                            "comparisons": [31, 1, 0], "names": ["many", "Devon", ""], "last_event_time": [2, 0, -1]})
+    text = effects.later_waves_support_text(support)
+    assert "For Safety Valve, 22 of 27 programme LAs" in text and "start-year figure" in text
+    table = effects.later_waves_support_table(support)
+    assert list(table["Years after the start compared"]) == ["0 to 2", "start year only", "none"]
+    assert list(table.iloc[:, -1]) == ["–", "Devon", "–"]

@@ -306,7 +306,8 @@ def _programme(numbers: dict[str, KeyNumber], programme: str) -> str:
     text = (f"against matched LAs, the change in EHC plans per head from the year before the start to the years after "
             f"it differed by {effect(plans)}, and the change in high-needs spend per head by {effect(spend)} (averaged over "
             f"the years after the start); against the programme's own later members before they joined, by "
-            f"{effect(later(plans))} and {effect(later(spend))}. ")
+            f"{effect(later(plans))} and {effect(later(spend))} (a check that rests mostly on the start year and, for many "
+            "LAs, on one or no later joiner). ")
     if not disagree:
         return text + "The two comparisons agree."
     what = " and ".join(disagree)

@@ -148,6 +148,49 @@ def comparisons(ev: Evaluation, programme: str) -> pd.DataFrame:
 
 
 
+def later_waves_support(ev: Evaluation) -> pd.DataFrame:
+    """What the design against the programme's own later members rests on, per programme and cohort: its programme
+    LAs, the later joiners it compares them with, and the years after the start in which any of those is still
+    outside both programmes (a cohort with none contributes nothing)."""
+    label = names(ev)
+    rows = []
+    for programme, name in programmes.PROGRAMMES.items():
+        lw = ev.later_waves(programme)
+        for g in programmes.cohort_years(ev.treatment, programme):
+            part = lw[lw["cohort"] == g]
+            last = min(int(part["censor_year"].max()) - 1, programmes.horizon(g, ev.last_year)) - g if len(part) else -1
+            rows.append({"programme": name, "cohort": int(g), "programme_las": len(ev.treated(programme, g)),
+                         "comparisons": len(part), "names": "; ".join(label[c] for c in part["control"]),
+                         "last_event_time": last})
+    return pd.DataFrame(rows)
+
+
+def later_waves_support_table(support: pd.DataFrame) -> pd.DataFrame:
+    """`later_waves_support` for reading."""
+    return pd.DataFrame({
+        "Programme": support["programme"], "First panel year treated": support["cohort"],
+        "Programme LAs": support["programme_las"], "Later joiners compared": support["comparisons"],
+        "Years after the start compared": ["none" if e < 0 else "start year only" if e == 0 else f"0 to {e}" for e in support["last_event_time"]],
+        # named where there are few, the case a reader needs to see
+        "Later joiners (named where three or fewer)": [n if 0 < c <= 3 else "–" for n, c in zip(support["names"], support["comparisons"])],
+    })
+
+
+def later_waves_support_text(support: pd.DataFrame) -> str:
+    """How thin the later-members design is, in words: per programme, the programme LAs whose cohort is compared
+    with at most one later joiner or only in its start year."""
+    said = []
+    for name, part in support.groupby("programme", sort=False):
+        thin = part[(part["comparisons"] <= 1) | (part["last_event_time"] <= 0)]
+        said.append(f"{name}, {int(thin['programme_las'].sum())} of {int(part['programme_las'].sum())} programme LAs are in cohorts "
+                    "compared with at most one later joiner, or in their start year only, or not at all")
+    return ("The design against later members rests on few comparisons (@tbl-prog-later-support): later joiners already "
+            "in the other programme before the cohort's start are left out, and each is dropped once it joins. For "
+            + "; for ".join(said) + ". Its average after the start is therefore mostly a start-year figure, not the same "
+            "quantity as the matched estimate's average over the years after the start, and it is read as a check, "
+            "not an estimate.")
+
+
 _UNIT_WORDS = {"%": "%", "pp": " percentage points", "points": " points"}
 
 
