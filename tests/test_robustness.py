@@ -105,6 +105,16 @@ def test_the_preferred_estimates_say_how_robust_each_is():
     twin = SimpleNamespace(programme=p, outcome=o, estimate=3.1, lo=-0.9, hi=7.3)
     wide = effects.preferred_text(table, [opposite], none, clustered=[twin]).splitlines()[0]
     assert "with LA-clustered intervals (two-stage DiD on the same LAs)" in wide and "not clear" in wide
+    # reweighting on pre-period trends is named where it reads differently, and not where it agrees
+    from analysis.evaluation import balancing
+
+    def reweighted(m, lo, hi):
+        effects_ = pd.DataFrame([{"outcome": out, "period": "after", "estimate": m, "lo": lo, "hi": hi, "lo_mcse": 0.0, "hi_mcse": 0.0}
+                                 for out in programmes.HEADLINE])
+        return SimpleNamespace(programme=p, covariates=balancing.TRENDS, found=True, effects=effects_)
+    other_way = effects.preferred_text(table, [], none, reweighted=[reweighted(3.0, 1.0, 5.0)]).splitlines()[0]
+    assert "Reweighting the eligible LAs on pre-period trends" in other_way and "opposite directions" in other_way
+    assert "Reweighting" not in effects.preferred_text(table, [], none, reweighted=[reweighted(-4.0, -6.0, -2.0)]).splitlines()[0]
     # the design against the programme's own later members: a clear difference the other way leaves even the
     # direction unsettled; one the same way, with overlapping intervals, adds nothing
     later = lambda m, lo, hi: pd.DataFrame([{"programme": p, "analysis": "later_waves", "outcome": o, "median": m, "lo": lo, "hi": hi} | mcse])

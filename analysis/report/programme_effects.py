@@ -815,16 +815,20 @@ def matched_checks(ev: Evaluation) -> dict[tuple[str, str], dict[str, dict[str, 
 
 def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], headline: pd.DataFrame,
                    checks: dict[tuple[str, str], dict[str, dict[str, float]]] | None = None,
-                   clustered: list[two_stage.TwoStage] | None = None) -> str:
+                   clustered: list[two_stage.TwoStage] | None = None, reweighted: list[balancing.Reweighted] | None = None) -> str:
     """One preferred estimate per programme and headline outcome, with the reason, how robust it is to a
     departure from parallel trends, whether the design against the programme's own later members
     (`headline`, from `experiment.headline_sensitivities`) disagrees, and whether the imputation cross-check (all
     eligible LAs) does and, if so, whether its own fake start shows a drift that accounts for it. That drift
     accounts for it only if the matched comparison's own pre-start checks (`checks`, from `matched_checks`) show
-    none; a clear imputation estimate whose LA-clustered two-stage twin (`clustered`) is not clear says so. Where
-    the two designs give clear differences in opposite directions, it says that the data do not settle the direction."""
+    none; a clear imputation estimate whose LA-clustered two-stage twin (`clustered`) is not clear says so; and
+    where reweighting on pre-period trends (`reweighted`, from `balancing.reweight`) reads differently, it says that
+    too. Where the two designs give clear differences in opposite directions, it says that the data do not settle
+    the direction."""
     lines = []
     twins = {(t.programme, t.outcome): _two_stage(t) for t in clustered or []}
+    by_trends = {(r.programme, o): _bootstrapped(r.effects.set_index(["outcome", "period"]).loc[(o, "after")])
+                 for r in reweighted or [] if r.covariates == balancing.TRENDS and r.found for o in programmes.HEADLINE}
     cross = {(r.programme, r.outcome): (r.post, r.fake_start) for r in imputed}
     later = headline[headline["analysis"] == "later_waves"].set_index(["programme", "outcome"])
     for programme, name in programmes.PROGRAMMES.items():
@@ -875,8 +879,15 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], he
                                   if drifted else
                                   ": **not robust to the choice of comparison LAs and baseline**"
                                   + (", so not even the direction is settled" if (r["median"] > 0) != (c["median"] > 0) else "") + ".")
+            weighted = ""
+            if (programme, o) in by_trends:
+                w = by_trends[(programme, o)]
+                agree = _agreement(stats(r), w, ("the event study", "reweighting"))
+                if not (agree.startswith("the same direction, with intervals that overlap") or agree.startswith("neither is clear")):
+                    weighted = (f" Reweighting the eligible LAs on pre-period trends instead of matching gives {effect_text(w, units)}"
+                                f" ({agree}).")
             lines.append(f"- **{name}, {programmes.OUTCOMES[o].label}**: {effect_text(stats(r), units)} on average "
-                         f"after the start; {robust}.{design}{other}")
+                         f"after the start; {robust}.{design}{other}{weighted}")
     return "\n".join(lines)
 
 
