@@ -331,26 +331,27 @@ def published_text(comparison: pd.DataFrame) -> str:
     dfe = comparison[comparison["source"] == "dfe_pq_100030_2026"]
     seen, extrapolated = dfe[dfe["year"] <= BM_YEAR], dfe[dfe["year"] > BM_YEAR]
     below = int((dfe["published"] < dfe["q05"]).sum())
+    identified = financial_year(BM_YEAR)
 
-    def span(part: pd.DataFrame) -> str:
+    def span(part: pd.DataFrame, what: str) -> str:
         lo, hi = f"{part['ratio'].min():.2f}", f"{part['ratio'].max():.2f}"
         years = financial_year(part["year"].min()) + ("" if len(part) == 1 else f" to {financial_year(part['year'].max())}")
-        return f"{lo} times the published one in {years}" if lo == hi else f"between {lo} and {hi} times it in {years}"
+        return f"{lo} times {what} in {years}" if lo == hi else f"between {lo} and {hi} times {what} in {years}"
 
     text = (f"Against DfE's cost per plan in an independent or non-maintained special school, the model's full cost is "
-            f"{span(seen).replace(' times it ', ' times the published one ')}, the years its category data cover, and "
-            f"{span(extrapolated).replace(' the published one', ' it')}, where it extrapolates its trend (@sec-spend-limits). "
-            f"DfE's figure lies below the model's 90% interval in {below} of {len(dfe)} years. In the years the data cover, "
-            "the model agrees with the dashboard's own special school spend divided by plans (above), so the gap there comes "
-            "from what DfE's figure counts, not from the fit; DfE's figure also includes the £10,000 place funding of "
-            "non-maintained special schools, which the model's full cost leaves out.")
+            f"{span(seen, 'the published one')}, the years its category data cover, and {span(extrapolated, 'it')}, where it "
+            f"extrapolates its trend (@sec-spend-limits). DfE's figure lies below the model's 90% interval in {below} of "
+            f"{len(dfe)} years. DfE's figure also includes the £10,000 place funding of non-maintained special schools, "
+            "which the model's full cost leaves out.")
     forecasts = comparison[comparison["model_year"] < comparison["year"]]
     if len(forecasts):
         ratios = " and ".join(f"{r:.2f} times the forecast for {TYPE_LABELS[k].lower()}" for k, r in zip(forecasts["placement"], forecasts["ratio"]))
-        text += (f" The model's {financial_year(forecasts['model_year'].iloc[0])} figures are also above the councils' own "
-                 f"forecasts for {financial_year(forecasts['year'].iloc[0])}, a year later ({ratios}; the councils are not "
-                 "a random sample). The unit costs after 2021-22, which rest on the model's trend, are more likely too high "
-                 "than too low; the 2021-22 ones are those the data identify.")
+        above = (forecasts["ratio"] > 1).all()
+        text += (f" The model's {financial_year(forecasts['model_year'].iloc[0])} figures are "
+                 f"{'above' if above else 'set beside'} the councils' own forecasts for {financial_year(forecasts['year'].iloc[0])}, "
+                 f"a year later ({ratios}; the councils are not a random sample)."
+                 + (f" The unit costs after {identified}, which rest on the model's trend, are more likely too high than too "
+                    f"low; the {identified} ones are those the data identify." if above and (extrapolated["ratio"] > 1).all() else ""))
     return text
 
 
