@@ -172,3 +172,14 @@ def test_the_later_members_support_says_where_the_design_is_thin():
     table = effects.later_waves_support_table(support)
     assert list(table["Years after the start compared"]) == ["0 to 2", "start year only", "none"]
     assert list(table.iloc[:, -1]) == ["–", "Devon", "–"]
+
+
+def test_a_clear_estimate_that_a_small_trend_departure_overturns_is_qualified():
+    from analysis.report import programme_effects as effects
+
+    null, effect = {"median": 0.1, "lo": -1.0, "hi": 1.2}, {"median": -5.0, "lo": -8.0, "hi": -2.0}
+    fields = {"effect": effect, "pre_trend": null, "placebo_time": null, "later_waves": effect, "deficit_sensitivity": effect}
+    row = SimpleNamespace(units="%", **{f"{prefix}_{k}": v for prefix, s in fields.items() for k, v in s.items()})
+    assert any("0.35 times the largest" in c for c in effects._cautions(row, breakdown=0.35))
+    assert not any("parallel trends" in c for c in effects._cautions(row, breakdown=1.7))
+    assert not any("parallel trends" in c for c in effects._cautions(row))

@@ -263,10 +263,14 @@ def _without_top(ev: Evaluation, programme: str) -> dict[str, dict[str, float]]:
     return {r["outcome"]: stats(r) for _, r in summarise(post[post["group"] == "no_top_comparisons"]).iterrows()}
 
 
-def _cautions(r, without_top: dict[str, float] | None = None) -> list[str]:
+def _cautions(r, without_top: dict[str, float] | None = None, breakdown: float | None = None) -> list[str]:
     """The checks that qualify one outcome's average effect (a row of `headline_table`), in words; `without_top`
-    is its estimate without the most-used comparison LAs (`_without_top`), where fitted."""
+    is its estimate without the most-used comparison LAs (`_without_top`), where fitted; `breakdown` its trend
+    sensitivity's breakdown (`sensitivity`), where computed: below 1, a clear estimate is not robust to trends."""
     found, effect = [], stats(r, "effect")
+    if breakdown is not None and pd.notna(breakdown) and breakdown < 1 and reading(effect):
+        found.append(f"a departure from parallel trends {breakdown:.2f} times the largest year-to-year change before the start "
+                     "would be enough to include no difference (@tbl-prog-trend-sensitivity)")
     if reading(stats(r, "pre_trend")):
         found.append(f"the groups already differed before the start ({effect_text(stats(r, 'pre_trend'), r.units)})")
     if reading(stats(r, "placebo_time")):
@@ -334,20 +338,23 @@ def _direction(x: float, money: bool) -> str:
     return f"{shown} {'more' if x > 0 else 'less' if money else 'fewer'}"
 
 
-def plain_text(ev: Evaluation, simulated: pd.DataFrame) -> str:
+def plain_text(ev: Evaluation, simulated: pd.DataFrame, sensitivity: pd.DataFrame | None = None) -> str:
     """For each programme and outcome, one sentence a reader can quote: the average difference after the start
     in children (or requests, or £) in a typical programme LA, with its 90% interval, whether it is clear
     (`is_clear`) and which checks qualify it (`_cautions`); then how many of the estimates are clear against how
     many chance alone would give, with calibrated intervals and with the event study's as the simulation study
-    found them (`simulated`: `simulation.coverage`), and how many of the clear ones no check qualifies."""
+    found them (`simulated`: `simulation.coverage`), and how many of the clear ones no check qualifies (the trend
+    sensitivity among the checks where `sensitivity`, from `sensitivity`, is given)."""
     from scipy import stats as distributions
 
     lines, clear, only_just, firm, total = [], 0, 0, 0, 0
+    breakdowns = {} if sensitivity is None else dict(zip(zip(sensitivity["programme"], sensitivity["outcome"]), sensitivity["breakdown"]))
     for programme, name in programmes.PROGRAMMES.items():
         top = _without_top(ev, programme)
         for r in headline_table(ev, programme).itertuples():
             total += 1
-            found, clarity = _cautions(r, top.get(r.outcome)), _clarity(stats(r, "effect"))
+            found = _cautions(r, top.get(r.outcome), breakdowns.get((programme, r.outcome)))
+            clarity = _clarity(stats(r, "effect"))
             clear += clarity == "clear"
             only_just += clarity.startswith("only just")
             firm += clarity == "clear" and not found
