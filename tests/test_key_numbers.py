@@ -83,6 +83,15 @@ def test_key_findings_show_each_number_at_its_supported_precision():
     assert findings.headlines(noisy) != text
 
 
+def test_an_interval_is_shown_with_its_median_at_its_own_precision_and_both_ends_at_the_coarser_of_theirs():
+    from analysis.report.precision import interval_places
+
+    assert interval_places(0.3, 40.0, 2.0) == (0, -2)  # ends both to the hundred, as the noisier end supports
+    assert interval_places(0.3, 2.0, 40.0) == (0, -2)
+    assert interval_places(0.3, 40.0, 2.0, most=-3) == (-3, -3)  # never finer than asked
+    assert interval_places(0.0, 0.0, 0.0) == (6, 6)  # no error: as fine as `places` goes
+
+
 def test_key_findings_link_to_chapters():
     """Each finding links to the chapter that shows it: a chapter's own label, not a section of another chapter."""
     import re

@@ -17,7 +17,7 @@ from analysis.models.ehcp import ENGLAND, LOO_VARIANTS, MIX, EHCPModel, publish
 from analysis.models.fitting import interval, quantile
 from analysis.paths import ROOT
 from analysis.report import charts
-from analysis.report.precision import places
+from analysis.report.precision import interval_places
 
 #: How the book names each model variant.
 VARIANT_LABELS = {
@@ -390,9 +390,8 @@ def forecast_text(model: EHCPModel, forecast: pd.DataFrame) -> str:
     path = publish.path_for(model.last_year + 1)
     # to the nearest 1,000, or coarser where the Monte Carlo error of England's sum says so (as the key findings show it)
     _, draws = model.predictive_draws(model.forecast_to)[model.forecast_to]
-    mcse = {p: quantile(draws.sum(axis=0), model.settings.chains, p)[1] for p in (0.5, 0.05, 0.95)}
+    mid, ends = interval_places(*(quantile(draws.sum(axis=0), model.settings.chains, p)[1] for p in (0.5, 0.05, 0.95)), most=-3)
     at = lambda x, d: charts.fmt_count(round(x, d))  # noqa: E731
-    mid, ends = min(-3, places(mcse[0.5])), min(-3, places(max(mcse[0.05], mcse[0.95])))
     change = england["median"] / observed - 1
     stored = (f"The forecast of January {model.last_year + 1} for every LA is stored, with the date it was made and the data "
               f"it was made from, in `{path.relative_to(ROOT)}`" if path.exists() else

@@ -20,6 +20,14 @@ def places(mcse: float) -> int:
     return 6 if not mcse > 0 else int(np.floor(-np.log10(2 * mcse)))
 
 
+def interval_places(mid: float, lo: float, hi: float, most: int | None = None) -> tuple[int, int]:
+    """Decimal places (`places`) for a median whose Monte Carlo standard error is `mid` and for both ends of its
+    interval (errors `lo`, `hi`): the median at the precision its own error supports, both ends at the coarser of
+    theirs, so that the two ends read alike; none finer than `most` where given."""
+    cap = (lambda d: d) if most is None else (lambda d: min(d, most))
+    return cap(places(mid)), cap(places(max(lo, hi)))
+
+
 def signed_at(x: float, mcse: float = 0.0, most: int = 1) -> str:
     """`x` with its sign, to `most` decimal places or fewer where its Monte Carlo standard error does not
     support that many (`places`; no error, or an unknown one, gives `most`); never '-0'."""

@@ -10,7 +10,7 @@ from analysis.evaluation import claims, value
 from analysis.models.fitting import interval, quantile
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
 from analysis.report import programme_effects
-from analysis.report.precision import places
+from analysis.report.precision import interval_places, places
 
 
 #: How each outcome's better direction (`ChildOutcome.better`) is named in the tables.
@@ -23,10 +23,9 @@ def saving(draws: np.ndarray, chains: int | None = None) -> str:
     mid, lo, hi = (-v / 1e6 for v in interval(draws))
     if chains is None:
         return f"£{mid:,.0f}m a year (90% interval £{hi:,.0f}m to £{lo:,.0f}m)"
-    mcse = {p: quantile(np.asarray(draws, dtype=float) / 1e6, chains, p)[1] for p in (0.5, 0.05, 0.95)}
+    d_mid, d_ends = interval_places(*(quantile(np.asarray(draws, dtype=float) / 1e6, chains, p)[1] for p in (0.5, 0.05, 0.95)), most=0)
     at = lambda v, d: f"£{round(v, d) + 0.0:,.{max(d, 0)}f}m"  # noqa: E731
-    ends = min(0, places(max(mcse[0.05], mcse[0.95])))
-    return f"{at(mid, min(0, places(mcse[0.5])))} a year (90% interval {at(hi, ends)} to {at(lo, ends)})"
+    return f"{at(mid, d_mid)} a year (90% interval {at(hi, d_ends)} to {at(lo, d_ends)})"
 
 
 def weightings_table(moves: pd.DataFrame, names: pd.Series, n: int = 10) -> pd.DataFrame:
