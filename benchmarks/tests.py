@@ -8,11 +8,13 @@ and each test's time, grouped by what it spends them on:
 - the tests that fit a real model first (the first to ask for a fit pays for it; later
   ones load it from the cache);
 - the reduced grids, which must reproduce the stored grid summaries;
+- the `update` tests, which copy the study and re-execute the chapters a change reaches
+  (waiting, like any test, while another worker fits a model they need);
 - everything else (data, faults, charts, render and preview checks).
 
     python benchmarks/tests.py --out benchmarks/results/tests.json
 
-Takes as long as CI's test run (about 20 minutes on 2 cores, two workers). It empties `data/cache/fits`.
+Takes as long as CI's test run (about 25 minutes on 2 cores, two workers). It empties `data/cache/fits`.
 `--junit FILE` summarises an existing run's JUnit XML (`pytest --junitxml FILE`) instead.
 The book's computational appendix reads the record.
 """
@@ -36,8 +38,10 @@ from machine import machine, publish  # noqa: E402
 
 #: Tests that each run one of the reduced grids (`python -m analysis grid NAME --reduced`).
 GRID_TESTS = ("test_the_stored_", "test_a_local_cluster_")
-#: Tests whose time is mostly one or more cold fits of the real models (the first to ask for each).
-FIT_TESTS = ("test_real_", "test_cli_fit", "test_every_key_number_", "test_parameter_recovery", "_recovers_a_known_effect")
+#: Tests whose time is mostly one or more cold fits of the real models (the first to ask for each), or, in
+#: `test_numerics`, compiling and sampling one model twice.
+FIT_TESTS = ("test_real_", "test_cli_fit", "test_every_key_number_", "test_parameter_recovery", "_recovers_a_known_effect",
+             "test_a_fit_draws_the_same_")
 
 
 def group(classname: str, name: str) -> str:
@@ -46,6 +50,8 @@ def group(classname: str, name: str) -> str:
         return "chapters (nbval)"
     if name.startswith(GRID_TESTS):
         return "reduced grids"
+    if classname == "tests.test_update":
+        return "`update` in a copy of the study (re-executes chapters)"
     if any(key in name for key in FIT_TESTS):
         return "tests that fit real or simulated models"
     return "everything else"

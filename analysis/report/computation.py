@@ -124,8 +124,8 @@ def tests_text(tests: dict, target_minutes: float = 15) -> str:
                 if sum(tests["groups_s"].values()) > 1.2 * tests["seconds"] else "")
     return (f"On a {machine_text(tests['machine'])}, the test suite took {minutes:.0f} minutes from an empty fit cache "
             f"(commit `{tests['commit']}`), {against(minutes, target_minutes)} the {target_minutes:.0f}-minute target. "
-            f"The slowest: {names}. A test pays for a fit only when it is the first to ask for it, so these are where the fits "
-            f"land.{parallel}")
+            f"The slowest: {names}. A test pays for a fit when it is the first to ask for it, and waits while another worker "
+            f"samples one it needs, so these are where the fits land.{parallel}")
 
 
 def _test_name(test: str) -> str:
