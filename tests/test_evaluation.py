@@ -433,7 +433,7 @@ def test_an_interval_is_clear_only_beyond_its_monte_carlo_error():
 
 def test_intervals_that_look_the_same_read_the_same():
     """Every reading (higher, lower, not clearly different; a check that qualifies an estimate or not) comes from
-    the interval as shown: ends −0.04 and +0.04 both show as +0.0, so both read 'not clearly different', and a
+    the interval as shown: ends −0.04 and +0.04 both show as 0.0, so both read 'not clearly different', and a
     sensitivity whose interval shows as the main one's cannot be listed as reading differently."""
     from types import SimpleNamespace
 
@@ -455,7 +455,7 @@ def test_intervals_that_look_the_same_read_the_same():
     assert effects._cautions(row, {"median": 2.0, "lo": 0.5, "hi": 4.0})[-1].endswith("clear in the other direction")
     assert effects.effect_text({"median": 1.0, "lo": -7.0, "hi": 8.0}, "pp").startswith("+1.0 percentage points")
     assert effects.effect_text({"median": 1.0, "lo": -7.0, "hi": 8.0, "median_mcse": 0.4}, "pp").startswith("+1 percentage point ")
-    assert effects._cautions(row, above) == ["without the 2 most-used comparison LAs the estimate is -2.0% (90% interval -4.0 to +0.0), no longer clear"]
+    assert effects._cautions(row, above) == ["without the 2 most-used comparison LAs the estimate is -2.0% (90% interval -4.0 to 0.0), no longer clear"]
 
 
 def test_a_reading_rounds_the_ends_as_shown():

@@ -174,3 +174,5 @@ def test_a_number_that_rounds_to_zero_is_shown_without_a_sign():
     from analysis.report.findings import KeyNumber, shown
 
     assert shown(KeyNumber(-0.04, 0.02, "%", "x")) == "0.0" and shown(KeyNumber(-0.4, 0.02, "%", "x")) == "−0.4"
+    near = {"a": KeyNumber(-2.0, 0.02, "%", "x"), "b": KeyNumber(0.04, 0.02, "%", "x")}
+    assert findings._ends(near, "a", "b", signed=True) == "−2.0 to 0.0"  # an end shown as zero has no sign

@@ -61,6 +61,9 @@ def test_every_la_of_the_last_january_has_a_profile(profiles, frame):
     masked = breaks.mask(frame)
     flagged = alive - set(masked.loc[(masked["year"] == profiles.last_year) & masked["ehcp_total"].notna(), "la_code"])
     assert flagged and profiles.summary.set_index("la_code").loc[sorted(flagged), "plans"].isna().all()
+    # what rests on the flagged count is missing; its spend per head, which does not, is shown
+    shown = profiles.summary.set_index("la_code").loc[sorted(flagged)]
+    assert shown["spend_per_plan"].isna().all() and shown["spend_per_head"].notna().all()
 
 
 def test_profile_figures_are_the_published_and_stored_ones(profiles, frame):

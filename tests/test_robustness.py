@@ -130,7 +130,7 @@ def test_the_preferred_estimates_say_how_robust_each_is():
 def test_effects_are_shown_at_the_precision_their_monte_carlo_error_supports():
     """One decimal where the MCSE allows it (the last digit's unit at least twice the MCSE), fewer where it does not;
     an interval's ends share the coarser precision; an estimate without Monte Carlo error (least squares) keeps one
-    decimal; nothing reads '-0'."""
+    decimal; a number that rounds to zero has no sign (neither '-0' nor '+0': as shown it lies on neither side)."""
     from analysis.report import programme_effects as effects
 
     s = {"median": -7.44, "lo": -10.21, "hi": -4.47, "median_mcse": 0.03, "lo_mcse": 0.054, "hi_mcse": 0.04}
@@ -138,8 +138,11 @@ def test_effects_are_shown_at_the_precision_their_monte_carlo_error_supports():
     assert effects.effect_text(s | {"lo_mcse": 0.02, "hi_mcse": 0.02}, "%") == "-7.4% (90% interval -10.2 to -4.5)"
     assert effects.effect_text(s | {"median_mcse": 0.3}, "%").startswith("-7% ")
     assert effects.effect_text({"median": -0.04, "lo": -0.3, "hi": 0.2}, "pp") == \
-        "+0.0 percentage points (90% interval -0.3 to +0.2)"
-    assert effects.effect_text({"median": -0.4, "lo": -1.3, "hi": 0.2, "lo_mcse": 0.1, "hi_mcse": 0.1}, "pp").endswith("-1 to +0)")
+        "0.0 percentage points (90% interval -0.3 to +0.2)"
+    assert effects.effect_text({"median": -0.4, "lo": -1.3, "hi": 0.2, "lo_mcse": 0.1, "hi_mcse": 0.1}, "pp").endswith("-1 to 0)")
+    assert effects.effect_text({"median": -2.0, "lo": -4.0, "hi": 0.04}, "%").endswith("-4.0 to 0.0)")  # not '+0.0'
+    assert effects.effect_text({"median": -2.0, "lo": -4.0, "hi": -0.04}, "%").endswith("-4.0 to 0.0)")  # nor '-0.0'
+
 
 
 def _s(median: float, lo: float, hi: float) -> dict[str, float]:
@@ -155,10 +158,10 @@ def test_two_estimates_are_compared_by_direction_and_clarity():
     assert _agreement(_s(3.1, 1.7, 4.7), _s(-2.0, -3.9, 0.0)).startswith("a different reading: only the first is clear")
     assert _agreement(_s(0.5, -1.0, 2.0), _s(0.3, -2.0, 2.5)) == "neither is clear"
     assert _agreement(_s(0.5, -1.0, 2.0), _s(-0.3, -2.0, 1.5)) == "neither is clear, and their medians lie on opposite sides of zero"
-    # read as shown: ends that touch as shown overlap, and a median shown as +0.0 is on neither side of zero
+    # read as shown: ends that touch as shown overlap, and a median shown as 0.0 is on neither side of zero
     assert _agreement(_s(-3.0, -4.0, -2.04), _s(-1.5, -2.02, -1.0)) == "the same direction, with intervals that overlap"
     assert _agreement(_s(-0.04, -1.0, 2.0), _s(0.3, -2.0, 2.5)) == "neither is clear"
-    # read as shown: an end of −0.04 shows as +0.0, so that interval is not clear
+    # read as shown: an end of −0.04 shows as 0.0, so that interval is not clear
     assert _agreement(_s(-2.0, -4.0, -0.04), _s(-2.5, -4.0, -1.0)).startswith("a different reading: only the second is clear")
 
 

@@ -273,17 +273,22 @@ def _at(numbers: dict[str, KeyNumber], key: str, scale: float = 1.0, most: int |
 
 def _signed(numbers: dict[str, KeyNumber], key: str) -> str:
     text = _at(numbers, key)
-    return text if text.startswith("−") else f"+{text}"
+    return text if text.startswith("−") or _is_zero(text) else f"+{text}"
+
+
+def _is_zero(text: str) -> bool:
+    """Whether a number as shown ('0', '0.0', '£0m' …) is zero: shown without a sign, on neither side of zero."""
+    return not any(c in "123456789" for c in text)
 
 
 def _ends(numbers: dict[str, KeyNumber], lo: str, hi: str, scale: float = 1.0, signed: bool = False, before: str = "",
           after: str = "", most: int | None = None) -> str:
     """'a to b': an interval's two ends, both at the precision the larger of their MCSEs supports (as the chapters
     show intervals), after `scale`, each written `before`…`after` (e.g. '£', 'm'); `signed` adds '+' to ends that
-    are not negative."""
+    are above zero as shown."""
     mcse = max(numbers[lo].mcse, numbers[hi].mcse)
     ends = [shown(KeyNumber(numbers[k].value * scale, mcse * abs(scale), numbers[k].unit, numbers[k].what), most) for k in (lo, hi)]
-    return " to ".join(f"{before}{e if not signed or e.startswith('−') else '+' + e}{after}" for e in ends)
+    return " to ".join(f"{before}{e if not signed or e.startswith('−') or _is_zero(e) else '+' + e}{after}" for e in ends)
 
 
 def _reading(numbers: dict[str, KeyNumber], key: str) -> int:
@@ -363,8 +368,8 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         f"**High-needs spend was £{last.value / 1e9:.1f}bn in {last_year}**, {last.value / first.value:.1f} times its "
         f"{first_year} level of £{first.value / 1e9:.1f}bn in cash, on the s251 outturn lines for high needs ({las} LAs "
         "reporting; @sec-national). The lines leave out some high-needs costs, and cash figures include inflation.",
-        f"**EHC plans keep growing.** LAs' plans have grown on trend by {_at(n, 'ehcp.trend_growth_pct')}% a year (90% interval "
-        f"{_ends(n, 'ehcp.trend_growth_pct_q05', 'ehcp.trend_growth_pct_q95')}), and the model forecasts "
+        f"**EHC plans keep growing.** LAs' plans have grown on trend by {_at(n, 'ehcp.trend_growth_pct', most=1)}% a year (90% interval "
+        f"{_ends(n, 'ehcp.trend_growth_pct_q05', 'ehcp.trend_growth_pct_q95', most=1)}), and the model forecasts "
         f"{_at(n, f'ehcp.england_{f}_median')} plans in England in January {f}, less any LA whose latest count is a "
         f"flagged reporting break (90% interval "
         f"{_ends(n, f'ehcp.england_{f}_q05', f'ehcp.england_{f}_q95')}) if those trends continue. Its 90% intervals held "

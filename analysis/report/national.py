@@ -76,6 +76,11 @@ def span(series: pd.Series) -> tuple[int, int]:
     return int(years.min()), int(years.max())
 
 
+def share_text(pct: float) -> str:
+    """A share in % to one decimal, and 'under 0.1%' for one that is not zero but would show as 0.0%."""
+    return "under 0.1%" if 0 < pct < 0.05 else f"{pct:.1f}%"
+
+
 # --- charts -------------------------------------------------------------------------------
 
 def _year(years: pd.Series, title: str = "January (panel year)") -> alt.X:

@@ -30,10 +30,12 @@ def interval_places(mid: float, lo: float, hi: float, most: int | None = None) -
 
 def signed_at(x: float, mcse: float = 0.0, most: int = 1) -> str:
     """`x` with its sign, to `most` decimal places or fewer where its Monte Carlo standard error does not
-    support that many (`places`; no error, or an unknown one, gives `most`); never '-0'."""
+    support that many (`places`; no error, or an unknown one, gives `most`). A number that rounds to zero is
+    shown without a sign ('0.0'): at the precision shown it lies on neither side of zero, and '+0.0' for −0.04
+    would say it lay above."""
     d = min(most, places(mcse))
     text = f"{round(x, d):+.{max(d, 0)}f}"
-    return "+" + text[1:] if float(text) == 0 else text
+    return text[1:] if float(text) == 0 else text
 
 
 def reading(lo: float, hi: float, digits: int) -> int:

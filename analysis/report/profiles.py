@@ -360,7 +360,10 @@ def _summary(alive: pd.DataFrame, panel: pd.DataFrame, history: pd.DataFrame, mo
     out["forecast_year"] = fc["year"]
     out[["forecast", "forecast_q05", "forecast_q95"]] = fc[["value", "q05", "q95"]]
     c = cost.set_index("la_code")
-    out["spend_per_head"] = c["spend_per_head"].round(-1)
+    # per head from the history, not `cost`: an LA whose plan count is a flagged break has no per-plan figures, but its
+    # spend per head does not rest on that count
+    per_head = history[(history["measure"] == "spend_per_head") & (history["year"] == cost["year"].iloc[0])]
+    out["spend_per_head"] = per_head.set_index("la_code")["value"].round(-1)
     out["spend_per_plan"] = c["spend_per_plan"].round(-2)
     out["full_cost_per_plan"] = c["full_cost_per_plan"].round(-2)
     out["special_share_pct"] = (100 * c["special_share"]).round(1)

@@ -106,7 +106,7 @@ def breaks_text(panel_frame: pd.DataFrame) -> str:
     text = (f"Some LAs' counts jump in one January and not the next, or fall by half at once, because of how they were "
             f"reported, not because children's plans changed{example}. A documented rule (`analysis.data.breaks`) flags "
             "such values. It compares each LA's year-on-year change with England's median change that year, and flags "
-            f"only counts of at least {breaks.MIN_COUNT} plans:\n\n"
+            f"only where the count that year or the year before is at least {breaks.MIN_COUNT} plans:\n\n"
             f"- a **step**: a change more than {times(step)} (for all plans) or {times(breaks.STEP_PLACEMENT)} (for a school "
             "type) England's, in either direction;\n"
             f"- a **dip or spike**: a move of more than {times(breaks.TRANSIENT)} England's change that reverses by as much "

@@ -77,8 +77,9 @@ def count(draws: np.ndarray, to: int = 10) -> str:
 
 
 def signed(x: float, dp: int = 2) -> str:
-    """'+0.16' or '−0.30' (typographic minus)."""
-    return f"{round(x, dp) + 0.0:+.{dp}f}".replace("-", "−")
+    """'+0.16' or '−0.30' (typographic minus); '0.00' when it rounds to zero (`precision.signed_at`)."""
+    text = f"{round(x, dp) + 0.0:+.{dp}f}".replace("-", "−")
+    return text[1:] if float(text[1:]) == 0 else text
 
 
 def west_sussex_table(ws: pd.DataFrame, claim: claims.WestSussexClaim = claims.WEST_SUSSEX) -> pd.DataFrame:
