@@ -118,25 +118,24 @@ def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
 
 def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     from analysis.models.spend import BM_YEAR, TYPE_LABELS, TYPES, SpendModel
+    from analysis.report.spend import england_average_draws
 
     model = SpendModel(frame)
     chains = model.settings.chains
     out = {}
     # the last year, and 2021-22: the last year the category data pin the unit costs
     for year, suffix in ((model.last_year, ""), (BM_YEAR, f"_{BM_YEAR}")):
-        comp = model.components(year)
-        rows = np.flatnonzero(model.data()["year"].to_numpy() == year)
-        plans = model.counts()[rows].sum(axis=0)
+        mean = england_average_draws(model, year)
         out |= {
-            f"spend.unit_cost_{k}{suffix}": quantile_number(comp[k].sum(axis=1) / plans[j], chains, 0.5, "£ per plan per year",
+            f"spend.unit_cost_{k}{suffix}": quantile_number(mean[k], chains, 0.5, "£ per plan per year",
                                                           f"{TYPE_LABELS[k]}: England average unit cost {financial_year(year)} (median)")
-            for j, k in enumerate(TYPES)
+            for k in TYPES
         }
         if not suffix:  # the last year's interval too, for the book's key findings
             for prob, q in ((0.05, "q05"), (0.95, "q95")):
-                out |= {f"spend.unit_cost_{k}_{q}": quantile_number(comp[k].sum(axis=1) / plans[j], chains, prob, "£ per plan per year",
+                out |= {f"spend.unit_cost_{k}_{q}": quantile_number(mean[k], chains, prob, "£ per plan per year",
                                                                    f"{TYPE_LABELS[k]}: England average unit cost {financial_year(year)} ({q})")
-                        for j, k in enumerate(TYPES)}
+                        for k in TYPES}
     return out
 
 

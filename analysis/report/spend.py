@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.finance import financial_year
-from analysis.models.fitting import Diagnostics
+from analysis.models.fitting import Diagnostics, quantile
 from analysis.models.spend import (
     BASE_PRIOR,
     BM_YEAR,
@@ -25,6 +25,7 @@ from analysis.models.spend import (
     SpendModel,
 )
 from analysis.report import charts
+from analysis.report.precision import interval_places
 
 _FY = alt.X("year:O", title="Financial year ending March", axis=alt.Axis(labelAngle=0))
 _TYPE_ORDER = list(TYPE_LABELS.values())
@@ -183,15 +184,49 @@ def unit_cost_chart(trends: pd.DataFrame) -> alt.LayerChart:
     return (band + line).properties(width=480, height=300)
 
 
+def england_average_draws(model: SpendModel, year: int) -> dict[str, np.ndarray]:
+    """Per placement type: draws (stacked chain by chain) of England's plan-weighted average unit cost in `year`,
+    the model's national spend on the type over its plans (`unit_costs`' `mean_la`)."""
+    comp = model.components(year)
+    rows = np.flatnonzero(model.data()["year"].to_numpy() == year)
+    plans = model.counts()[rows].sum(axis=0)
+    return {k: comp[k].sum(axis=1) / plans[j] for j, k in enumerate(TYPES)}
+
+
+def unit_costs(model: SpendModel, year: int | None = None) -> pd.DataFrame:
+    """`model.unit_costs(year)` with the places (`precision.places`: −2 is £100, −3 £1,000) that each median
+    (`mid_places`) and both ends of its interval (`end_places`) support, given their Monte Carlo errors, and
+    never finer than £100: what the chapter and the key findings show."""
+    year = model.last_year if year is None else year
+    chains = model.settings.chains
+    mean = england_average_draws(model, year)
+    typical = model.fit().posterior["cost"].sel(year=year).stack(sample=("chain", "draw")).transpose("sample", "type").values
+    rows = []
+    for j, k in enumerate(TYPES):
+        # the full cost adds a constant to the average, so it has the average's errors
+        for measure, draws in (("mean_la", mean[k]), ("typical_la", typical[:, j]), ("full_mean_la", mean[k])):
+            mid, ends = interval_places(*(quantile(draws, chains, p)[1] for p in (0.5, 0.05, 0.95)), most=-2)
+            rows.append({"type": k, "measure": measure, "mid_places": mid, "end_places": ends})
+    return model.unit_costs(year).merge(pd.DataFrame(rows), on=["type", "measure"], validate="one_to_one")
+
+
+def cost_text(r: pd.Series, interval: bool = True) -> str:
+    """'£60,100 (90% interval £58,800 to £61,400)' for a row of `unit_costs`, each figure at its supported precision."""
+    at = lambda x, places: gbp(x, 10 ** -places)  # noqa: E731
+    mid = at(r["median"], r["mid_places"])
+    return f"{mid} (90% interval {at(r['q05'], r['end_places'])} to {at(r['q95'], r['end_places'])})" if interval else mid
+
+
 def unit_cost_table(costs: pd.DataFrame) -> pd.DataFrame:
-    """National unit costs (plan-weighted, typical LA, full public cost) for one year, rounded to £100."""
+    """National unit costs (plan-weighted, typical LA, full public cost) for one year (`unit_costs`), each at the
+    precision its Monte Carlo error supports (to the £100 at most)."""
     out = []
     for k in TYPES:
         row = {"placement": TYPE_LABELS[k]}
         for measure, name in (("mean_la", "England average"), ("typical_la", "typical LA"), ("full_mean_la", "full cost")):
             r = costs[(costs["type"] == k) & (costs["measure"] == measure)].iloc[0]
-            row[name] = gbp(r["median"], 100)
-            row[f"{name}, 90% interval"] = f"{gbp(r['q05'], 100)} to {gbp(r['q95'], 100)}"
+            row[name] = gbp(r["median"], 10 ** -r["mid_places"])
+            row[f"{name}, 90% interval"] = f"{gbp(r['q05'], 10 ** -r['end_places'])} to {gbp(r['q95'], 10 ** -r['end_places'])}"
         out.append(row)
     return pd.DataFrame(out)
 
@@ -314,14 +349,14 @@ def published_comparison(model: SpendModel) -> pd.DataFrame:
     """Each published cost per plan beside the model's full cost for the same type and year (or the last
     year the model has, for forecasts beyond it): model median, 90 % interval and model ÷ published."""
     years = {min(year, model.last_year) for _, year, *_ in PUBLISHED_COSTS}
-    costs = {at: model.unit_costs(at).query("measure == 'full_mean_la'").set_index("type") for at in years}
+    costs = {at: unit_costs(model, at).query("measure == 'full_mean_la'").set_index("type") for at in years}
     rows = []
     for source, year, placement, value, what in PUBLISHED_COSTS:
         at = min(year, model.last_year)
         r = costs[at].loc[placement]
         rows.append({"source": source, "what": what, "year": year, "model_year": at, "placement": placement,
                      "published": float(value), "median": r["median"], "q05": r["q05"], "q95": r["q95"],
-                     "ratio": r["median"] / value})
+                     "mid_places": r["mid_places"], "end_places": r["end_places"], "ratio": r["median"] / value})
     return pd.DataFrame(rows)
 
 
@@ -362,9 +397,8 @@ def published_table(comparison: pd.DataFrame) -> pd.DataFrame:
         "placement": comparison["placement"].map(TYPE_LABELS),
         "financial year": [financial_year(y) for y in comparison["year"]],
         "published": comparison["published"].map(lambda v: gbp(v, 100)),
-        "model (full cost)": [f"{gbp(m, 100)} ({gbp(lo, 100)} to {gbp(hi, 100)})" + ("" if y == my else f", {financial_year(my)}")
-                              for m, lo, hi, y, my in zip(comparison["median"], comparison["q05"], comparison["q95"],
-                                                          comparison["year"], comparison["model_year"])],
+        "model (full cost)": [cost_text(r).replace("90% interval ", "") + ("" if r["year"] == r["model_year"] else f", {financial_year(r['model_year'])}")
+                              for _, r in comparison.iterrows()],
         "model ÷ published": comparison["ratio"].map("{:.2f}".format),
     })
 
