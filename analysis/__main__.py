@@ -1,4 +1,4 @@
-"""Command line: `python -m analysis data|fit|forecast|evaluate|scenario|findings|grid|book|update` (see `--help`).
+"""Command line: `python -m analysis data|fit|forecast|evaluate|scenario|findings|grid|env|book|update` (see `--help`).
 
 Every failure the user can act on ends in one line (or a short message) saying what
 failed and what to do, and a non-zero exit: 2 for bad input or arguments, 1 for a
@@ -97,16 +97,24 @@ def _forecast(args: argparse.Namespace) -> int:
 
     model = EHCPModel(panel.load())
     args.january = model.last_year + 1 if args.january is None else args.january
-    if args.january <= model.last_year:
-        raise UsageError(f"--january must come after the panel's last January ({model.last_year}), not {args.january}")
+    if not model.last_year < args.january <= model.forecast_to:
+        raise UsageError(f"--january must be one the model forecasts, {model.last_year + 1} to {model.forecast_to} (after the "
+                         f"panel's last January, {model.last_year}), not {args.january}")
     table = publish.forecast_table(model, args.january)
+    path = publish.path_for(args.january)
+    stored = publish.read(path) if path.exists() else None
     try:
-        path = publish.write(table)
+        publish.write(table)
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {path.relative_to(publish.FOLDER.parents[1])} ({table['median'].notna().sum()} forecasts, "
-          f"{table['median'].isna().sum()} LAs without)", file=sys.stderr)
+    where = path.relative_to(publish.FOLDER.parents[1])
+    if stored is not None:
+        print(f"{where} already holds this forecast (issued {stored['issued'].iloc[0]}); left as it is", file=sys.stderr)
+        return 0
+    missing = int(table["median"].isna().sum())
+    print(f"wrote {where} ({table['median'].notna().sum()} forecasts; {missing} {'LA' if missing == 1 else 'LAs'} without one)",
+          file=sys.stderr)
     return 0
 
 
@@ -147,6 +155,9 @@ def _findings(args: argparse.Namespace) -> int:
 
     from analysis.report import findings
 
+    if args.save and args.check:
+        raise UsageError("--check compares the key numbers with the stored ones, which --save would first replace: "
+                         "run --check, then --save")
     fresh = findings.key_numbers()
     if args.save:
         print(f"wrote {findings.save(fresh)} and {findings.save_headlines(fresh)}", file=sys.stderr)
@@ -185,7 +196,13 @@ def _grid(args: argparse.Namespace) -> int:
 
     module_name, tasks_name = GRIDS[args.name]
     tasks = getattr(importlib.import_module(module_name), tasks_name)(reduced=args.reduced)
-    results = grid.run(tasks, scheduler=args.scheduler, workers=args.workers)
+    try:
+        results = grid.run(tasks, scheduler=args.scheduler, workers=args.workers)
+    except OSError as exc:
+        if args.scheduler in (None, "serial"):
+            raise
+        raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc}); check the address, or leave out "
+                         "--scheduler to run on a local cluster") from None
     if not args.reduced:
         path = stored.save(args.name, results, module_name)
         print(f"wrote {path.relative_to(path.parents[1])} ({len(results)} tasks)", file=sys.stderr)
@@ -223,22 +240,28 @@ def main(argv: list[str] | None = None) -> int:
     data.set_defaults(run=_data)
     fit = sub.add_parser("fit", help="fit a model (cached) and report its diagnostics and held-out scores")
     fit.add_argument("model", choices=["ehcp", "spend"])
-    fit.add_argument("--holdout", type=int, default=None, help="withhold this January and score its prediction")
-    fit.add_argument("--json", action="store_true")
+    fit.add_argument("--holdout", type=int, default=None, help="ehcp: withhold this January and score its prediction "
+                     "(default: the panel's last January)")
+    fit.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     fit.set_defaults(run=_fit)
     fc = sub.add_parser("forecast", help="store the EHCP model's forecast of one January for every LA as a dated CSV in results/forecasts/")
     fc.add_argument("--january", type=int, default=None, help="the January to forecast (default: the one after the panel's last)")
     fc.set_defaults(run=_forecast)
     ev = sub.add_parser("evaluate", help="compare Safety Valve and DBV LAs with matched LAs (event study, synthetic control)")
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     ev.set_defaults(run=_evaluate)
     fd = sub.add_parser("findings", help="the key numbers with their Monte Carlo standard errors (results/key_numbers.json)")
     fd.add_argument("--save", action="store_true", help="store them in results/key_numbers.json, and the key findings the "
                     "book's preface opens with in _key-findings.md")
-    fd.add_argument("--check", action="store_true", help="compare them with the stored ones within Monte Carlo error")
-    fd.add_argument("--json", action="store_true")
+    fd.add_argument("--check", action="store_true", help="compare them with the stored ones within Monte Carlo error "
+                    "(not with --save, which would replace what they are compared with)")
+    fd.add_argument("--json", action="store_true", help="print them (or the comparison) as JSON on stdout")
     fd.set_defaults(run=_findings)
-    sc = sub.add_parser("scenario", help="the change in a year's high-needs spend if children moved between placement types")
+    sc = sub.add_parser("scenario", help="the change in a year's high-needs spend if children moved between placement types",
+                        description="Placement types: mainstream, special_state, special_independent, post16, other (also "
+                                    "written state_special, special, independent, independent_special, non_maintained, post_16, "
+                                    "fe, ap, pru); sen_support as a destination only. Example: "
+                                    "--la 'West Sussex' --move 120 state_special:mainstream --json")
     sc.add_argument("--la", help="the LA (name as DfE spells it, or code); leave out for every LA, moving --share")
     sc.add_argument("--move", nargs=2, action="append", default=[], metavar=("CHILDREN", "SOURCE:DESTINATION"),
                     help="move this many children in --la, e.g. --move 120 state_special:mainstream (repeatable)")
@@ -250,13 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--source-ratio", type=float, default=1.0,
                     help="cost saved per moved child ÷ the source type's average plan in the LA (default 1)")
     sc.add_argument("--transition-cost", type=float, default=0.0, help="one-off £ per child moved (default 0)")
-    sc.add_argument("--json", action="store_true")
+    sc.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     sc.set_defaults(run=_scenario)
     gr = sub.add_parser("grid", help="run a grid of independent fits on Dask and store its summary in results/")
     gr.add_argument("name", choices=sorted(GRIDS))
     gr.add_argument("--scheduler", help="'serial', or the address of an existing Dask scheduler (default: a local cluster, "
                     "or $SEND_VFM_DASK_SCHEDULER)")
-    gr.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per CPU)")
+    gr.add_argument("--workers", type=_positive, help="worker processes of the local cluster (default: one per CPU)")
     gr.add_argument("--reduced", action="store_true", help="run the reduced grid and check it reproduces the stored results")
     gr.set_defaults(run=_grid)
     env = sub.add_parser("env", help="print the pinned numerical environment as shell exports (for Dask workers started elsewhere)")

@@ -45,7 +45,10 @@ def test_the_model_re_creates_the_stored_forecast(model, stored):
 
 def test_a_different_forecast_is_not_written_over_the_stored_one(stored, tmp_path):
     publish.write(stored, tmp_path)
-    publish.write(stored.assign(issued=dt.date(2030, 1, 1).isoformat()), tmp_path)  # same numbers: fine
+    path = publish.path_for(int(stored["january"].iloc[0]), tmp_path)
+    before = path.read_bytes()
+    publish.write(stored.assign(issued=dt.date(2030, 1, 1).isoformat()), tmp_path)  # same numbers: left as issued
+    assert path.read_bytes() == before
     changed = stored.copy()
     changed.loc[0, "median"] = changed.loc[0, "median"] + 10
     with pytest.raises(FileExistsError, match="not rewritten"):
@@ -55,3 +58,16 @@ def test_a_different_forecast_is_not_written_over_the_stored_one(stored, tmp_pat
 
 def test_round_sig_keeps_three_figures():
     assert publish.round_sig(pd.Series([1234.0, 98.6, 0.0, 639_421.0])).tolist() == [1230.0, 99.0, 0.0, 639_000.0]
+
+
+def test_the_command_leaves_a_stored_forecast_as_issued_and_refuses_a_january_it_does_not_forecast(model, capsys):
+    from analysis.__main__ import main
+
+    path = publish.path_for(model.last_year + 1)
+    before = path.read_bytes()
+    assert main(["forecast"]) == 0
+    assert path.read_bytes() == before  # same numbers: the file keeps the date it was issued
+    assert "already holds this forecast" in capsys.readouterr().err
+    for january in (model.last_year, model.forecast_to + 1):
+        assert main(["forecast", "--january", str(january)]) == 2
+        assert f"not {january}" in capsys.readouterr().err

@@ -176,3 +176,11 @@ def test_a_number_that_rounds_to_zero_is_shown_without_a_sign():
     assert shown(KeyNumber(-0.04, 0.02, "%", "x")) == "0.0" and shown(KeyNumber(-0.4, 0.02, "%", "x")) == "−0.4"
     near = {"a": KeyNumber(-2.0, 0.02, "%", "x"), "b": KeyNumber(0.04, 0.02, "%", "x")}
     assert findings._ends(near, "a", "b", signed=True) == "−2.0 to 0.0"  # an end shown as zero has no sign
+
+
+def test_the_check_cannot_follow_a_save_that_would_replace_what_it_checks_against(capsys):
+    from analysis.__main__ import main
+
+    before = findings.STORED.read_bytes()
+    assert main(["findings", "--save", "--check"]) == 2
+    assert "run --check, then --save" in capsys.readouterr().err and findings.STORED.read_bytes() == before

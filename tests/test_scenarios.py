@@ -86,6 +86,8 @@ def test_the_result_says_what_it_assumed_and_carries_monte_carlo_errors(model):
                             Move.parse("0.5", "independent:state_special", national=True)]), "add up to 1.2"),
     (lambda m: Scenario(m, [move(5, "state_special:mainstream")]), "moves a share of plans"),
     (lambda m: Scenario(m, [], LA), "at least one move"),
+    (lambda m: Scenario(m, [move(1, "state_special:mainstream")], "Herefordshire"), "did you mean 'Herefordshire, County of'"),
+    (lambda m: Scenario(m, [move(1, "state_special:mainstream")], "E09000025"), r"Newham has no 2025 data .* try --year 2024"),
 ])
 def test_a_scenario_that_cannot_be_computed_says_why(model, build, message):
     with pytest.raises(ScenarioError, match=message):
@@ -95,16 +97,35 @@ def test_a_scenario_that_cannot_be_computed_says_why(model, build, message):
 @pytest.mark.parametrize("make, message", [
     (lambda: placement("state"), "unknown placement type 'state'"),
     (lambda: move(5, "mainstream:mainstream"), "two different placement types"),
-    (lambda: move(-3, "state_special:mainstream"), "must be positive"),
+    (lambda: move(-3, "state_special:mainstream"), "a whole number and positive"),
     (lambda: move("a few", "state_special:mainstream"), "must be a number"),
     (lambda: move(5, "state_special-mainstream"), "AMOUNT SOURCE:DESTINATION"),
     (lambda: Move.parse("1.5", "independent:mainstream", national=True), r"in \(0, 1\]"),
     (lambda: Assumptions(transition_cost=-1), "not negative"),
+    (lambda: Assumptions(transition_cost=float("nan")), "a number and not negative"),
+    (lambda: Assumptions(destination_ratio=float("inf")), r"--destination-ratio\) must be a positive number"),
+    (lambda: move(1.5, "state_special:mainstream"), "a whole number"),
     (lambda: move(5, "sen_support:mainstream"), "can only be a destination"),
 ])
 def test_bad_moves_and_assumptions_are_named(make, message):
     with pytest.raises(ScenarioError, match=message):
         make()
+
+
+def test_an_la_is_found_by_its_name_whatever_the_case_spaces_and_punctuation(model):
+    code = Scenario(model, [move(1, "state_special:mainstream")], LA).la_code
+    assert Scenario(model, [move(1, "state_special:mainstream")], f"  {LA.upper().replace(' ', '   ')} ").la_code == code
+    assert Scenario(model, [move(1, "state_special:mainstream")], "st helens").la_code == \
+        Scenario(model, [move(1, "state_special:mainstream")], "St. Helens").la_code
+
+
+def test_the_help_names_every_placement_type_and_alias():
+    from analysis.evaluation.scenarios import ALIASES, SEN_SUPPORT, TYPES
+
+    shown = run("--help")
+    assert shown.returncode == 0
+    text = " ".join(shown.stdout.split())
+    assert all(name in text for name in (*TYPES, *ALIASES, SEN_SUPPORT))
 
 
 def run(*args):

@@ -60,6 +60,11 @@ class ScenarioError(ValueError):
     """A scenario that cannot be computed as asked (unknown LA or placement type, too many children)."""
 
 
+def _plain(name: str) -> str:
+    """An LA name as compared: lower case, without punctuation, single spaces ('St. Helens' → 'st helens')."""
+    return " ".join("".join(c for c in name.lower() if c.isalnum() or c.isspace()).split())
+
+
 def placement(name: str, *, destination: bool = False) -> str:
     """The model's placement type for `name` (its own or an alias), or a `ScenarioError` listing them;
     a destination may also be `sen_support`."""
@@ -102,8 +107,8 @@ class Move:
             raise ScenarioError(f"a move needs two different placement types, not {self.source} to itself")
         if (self.children is None) == (self.share is None):
             raise ScenarioError("a move gives either a number of children (one LA) or a share of plans (every LA)")
-        if self.children is not None and not self.children > 0:
-            raise ScenarioError(f"the number of children moved must be positive, not {self.children:g}")
+        if self.children is not None and not (np.isfinite(self.children) and self.children > 0 and float(self.children).is_integer()):
+            raise ScenarioError(f"the number of children moved must be a whole number and positive, not {self.children:g}")
         if self.share is not None and not 0 < self.share <= 1:
             raise ScenarioError(f"the share of plans moved must be in (0, 1], not {self.share:g}")
 
@@ -120,10 +125,11 @@ class Assumptions:
 
     def __post_init__(self) -> None:
         for name in ("destination_ratio", "source_ratio"):
-            if not getattr(self, name) > 0:
-                raise ScenarioError(f"{name} must be positive, not {getattr(self, name):g}")
-        if self.transition_cost < 0:
-            raise ScenarioError(f"transition_cost is a cost (£ per child moved), so not negative: {self.transition_cost:g}")
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ScenarioError(f"{name} (--{name.replace('_', '-')}) must be a positive number, not {getattr(self, name):g}")
+        if not (np.isfinite(self.transition_cost) and self.transition_cost >= 0):
+            raise ScenarioError(f"transition_cost (--transition-cost) is a cost (£ per child moved), so a number and not "
+                                f"negative: {self.transition_cost:g}")
 
 
 @dataclass(frozen=True)
@@ -164,13 +170,24 @@ class Scenario:
         self._check_numbers()
 
     def _find(self, la: str) -> str:
-        rows = self._rows
+        """The code of the LA named `la` (its code, or its name ignoring case, punctuation and extra spaces) among
+        those the spend model has in the scenario's year; else an error saying which years it has, or what it
+        might have meant."""
+        rows, wanted = self._rows, _plain(la)
         by_code = rows[rows["la_code"].str.upper() == la.strip().upper()]
-        by_name = rows[rows["la_name"].str.lower() == la.strip().lower()]
+        by_name = rows[rows["la_name"].map(_plain) == wanted]
         match = by_code if len(by_code) else by_name
         if len(match) == 1:
             return str(match["la_code"].iloc[0])
-        close = difflib.get_close_matches(la, rows["la_name"].tolist(), n=3, cutoff=0.6)
+        frame = self.model.data()
+        elsewhere = frame[(frame["la_code"].str.upper() == la.strip().upper()) | (frame["la_name"].map(_plain) == wanted)]
+        if len(elsewhere):
+            years = sorted(int(y) for y in elsewhere["year"].unique())
+            raise ScenarioError(f"{elsewhere['la_name'].iloc[0]} has no {self.year} data in the spend model (a figure it rests on "
+                                f"is missing, or flagged as a reporting break); it has {years[0]}–{years[-1]}: try --year {years[-1]}")
+        names = rows["la_name"].tolist()
+        close = [n for n in names if wanted and wanted in _plain(n)][:3] or \
+            difflib.get_close_matches(la, names, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else " (give its name as DfE spells it, or its code)"
         raise ScenarioError(f"no LA called {la!r} in the spend model's {self.year} data{hint}")
 

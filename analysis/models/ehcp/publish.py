@@ -77,10 +77,13 @@ def forecast_table(model, january: int, issued: dt.date | None = None) -> pd.Dat
 
 
 def write(table: pd.DataFrame, folder: Path = FOLDER) -> Path:
-    """Store the table as the forecast file of its January (atomically); refuses to replace a different one."""
+    """Store the table as the forecast file of its January (atomically). A stored file with the same numbers is left
+    as it is, so that it keeps the date it was issued; one with different numbers is not replaced."""
     january = int(table["january"].iloc[0])
     path = path_for(january, folder)
-    if path.exists() and not same_forecast(read(path), table):
+    if path.exists():
+        if same_forecast(read(path), table):
+            return path
         raise FileExistsError(
             f"{path} already holds a different forecast of January {january}; a published forecast is not "
             "rewritten. Move it aside (or delete it) if you mean to replace it."
