@@ -118,7 +118,7 @@ def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
 
 def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     from analysis.models.spend import BM_YEAR, TYPE_LABELS, TYPES, SpendModel
-    from analysis.report.spend import england_average_draws
+    from analysis.report.unit_costs import england_average_draws
 
     model = SpendModel(frame)
     chains = model.settings.chains
