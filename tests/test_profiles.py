@@ -136,6 +136,9 @@ def test_an_la_csv_holds_every_section_with_intervals(profiles):
     modelled = table[table["section"].isin(["forecast", "unit cost", "child outcome"])]
     assert modelled[["value", "q05", "q95"]].notna().all().all()
     assert (modelled["q05"] <= modelled["value"]).all() and (modelled["value"] <= modelled["q95"]).all()
+    written = pd.read_csv(paths.ROOT / pr.DOWNLOADS / f"{WS}.csv", dtype=str)
+    for column in ("year", "rank", "rank_q05", "rank_q95", "of"):  # whole numbers, written as 2025 and 12, not 2025.0
+        assert not written[column].dropna().str.contains(".", regex=False).any(), column
 
 
 def test_the_placement_mix_table_holds_each_las_first_and_last_january(profiles, frame):
@@ -282,3 +285,12 @@ def test_the_placement_mix_starts_after_the_move_to_ehc_plans(profiles):
     assert profiles.mix["year"].min() == first
     starts = pr.mix_table(profiles)["Januaries"].str.extract(r"^(\d{4})")[0].dropna().astype(int)
     assert starts.min() == first and (starts == first).mean() > 0.9  # LAs created since start later
+
+
+def test_a_council_formed_by_a_reorganisation_names_its_predecessors_programme(profiles):
+    """Cumberland (E06000063) was formed from Cumbria in April 2023; Cumbria was in DBV's first tranche, which its
+    profile says rather than only 'not in Safety Valve or DBV'."""
+    facts = pr._facts(profiles)
+    line = facts.loc[(facts["la_code"] == "E06000063") & (facts["line"] == 0), "text"].iloc[0]
+    assert line == "Not in Safety Valve or DBV; the council it replaced (Cumbria) was in DBV, tranche 1"
+    assert facts.loc[(facts["la_code"] == WS) & (facts["line"] == 0), "text"].iloc[0].startswith("DBV")

@@ -26,6 +26,7 @@ import pandas as pd
 from analysis import paths
 from analysis.atomic import write_atomic
 from analysis.data import breaks, lineage
+from analysis.data.geography import STABLE_AREAS
 from analysis.data.finance import financial_year
 from analysis.evaluation import value
 from analysis.evaluation.experiment import Evaluation
@@ -130,6 +131,8 @@ class Profiles:
         out = pd.concat(parts, ignore_index=True).reindex(columns=cols)
         numbers = ["value", "q05", "q95", "england", "neighbours"]
         out[numbers] = out[numbers].round(2)
+        whole = ["year", "rank", "rank_q05", "rank_q95", "of"]  # written as 2025 and 12, not 2025.0 and 12.0
+        out[whole] = out[whole].round().astype("Int64")
         return out.rename(columns={"label": "measure"})
 
 
@@ -619,6 +622,18 @@ def _label_lookup(summary: pd.DataFrame) -> str:
     return json.dumps(dict(zip(summary["la_code"], summary["la_name"])), ensure_ascii=False)
 
 
+def _predecessors(la_code: str, progs: pd.DataFrame, alive: set[str]) -> str:
+    """'; the council it replaced (Cumbria) was in DBV, tranche 1' for an LA formed by a reorganisation whose
+    predecessor was a programme member (its membership is the predecessor's, not its own); '' otherwise."""
+    for label, codes in STABLE_AREAS.values():
+        if la_code in codes:
+            before = [c for c in codes if c in progs.index and c not in alive]
+            if before:
+                joined = "; ".join(f"{p.programme}, {p.cohort}" for c in before for p in progs.loc[[c]].itertuples())
+                return f"; the council it replaced ({label.removesuffix(' (stable area)')}) was in {joined}"
+    return ""
+
+
 def _facts(profiles: Profiles) -> pd.DataFrame:
     """Per LA, lines of text: programme membership and change since joining against its matches, the latest DSG
     deficit, full cost per plan and where to download its figures."""
@@ -636,7 +651,7 @@ def _facts(profiles: Profiles) -> pd.DataFrame:
                     lines.append(f"Plans per head {p.base_year}–{p.rate_end_year}: {_signed(p.rate_change)}%")
                     lines.append(f"  vs its 3 matches: {_gap(p, 'rate')}")
         else:
-            lines.append("Not in Safety Valve or DBV")
+            lines.append("Not in Safety Valve or DBV" + _predecessors(r.la_code, progs, set(profiles.summary["la_code"])))
         if pd.notna(r.deficit_pct):
             lines.append(f"DSG {'deficit' if r.deficit_pct > 0 else 'surplus'} {abs(r.deficit_pct):.1f}% of DSG ({financial_year(int(r.deficit_year))})")
         if pd.notna(r.full_cost_per_plan):
