@@ -679,20 +679,23 @@ def _gap(row, measure: str) -> str:
 
 
 def summary_table(profiles: Profiles) -> pd.DataFrame:
-    """Every LA's headline figures for the book's table, intervals written out."""
+    """Every LA's headline figures for the book's table, intervals written out; each LA's name links to its CSV, so
+    that a reader finds their council's figures from the table of contents in two clicks, in the static HTML too."""
     s = profiles.summary
     year, fy = profiles.last_year, financial_year(profiles.spend_year)
+    ranked = s["outcome_ranked_of"].dropna()
     interval = lambda m, lo, hi, f: [f"{f(a)} ({f(b)}–{f(c)})" if pd.notna(a) else "–" for a, b, c in zip(m, lo, hi)]
     whole = lambda x: f"{x:,.0f}"
     return pd.DataFrame({
-        "LA": s["la_name"],
+        "LA": [f"[{name}]({download_href(code)})" for name, code in zip(s["la_name"], s["la_code"])],
         f"plans, Jan {year}": [whole(x) if pd.notna(x) else "–" for x in s["plans"]],
         "per 10,000 aged 0–25": [f"{x:.0f}" if pd.notna(x) else "–" for x in s["plans_per_10k"]],
         f"growth since {year - 5} (%)": [f"{x:.0f}" if pd.notna(x) else "–" for x in s["growth_5y_pct"]],
         f"forecast, Jan {year + 1}": interval(s["forecast"], s["forecast_q05"], s["forecast_q95"], whole),
         f"spend per head {fy}": [charts.fmt_gbp(x) for x in s["spend_per_head"]],
         f"spend per plan {fy}": [charts.fmt_gbp(x) for x in s["spend_per_plan"]],
-        "outcome rank": interval(s["outcome_rank"], s["outcome_rank_q05"], s["outcome_rank_q95"], lambda x: f"{x:.0f}"),
+        f"outcome rank (of {ranked.max():.0f})" if len(ranked) else "outcome rank":
+            interval(s["outcome_rank"], s["outcome_rank_q05"], s["outcome_rank_q95"], lambda x: f"{x:.0f}"),
         "programmes": s["programmes"].replace("", "–"),
     })
 
