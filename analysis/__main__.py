@@ -68,9 +68,36 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _report(report: dict, as_json: bool) -> int:
-    """Print a model report (JSON or a dict) and return 0 only if its convergence checks passed."""
-    print(json.dumps(report, indent=1, default=float) if as_json else report)
+    """Print a model report (JSON, or indented 'key: value' lines) and return 0 only if its convergence checks passed."""
+    print(json.dumps(report, indent=1, default=float) if as_json else "\n".join(_lines(report)))
     return 0 if report["passed"] else 1
+
+
+def _lines(item, depth: int = 0) -> list[str]:
+    """A report as indented 'key: value' lines, numbers to 4 significant figures or whole (the JSON has them in full)."""
+    pad = "  " * depth
+    if isinstance(item, dict):
+        out = []
+        for key, value in item.items():
+            nested = isinstance(value, (dict, list)) and bool(value) and not _flat(value)
+            out += [f"{pad}{key}:", *_lines(value, depth + 1)] if nested else [f"{pad}{key}: {_value(value)}"]
+        return out
+    return [f"{pad}- {line.strip()}" if i == 0 else f"{pad}  {line.strip()}" for entry in item
+            for i, line in enumerate(_lines(entry, 0) if isinstance(entry, dict) else [_value(entry)])]
+
+
+def _flat(value) -> bool:
+    """A list of plain values, printed on one line."""
+    return isinstance(value, list) and not any(isinstance(v, (dict, list)) for v in value)
+
+
+def _value(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(_value(v) for v in value)
+    if isinstance(value, float) or hasattr(value, "dtype"):
+        x = float(value)
+        return f"{x:,.0f}" if abs(x) >= 1000 or x.is_integer() else f"{x:.4g}"
+    return str(value)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -163,15 +190,19 @@ def _findings(args: argparse.Namespace) -> int:
         print(f"wrote {findings.save(fresh)} and {findings.save_headlines(fresh)}", file=sys.stderr)
     if args.check:
         table = findings.agree(findings.load(), fresh)
-        print(table.to_json(orient="records", indent=1) if args.json else table.to_string(index=False))
+        print(table.to_json(orient="records", indent=1) if args.json else table.to_string(index=False, float_format=_value))
         bad = table[~table["agree"]]
         if len(bad):
             print(f"error: {len(bad)} key number(s) differ from results/key_numbers.json by more than "
                   f"{findings.Z:g} combined Monte Carlo standard errors: {', '.join(bad['number'])}", file=sys.stderr)
             return 1
+        print(f"all {len(table)} key numbers agree with results/key_numbers.json within {findings.Z:g} combined Monte Carlo "
+              "standard errors", file=sys.stderr)
         return 0
     numbers = {k: asdict(v) for k, v in fresh.items()}
-    print(json.dumps(numbers, indent=1) if args.json else "\n".join(f"{k}: {v.value:.6g} (MCSE {v.mcse:.2g}) {v.unit}" for k, v in fresh.items()))
+    print(json.dumps(numbers, indent=1) if args.json else
+          "\n".join(f"{k}: {findings.shown(v)} {v.unit}".rstrip() + f" (MCSE {findings.table({k: v})['Monte Carlo SE'].iloc[0]})"
+                    for k, v in fresh.items()))
     return 0
 
 

@@ -8,7 +8,7 @@ they fit it once.
 from __future__ import annotations
 
 import dataclasses
-
+import re
 import warnings
 
 import numpy as np
@@ -228,3 +228,12 @@ def test_the_whole_high_needs_bill_adds_up(real: sm.SpendModel) -> None:
     assert row["total"] == pytest.approx(row["top_ups"] + row["esfa_place_funding"] + row["maintained_place_funding"])
     assert 0 < row["gap"] < 0.2 * row["allocation"]
     assert bill.loc[2024, "esfa_place_funding"] == pytest.approx(1_079_358_891)
+
+
+def test_the_command_prints_a_readable_report_without_json(real: sm.SpendModel, capsys) -> None:
+    from analysis.__main__ import main
+
+    assert main(["fit", "spend"]) == 0
+    out = capsys.readouterr().out
+    assert "unit_costs:\n  mainstream:\n    median: " in out and "passed: True" in out
+    assert "np.float64" not in out and "{" not in out and not re.search(r"\de[+-]\d", out)  # no dict repr, no e-notation
