@@ -97,7 +97,8 @@ def test_a_scenario_that_cannot_be_computed_says_why(model, build, message):
 @pytest.mark.parametrize("make, message", [
     (lambda: placement("state"), "unknown placement type 'state'"),
     (lambda: move(5, "mainstream:mainstream"), "two different placement types"),
-    (lambda: move(-3, "state_special:mainstream"), "a whole number and positive"),
+    (lambda: move(-3, "state_special:mainstream"), "must be a positive number"),
+    (lambda: Move("special_state", "mainstream", children=float("inf")), "must be a positive number"),
     (lambda: move("a few", "state_special:mainstream"), "must be a number"),
     (lambda: move(5, "state_special-mainstream"), "AMOUNT SOURCE:DESTINATION"),
     (lambda: Move.parse("1.5", "independent:mainstream", national=True), r"in \(0, 1\]"),

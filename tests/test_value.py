@@ -60,6 +60,14 @@ def test_pooled_levels_recover_simulated_la_levels_with_honest_intervals(simulat
     assert pooled_err < 0.8 * own_err  # pooling beats each LA's own estimate (root mean squared error)
 
 
+def test_no_percentage_level_or_interval_falls_outside_0_to_100():
+    """The model is normal on a standardised scale, so small LAs near 0 had intervals below it (Devon's timeliness:
+    −1.9 to 28.2); a percentage is shown within what a percentage can be."""
+    levels = OutcomeModel(panel.load()).levels()
+    pct = levels[levels["outcome"].map(lambda c: BY_COLUMN[c].unit == "%")]
+    assert len(pct) > 1000 and pct[["median", "q05", "q95"]].ge(0).all().all() and pct[["median", "q05", "q95"]].le(100).all().all()
+
+
 def test_small_las_are_pulled_towards_england_more_than_large_ones(simulated):
     model, _ = simulated
     lv = model.levels().set_index("la_code")

@@ -91,7 +91,8 @@ class Move:
 
     @classmethod
     def parse(cls, amount: str, route: str, *, national: bool = False) -> Move:
-        """From the command line's ``AMOUNT SOURCE:DESTINATION`` (e.g. ``120 state_special:mainstream``)."""
+        """From the command line's ``AMOUNT SOURCE:DESTINATION`` (e.g. ``120 state_special:mainstream``): children are
+        counted in whole numbers there (a fraction of a child is an expected number, which `Move` itself accepts)."""
         if route.count(":") != 1:
             raise ScenarioError(f"a move is AMOUNT SOURCE:DESTINATION (e.g. 120 state_special:mainstream), not {amount} {route}")
         source, destination = route.split(":")
@@ -100,6 +101,8 @@ class Move:
             value = float(amount)
         except ValueError:
             raise ScenarioError(f"the amount of a move must be a number, not {amount!r}") from None
+        if not national and np.isfinite(value) and value > 0 and not value.is_integer():
+            raise ScenarioError(f"the number of children moved must be a whole number, not {amount}")
         return cls(source, destination, share=value) if national else cls(source, destination, children=value)
 
     def __post_init__(self) -> None:
@@ -107,8 +110,8 @@ class Move:
             raise ScenarioError(f"a move needs two different placement types, not {self.source} to itself")
         if (self.children is None) == (self.share is None):
             raise ScenarioError("a move gives either a number of children (one LA) or a share of plans (every LA)")
-        if self.children is not None and not (np.isfinite(self.children) and self.children > 0 and float(self.children).is_integer()):
-            raise ScenarioError(f"the number of children moved must be a whole number and positive, not {self.children:g}")
+        if self.children is not None and not (np.isfinite(self.children) and self.children > 0):
+            raise ScenarioError(f"the number of children moved must be a positive number, not {self.children:g}")
         if self.share is not None and not 0 < self.share <= 1:
             raise ScenarioError(f"the share of plans moved must be in (0, 1], not {self.share:g}")
 

@@ -166,13 +166,18 @@ class OutcomeModel:
         return np.moveaxis(da.values, -1, 0).astype(float)
 
     def level_draws(self) -> dict[str, np.ndarray]:
-        """Per outcome: each LA's lasting level in the outcome's last year, on its own scale, (draw, LA)."""
+        """Per outcome: each LA's lasting level in the outcome's last year, on its own scale, (draw, LA).
+
+        The model is normal on each outcome's standardised scale, so for a small LA whose rate is near 0 (or 100) a
+        few draws of a percentage fall outside what a percentage can be; they are read as 0 (or 100), so that no
+        level or interval is shown outside the possible range. Ranks are unchanged but for ties among such draws."""
         mu, a = self._draws("mu"), self._draws("a")
         last = {o: int(self.long.loc[self.long["outcome"] == o, "t"].max()) for o in self.stats.index}
         out = {}
         for k, o in enumerate(self.outcomes):
             std = mu[:, k, last[o.column]][:, None] + a[:, k, :]
-            out[o.column] = std * self.stats.at[o.column, "std"] + self.stats.at[o.column, "mean"]
+            level = std * self.stats.at[o.column, "std"] + self.stats.at[o.column, "mean"]
+            out[o.column] = np.clip(level, 0.0, 100.0) if o.unit == "%" else level
         return out
 
     def observed(self) -> pd.DataFrame:
