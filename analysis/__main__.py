@@ -38,8 +38,10 @@ def _data(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(out, indent=1))
         else:
-            statuses = pd.DataFrame(out["national_checks"])["status"].value_counts().to_dict()
-            print(f"{out['n_las']} LAs, years {out['years'][0]}–{out['years'][1]}, {len(dictionary)} variables; national checks: {statuses}")
+            statuses = pd.DataFrame(out["national_checks"])["status"].value_counts()
+            checked = ", ".join(f"{n} {status}" for status, n in statuses.items())
+            print(f"{out['n_las']} LAs, years {out['years'][0]}–{out['years'][1]}, {len(dictionary)} variables; national totals "
+                  f"checked against DfE's: {checked}")
     return 0
 
 

@@ -156,7 +156,8 @@ class Scenario:
 
     def __init__(self, model: SpendModel, moves: list[Move], la: str | None = None, assumptions: Assumptions = Assumptions()):
         if not moves:
-            raise ScenarioError("a scenario needs at least one move")
+            raise ScenarioError("a scenario needs at least one move: --la LA --move CHILDREN SOURCE:DESTINATION for one LA, "
+                                "or --share SHARE SOURCE:DESTINATION for every LA (see --help)")
         self.model, self.moves, self.assumptions = model, list(moves), assumptions
         self.year = model.last_year if assumptions.year is None else assumptions.year
         if self.year not in model.years:
@@ -244,7 +245,7 @@ class Scenario:
         d = self.draws()
         chains = self.model.settings.chains
         moved = float(self.children_moved().sum())
-        name = "England (every LA in the spend model)" if self.la_code is None else \
+        name = f"England (the {len(self._rows)} LAs in the spend model's {self.year} data)" if self.la_code is None else \
             self._rows.loc[self._rows["la_code"] == self.la_code, "la_name"].iloc[0]
         return {
             "scope": name, "la_code": self.la_code, "year": self.year, "children_moved": moved,

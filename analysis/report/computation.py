@@ -59,8 +59,8 @@ def sampler_text(samplers: dict) -> str:
     slower = [(LABELS.get(k, k), m) for k, m in samplers["models"].items() if m["speedup"] < 1]
     if slower:
         text += "It was slower on " + "; ".join(
-            f"the {_lower(label)}, which samples in seconds: at the study's target acceptance of "
-            f"{m['nutpie']['settings']['target_accept']:g} nutpie took {m['nutpie']['steps_per_draw']:.0f} leapfrog steps a draw, "
+            f"the {_lower(label)}, which samples in seconds: at the target acceptance the study uses for it "
+            f"({m['nutpie']['settings']['target_accept']:g}), nutpie took {m['nutpie']['steps_per_draw']:.0f} leapfrog steps a draw, "
             f"against {m['pymc']['steps_per_draw']:.0f} for PyMC at its default of {m['pymc']['settings']['target_accept']:g}"
             for label, m in slower) + ". "
     failing = [(LABELS.get(k, k), m["pymc"]) for k, m in samplers["models"].items() if "rhat_max" in m["pymc"]

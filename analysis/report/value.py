@@ -40,8 +40,9 @@ def weightings_table(moves: pd.DataFrame, names: pd.Series, n: int = 10) -> pd.D
 
 def rounded_scenario(result: dict) -> dict:
     """A `Scenario.result` with each estimate at the precision its Monte Carlo error supports (its MCSE to two
-    significant figures), as the command line prints it and the chapter shows it."""
-    out = dict(result)
+    significant figures), and the children moved (a share of every LA's plans, nationally) to a whole number, as the
+    command line prints it and the chapter shows it."""
+    out = dict(result) | {"children_moved": float(round(result["children_moved"]))}
     for key, item in result.items():
         if isinstance(item, dict) and "mcse" in item:
             d = places(item["mcse"])
