@@ -19,6 +19,7 @@ import vl_convert as vlc
 from analysis import paths
 from analysis.data import breaks, panel
 from analysis.evaluation import experiment
+from analysis.evaluation.scenarios import searchable
 from analysis.models.ehcp import last_january, publish
 from analysis.models.outcomes import OutcomeModel
 from analysis.models.spend import SpendModel
@@ -226,7 +227,7 @@ def test_typing_part_of_a_name_shows_the_first_council_that_holds_it(profiles):
     every = profiles.summary
     for code, name in zip(every["la_code"], every["la_name"]):  # every LA can be found by its full name
         index = _param(spec, "council_index")["value"]
-        key = pr.searchable(name)
+        key = searchable(name)
         found = index[index.index(f"|{key}=") + len(key) + 2:][:len(code)]
         assert found == code, name
 

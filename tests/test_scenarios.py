@@ -116,6 +116,7 @@ def test_bad_moves_and_assumptions_are_named(make, message):
 def test_an_la_is_found_by_its_name_whatever_the_case_spaces_and_punctuation(model):
     code = Scenario(model, [move(1, "state_special:mainstream")], LA).la_code
     assert Scenario(model, [move(1, "state_special:mainstream")], f"  {LA.upper().replace(' ', '   ')} ").la_code == code
+    assert Scenario(model, [move(1, "state_special:mainstream")], "stockton on tees").la_code == "E06000004"
     assert Scenario(model, [move(1, "state_special:mainstream")], "st helens").la_code == \
         Scenario(model, [move(1, "state_special:mainstream")], "St. Helens").la_code
 

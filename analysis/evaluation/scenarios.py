@@ -33,6 +33,7 @@ the question that matters to them and their families.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -60,9 +61,11 @@ class ScenarioError(ValueError):
     """A scenario that cannot be computed as asked (unknown LA or placement type, too many children)."""
 
 
-def _plain(name: str) -> str:
-    """An LA name as compared: lower case, without punctuation, single spaces ('St. Helens' → 'st helens')."""
-    return " ".join("".join(c for c in name.lower() if c.isalnum() or c.isspace()).split())
+def searchable(name: str) -> str:
+    """An LA name as a reader's typing is compared with it (here and in the profiles' search): lower case, hyphens as
+    spaces, other punctuation dropped, single spaces ('St. Helens' → 'st helens', 'Stockton-on-Tees' → 'stockton on
+    tees')."""
+    return " ".join(re.sub(r"[^a-z0-9 ]", "", name.lower().replace("-", " ")).split())
 
 
 def placement(name: str, *, destination: bool = False) -> str:
@@ -177,20 +180,20 @@ class Scenario:
         """The code of the LA named `la` (its code, or its name ignoring case, punctuation and extra spaces) among
         those the spend model has in the scenario's year; else an error saying which years it has, or what it
         might have meant."""
-        rows, wanted = self._rows, _plain(la)
+        rows, wanted = self._rows, searchable(la)
         by_code = rows[rows["la_code"].str.upper() == la.strip().upper()]
-        by_name = rows[rows["la_name"].map(_plain) == wanted]
+        by_name = rows[rows["la_name"].map(searchable) == wanted]
         match = by_code if len(by_code) else by_name
         if len(match) == 1:
             return str(match["la_code"].iloc[0])
         frame = self.model.data()
-        elsewhere = frame[(frame["la_code"].str.upper() == la.strip().upper()) | (frame["la_name"].map(_plain) == wanted)]
+        elsewhere = frame[(frame["la_code"].str.upper() == la.strip().upper()) | (frame["la_name"].map(searchable) == wanted)]
         if len(elsewhere):
             years = sorted(int(y) for y in elsewhere["year"].unique())
             raise ScenarioError(f"{elsewhere['la_name'].iloc[0]} has no {self.year} data in the spend model (a figure it rests on "
                                 f"is missing, or flagged as a reporting break); it has {years[0]}–{years[-1]}: try --year {years[-1]}")
         names = rows["la_name"].tolist()
-        close = [n for n in names if wanted and wanted in _plain(n)][:3] or \
+        close = [n for n in names if wanted and wanted in searchable(n)][:3] or \
             difflib.get_close_matches(la, names, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else " (give its name as DfE spells it, or its code)"
         raise ScenarioError(f"no LA called {la!r} in the spend model's {self.year} data{hint}")

@@ -16,7 +16,6 @@ one of every LA's headline figures) for the book to serve; the charts are below.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from analysis.data import breaks, lineage
 from analysis.data.geography import STABLE_AREAS
 from analysis.data.finance import financial_year
 from analysis.evaluation import value
+from analysis.evaluation.scenarios import searchable
 from analysis.evaluation.experiment import Evaluation
 from analysis.models.outcomes import OUTCOMES, OutcomeModel
 from analysis.models.spend import BM_YEAR, TYPE_LABELS, SpendModel, england_per_head, spend_per_head
@@ -466,12 +466,6 @@ def _chosen() -> str:
     return f"datum.la_code == {_LA} || datum.la_code == 'England'"
 
 
-def searchable(name: str) -> str:
-    """A name as the profile's search compares it: lower case, hyphens as spaces, other punctuation dropped, single
-    spaces ('St. Helens' → 'st helens', 'Stockton-on-Tees' → 'stockton on tees'); `_QUERY` does the same in Vega."""
-    return " ".join(re.sub(r"[^a-z0-9 ]", "", name.lower().replace("-", " ")).split())
-
-
 def _search_index(summary: pd.DataFrame) -> str:
     """'|barnsley=E08000016|bath and north east somerset=E06000022|…|': LA names (`searchable`) with their codes,
     one string a Vega expression can search with `indexof` (its expression language has no loops)."""
@@ -484,14 +478,14 @@ def _search_index(summary: pd.DataFrame) -> str:
     return "|" + "|".join(f"{searchable(n)}={c}" for n, c in zip(summary["la_name"], codes)) + "|"
 
 
-#: The search box's text as `searchable` writes names, in Vega's expression language.
+#: The search box's text as `scenarios.searchable` writes names, in Vega's expression language.
 _QUERY = ("trim(replace(replace(replace(lower({find}), regexp('-', 'g'), ' '), regexp('[^a-z0-9 ]', 'g'), ''), "
           "regexp(' +', 'g'), ' '))")
 
 
 def _council_params(summary: pd.DataFrame, default: str) -> list[alt.Parameter]:
     """The chart's choice of council: a list of every LA, and a search box where typing a name or part of it (any
-    case, spacing or punctuation: `searchable`) shows the LA with that name, else the first in alphabetical order whose name starts with it, else the
+    case, spacing or punctuation: `scenarios.searchable`) shows the LA with that name, else the first in alphabetical order whose name starts with it, else the
     first whose name holds it ("york" is York, not East Riding of Yorkshire; "tyneside" is North Tyneside).
     `council` is the search's match while the box holds text that matches, else the list's choice."""
     width = len(str(summary["la_code"].iloc[0]))
