@@ -203,8 +203,7 @@ def _findings(args: argparse.Namespace) -> int:
         return 0
     numbers = {k: asdict(v) for k, v in fresh.items()}
     print(json.dumps(numbers, indent=1) if args.json else
-          "\n".join(f"{k}: {findings.shown(v)} {v.unit}".rstrip() + f" (MCSE {findings.table({k: v})['Monte Carlo SE'].iloc[0]})"
-                    for k, v in fresh.items()))
+          "\n".join(f"{k}: {findings.shown(v)} {v.unit}".rstrip() + f" (MCSE {findings.two_figures(v.mcse)})" for k, v in fresh.items()))
     return 0
 
 

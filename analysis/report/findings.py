@@ -218,11 +218,11 @@ def shown(number: KeyNumber, most: int | None = None) -> str:
 
 def table(numbers: dict[str, KeyNumber]) -> pd.DataFrame:
     """The key numbers as a reader sees them: what, value at supported precision, unit, MCSE."""
-    return pd.DataFrame([{"number": v.what, "value": shown(v), "unit": v.unit, "Monte Carlo SE": _two_figures(v.mcse)}
+    return pd.DataFrame([{"number": v.what, "value": shown(v), "unit": v.unit, "Monte Carlo SE": two_figures(v.mcse)}
                          for v in numbers.values()])
 
 
-def _two_figures(x: float) -> str:
+def two_figures(x: float) -> str:
     """Two significant figures in plain notation (340, 0.0019)."""
     if not x > 0:
         return "0"
