@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
 import nbformat
 
@@ -84,6 +85,14 @@ def test_stored_chapters_stay_small():
     sizes = {p.name: p.stat().st_size for p in book.notebooks()}
     large = {name: f"{size / 1e6:.1f} MB" for name, size in sizes.items() if size > MAX_NOTEBOOK_BYTES}
     assert not large, f"chapters over {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB: {large}"
+
+
+def test_the_repository_tracks_only_text_files():
+    """Data, fits, packages and build outputs are made or fetched, never committed: a binary among the tracked files
+    (a wheel, a parquet, an image) is a slip that a clone would carry for ever."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    binary = [name for name in filter(None, tracked) if (ROOT / name).is_file() and b"\0" in (ROOT / name).read_bytes()[:8192]]
+    assert not binary, f"binary files are committed: {binary}; remove them with `git rm --cached` and ignore them"
 
 
 def test_a_second_build_executes_nothing(capsys):
