@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 
+import nbformat
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.data import panel
+from analysis import paths
+from analysis.data import cohorts, panel
 from analysis.data.programme_funding import load_safety_valve_funding
 from analysis.errors import DataError
 from analysis.evaluation import claims, experiment, value
@@ -252,6 +255,54 @@ def test_dbv_national_sampling_of_the_share_widens_the_saving_most_when_the_area
     assert width["areas"] == pytest.approx(expected, rel=0.15)
     for u in ("reviews", "areas"):
         assert np.median(d["sampled"][u]["top_up"]) == pytest.approx(np.median(fixed), rel=0.03)
+
+
+def _section(chapter: str, label: str) -> str:
+    """The prose of a chapter's section (its markdown from the heading labelled `label` to the next heading of the
+    same or a higher level), without inline code."""
+    nb = nbformat.read(paths.ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
+    lines = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown").split("\n")
+    start = next(i for i, line in enumerate(lines) if "{#" + label + "}" in line)
+    level = len(re.match(r"#+", lines[start]).group())
+    end = next((i for i in range(start + 1, len(lines)) if re.match(r"#{1,%d} " % level, lines[i])), len(lines))
+    return re.sub(r"`\{python\}[^`]*`", "", "\n".join(lines[start:end]))
+
+
+def _numbers(text: str) -> list[float]:
+    """Every number a reader sees in `text`, as a value: '£17.8m' → 17.8e6, '1,650' → 1650, '65%' → 0.65 (years,
+    section labels and citation keys left out)."""
+    text = re.sub(r"[@#][\w:-]+|\{#[^}]*\}", "", text)
+    values = []
+    for amount, unit in re.findall(r"£?(\d[\d,]*(?:\.\d+)?)(m|bn|%)?", text):
+        value = float(amount.replace(",", "")) * {"m": 1e6, "bn": 1e9, "%": 0.01}.get(unit, 1)
+        if not (unit == "" and 1990 <= value <= 2030):
+            values.append(round(value, 6))
+    return values
+
+
+def test_the_value_chapter_quotes_each_savings_claim_as_claims_records_it():
+    """The claims are typed twice, as inputs in `claims` and as quotations in chapter 7's prose: every number in the
+    two sections is one of the claim's own (or of the review split the chapter argues for), and each of the claim's
+    numbers is quoted."""
+    ws, dbv = claims.WEST_SUSSEX, claims.DBV_NATIONAL
+    state, independent = next(iter(claims.REVIEW_SPLITS.values()))  # the split the chapter argues for
+    non_ideal = (round(state * ws.share_state) + round(independent * ws.share_independent) + 1) / ws.reviews
+    assert 0.65 < non_ideal < 0.70  # with the one child who needed more specialist provision: "nearly 70%"
+    quoted = {"west-sussex": {ws.reviews, ws.claim_low, ws.claim_high, state, independent, 0.70},
+              "dbv": {dbv.reviews, dbv.areas, dbv.share_placed_differently, dbv.to_sen_support, dbv.to_mainstream,
+                      dbv.to_resourced, dbv.resourced_increase, sum(cohorts.DBV_COUNTS.values())}}
+    for section, expected in quoted.items():
+        expected = {round(float(v), 6) for v in expected}
+        found = _numbers(_section("07-value", f"sec-value-{section}"))
+        assert set(found) - expected == set(), f"chapter 7's {section} section quotes numbers claims.py does not hold: {sorted(set(found) - expected)}"
+        assert expected - set(found) == set(), f"chapter 7's {section} section does not quote {sorted(expected - set(found))}"
+
+
+def test_the_programme_sizes_typed_in_the_prose_are_the_published_counts():
+    """Chapter 5 says how many LAs DBV worked with, chapter 7 how many signed Safety Valve deals: typed where the
+    sources are cited, and checked here against the published counts that `data/cohorts.csv` is tested against."""
+    assert f"worked with {sum(cohorts.DBV_COUNTS.values())} LAs" in re.sub(r"\s+", " ", _section("05-programmes", "sec-programmes"))
+    assert f"{sum(cohorts.SAFETY_VALVE_COUNTS.values())} LAs signed deals" in re.sub(r"\s+", " ", _section("07-value", "sec-value-safety-valve"))
 
 
 # --------------------------------------------------------------------------- Safety Valve amounts
