@@ -63,6 +63,32 @@ def test_ci_runs_the_readme_test_command():
     assert ci[-1] == command
 
 
+def test_the_readme_names_every_source_only_the_mirror_can_supply():
+    """A registry entry whose URL is not the registered file itself (a release page, a zip around it, the page its
+    facts were compiled from) cannot be fetched online; the README's prerequisites name each such entry."""
+    from pathlib import PurePosixPath
+
+    from analysis.data.sources import load_registry
+
+    words = {5: "five", 6: "six", 4: "four"}
+    mirror_only = sorted(k for k, e in load_registry().items() if not e.url.lower().endswith(PurePosixPath(e.mirror_path).suffix.lower()))
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    start = readme.index("Online, most files come from their official URLs")
+    passage = readme[start:readme.index("```", start)]
+    assert sorted(re.findall(r"`(\w+)`", passage)) == mirror_only
+    assert f"those {words.get(len(mirror_only), len(mirror_only))} need the mirror" in passage
+
+
+def test_the_citation_file_names_the_book_s_title_and_both_licences():
+    import yaml
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    book_title = yaml.safe_load((ROOT / "_quarto.yml").read_text())["book"]["title"]
+    assert cff["title"] == book_title and (ROOT / "README.md").read_text().startswith(f"# {book_title}\n")
+    assert set(cff["license"]) == {"MIT", "CC-BY-4.0"}  # code, and text and figures (LICENSE)
+    assert all(name in (ROOT / "LICENSE").read_text() for name in ("MIT", "CC BY 4.0"))
+
+
 def test_every_chart_is_stored_interactive_and_static():
     charts = 0
     for nb_path in book.notebooks():

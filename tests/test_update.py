@@ -76,6 +76,30 @@ def test_the_registry_is_revised_in_place_for_the_named_source_only_and_dated():
         update.revised_registry(text, [update.Revision("s251_2023", "x", "0" * 64, "1" * 64, "mirror")], "2026-12-05")
 
 
+def test_a_failed_download_is_said_in_a_few_words_and_files_missing_alike_are_one_line():
+    import requests
+
+    exc = requests.ConnectionError("HTTPSConnectionPool(host='x.example', port=443): Max retries exceeded " + "x" * 400,
+                                   request=requests.Request("GET", "https://x.example/a.csv").prepare())
+    assert update.failure(exc) == "no connection to x.example"
+    assert update.failure(ValueError("bad\nmore")) == "ValueError: bad"
+    why = "the download failed: no connection to x.example"
+    missing = [f"k{i} (d/k{i}.csv): {why}" for i in range(6)] + ["one (d/one.csv): the download failed: HTTP 404"]
+    lines = update._missing_lines(missing)
+    assert lines == ["missing: one (d/one.csv): the download failed: HTTP 404",
+                     f"missing: 6 files (k0, k1, k2, k3, k4, …): {why}"]
+    assert "offline?" in update._missing_lines(missing[:6])[-1]
+
+
+def test_update_help_states_the_exit_statuses_the_command_returns(capsys):
+    from analysis.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["update", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{update.REVISIONS_PENDING} when revised files were found" in text and f"{update.MISSING} when a registered file is missing" in text
+
+
 def test_compare_names_changed_cells_added_rows_and_england_totals():
     old = pd.DataFrame({"la_code": ["A", "B"], "year": [2025, 2025], "la_name": ["a", "b"], "hn_spend": [1.0, 2.0], "x": [5.0, None]})
     new = pd.DataFrame({"la_code": ["A", "B", "A"], "year": [2025, 2025, 2026], "la_name": ["a", "b", "a"],

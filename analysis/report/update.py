@@ -108,8 +108,23 @@ def locate(source: Source, store: Store, scratch: Path) -> tuple[Path | None, st
     try:
         got = pooch.retrieve(source.url, known_hash=None, fname=source.filename, path=scratch / source.key, progressbar=False)
     except Exception as exc:  # network failures come in many types; all mean "not found"
-        return None, f"not in the mirror and the download from {source.url} failed ({exc})"
+        where = "not in the mirror, and the download failed" if store.route == "auto" else "the download failed"
+        return None, f"{where}: {failure(exc)}"
     return Path(got), source.url
+
+
+def failure(exc: Exception) -> str:
+    """Why a download failed, in a few words: 'no connection to www.ons.gov.uk', 'HTTP 404', or the error's first
+    line (a connection error's own text runs to hundreds of characters and repeats the URL)."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, requests.ConnectionError):
+        host = getattr(getattr(exc, "request", None), "url", None)
+        return "no connection" + (f" to {requests.utils.urlparse(host).hostname}" if host else "")
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first[:160]}" if first else type(exc).__name__
 
 
 def new_files(store: Store, registry: dict[str, Source]) -> list[str]:
@@ -361,6 +376,22 @@ class UpdateError(BookError):
     """An update that failed and was rolled back."""
 
 
+def _missing_lines(missing: list[str]) -> list[str]:
+    """'missing: key (path): why' per file, except that files missing for one reason shared by more than three (no
+    connection, say) are one line naming them."""
+    why = {m: m.split("): ", 1)[1] if "): " in m else "" for m in missing}
+    counts = pd.Series(list(why.values()), dtype=object).value_counts()
+    shared = {w for w, n in counts.items() if n > 3 and w}
+    lines = [f"missing: {m}" for m in missing if why[m] not in shared]
+    for w in shared:
+        keys = [m.split(" (", 1)[0] for m in missing if why[m] == w]
+        lines.append(f"missing: {len(keys)} files ({', '.join(keys[:5])}{', …' if len(keys) > 5 else ''}): {w}")
+    if missing and all(": no connection" in m for m in missing):
+        lines.append("no published copy could be reached: offline? `--from mirror` reads only the mirror "
+                     "($SEND_DATA_MIRROR, else ../shared/data)")
+    return lines
+
+
 def summary(report: Report, accept: bool) -> str:
     """What a person reads: revisions and what they change, missing and new files, what ran."""
     lines = [f"the panel was out of date ({report.outdated}): rebuilt from the registered files"] if report.outdated else []
@@ -378,8 +409,7 @@ def summary(report: Report, accept: bool) -> str:
         lines.append("chapters that would be re-executed: " + (", ".join(report.chapters) or "none"))
     if report.outdated and not report.changes:
         lines.append("  no panel value changed")
-    for m in report.missing:
-        lines.append(f"missing: {m}")
+    lines += _missing_lines(report.missing)
     if report.new_files:
         lines.append(f"{len(report.new_files)} file(s) in the mirror are not registered (a new release needs a registry entry "
                      "and a reader before the study uses it): " + ", ".join(report.new_files[:10])
