@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -273,6 +274,20 @@ def test_la_map_before_2020_names_the_las_it_cannot_draw(store, units):
     assert set(props.index[props["status"] == "No boundary for this year"]) == {"E06000058", "E06000059"}  # BCP, new Dorset
     subtitle = " ".join(chart.to_dict()["title"]["subtitle"])
     assert "Bournemouth" in subtitle and "Poole" in subtitle and "Dorset" in subtitle
+
+
+def test_la_map_can_end_its_colour_scale_before_a_far_outlier_and_names_it(store, units):
+    alive = _alive(units, 2025)
+    frame = pd.DataFrame({"la_code": alive["la_code"], "v": np.linspace(600.0, 900.0, len(alive))})
+    frame.loc[frame["la_code"] == "E06000053", "v"] = 2400.0  # the Isles of Scilly
+    plain = charts.la_map(frame, "v", year=2025, title="t", fmt=charts.GBP, store=store).to_dict()
+    assert "domain" not in plain["layer"][0]["encoding"]["color"]["scale"]
+    spec = charts.la_map(frame, "v", year=2025, title="t", fmt=charts.GBP, clamp_outliers=True, store=store).to_dict()
+    scale = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert scale["clamp"] is True and scale["domain"][1] < 901 and scale["domain"][0] == 600.0
+    assert "Isles of Scilly (£2,400)" in " ".join(spec["title"]["subtitle"])
+    even = charts.la_map(frame.assign(v=np.linspace(600.0, 900.0, len(alive))), "v", year=2025, title="t", clamp_outliers=True, store=store)
+    assert "domain" not in even.to_dict()["layer"][0]["encoding"]["color"]["scale"]  # nothing far out: the scale as it was
 
 
 def test_la_map_missing_values_are_grey_with_a_legend(store, units):

@@ -299,3 +299,18 @@ def test_a_council_formed_by_a_reorganisation_names_its_predecessors_programme(p
     line = facts.loc[(facts["la_code"] == "E06000063") & (facts["line"] == 0), "text"].iloc[0]
     assert line == "Not in Safety Valve or DBV; the council it replaced (Cumbria) was in DBV, tranche 1"
     assert facts.loc[(facts["la_code"] == WS) & (facts["line"] == 0), "text"].iloc[0].startswith("DBV")
+
+
+def test_a_profile_says_why_a_panel_is_empty_or_ends_early(profiles):
+    facts = pr._facts(profiles)
+    said = lambda name: " ".join(facts.loc[facts["la_code"] == _code(profiles, name), "text"])
+    assert "No unit costs" in said("City of London") and "No unit costs" in said("Isles of Scilly")
+    assert "No unit costs" in said("Newham")  # its January 2025 plan count is a flagged break
+    last_mix = profiles.mix.groupby("la_code")["year"].max()
+    early = last_mix[last_mix < profiles.last_year].index
+    assert len(early) and all("Placement mix to January" in " ".join(facts.loc[facts["la_code"] == c, "text"]) for c in early)
+    assert not any(w in said("Kent") for w in ("No unit costs", "Placement mix to", "No outcome ranks"))
+
+
+def _code(profiles, name: str) -> str:
+    return profiles.summary.set_index("la_name").at[name, "la_code"]

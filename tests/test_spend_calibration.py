@@ -77,3 +77,18 @@ def test_without_categories_hides_only_those_las_category_spend():
     assert seen == set(model.las["la_code"]) - set(held)
     assert len(model.category_observations()) > len(cats) > 0
     assert model.without_categories(held).data_hash() != model.data_hash()
+
+
+def test_the_sbc_text_says_a_quantity_leans_only_where_one_end_holds_far_more_replicates():
+    import pandas as pd
+
+    from analysis.report import spend as sr
+
+    summary = pd.DataFrame({"quantity": ["log_cost[special_state]", "trend[independent]", "gamma"], "replicates": 40,
+                            "failed": 0, "chi2_p": [0.03, 0.046, 0.9], "low_5": [0.02, 0.05, 0.05],
+                            "high_5": [0.15, 0.02, 0.05], "mean_rank": [0.62, 0.56, 0.5]})
+    text = sr.sbc_text(summary)
+    assert "State special (p = 0.03;" in text and "lean towards one end: where the true value sits high, the posterior tends to run low" in text
+    assert "cost trend: independent (p = 0.046;" in text and "depart from uniform in the middle, not at the ends" in text
+    assert "plan-rate slope" not in text and "Each is a mild miscalibration" in text
+    assert [sr.p_value(p) for p in (0.0499, 0.04996, 0.0501, 0.03, 0.005, 0.91)] == ["0.0499", "0.04996", "0.05", "0.03", "< 0.01", "0.91"]

@@ -185,6 +185,15 @@ def test_combined_scores_rank_simulated_las_in_their_true_order(simulated):
     assert by.at["special_share", "median"] < -0.4 and by.at["special_share", "q95"] < -0.1
 
 
+def test_a_flagged_plan_count_removes_the_per_plan_figures_but_not_spend_per_head():
+    frame = panel.load()
+    c = value.costs(frame, 2025).set_index("la_code")
+    newham = frame[(frame["year"] == 2025) & (frame["la_name"] == "Newham")].iloc[0]  # January 2025 total: a flagged break
+    assert c.loc[newham["la_code"], ["spend_per_plan", "full_cost_per_plan", "special_share"]].isna().all()
+    assert c.at[newham["la_code"], "spend_per_head"] == pytest.approx(newham["hn_spend"] / newham["pop_2_18"])
+    assert len(c) == frame.loc[frame["year"] == 2025, "hn_spend"].notna().sum()
+
+
 def test_costs_add_place_funding_to_full_cost_and_shares_are_of_all_plans():
     frame = panel.load()
     c = value.costs(frame, 2025).set_index("la_code")
@@ -255,6 +264,29 @@ def test_dbv_national_sampling_of_the_share_widens_the_saving_most_when_the_area
     assert width["areas"] == pytest.approx(expected, rel=0.15)
     for u in ("reviews", "areas"):
         assert np.median(d["sampled"][u]["top_up"]) == pytest.approx(np.median(fixed), rel=0.03)
+
+
+def test_the_claim_read_as_a_five_year_total_is_a_fifth_a_year():
+    total = claims.WEST_SUSSEX.as_total()
+    assert (total.claim_low, total.claim_high) == pytest.approx((17.8e6 / 5, 46.7e6 / 5)) and total.reviews == 28
+
+
+def test_the_shares_table_says_more_than_there_are_only_past_the_whole_interval_and_perhaps_past_its_end():
+    from analysis.report import value as vr
+
+    shares = pd.DataFrame({"moved_from": "state special alone", "plans": 100.0, "measure": "top_up", "claim": 1e6,
+                           "median": [0.5, 1.08, 1.2], "q05": [0.4, 0.93, 1.05], "q95": [0.6, 1.31, 1.4]})
+    shown = vr.shares_table(shares)["share of those plans that must move"].tolist()
+    assert shown == ["50% (40% to 60%)", "108% (93% to 131%) — perhaps more than there are", "120% (105% to 140%) — more than there are"]
+    shares["end"] = ["low", "mid", "high"]
+    assert vr.share_text(shares, "state special alone", "top_up", "mid") == "108% (90% interval 93% to 131%)"
+
+
+def test_a_label_keeps_its_capital_in_a_sentence_only_for_an_abbreviation_or_a_named_measure():
+    from analysis.report.tables import in_sentence
+
+    assert [in_sentence(x) for x in ("New plans issued", "KS2 expected standard", "EHC plan growth", "Attainment 8 of pupils", "Progress 8")] \
+        == ["new plans issued", "KS2 expected standard", "EHC plan growth", "Attainment 8 of pupils", "Progress 8"]
 
 
 def _section(chapter: str, label: str) -> str:

@@ -41,7 +41,14 @@ class WestSussexClaim:
     #: placements from state special to mainstream"
     claim_low: float = 17.8e6
     claim_high: float = 46.7e6
+    #: "over a five-year period"
+    years: int = 5
     source: str = "keer_2023_dbv"
+
+    def as_total(self) -> WestSussexClaim:
+        """The other reading of "annualised savings … over a five-year period": the range as a total over the
+        period, so the same range a year divided by its years."""
+        return replace(self, claim_low=self.claim_low / self.years, claim_high=self.claim_high / self.years)
 
 
 WEST_SUSSEX = WestSussexClaim()

@@ -32,9 +32,11 @@ WEIGHTINGS = {"equal": None, "process only": "process", "education only": "educa
 def costs(panel: pd.DataFrame, year: int) -> pd.DataFrame:
     """Per LA in financial year `year`: spend per head aged 2–18, per plan, full public cost per plan (spend plus
     standard place or element 2 funding of each plan, `PLACE_FUNDING`) and the share of plans in special schools.
-    An LA whose plan count that January is a reporting break (`analysis.data.breaks`) has no per-plan figures."""
+    An LA whose plan count that January is a reporting break (`analysis.data.breaks`) has no per-plan figures or
+    shares, but keeps its spend per head, which does not rest on that count."""
     panel = breaks.mask(panel)
-    p = panel[(panel["year"] == year) & panel["hn_spend"].notna() & (panel["ehcp_total"] > 0)].copy()
+    p = panel[(panel["year"] == year) & panel["hn_spend"].notna()].copy()
+    p["ehcp_total"] = p["ehcp_total"].where(p["ehcp_total"] > 0)
     place = sum(p[col].fillna(0) * PLACE_FUNDING[k] for col, k in _PLACE_COLUMNS.items())
     return pd.DataFrame({
         "la_code": p["la_code"], "la_name": p["la_name"], "year": year,

@@ -541,6 +541,7 @@ def la_map(
     fmt: str = COUNT,
     scheme: str | None = None,
     domain_mid: float | None = None,
+    clamp_outliers: bool = False,
     store: Store | None = None,
     width: int = MAP_WIDTH,
     height: int = MAP_HEIGHT,
@@ -554,7 +555,11 @@ def la_map(
     that did not exist in `year`, raises `UnknownLAError`. Tooltip: LA name and
     the value formatted with `fmt` (a d3 format such as `GBP`, `COUNT`, `PCT`).
     `scheme` overrides the theme's 'viridis'; with `domain_mid` the scale is
-    diverging around it (default scheme 'blueorange').
+    diverging around it (default scheme 'blueorange'). With `clamp_outliers`, the
+    colour scale ends at the outermost values within three interquartile ranges of
+    the quartiles, so that one LA far out (the Isles of Scilly's spend per head) does
+    not leave every other LA in one colour; LAs beyond are drawn in the end colour
+    and named, with their values, in the subtitle.
     """
     store = store or Store()
     key = boundary_key(year)
@@ -599,6 +604,12 @@ def la_map(
     scale = alt.Scale(scheme=scheme) if scheme else alt.Scale()
     if domain_mid is not None:
         scale = alt.Scale(scheme=scheme or DIVERGING, domainMid=domain_mid)
+    if clamp_outliers:
+        ends, beyond = _clamped(pd.Series({names.get(c, c): v for c, v in values.items()}).dropna())
+        if beyond:
+            scale = alt.Scale(scheme=scheme, domain=list(ends), clamp=True) if scheme else alt.Scale(domain=list(ends), clamp=True)
+            shown = [f"{name} ({fmt_gbp(v) if fmt == GBP else f'{v:,.0f}'})" for name, v in beyond.items()]
+            notes += ["In the end colour, beyond the scale:", ", ".join(shown)]  # two short lines: a map is narrow
     label = legend_title or value
     filled = base.mark_geoshape(stroke="white", strokeWidth=0.4).encode(
         color=alt.Color("value:Q", title=label, scale=scale, legend=alt.Legend(format=fmt)),
@@ -628,6 +639,15 @@ def la_map(
     drawn = alt.LookupData(alt.Data(values=rows), key="la_code", fields=["la_name", "value", "status"])
     return alt.layer(*layers, data=shapes(key, store), title=heading).transform_lookup(
         lookup="properties.la_code", from_=drawn).resolve_scale(color="independent")
+
+
+def _clamped(values: pd.Series) -> tuple[tuple[float, float], dict[str, float]]:
+    """The ends of a colour scale that leaves out far outliers (beyond three interquartile ranges from the
+    quartiles): the outermost values within those fences, and the outliers by name."""
+    q1, q3 = values.quantile([0.25, 0.75])
+    lo, hi = q1 - 3 * (q3 - q1), q3 + 3 * (q3 - q1)
+    inside = values[values.between(lo, hi)]
+    return (float(inside.min()), float(inside.max())), values[~values.between(lo, hi)].sort_values(ascending=False).to_dict()
 
 
 def shapes(key: str, store: Store | None = None) -> alt.Data:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from analysis import paths
 from analysis.models import fitting
+from analysis.report.tables import in_sentence
 
 RESULTS = paths.ROOT / "benchmarks" / "results"
 LABELS = {"ehcp": "EHC plan growth", "spend": "High-needs spend", "event_study": "Event study (Safety Valve)",
@@ -45,11 +46,6 @@ def sampler_table(samplers: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _lower(label: str) -> str:
-    """A label inside a sentence: its first letter lower case, unless it starts an abbreviation ('EHC plan growth')."""
-    return label if label[:2].isupper() else label[0].lower() + label[1:]
-
-
 def sampler_text(samplers: dict) -> str:
     """The samplers' comparison in words: the range of nutpie's advantage, the models where it has none and why
     (leapfrog steps a draw at each sampler's target acceptance), and the EHCP model's mass matrix."""
@@ -59,7 +55,7 @@ def sampler_text(samplers: dict) -> str:
     slower = [(LABELS.get(k, k), m) for k, m in samplers["models"].items() if m["speedup"] < 1]
     if slower:
         text += "It was slower on " + "; ".join(
-            f"the {_lower(label)}, which samples in seconds: at the target acceptance the study uses for it "
+            f"the {in_sentence(label)}, which samples in seconds: at the target acceptance the study uses for it "
             f"({m['nutpie']['settings']['target_accept']:g}), nutpie took {m['nutpie']['steps_per_draw']:.0f} leapfrog steps a draw, "
             f"against {m['pymc']['steps_per_draw']:.0f} for PyMC at its default of {m['pymc']['settings']['target_accept']:g}"
             for label, m in slower) + ". "
@@ -68,11 +64,11 @@ def sampler_text(samplers: dict) -> str:
                         and m["pymc"]["divergences"] == 0)]
     if failing:
         text += ("PyMC's default sampler missed the study's convergence checks on " + "; ".join(
-            f"the {_lower(label)} (R-hat {p['rhat_max']:.3f}, bulk ESS {p['ess_bulk_min']:,.0f})" for label, p in failing)
+            f"the {in_sentence(label)} (R-hat {p['rhat_max']:.3f}, bulk ESS {p['ess_bulk_min']:,.0f})" for label, p in failing)
             + ", so its effective samples per second there are not what a usable run would give. ")
     low_rank = [LABELS.get(k, k) for k, m in samplers["models"].items() if m["nutpie"]["settings"].get("low_rank")]
     if low_rank:
-        names = " and the ".join(_lower(label) for label in low_rank)
+        names = " and the ".join(in_sentence(label) for label in low_rank)
         text += (f"For the {names} models, nutpie uses its low-rank modified mass matrix, which learns the few directions in which "
                  "their parameters move together (for the EHCP model: region means, persistence and LA effects).")
     return text

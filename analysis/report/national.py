@@ -6,8 +6,6 @@ in a year, so a suppressed or missing LA never counts as zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import altair as alt
 import pandas as pd
 
@@ -80,22 +78,6 @@ def span(series: pd.Series) -> tuple[int, int]:
 def share_text(pct: float) -> str:
     """A share in % to one decimal, and 'under 0.1%' for one that is not zero but would show as 0.0%."""
     return "under 0.1%" if 0 < pct < 0.05 else f"{pct:.1f}%"
-
-
-def coverage_text(panel: pd.DataFrame, column: str, years: Sequence[int], label: Callable[[int], str] = str) -> str:
-    """Which LAs the England totals of `column` in `years` add up: 'all 152 LAs in 2017-18 and all 153 in 2024-25',
-    or '149 of 151 LAs in 2019-20 and 151 of 153 in 2023-24 (without City of London, Isles of Scilly)' (the
-    LAs missing named when there are at most three). A ratio of two totals then says whether it compares like with
-    like, and a count of LAs that changes with boundary changes is not mistaken for a gap."""
-    parts, missing = [], set()
-    for i, year in enumerate(years):
-        rows = panel[panel["year"] == year]
-        gone = set(rows.loc[rows[column].isna(), "la_name"])
-        missing |= gone
-        n, las = len(rows), " LAs" if i == 0 else ""
-        parts.append(f"{n - len(gone)} of {n}{las} in {label(year)}" if gone else f"all {n}{las} in {label(year)}")
-    named = f" (without {', '.join(sorted(missing))})" if 0 < len(missing) <= 3 else ""
-    return " and ".join(parts) + named
 
 
 # --- charts -------------------------------------------------------------------------------

@@ -364,10 +364,7 @@ def _summary(alive: pd.DataFrame, panel: pd.DataFrame, history: pd.DataFrame, mo
     out["forecast_year"] = fc["year"]
     out[["forecast", "forecast_q05", "forecast_q95"]] = fc[["value", "q05", "q95"]]
     c = cost.set_index("la_code")
-    # per head from the history, not `cost`: an LA whose plan count is a flagged break has no per-plan figures, but its
-    # spend per head does not rest on that count
-    per_head = history[(history["measure"] == "spend_per_head") & (history["year"] == cost["year"].iloc[0])]
-    out["spend_per_head"] = per_head.set_index("la_code")["value"].round(-1)
+    out["spend_per_head"] = c["spend_per_head"].round(-1)
     out["spend_per_plan"] = c["spend_per_plan"].round(-2)
     out["full_cost_per_plan"] = c["full_cost_per_plan"].round(-2)
     out["special_share_pct"] = (100 * c["special_share"]).round(1)
@@ -611,7 +608,8 @@ def profile_chart(profiles: Profiles, default: str) -> alt.ConcatChart:
                                           alt.Tooltip("of:Q", title="LAs ranked"), alt.Tooltip("value:Q", title="Level (median)", format=",.1f"),
                                           alt.Tooltip("unit:N", title="Unit")])
     facts = _facts(profiles)
-    text = alt.Chart(facts, width=_PANEL_W, height=_PANEL_H, title="Programmes, deficit, download").transform_filter(
+    lines = int(facts.groupby("la_code")["line"].max().max()) + 1
+    text = alt.Chart(facts, width=_PANEL_W, height=max(_PANEL_H, 15 * lines), title="Programmes, deficit, download").transform_filter(
         _chosen()).mark_text(align="left", baseline="top", fontSize=11, limit=_PANEL_W).encode(
         x=alt.value(0), y=alt.Y("line:O", axis=None), text="text:N", href="href:N",
         color=alt.condition("isValid(datum.href) && datum.href != ''", alt.value(charts.OKABE_ITO[0]), alt.value("#222222")))
@@ -646,7 +644,7 @@ def _facts(profiles: Profiles) -> pd.DataFrame:
     rows = []
     progs = profiles.programmes.set_index("la_code")
     for r in profiles.summary.itertuples():
-        lines = []
+        lines = _gaps(profiles, r.la_code)
         if r.la_code in progs.index:
             for p in progs.loc[[r.la_code]].itertuples():
                 lines.append(f"{p.programme}, {p.cohort} ({p.membership})")
@@ -667,6 +665,25 @@ def _facts(profiles: Profiles) -> pd.DataFrame:
         rows.append({"la_code": r.la_code, "line": len(lines) + 1, "text": "Download this council's figures (CSV)",
                      "href": download_href(r.la_code)})
     return pd.DataFrame(rows)
+
+
+def _gaps(profiles: Profiles, la_code: str) -> list[str]:
+    """Lines saying why a panel of the profile is empty or ends early for this LA, so that a gap is not read as a
+    fault: no unit costs (the spend model leaves out an LA-year with very few plans or a flagged plan count), a
+    placement mix that stops before the last January (a suppressed or flagged breakdown), no outcome ranks (data
+    for too few outcomes)."""
+    m = profiles.modelled[profiles.modelled["la_code"] == la_code]
+    mix_years = profiles.mix.loc[profiles.mix["la_code"] == la_code, "year"]
+    out = []
+    if not (m["section"] == "unit cost").any():
+        out.append(f"No unit costs for {financial_year(profiles.spend_year)}: not in the spend model that year")
+        out.append("  (very few plans, or a plan count flagged as a break)")
+    if len(mix_years) and mix_years.max() < profiles.last_year:
+        out.append(f"Placement mix to January {int(mix_years.max())} only: later")
+        out.append("  breakdowns suppressed or flagged as breaks")
+    if not ((m["section"] == "child outcome") & m["rank"].notna()).any():
+        out.append("No outcome ranks: data for too few outcomes")
+    return out
 
 
 def _signed(x: float) -> str:
@@ -845,7 +862,7 @@ def published_maps(profiles: Profiles) -> alt.HConcatChart:
     return (charts.la_map(s, "plans_per_10k", year=profiles.last_year, title=f"Plans per 10,000 aged 0–25, Jan {profiles.last_year}",
                           legend_title="Per 10,000", fmt=",.0f", width=235, height=290)
             | charts.la_map(s, "spend_per_head", year=profiles.last_year, title="Spend per head aged 2–18",
-                            legend_title="£ per head", fmt=charts.GBP, width=235, height=290))
+                            legend_title="£ per head", fmt=charts.GBP, clamp_outliers=True, width=235, height=290))
 
 
 def deficit_map(profiles: Profiles) -> alt.LayerChart:

@@ -9,6 +9,8 @@ data), so a refit on another machine prints the same text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -23,6 +25,7 @@ from analysis.models.spend import (
     TYPE_LABELS,
     TYPES,
     SpendModel,
+    model_frame,
 )
 from analysis.report import charts
 from analysis.report.unit_costs import cost_text, unit_costs
@@ -307,23 +310,28 @@ PUBLISHED_COSTS = [
     ("dfe_pq_100030_2026", 2024, "special_independent", 63_000, "DfE: LA spend ÷ plans"),
     ("dfe_pq_100030_2026", 2025, "special_independent", 64_000, "DfE: LA spend ÷ plans"),
     ("tes_2018_private", 2018, "special_independent", 54_000, "councils' FOI returns: fees ÷ pupils"),
-    ("schoolsweek_2026_private", 2026, "special_independent", 57_074, "51 councils' forecast, same area (FOI)"),
+    ("schoolsweek_2026_private", 2026, "special_independent", 57_074, "51 councils' forecast, schools in the council's own area (FOI)"),
+    ("schoolsweek_2026_private", 2026, "special_independent", 65_528, "51 councils' forecast, schools in other areas (FOI)"),
     ("schoolsweek_2026_private", 2026, "special_state", 23_907, "51 councils' forecast (FOI)"),
 ]
 
 
 def published_comparison(model: SpendModel) -> pd.DataFrame:
     """Each published cost per plan beside the model's full cost for the same type and year (or the last
-    year the model has, for forecasts beyond it): model median, 90 % interval and model ÷ published."""
+    year the model has, for forecasts beyond it): model median, 90 % interval and model ÷ published; and
+    `direct`, the fitted data's own spend ÷ plans of that type in that year where the category data cover it
+    (`direct_ratios`), which shows how far a gap is the model's and how far the data's."""
     years = {min(year, model.last_year) for _, year, *_ in PUBLISHED_COSTS}
     costs = {at: unit_costs(model, at).query("measure == 'full_mean_la'").set_index("type") for at in years}
+    covered = set(model.data().dropna(subset=["cat_special_independent"])["year"])
     rows = []
     for source, year, placement, value, what in PUBLISHED_COSTS:
         at = min(year, model.last_year)
         r = costs[at].loc[placement]
         rows.append({"source": source, "what": what, "year": year, "model_year": at, "placement": placement,
                      "published": float(value), "median": r["median"], "q05": r["q05"], "q95": r["q95"],
-                     "mid_places": r["mid_places"], "end_places": r["end_places"], "ratio": r["median"] / value})
+                     "mid_places": r["mid_places"], "end_places": r["end_places"], "ratio": r["median"] / value,
+                     "direct": direct_ratios(model, year)[placement] if year in covered else float("nan")})
     return pd.DataFrame(rows)
 
 
@@ -340,14 +348,21 @@ def published_text(comparison: pd.DataFrame) -> str:
         years = financial_year(part["year"].min()) + ("" if len(part) == 1 else f" to {financial_year(part['year'].max())}")
         return f"{lo} times {what} in {years}" if lo == hi else f"between {lo} and {hi} times {what} in {years}"
 
+    data = seen["direct"] / seen["published"]
     text = (f"Against DfE's cost per plan in an independent or non-maintained special school, the model's full cost is "
             f"{span(seen, 'the published one')}, the years its category data cover, and {span(extrapolated, 'it')}, where it "
             f"extrapolates its trend (@sec-spend-limits). DfE's figure lies below the model's 90% interval in {below} of "
             f"{len(dfe)} years. DfE's figure also includes the £10,000 place funding of non-maintained special schools, "
-            "which the model's full cost leaves out.")
+            "which the model's full cost leaves out. In the years the category data cover the gap is mostly the data's, not "
+            "the model's: the same division on the data the model is fitted to (the dashboard's independent special school "
+            f"spend over the January plans there) gives {' and '.join(gbp(v, 100) for v in seen['direct'])}, "
+            f"{data.min():.2f} to {data.max():.2f} times DfE's figures, whose spend and plan counts this study cannot "
+            "reproduce.")
     forecasts = comparison[comparison["model_year"] < comparison["year"]]
     if len(forecasts):
-        ratios = " and ".join(f"{r:.2f} times the forecast for {TYPE_LABELS[k].lower()}" for k, r in zip(forecasts["placement"], forecasts["ratio"]))
+        area = lambda what: f" {what.split(', ', 1)[1].split(' (')[0]}" if ", " in what else ""
+        ratios = "; ".join(f"{r:.2f} times the forecast for {TYPE_LABELS[k].lower()}{area(w)}"
+                           for k, r, w in zip(forecasts["placement"], forecasts["ratio"], forecasts["what"]))
         above = (forecasts["ratio"] > 1).all()
         text += (f" The model's {financial_year(forecasts['model_year'].iloc[0])} figures are "
                  f"{'above' if above else 'set beside'} the councils' own forecasts for {financial_year(forecasts['year'].iloc[0])}, "
@@ -370,11 +385,21 @@ def published_table(comparison: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def left_out_text(left_out: dict[int, list[str]], label: Callable[[int], str] = str) -> str:
+    """The LAs a comparison of two years leaves out (`growth_decomposition`'s `left_out`), in words: 'it leaves out
+    Northamptonshire (in 2018-19 only) and Dorset and Poole (in 2021-22 only)'."""
+    def names(xs: list[str]) -> str:
+        return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+    parts = [f"{names(xs)} (in {label(year)} only)" for year, xs in left_out.items() if xs]
+    return "it leaves out " + " and ".join(parts) if parts else "no LA is left out"
+
+
 def high_needs_bill_table(bill: pd.DataFrame) -> pd.DataFrame:
-    """`national_high_needs_cost` for reading: £ billions to 2 decimals, '–' where not published."""
+    """`national_high_needs_cost` for reading: £ billions to 2 decimals, '–' where not published, and the LAs summed."""
     bn = lambda v: "–" if pd.isna(v) else f"£{v / 1e9:,.2f}bn"  # noqa: E731
     return pd.DataFrame({
         "financial year": [financial_year(y) for y in bill["year"]],
+        "LAs": [f"{n} of {m}" for n, m in zip(bill["las"], bill["las_in_year"])],
         "LA top-ups and services (s251 1.2.x)": bill["top_ups"].map(bn),
         "place funding paid by ESFA": bill["esfa_place_funding"].map(bn),
         "place funding paid by LAs": bill["maintained_place_funding"].map(bn),
@@ -415,12 +440,69 @@ def sbc_label(quantity: str) -> str:
     return words[name]
 
 
+def p_value(p: float) -> str:
+    """A p-value to two significant figures, or more where two would put it on the other side of 0.05 ('0.0499',
+    never '0.05' for one below it); '< 0.01' below the study's threshold."""
+    if p < 0.01:
+        return "< 0.01"
+    shown = f"{p:.2g}"
+    for digits in (3, 4, 5):
+        if (float(shown) < 0.05) == (p < 0.05):
+            break
+        shown = f"{p:.{digits}g}"
+    return shown
+
+
+def _leans(row) -> str:
+    """Which end an SBC quantity's ranks lean to, or '' where neither outer 5% holds at least twice the other and a
+    tenth of the replicates (its departure from uniform is then in the middle of the ranks)."""
+    hi, lo = row.high_5, row.low_5
+    if max(hi, lo) < 0.1 or max(hi, lo) < 2 * min(hi, lo):
+        return ""
+    return "low" if hi > lo else "high"
+
+
+def sbc_text(summary: pd.DataFrame) -> str:
+    """What the simulation-based calibration shows: gross miscalibration (χ² p < 0.01), and the quantities with
+    p < 0.05, each said to lean only where its outer 5% at one end hold far more replicates than at the other."""
+    bad = summary[summary["chi2_p"] < 0.01]
+    n_rep, n_failed = int(summary["replicates"].iloc[0]), int(summary["failed"].iloc[0])
+    text = (f"Over {n_rep} simulated panels ("
+            + (f"{n_failed} of whose refits missed a convergence check; they are counted), " if n_failed else
+               "every refit passing its convergence checks), ")
+            + (f"no quantity's ranks depart from uniform at the study's threshold (χ² p < 0.01, with {len(summary)} "
+               f"quantities tested; smallest p-value {p_value(summary['chi2_p'].min())}, @tbl-spend-sbc, @fig-spend-sbc): on "
+               "data with this panel's structure, the model recovers the unit cost of each placement type without gross "
+               "miscalibration." if bad.empty else
+               "the ranks are **not uniform** for " + ", ".join(sbc_label(q) for q in bad["quantity"])
+               + " (χ² p < 0.01, @tbl-spend-sbc, @fig-spend-sbc): the model's intervals for these are not calibrated "
+               "on data with this panel's structure, and they should be read with that caution."))
+    weak = summary[(summary["chi2_p"] >= 0.01) & (summary["chi2_p"] < 0.05)]
+    parts = []
+    for r in weak.itertuples():
+        ends = (f"the true value above 95% of the draws in {100 * r.high_5:.0f}% of replicates and below 95% of them in "
+                f"{100 * r.low_5:.0f}%, where 5% each is expected")
+        lean = _leans(r)
+        parts.append(f"{sbc_label(r.quantity)} (p = {p_value(r.chi2_p)}; {ends}) "
+                     + (f"lean towards one end: where the true value sits {'high' if lean == 'low' else 'low'}, the "
+                        f"posterior tends to run {lean}" if lean else "depart from uniform in the middle, not at the ends"))
+    if parts:
+        text += (" The ranks of " + "; those of ".join(parts) + ". "
+                 + ("Each is" if len(parts) > 1 else "That is") + " a mild miscalibration that this many replicates can "
+                 "neither confirm nor rule out.")
+    text += f" With {n_rep} replicates the test detects gross miscalibration only; mild over- or under-coverage would pass it."
+    if n_failed > 0.1 * n_rep:
+        text += (f" The {n_failed} refits that missed R-hat ≤ 1.01 or enough effective draws are more than the one in ten "
+                 "this check allows, so the calibration is provisional until it is rerun with longer chains.")
+    return text
+
+
 def sbc_table(summary: pd.DataFrame) -> pd.DataFrame:
     """SBC per quantity: uniformity test of the ranks and the shares at the extremes (5 % expected at each end)."""
     return pd.DataFrame({
         "quantity": summary["quantity"].map(sbc_label),
         "replicates": summary["replicates"],
-        "χ² p (uniform ranks)": summary["chi2_p"].map(lambda p: f"{p:.2f}" if p >= 0.01 else "< 0.01"),
+        "χ² p (uniform ranks)": summary["chi2_p"].map(p_value),
         "rank ≤ 5%": (100 * summary["low_5"]).round().astype(int).astype(str) + "%",
         "rank ≥ 95%": (100 * summary["high_5"]).round().astype(int).astype(str) + "%",
         "mean rank": summary["mean_rank"].map("{:.2f}".format),
@@ -504,13 +586,17 @@ def crosscheck_chart(table: pd.DataFrame) -> alt.FacetChart:
 # --------------------------------------------------------------------------- limits and computation
 
 
-def shortcomings(model: SpendModel, crosscheck: pd.DataFrame) -> str:
-    """The chapter's 'where the model falls short' section, with its numbers computed from the fit."""
+def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, panel: pd.DataFrame) -> str:
+    """The chapter's 'where the model falls short' section, with its numbers computed from the fit and from the
+    `panel` it was fitted to (as published: which placement breakdowns were suppressed, which flagged as breaks)."""
     trends = model.unit_cost_trends().set_index(["type", "year"])["median"]
     last = model.last_year
     state_rate = (trends[("special_state", last)] / trends[("special_state", BM_YEAR)]) ** (1 / (last - BM_YEAR)) - 1
     c = crosscheck.set_index("group")
-    imputed = model.data()["mix_imputed"].sum()
+    data = model.data()
+    imputed = data.loc[data["mix_imputed"], ["la_code", "year"]]
+    published = model_frame(panel, model.first_year, model.last_year).set_index(["la_code", "year"])["mix_imputed"]
+    suppressed = int(published.reindex(pd.MultiIndex.from_frame(imputed)).fillna(False).sum())
     items = [
         "**Full cost is top-up plus a standard rate.** The full public cost adds a standard £10,000 (state special) or "
         "£6,000 (mainstream, post-16) to what the LA pays: assumed, not measured. The actual place funding of an LA's "
@@ -523,9 +609,15 @@ def shortcomings(model: SpendModel, crosscheck: pd.DataFrame) -> str:
         f"share one price trend ({100 * state_rate:.0f}% a year for a state special plan from 2021-22 to "
         f"{financial_year(last)}). The 2021-22 levels are the ones the data identify; the later ones are the "
         "model's extrapolation, and the growth decomposition is made only for the years the categories cover.",
-        f"**Top-ups to maintained schools, academies and colleges are the remaining check, and it is close but not exact.** "
-        f"The model's mainstream, state special, post-16 and other spend is {c.loc['maintained', 'ratio']:.2f} times that "
-        "benchmarking category, which was not used in the fit.",
+        f"**Top-ups to maintained schools, academies and colleges are the remaining check, and the model "
+        f"{'overstates' if c.loc['maintained', 'ratio_q05'] > 1 else 'understates' if c.loc['maintained', 'ratio_q95'] < 1 else 'matches'} "
+        "them.** The model's mainstream, state special, post-16 and other spend is "
+        f"{c.loc['maintained', 'ratio']:.2f} times that benchmarking category (90% interval {c.loc['maintained', 'ratio_q05']:.2f} "
+        f"to {c.loc['maintained', 'ratio_q95']:.2f}), which was not used in the fit"
+        + (f": about {100 * abs(c.loc['maintained', 'ratio'] - 1):.0f}% {'more' if c.loc['maintained', 'ratio'] > 1 else 'less'} "
+           "than the outturn records, beyond what the model's own uncertainty allows. Part of it may be the categories' "
+           "mapping (next item), which this study cannot size."
+           if not c.loc['maintained', 'ratio_q05'] <= 1 <= c.loc['maintained', 'ratio_q95'] else "."),
         "**The categories do not map exactly.** The dashboard's state special spend also holds top-ups to AP and PRUs "
         "(about 1% of plans), which the model counts under 'other'; 'top-ups to independent providers' in the "
         "benchmarking tool also pays for independent specialist post-16 institutions, which the dashboard's independent "
@@ -536,8 +628,9 @@ def shortcomings(model: SpendModel, crosscheck: pd.DataFrame) -> str:
         "of independent placements get the widest intervals.",
         f"**Counts and spend are not measured at the same moment.** Plans are counted in January, month 10 of the "
         f"financial year, and plans grew by about 10% a year, so unit costs are per January plan, slightly below per "
-        f"average plan. {imputed} LA-years with a suppressed placement breakdown use the LA's previous year's "
-        "mix, as do LA-years whose school-type counts are flagged as reporting breaks (@sec-breaks).",
+        f"average plan. {len(imputed)} LA-years take their placement breakdown from the LA's latest earlier shares times its "
+        f"total: {suppressed} whose breakdown was suppressed and {len(imputed) - suppressed} whose school-type counts are "
+        "flagged as reporting breaks (@sec-breaks).",
         "**It is descriptive, not causal.** It says how spend is built up, not what would happen to spend if an LA "
         "changed its placements: independent placements may be made for the children with the most complex needs.",
     ]

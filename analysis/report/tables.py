@@ -1,4 +1,4 @@
-"""Tables for the book: a frame shown as a Markdown pipe table, formatted once, here.
+"""Tables for the book: a frame shown as a Markdown pipe table, formatted once, here (and a label set in a sentence).
 
 A DataFrame left as a cell's last value is shown by pandas' HTML repr, which
 cuts long cells to "...", drops rows past 60, writes small numbers in
@@ -14,6 +14,7 @@ opportunities after their underscores so that a narrow PDF column can wrap them.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,3 +128,9 @@ def _text(text: str, breaks: bool) -> str:
     if not breaks:
         return text
     return " ".join(w.replace("_", "_" + BREAK) if len(w) > LONG_TOKEN and "_" in w else w for w in text.split(" "))
+
+
+def in_sentence(label: str) -> str:
+    """A label set inside a sentence: 'New plans …' → 'new plans …', but an abbreviation ('KS2 …', 'EHC plan growth')
+    and a named measure ('Attainment 8 …', 'Progress 8 …') keep their capital."""
+    return label if label[1:2].isupper() or re.match(r"\w+ \d", label) else label[0].lower() + label[1:]

@@ -11,6 +11,7 @@ from analysis.models.fitting import interval, quantile
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
 from analysis.report import programme_effects
 from analysis.report.precision import interval_places, places
+from analysis.report.tables import in_sentence
 
 
 #: How each outcome's better direction (`ChildOutcome.better`) is named in the tables.
@@ -96,15 +97,23 @@ def west_sussex_table(ws: pd.DataFrame, claim: claims.WestSussexClaim = claims.W
 
 
 def shares_table(shares: pd.DataFrame) -> pd.DataFrame:
-    """`claims.shares_for_claim` for reading: percentages of the plans, with a note where above 100 %."""
+    """`claims.shares_for_claim` for reading: percentages of the plans, noting where the whole 90% interval is above
+    100% ('more than there are') and where only its upper end is ('perhaps more than there are')."""
     pct = lambda v: f"{100 * v:,.0f}%"
+    note = lambda lo, hi: " — more than there are" if lo > 1 else " — perhaps more than there are" if hi > 1 else ""
     return pd.DataFrame({
         "moved to mainstream from": shares["moved_from"] + " (" + shares["plans"].map("{:,.0f} plans".format) + ")",
         "cost counted": shares["measure"].map({"top_up": "top-ups", "full_cost": "with place funding"}),
         "to save": shares["claim"].map(lambda v: f"£{v / 1e6:.1f}m a year"),
-        "share of those plans that must move": [f"{pct(m)} ({pct(lo)} to {pct(hi)})" + (" — more than there are" if lo > 1 else "")
+        "share of those plans that must move": [f"{pct(m)} ({pct(lo)} to {pct(hi)})" + note(lo, hi)
                                                 for m, lo, hi in zip(shares["median"], shares["q05"], shares["q95"])],
     })
+
+
+def share_text(shares: pd.DataFrame, moved_from: str, measure: str, end: str) -> str:
+    """One row of `claims.shares_for_claim` in a sentence: '38% (90% interval 33% to 45%)'."""
+    row = shares.set_index(["moved_from", "measure", "end"]).loc[(moved_from, measure, end)]
+    return f"{100 * row['median']:,.0f}% (90% interval {100 * row['q05']:,.0f}% to {100 * row['q95']:,.0f}%)"
 
 
 def outcome_checks_table(model: OutcomeModel) -> pd.DataFrame:
@@ -148,6 +157,10 @@ def holdout_text(scores: pd.DataFrame) -> str:
              "fitted (90% intervals above 1), where a lasting level with independent yearly noise, as modelled, makes the "
              "two the same. "
              if len(drifting) else "LAs' positions do not drift measurably from year to year. ")
+    back = scores[scores["drift_q95"].round(2) < 1]
+    drift += (f"For {names(back)} the ratio is below 1 ({', '.join(f'{r.drift:.2f}, 90% interval {r.drift_q05:.2f} to {r.drift_q95:.2f}' for r in back.itertuples())}): "
+              "positions in the held-out year are nearer the earliest year's than the latest's, which the model does not "
+              "allow for either. " if len(back) else "")
     if cov.median() >= 87.5:
         reading = "That is close to the 90% intended. " + drift
     elif len(low) and set(low["outcome"]) <= set(drifting["outcome"]):
@@ -316,15 +329,10 @@ def rank_chart(score: pd.DataFrame) -> alt.LayerChart:
     ).properties(width=600, height=220)
 
 
-def _lower(label: str) -> str:
-    """A label inside a sentence: 'New plans …' → 'new plans …', but 'KS2 …' stays."""
-    return label if label[1:2].isupper() else label[0].lower() + label[1:]
-
-
 def pooling_text(model: OutcomeModel) -> str:
     """Which outcomes pooling moves most and least (from `OutcomeModel.shrinkage`)."""
     pulled = model.shrinkage().set_index("outcome")["pulled_in"].sort_values()
-    name = lambda c: _lower(BY_COLUMN[c].label)
+    name = lambda c: BY_COLUMN[c].short
     most, least = pulled.index[-2:][::-1], pulled.index[0]
     return (f"Pooling matters most for {name(most[0])} ({100 * pulled[most[0]]:.0f}% of an LA's gap to England removed, at the median) "
             f"and {name(most[1])} ({100 * pulled[most[1]]:.0f}%), where an LA's own years vary most for their size, and least for "
@@ -365,7 +373,7 @@ def sv_children_text(effects: pd.DataFrame) -> str:
     """The Safety Valve estimates for the evaluation's child outcomes (rows of `experiment.headline_table`)."""
     rows = effects.set_index("outcome").loc[list(CHILD_OUTCOMES)]
     clear = [programme_effects.is_clear(programme_effects.stats(r, "effect")) for r in rows.itertuples()]
-    parts = [f"{_lower(r.label)} {m} {r.units} (90% interval {lo} to {hi})"
+    parts = [f"{in_sentence(r.label)} {m} {r.units} (90% interval {lo} to {hi})"
              for r in rows.itertuples() for m, lo, hi in [_effect_numbers(r, "effect")]]
     verdict = ("none of which can be told apart from no difference" if not any(clear) else
                "all of which differ from zero" if all(clear) else
@@ -377,8 +385,9 @@ def sv_children_text(effects: pd.DataFrame) -> str:
 def sv_robustness_text(effects: pd.DataFrame) -> str:
     """How the Safety Valve spend estimate moves under the evaluation's other comparisons."""
     r = effects.set_index("outcome").loc["hn_spend_per_head"]
-    cell = lambda a: "{}% ({} to {})".format(*_effect_numbers(r, a))
-    return (f"The divergence rests on the evaluation's main comparison ({cell('effect')} in spend per head). Against the "
-            f"programme's later members before they joined it is {cell('later_waves')}, and before the start the same "
-            f"comparison already differed by {cell('pre_trend')}: the evaluation does not find the spend estimate robust "
-            "(@sec-programmes), and nor is this figure.")
+    cell = lambda a: "{}% (90% interval {} to {})".format(*_effect_numbers(r, a))
+    return (f"The divergence rests on the evaluation's main comparison, in which Safety Valve LAs' spend per head moved by "
+            f"{cell('effect')} against matched LAs'. Compared instead with the programme's later members in the years before "
+            f"those joined, it moved by {cell('later_waves')}; and before the start, against matched LAs, it had already "
+            f"moved by {cell('pre_trend')}. The evaluation does not find the spend estimate robust (@sec-programmes), and so "
+            "nor is this figure; its interval carries the main comparison's sampling error only.")

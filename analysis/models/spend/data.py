@@ -176,10 +176,15 @@ def national_high_needs_cost(panel: pd.DataFrame) -> pd.DataFrame:
     funding LAs pay their own special schools and units (s251 line 1.0.2), published by LA only in the
     2021-22 benchmarking outturn. `total` is their sum where all three are known; `allocation` the
     block before deductions and `gap` = total − allocation (positive: more spent than allocated).
+    Every column sums the same LAs, those with both top-ups and an allocation that year (`las`, of
+    `las_in_year`), so that the bill and the block compare like with like.
     """
-    sums = panel.groupby("year")[["hn_spend", "ded_total", "bm_place_funding", "hn_block_before_deductions"]].sum(min_count=1)
+    both = panel.dropna(subset=["hn_spend", "hn_block_before_deductions"])
+    sums = both.groupby("year")[["hn_spend", "ded_total", "bm_place_funding", "hn_block_before_deductions"]].sum(min_count=1)
     out = pd.DataFrame({
         "year": sums.index,
+        "las": both.groupby("year").size().reindex(sums.index).to_numpy(),
+        "las_in_year": panel.groupby("year").size().reindex(sums.index).to_numpy(),
         "top_ups": sums["hn_spend"].to_numpy(),
         "esfa_place_funding": sums["ded_total"].to_numpy(),
         "maintained_place_funding": sums["bm_place_funding"].to_numpy(),

@@ -80,8 +80,10 @@ is merged in because it is only ~1 % of plans and has no separate signal).
 
 Priors, in pounds (median and the log-normal's 90 % interval)
 -------------------------------------------------------------
-``PRIORS`` holds (median £, sd of log). They are set from published figures that
-are *not* the data the model is checked against:
+``PRIORS`` holds (median £, sd of log). They are set from published figures; DfE's
+own spend per plan, the firmest check of the fitted costs, is not among them, but the
+councils' figures below reappear in that check, where agreement with them is partly
+built in:
 
 * independent special: £50,000 (≈ £22k–£114k). Councils' FOI returns gave an
   average £52,000 per pupil in 2015-16 [@schoolsweek_2017_private] and £565m for

@@ -202,18 +202,23 @@ class Summaries:
     def growth_decomposition(self, start: int | None = None, end: int | None = None, thin: int = 2) -> pd.DataFrame:
         """Split the model's national spend growth `start` → `end` into plans, mix, unit costs and base.
 
-        `lmdi` per posterior draw on national spend by type; the base term's change is its own
-        component. The parts add up exactly to the change in modelled spend. Rows: plans, mix,
-        unit_costs, base, total (£), with each one's share of the total.
+        `lmdi` per posterior draw on spend by type summed over the LAs fitted in both years, so that
+        an LA entering or leaving the data (a boundary change, a year left out) is not counted as
+        growth; the base term's change is its own component. The parts add up exactly to the change
+        in modelled spend. Rows: plans, mix, unit_costs, base, total (£), with each one's share of the
+        total; `attrs` name the LAs left out (`left_out`: {year: [names]}) and the observed spend of
+        the LAs kept.
         """
         start, end = start or self.first_year, end or self.last_year
         ends = [self.components(y, thin) for y in (start, end)]
-        rows0, rows1 = (np.flatnonzero(self._frame["year"].to_numpy() == y) for y in (start, end))
+        both = np.intersect1d(ends[0]["la_code"], ends[1]["la_code"])
+        keep = [np.isin(e["la_code"], both) for e in ends]
+        rows0, rows1 = (np.flatnonzero(self._frame["year"].to_numpy() == y)[k] for y, k in zip((start, end), keep))
         n0, n1 = self.counts()[rows0].sum(axis=0), self.counts()[rows1].sum(axis=0)
-        v0 = np.stack([ends[0][k].sum(axis=1) for k in TYPES], axis=1)
-        v1 = np.stack([ends[1][k].sum(axis=1) for k in TYPES], axis=1)
+        v0 = np.stack([ends[0][k][:, keep[0]].sum(axis=1) for k in TYPES], axis=1)
+        v1 = np.stack([ends[1][k][:, keep[1]].sum(axis=1) for k in TYPES], axis=1)
         parts = lmdi(v0, v1, n0, n1)
-        parts["base"] = ends[1]["base"].sum(axis=1) - ends[0]["base"].sum(axis=1)
+        parts["base"] = ends[1]["base"][:, keep[1]].sum(axis=1) - ends[0]["base"][:, keep[0]].sum(axis=1)
         total = sum(parts.values())
         out = []
         for name, draws in [*parts.items(), ("total", total)]:
@@ -222,8 +227,12 @@ class Summaries:
             out.append({"component": name, "median": q[0], "q05": q[1], "q95": q[2],
                         "share": share[0], "share_q05": share[1], "share_q95": share[2]})
         table = pd.DataFrame(out)
-        observed = [self._frame.loc[self._frame["year"] == y, "spend"].sum() for y in (start, end)]
-        table.attrs = {"start": start, "end": end, "observed_start": observed[0], "observed_end": observed[1]}
+        f = self._frame
+        observed = [f.loc[(f["year"] == y) & f["la_code"].isin(both), "spend"].sum() for y in (start, end)]
+        names = f.drop_duplicates("la_code").set_index("la_code")["la_name"]
+        left_out = {y: sorted(names[c] for c in e["la_code"][~k]) for y, e, k in zip((start, end), ends, keep)}
+        table.attrs = {"start": start, "end": end, "observed_start": observed[0], "observed_end": observed[1],
+                       "las": len(both), "left_out": left_out}
         return table
 
     def benchmark_crosscheck(self) -> tuple[pd.DataFrame, pd.DataFrame]:
