@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("update", help="look for revised, missing and new source files; with --accept-revisions record them, "
                         "rebuild the panel and re-execute exactly the chapters whose data changed",
                         description="Exit status: 0 when done, or nothing changed; 3 when revised files were found and not "
-                        "accepted (nothing was changed); 4 when a registered file is missing where it is published; 1 when a "
+                        "accepted (nothing was changed); 4 when a registered file is neither in the mirror nor downloadable; 1 when a "
                         "step failed (everything is put back as it was); 2 for bad arguments; 130 for Ctrl-C.")
     up.add_argument("--accept-revisions", action="store_true", help="record revised files' new sha256 in data/sources.toml and update")
     up.add_argument("--no-render", action="store_true", help="execute what changed but do not render the book")

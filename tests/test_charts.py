@@ -288,6 +288,16 @@ def test_la_map_can_end_its_colour_scale_before_a_far_outlier_and_names_it(store
     assert "Isles of Scilly (£2,400)" in " ".join(spec["title"]["subtitle"])
     even = charts.la_map(frame.assign(v=np.linspace(600.0, 900.0, len(alive))), "v", year=2025, title="t", clamp_outliers=True, store=store)
     assert "domain" not in even.to_dict()["layer"][0]["encoding"]["color"]["scale"]  # nothing far out: the scale as it was
+    diverging = charts.la_map(frame.assign(v=frame["v"] - 750), "v", year=2025, title="t", fmt=".1f", domain_mid=0.0,
+                              clamp_outliers=True, store=store).to_dict()
+    scale = diverging["layer"][0]["encoding"]["color"]["scale"]
+    assert scale["domainMid"] == 0.0 and scale["scheme"] == charts.DIVERGING and scale["clamp"] is True
+    assert "Isles of Scilly (1650.0)" in " ".join(diverging["title"]["subtitle"])
+
+
+def test_a_value_is_written_as_its_chart_format_shows_it():
+    assert [charts.as_text(2400, charts.GBP), charts.as_text(0.453, charts.PCT), charts.as_text(12.34, ".1f"),
+            charts.as_text(-1234.0, charts.COUNT), charts.as_text(3, "d")] == ["£2,400", "45%", "12.3", "−1,234", "3"]
 
 
 def test_la_map_missing_values_are_grey_with_a_legend(store, units):

@@ -89,6 +89,6 @@ def test_the_sbc_text_says_a_quantity_leans_only_where_one_end_holds_far_more_re
                             "high_5": [0.15, 0.02, 0.05], "mean_rank": [0.62, 0.56, 0.5]})
     text = sr.sbc_text(summary)
     assert "State special (p = 0.03;" in text and "lean towards one end: where the true value sits high, the posterior tends to run low" in text
-    assert "cost trend: independent (p = 0.046;" in text and "depart from uniform in the middle, not at the ends" in text
+    assert "cost trend: independent (p = 0.046;" in text and "do not lean clearly towards either end" in text
     assert "plan-rate slope" not in text and "Each is a mild miscalibration" in text
     assert [sr.p_value(p) for p in (0.0499, 0.04996, 0.0501, 0.03, 0.005, 0.91)] == ["0.0499", "0.04996", "0.05", "0.03", "< 0.01", "0.91"]

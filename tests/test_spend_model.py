@@ -271,6 +271,13 @@ def test_the_growth_decomposition_compares_the_same_las_in_both_years(real: sm.S
     assert growth.attrs["observed_end"] == pytest.approx(f.loc[f["year"] == sm.BM_YEAR, "spend"].sum())
     g = growth.set_index("component")["median"]
     assert g[["plans", "mix", "unit_costs", "base"]].sum() == pytest.approx(g["total"], rel=0.02)
+    from analysis.data.finance import financial_year
+    from analysis.report import spend as sr
+
+    text = sr.decomposition_coverage(real, growth, financial_year)
+    assert "Northamptonshire (in 2018-19 only)" in text and "Bournemouth, Christchurch and Poole; Dorset;" in text
+    assert "Bournemouth; Dorset and Poole in 2018-19 (no population aged 2–18" in text  # spend published, not fitted
+    assert "City of London and Isles of Scilly in either year (fewer than 100 plans)" in text
 
 
 def test_the_command_prints_a_readable_report_without_json(real: sm.SpendModel, capsys) -> None:

@@ -83,11 +83,11 @@ def test_a_failed_download_is_said_in_a_few_words_and_files_missing_alike_are_on
                                    request=requests.Request("GET", "https://x.example/a.csv").prepare())
     assert update.failure(exc) == "no connection to x.example"
     assert update.failure(ValueError("bad\nmore")) == "ValueError: bad"
-    why = "the download failed: no connection to x.example"
-    missing = [f"k{i} (d/k{i}.csv): {why}" for i in range(6)] + ["one (d/one.csv): the download failed: HTTP 404"]
+    missing = [f"k{i} (d/k{i}.csv): the download from https://x.example/k{i}.csv failed: no connection to x.example" for i in range(6)]
+    missing.append("one (d/one.csv): the download from https://y.example/one.csv failed: HTTP 404")
     lines = update._missing_lines(missing)
-    assert lines == ["missing: one (d/one.csv): the download failed: HTTP 404",
-                     f"missing: 6 files (k0, k1, k2, k3, k4, …): {why}"]
+    assert lines == ["missing: one (d/one.csv): the download from https://y.example/one.csv failed: HTTP 404",
+                     "missing: 6 files (k0, k1, k2, k3, k4, …): the download failed: no connection to x.example"]
     assert "offline?" in update._missing_lines(missing[:6])[-1]
 
 
@@ -97,7 +97,7 @@ def test_update_help_states_the_exit_statuses_the_command_returns(capsys):
     with pytest.raises(SystemExit):
         main(["update", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert f"{update.REVISIONS_PENDING} when revised files were found" in text and f"{update.MISSING} when a registered file is missing" in text
+    assert f"{update.REVISIONS_PENDING} when revised files were found" in text and f"{update.MISSING} when a registered file is neither in the mirror nor downloadable" in text
 
 
 def test_compare_names_changed_cells_added_rows_and_england_totals():

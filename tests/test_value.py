@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from analysis import paths
-from analysis.data import cohorts, panel
+from analysis.data import breaks, cohorts, panel
 from analysis.data.programme_funding import load_safety_valve_funding
 from analysis.errors import DataError
 from analysis.evaluation import claims, experiment, value
 from analysis.evaluation.scenarios import Move, Scenario
-from analysis.models.outcomes import BY_COLUMN, ChildOutcome, OutcomeModel
+from analysis.models.outcomes import BY_COLUMN, OUTCOMES, ChildOutcome, OutcomeModel
 from analysis.models.spend import SpendModel
 
 WS = "E10000032"
@@ -192,6 +192,12 @@ def test_a_flagged_plan_count_removes_the_per_plan_figures_but_not_spend_per_hea
     assert c.loc[newham["la_code"], ["spend_per_plan", "full_cost_per_plan", "special_share"]].isna().all()
     assert c.at[newham["la_code"], "spend_per_head"] == pytest.approx(newham["hn_spend"] / newham["pop_2_18"])
     assert len(c) == frame.loc[frame["year"] == 2025, "hn_spend"].notna().sum()
+    masked = breaks.mask(frame)
+    mix = masked.loc[masked["year"] == 2025].set_index("la_code")[["ehcp_mainstream", "ehcp_special_state", "ehcp_special_independent",
+                                                                   "ehcp_post16", "ehcp_other"]]
+    unknown = c.index.intersection(mix.index[mix.isna().any(axis=1)])  # a breakdown suppressed or flagged
+    assert len(unknown) >= 2 and c.loc[unknown, "full_cost_per_plan"].isna().all()  # its place funding cannot be counted
+    assert c["full_cost_per_plan"].notna().sum() == len(c) - len(unknown)
 
 
 def test_costs_add_place_funding_to_full_cost_and_shares_are_of_all_plans():
@@ -279,7 +285,18 @@ def test_the_shares_table_says_more_than_there_are_only_past_the_whole_interval_
     shown = vr.shares_table(shares)["share of those plans that must move"].tolist()
     assert shown == ["50% (40% to 60%)", "108% (93% to 131%) — perhaps more than there are", "120% (105% to 140%) — more than there are"]
     shares["end"] = ["low", "mid", "high"]
-    assert vr.share_text(shares, "state special alone", "top_up", "mid") == "108% (90% interval 93% to 131%)"
+    assert vr.claim_share_text(shares, "state special alone", "top_up", "mid") == "108% (90% interval 93% to 131%)"
+
+
+def test_the_held_out_text_names_an_outcome_whose_positions_come_back_after_saying_none_drifts_away():
+    from analysis.report import value as vr
+
+    cols = [o.column for o in OUTCOMES[:3]]
+    scores = pd.DataFrame({"outcome": cols, "coverage": [0.9, 0.89, 0.91], "rmse_pooled": 1.0, "rmse_own": 2.0, "rmse_zero": 3.0,
+                           "drift": [1.0, 1.1, 0.78], "drift_q05": [0.8, 0.9, 0.62], "drift_q95": [1.2, 1.3, 0.96]})
+    text = vr.holdout_text(scores)
+    away, back = text.index("do not drift away measurably"), text.index(f"For {BY_COLUMN[cols[2]].short}, on the other hand, the ratio is below 1 (0.78")
+    assert away < back
 
 
 def test_a_label_keeps_its_capital_in_a_sentence_only_for_an_abbreviation_or_a_named_measure():

@@ -33,7 +33,8 @@ def costs(panel: pd.DataFrame, year: int) -> pd.DataFrame:
     """Per LA in financial year `year`: spend per head aged 2–18, per plan, full public cost per plan (spend plus
     standard place or element 2 funding of each plan, `PLACE_FUNDING`) and the share of plans in special schools.
     An LA whose plan count that January is a reporting break (`analysis.data.breaks`) has no per-plan figures or
-    shares, but keeps its spend per head, which does not rest on that count."""
+    shares, but keeps its spend per head, which does not rest on that count; one whose placement breakdown is
+    suppressed or flagged has no full cost (its place funding cannot be counted)."""
     panel = breaks.mask(panel)
     p = panel[(panel["year"] == year) & panel["hn_spend"].notna()].copy()
     p["ehcp_total"] = p["ehcp_total"].where(p["ehcp_total"] > 0)
@@ -42,7 +43,7 @@ def costs(panel: pd.DataFrame, year: int) -> pd.DataFrame:
         "la_code": p["la_code"], "la_name": p["la_name"], "year": year,
         "spend_per_head": p["hn_spend"] / p["pop_2_18"],
         "spend_per_plan": p["hn_spend"] / p["ehcp_total"],
-        "full_cost_per_plan": (p["hn_spend"] + place) / p["ehcp_total"],
+        "full_cost_per_plan": ((p["hn_spend"] + place) / p["ehcp_total"]).where(p[list(_PLACE_COLUMNS)].notna().all(axis=1)),
         "special_share": (p["ehcp_special_state"] + p["ehcp_special_independent"]) / p["ehcp_total"],
         "independent_share": p["ehcp_special_independent"] / p["ehcp_total"],
     }).reset_index(drop=True)

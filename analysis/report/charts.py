@@ -107,6 +107,17 @@ def wrap_label(chars: int = 28) -> str:
     return f"length(datum.label) > {chars} && {cut} > 0 ? [slice(datum.label, 0, {cut}), slice(datum.label, {cut} + 1)] : datum.label"
 
 
+def as_text(x: float, fmt: str) -> str:
+    """`x` as the d3 format `fmt` shows it in a chart, for text beside the chart: the book's formats ('$,.0f' in £,
+    ',.0f', '.1f', '.0%' of a share, …); another format falls back to `x` with thousands separators."""
+    m = re.fullmatch(r"(\$?)(,?)\.(\d+)([f%])", fmt)
+    if not m:
+        return f"{x:,}"
+    pound, comma, dp, kind = m.groups()
+    v = 100 * x if kind == "%" else x
+    return ("−" if v < 0 else "") + ("£" if pound else "") + f"{abs(v):{comma}.{dp}f}" + ("%" if kind == "%" else "")
+
+
 def fmt_gbp(x: float, dp: int = 0) -> str:
     """£ text for prose and tables, matching `GBP` (negative: '−£1,234')."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -607,8 +618,9 @@ def la_map(
     if clamp_outliers:
         ends, beyond = _clamped(pd.Series({names.get(c, c): v for c, v in values.items()}).dropna())
         if beyond:
-            scale = alt.Scale(scheme=scheme, domain=list(ends), clamp=True) if scheme else alt.Scale(domain=list(ends), clamp=True)
-            shown = [f"{name} ({fmt_gbp(v) if fmt == GBP else f'{v:,.0f}'})" for name, v in beyond.items()]
+            kept = {k: v for k, v in scale.to_dict().items() if k in ("scheme", "domainMid")}
+            scale = alt.Scale(**kept, domain=list(ends), clamp=True)
+            shown = [f"{name} ({as_text(v, fmt)})" for name, v in beyond.items()]
             notes += ["In the end colour, beyond the scale:", ", ".join(shown)]  # two short lines: a map is narrow
     label = legend_title or value
     filled = base.mark_geoshape(stroke="white", strokeWidth=0.4).encode(

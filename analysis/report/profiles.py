@@ -669,16 +669,21 @@ def _facts(profiles: Profiles) -> pd.DataFrame:
 
 def _gaps(profiles: Profiles, la_code: str) -> list[str]:
     """Lines saying why a panel of the profile is empty or ends early for this LA, so that a gap is not read as a
-    fault: no unit costs (the spend model leaves out an LA-year with very few plans or a flagged plan count), a
-    placement mix that stops before the last January (a suppressed or flagged breakdown), no outcome ranks (data
-    for too few outcomes)."""
+    fault: no forecast (its latest count missing or flagged), no unit costs (the spend model leaves out an LA-year
+    with very few plans or a flagged plan count), a placement mix that is empty or stops before the last January (a
+    suppressed or flagged breakdown), no outcome ranks (data for too few outcomes)."""
     m = profiles.modelled[profiles.modelled["la_code"] == la_code]
     mix_years = profiles.mix.loc[profiles.mix["la_code"] == la_code, "year"]
     out = []
+    if not m["label"].str.startswith("EHC plans, January").any():
+        out.append("No forecast: its latest plan count is missing")
+        out.append("  or flagged as a break")
     if not (m["section"] == "unit cost").any():
         out.append(f"No unit costs for {financial_year(profiles.spend_year)}: not in the spend model that year")
         out.append("  (very few plans, or a plan count flagged as a break)")
-    if len(mix_years) and mix_years.max() < profiles.last_year:
+    if not len(mix_years):
+        out.append("No placement mix: breakdowns suppressed or flagged")
+    elif mix_years.max() < profiles.last_year:
         out.append(f"Placement mix to January {int(mix_years.max())} only: later")
         out.append("  breakdowns suppressed or flagged as breaks")
     if not ((m["section"] == "child outcome") & m["rank"].notna()).any():

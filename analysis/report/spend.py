@@ -21,6 +21,7 @@ from analysis.models.spend import (
     BASE_PRIOR,
     BM_YEAR,
     ENGLAND,
+    MIN_PLANS,
     PRIORS,
     TYPE_LABELS,
     TYPES,
@@ -28,6 +29,7 @@ from analysis.models.spend import (
     model_frame,
 )
 from analysis.report import charts
+from analysis.report.tables import and_join
 from analysis.report.unit_costs import cost_text, unit_costs
 
 _FY = alt.X("year:O", title="Financial year ending March", axis=alt.Axis(labelAngle=0))
@@ -385,13 +387,27 @@ def published_table(comparison: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def left_out_text(left_out: dict[int, list[str]], label: Callable[[int], str] = str) -> str:
-    """The LAs a comparison of two years leaves out (`growth_decomposition`'s `left_out`), in words: 'it leaves out
-    Northamptonshire (in 2018-19 only) and Dorset and Poole (in 2021-22 only)'."""
-    def names(xs: list[str]) -> str:
-        return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
-    parts = [f"{names(xs)} (in {label(year)} only)" for year, xs in left_out.items() if xs]
-    return "it leaves out " + " and ".join(parts) if parts else "no LA is left out"
+def decomposition_coverage(model: SpendModel, growth: pd.DataFrame, label: Callable[[int], str] = str) -> str:
+    """Which LAs `growth_decomposition` compares, in two sentences: those it leaves out because the model has them in
+    one of the two years only (boundary changes), and those whose spend is published but the model does not fit
+    (no population aged 2–18 or plans published for them, or fewer than `MIN_PLANS` plans)."""
+    moved = [f"{and_join(names, '; ')} (in {label(year)} only)" for year, names in growth.attrs["left_out"].items() if names]
+    text = ("To keep boundary changes out of the growth, it leaves out " + " and ".join(moved) + "." if moved else
+            "It compares the same LAs in both years.")
+    data, panel = model.data(), model.panel
+    unused: dict[str, dict[str, list[int]]] = {}
+    for year in (growth.attrs["start"], growth.attrs["end"]):
+        rows = panel[(panel["year"] == year) & panel["hn_spend"].notna()]
+        for r in rows[~rows["la_code"].isin(data.loc[data["year"] == year, "la_code"])].itertuples():
+            why = ("no population aged 2–18 or plans published for them" if pd.isna(r.pop_2_18) or pd.isna(r.ehcp_total)
+                   else f"fewer than {MIN_PLANS} plans")
+            unused.setdefault(why, {}).setdefault(r.la_name, []).append(year)
+    if unused:
+        both = (growth.attrs["start"], growth.attrs["end"])
+        parts = [f"{and_join(sorted(names), '; ')} {'in either year' if all(tuple(y) == both for y in names.values()) else 'in ' + label(next(iter(names.values()))[0])} ({why})"
+                 for why, names in unused.items()]
+        text += " Nor does the model have " + " or ".join(parts) + ", whose spend is published."
+    return text
 
 
 def high_needs_bill_table(bill: pd.DataFrame) -> pd.DataFrame:
@@ -485,7 +501,7 @@ def sbc_text(summary: pd.DataFrame) -> str:
         lean = _leans(r)
         parts.append(f"{sbc_label(r.quantity)} (p = {p_value(r.chi2_p)}; {ends}) "
                      + (f"lean towards one end: where the true value sits {'high' if lean == 'low' else 'low'}, the "
-                        f"posterior tends to run {lean}" if lean else "depart from uniform in the middle, not at the ends"))
+                        f"posterior tends to run {lean}" if lean else "do not lean clearly towards either end"))
     if parts:
         text += (" The ranks of " + "; those of ".join(parts) + ". "
                  + ("Each is" if len(parts) > 1 else "That is") + " a mild miscalibration that this many replicates can "

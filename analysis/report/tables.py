@@ -130,6 +130,11 @@ def _text(text: str, breaks: bool) -> str:
     return " ".join(w.replace("_", "_" + BREAK) if len(w) > LONG_TOKEN and "_" in w else w for w in text.split(" "))
 
 
+def and_join(items: list[str], sep: str = ", ") -> str:
+    """'A, B and C' ('A; B and C' with `sep="; "`, for names that hold commas themselves)."""
+    return items[0] if len(items) == 1 else sep.join(items[:-1]) + " and " + items[-1]
+
+
 def in_sentence(label: str) -> str:
     """A label set inside a sentence: 'New plans …' → 'new plans …', but an abbreviation ('KS2 …', 'EHC plan growth')
     and a named measure ('Attainment 8 …', 'Progress 8 …') keep their capital."""

@@ -108,8 +108,8 @@ def locate(source: Source, store: Store, scratch: Path) -> tuple[Path | None, st
     try:
         got = pooch.retrieve(source.url, known_hash=None, fname=source.filename, path=scratch / source.key, progressbar=False)
     except Exception as exc:  # network failures come in many types; all mean "not found"
-        where = "not in the mirror, and the download failed" if store.route == "auto" else "the download failed"
-        return None, f"{where}: {failure(exc)}"
+        where = f"the download from {source.url} failed"
+        return None, f"{'not in the mirror, and ' if store.route == 'auto' else ''}{where}: {failure(exc)}"
     return Path(got), source.url
 
 
@@ -377,15 +377,15 @@ class UpdateError(BookError):
 
 
 def _missing_lines(missing: list[str]) -> list[str]:
-    """'missing: key (path): why' per file, except that files missing for one reason shared by more than three (no
-    connection, say) are one line naming them."""
-    why = {m: m.split("): ", 1)[1] if "): " in m else "" for m in missing}
+    """'missing: key (path): why' per file, except that files whose download failed for one reason shared by more
+    than three (no connection to a host, say) are one line naming them."""
+    why = {m: m.rsplit(" failed: ", 1)[1] if " failed: " in m else "" for m in missing}
     counts = pd.Series(list(why.values()), dtype=object).value_counts()
     shared = {w for w, n in counts.items() if n > 3 and w}
     lines = [f"missing: {m}" for m in missing if why[m] not in shared]
-    for w in shared:
+    for w in [w for w in counts.index if w in shared]:  # most files first, in a fixed order
         keys = [m.split(" (", 1)[0] for m in missing if why[m] == w]
-        lines.append(f"missing: {len(keys)} files ({', '.join(keys[:5])}{', …' if len(keys) > 5 else ''}): {w}")
+        lines.append(f"missing: {len(keys)} files ({', '.join(keys[:5])}{', …' if len(keys) > 5 else ''}): the download failed: {w}")
     if missing and all(": no connection" in m for m in missing):
         lines.append("no published copy could be reached: offline? `--from mirror` reads only the mirror "
                      "($SEND_DATA_MIRROR, else ../shared/data)")

@@ -11,7 +11,7 @@ from analysis.models.fitting import interval, quantile
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
 from analysis.report import programme_effects
 from analysis.report.precision import interval_places, places
-from analysis.report.tables import in_sentence
+from analysis.report.tables import and_join, in_sentence
 
 
 #: How each outcome's better direction (`ChildOutcome.better`) is named in the tables.
@@ -110,7 +110,7 @@ def shares_table(shares: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def share_text(shares: pd.DataFrame, moved_from: str, measure: str, end: str) -> str:
+def claim_share_text(shares: pd.DataFrame, moved_from: str, measure: str, end: str) -> str:
     """One row of `claims.shares_for_claim` in a sentence: '38% (90% interval 33% to 45%)'."""
     row = shares.set_index(["moved_from", "measure", "end"]).loc[(moved_from, measure, end)]
     return f"{100 * row['median']:,.0f}% (90% interval {100 * row['q05']:,.0f}% to {100 * row['q95']:,.0f}%)"
@@ -156,11 +156,7 @@ def holdout_text(scores: pd.DataFrame) -> str:
              f"held-out year is {drifting['drift'].min():.2f} to {drifting['drift'].max():.2f} times that from the latest year "
              "fitted (90% intervals above 1), where a lasting level with independent yearly noise, as modelled, makes the "
              "two the same. "
-             if len(drifting) else "LAs' positions do not drift measurably from year to year. ")
-    back = scores[scores["drift_q95"].round(2) < 1]
-    drift += (f"For {names(back)} the ratio is below 1 ({', '.join(f'{r.drift:.2f}, 90% interval {r.drift_q05:.2f} to {r.drift_q95:.2f}' for r in back.itertuples())}): "
-              "positions in the held-out year are nearer the earliest year's than the latest's, which the model does not "
-              "allow for either. " if len(back) else "")
+             if len(drifting) else "LAs' positions do not drift away measurably from year to year. ")
     if cov.median() >= 87.5:
         reading = "That is close to the 90% intended. " + drift
     elif len(low) and set(low["outcome"]) <= set(drifting["outcome"]):
@@ -172,6 +168,12 @@ def holdout_text(scores: pd.DataFrame) -> str:
                    + (f"The intervals fall furthest short for {names(low)}, of which {low['outcome'].isin(drifting['outcome']).sum()} "
                       "drift" + (f"; but positions also drift for {names(held)}, whose intervals hold" if len(held) else "")
                       + ". So drift is at most part of the reason, and this check does not establish the rest. " if len(low) else ""))
+    back = scores[scores["drift_q95"].round(2) < 1]
+    if len(back):
+        reading += (f"For {names(back)}, on the other hand, the ratio is below 1 ("
+                    + "; ".join(f"{r.drift:.2f}, 90% interval {r.drift_q05:.2f} to {r.drift_q95:.2f}" for r in back.itertuples())
+                    + "): positions in the held-out year are nearer the earliest year's than the latest's, which the model "
+                    "does not allow for either. ")
     return (f"Fitted without each outcome's last year, the model's 90% predictive intervals contained between {cov.min():.0f}% and "
             f"{cov.max():.0f}% (median {cov.median():.0f}%) of LAs' positions in that year (@tbl-value-outcome-holdout). "
             + reading
@@ -277,8 +279,7 @@ def _clear(frame: pd.DataFrame, estimate: str, lo: str, hi: str) -> tuple[list[s
 
 def _listing(better: list[str], worse: list[str]) -> str:
     """'better A, B and C, and worse D' (outcomes named by their short names)."""
-    join = lambda xs: xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
-    parts = ([f"better {join(better)}"] if better else []) + ([f"worse {join(worse)}"] if worse else [])
+    parts = ([f"better {and_join(better)}"] if better else []) + ([f"worse {and_join(worse)}"] if worse else [])
     return ", and ".join(parts) if parts else "no outcome clearly better or worse"
 
 
