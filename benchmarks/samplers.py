@@ -16,12 +16,15 @@ record::
 
     python benchmarks/samplers.py --out benchmarks/results/samplers.json
 
-About 25 minutes on 2 cores (PyMC's sampler is most of it).
+About 25 minutes on 2 cores (PyMC's sampler is most of it). After one model changes,
+``--models spend --update`` re-measures that one and keeps the others' entries (only
+on the machine and software they were measured with).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -78,8 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="ehcp,spend,event_study,synthetic_control")
     parser.add_argument("--out", type=Path, help="write the JSON record here")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other models' entries in --out (re-measure only the models named, after they "
+                             "change); refused unless --out was recorded on the same kind of machine")
     args = parser.parse_args(argv)
     record = {"machine": machine(), "models": {}}
+    if args.update:
+        if args.out is None or not args.out.exists():
+            parser.error("--update needs an existing --out record")
+        kept = json.loads(args.out.read_text())
+        same = ("cpu", "cpus", "avx2", "avx512f", "python", "pymc", "nutpie")
+        if any(kept["machine"].get(k) != record["machine"][k] for k in same):
+            parser.error(f"--update: {args.out} was recorded on another machine or software ({kept['machine']}); rerun every model")
+        record["models"] = kept["models"]
     available = models()
     for name in args.models.split(","):
         label, build, checked, settings = available[name]

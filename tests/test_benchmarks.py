@@ -121,3 +121,21 @@ def test_the_stored_test_record_is_well_formed():
     record = json.loads((ROOT / "benchmarks" / "results" / "tests.json").read_text())
     assert record["failures"] == 0
     assert abs(sum(record["groups_s"].values()) - sum(record["files_s"].values())) < 1
+
+
+def test_the_sampler_benchmark_can_remeasure_one_model_and_keep_the_others(tmp_path, monkeypatch):
+    samplers = _script("samplers")
+    fake = {"ess_per_s": 2.0, "settings": {}}
+    monkeypatch.setattr(samplers, "models", lambda: {"spend": ("spend", None, [], samplers.SamplerSettings())})
+    monkeypatch.setattr(samplers, "run", lambda build, checked, settings: dict(fake))
+    monkeypatch.setattr(samplers, "pymc_default", lambda settings: settings)
+    out = tmp_path / "samplers.json"
+    here = samplers.machine()
+    out.write_text(json.dumps({"machine": here, "models": {"ehcp": {"speedup": 1.4}, "spend": {"speedup": 9.9}}}))
+    assert samplers.main(["--models", "spend", "--out", str(out), "--update"]) == 0
+    record = json.loads(out.read_text())
+    assert record["models"]["ehcp"] == {"speedup": 1.4} and record["models"]["spend"]["speedup"] == 1.0
+    out.write_text(json.dumps({"machine": here | {"cpu": "another CPU"}, "models": {"ehcp": {"speedup": 1.4}}}))
+    with pytest.raises(SystemExit):
+        samplers.main(["--models", "spend", "--out", str(out), "--update"])
+    assert json.loads(out.read_text())["models"] == {"ehcp": {"speedup": 1.4}}
