@@ -203,7 +203,7 @@ def _forecast(forecast: pd.DataFrame) -> pd.DataFrame:
 #: The unit costs' unit and caveat: the spend model's last year is its trend carried forward from the last year of
 #: category data (chapter 4, "where the model falls short").
 UNIT_COST_UNIT = (f"£ per plan per year (top-up; carried forward on the model's trend from {financial_year(BM_YEAR)}, "
-                  "the last year of category data, and probably overstated)")
+                  "the last year of category data: chapter 4 sets them beside published figures)")
 
 
 def _unit_costs(spend: SpendModel) -> pd.DataFrame:

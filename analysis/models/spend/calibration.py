@@ -13,8 +13,8 @@ model to the simulated data and records the rank of the true value among
 `THIN_TO` posterior draws. If the model can recover what generated the data,
 each rank is uniform on 0 … `THIN_TO`; a model that cannot split spend between
 placement types (the fault of a fit to totals alone) piles ranks at the ends or
-in the middle. The noise and spread scales (`CONDITIONED`: σ_obs, ν, σ_j, σ_u,
-σ_d, σ_v, σ_η) are held at the real fit's posterior medians, in the simulation
+in the middle. The noise and spread scales (`CONDITIONED`: σ_obs, ν, σ_j, σ_r,
+σ_u, σ_d, σ_η) are held at the real fit's posterior medians, in the simulation
 and in the refit alike, so this is SBC conditional on them: with every scale
 drawn from its prior, some simulated panels had near-Cauchy errors or almost
 none, and each refit took over five minutes on one core, which a grid of
@@ -44,7 +44,7 @@ from analysis.models.spend.data import TYPES
 #: Quantities ranked: each national unit cost (log, FY 2021-22), the two trends, the base and the scales.
 RANKED = ["log_cost", "trend", "log_base", "gamma"]
 #: Scales fixed at the real fit's posterior medians, in simulation and refit.
-CONDITIONED = ["sigma_obs", "nu", "sigma_cat", "sigma_la", "sigma_drift", "sigma_indep", "sigma_year"]
+CONDITIONED = ["sigma_obs", "nu", "sigma_cat", "sigma_report", "sigma_la", "sigma_drift", "sigma_year"]
 #: Where a quantity has one value per placement type: which are ranked (the trend is shared by the state-funded types).
 LABELS = {"log_cost": {k: j for j, k in enumerate(TYPES)},
           "trend": {"state-funded": list(TYPES).index("mainstream"), "independent": list(TYPES).index("special_independent")}}

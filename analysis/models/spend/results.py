@@ -8,9 +8,10 @@ the model's `fit()`, data frame, `las`, `years`, `panel`, `counts()`,
 Identification
 --------------
 Unit costs are identified by how spend co-varies with the placement mix across
-LAs and over time. An LA's own cost for independent special schools is only
-informed where it has a sizeable number of such plans (elsewhere partial
-pooling does the work). State special plans track an LA's child population
+LAs and over time, and by the category sources. An LA's costs differ from the
+national ones by its price level and drift, the same for every type (why there
+is no LA-specific independent special cost: `analysis.models.spend.model`).
+State special plans track an LA's child population
 almost as closely as the base does, so those two are the least separable.
 Recovery on data simulated from `build()` is checked in tests/test_spend_model.py.
 
@@ -60,14 +61,11 @@ class Summaries:
         f = self._frame.iloc[rows]
         la = self.la_index()[rows]
         s = f["s"].to_numpy(dtype=float)
-        indep = np.array([k == "special_independent" for k in TYPES], dtype=float)
         x_rate = self.plan_rate()[la]
         level = self._draws("gamma", thin)[:, None] * x_rate + self._draws("sigma_la", thin)[:, None] * self._draws("z_la", thin)[:, la]
         level = level + self._draws("sigma_drift", thin)[:, None] * self._draws("z_drift", thin)[:, la] * s
         level = level + self._draws("year_effect", thin)[:, (f["year"] - self.first_year).to_numpy()]
-        own = self._draws("sigma_indep", thin)[:, None] * self._draws("z_indep", thin)[:, la]
         log_c = self._draws("log_cost", thin)[:, :, None] + self._draws("trend", thin)[:, :, None] * s + level[:, None, :]
-        log_c = log_c + indep[None, :, None] * own[:, None, :]
         log_b = self._draws("log_base", thin)[:, None] + self._draws("trend_base", thin)[:, None] * s + level
         return np.exp(log_c), np.exp(log_b)
 
