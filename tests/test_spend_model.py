@@ -284,8 +284,12 @@ def test_the_published_comparison_says_where_dfe_s_figure_falls_and_whose_gap_it
     high = comparison([1.06, 1.06, 1.1, 1.1, 1.1], [1.04, 1.05], [True, True, False, False, False])
     assert sr.overstated(high) == ["special_independent"]  # every figure after 2021-22 below the interval
     assert "more likely too high than too low for independent special schools" in sr.later_costs_reading(high)
-    assert "for independent special lies below the model's 90% interval" in sr.published_text(high)
-    assert "in line with the published figures" in sr.later_costs_reading(comparison([1.0] * 5, [1.04, 1.05], [True] * 5))
+    assert "Every published figure after 2021-22 for independent special schools lies below the model's 90% interval" in sr.published_text(high)
+    assert "one published figure" in sr.published_text(high[high["year"] <= 2023])
+    assert "sets beside the published figures" in sr.later_costs_reading(comparison([1.0] * 5, [1.04, 1.05], [True] * 5))
+    over = comparison([0.85, 1.0, 1.0, 1.0, 1.0], [1.04, 1.05], [True] * 5)
+    assert "inside the model's 90% interval in 4 of 5 years (above it in 1)." in sr.published_text(over)
+    assert sr.overstated(over) == []  # a figure above the interval is not a sign of costs too high
 
 
 def test_la_cost_text_says_the_price_level_is_shared_and_how_far_the_books_spread(real: sm.SpendModel) -> None:
@@ -300,6 +304,9 @@ def test_la_cost_text_says_the_price_level_is_shared_and_how_far_the_books_sprea
     assert f"For {above} LAs the whole 90% interval lies above" in text and f"for {below} below it" in text
     assert sr.gbp(booked.quantile(0.05), 1000) in text and f"the {len(booked)} LAs with at least" in text
     assert "the same for every placement type" in text
+    posterior = real.fit().posterior
+    assert f"a spread of {float(posterior['sigma_report'].sel(reported='special_independent').median()):.2f}" in text
+    assert f"against {float(posterior['sigma_la'].median()):.2f} for their price levels" in text
 
 
 def test_the_whole_high_needs_bill_adds_up(real: sm.SpendModel) -> None:

@@ -270,8 +270,10 @@ CAVEATS = [
     "A moved child is assumed to cost what the average plan of the destination type costs in that LA "
     "(times destination_ratio) and to save what the average plan of the source type costs (times source_ratio).",
     "Capacity, new places and their capital cost are not modelled.",
-    "Unit costs of independent special placements vary between LAs more than the spend model allows (the spend "
-    "chapter's held-out check), so an LA's interval for moves into or out of independent special is too narrow.",
+    "Each LA's unit costs are England's at the LA's own price level, the same for every placement type: an LA whose "
+    "independent special fees differ from others' by more than its price level does is not seen (the public data "
+    "cannot tell its fees from how it books them), so moves into or out of independent special are priced at "
+    "England's relative cost, not the LA's own.",
     "Nothing here says whether children's outcomes would be as good after the move.",
 ]
 

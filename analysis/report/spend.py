@@ -323,18 +323,23 @@ def la_cost_text(model: SpendModel, la: pd.DataFrame, national: float, year: str
     level_spread = float(posterior["sigma_la"].median())
     booked_spread = float(posterior["sigma_report"].sel(reported="special_independent").median())
     booked = booked_per_plan(model, "special_independent")
-    lo, hi = booked.quantile([0.05, 0.95])
-    return (
+    text = (
         f"An LA's unit costs differ from England's by its price level, which is the same for every placement type. LAs' unit "
         f"costs for independent special schools in {year} range from {gbp(la['median'].min())} to {gbp(la['median'].max())} "
         f"(posterior medians; @fig-spend-la-indep, @fig-spend-la-map). For {above} LAs the whole 90% interval lies above the "
-        f"England average and for {below} below it; the rest cannot be told apart from the average with these data. What LAs "
-        f"book to independent special schools varies far more: in {financial_year(BM_YEAR)} their spend per plan there ran from "
-        f"{gbp(lo, 1000)} to {gbp(hi, 1000)} (the middle 90% of the {len(booked)} LAs with at least {MIN_BOOKED_PLANS} such plans). Their "
-        f"spending totals do not bear those differences out, so the model reads them as how each LA books its spend "
-        f"(@sec-spend-spec): the LAs' offsets there have a spread of {booked_spread:.2f} on the log scale, against "
-        f"{level_spread:.2f} for their price levels. An LA whose fees really are far above or below the average is "
-        f"therefore shown near it; its own costs would need data on its placements, which the public sources do not give."
+        f"England average and for {below} below it; the rest cannot be told apart from the average with these data."
+    )
+    if booked.empty:
+        return text
+    lo, hi = booked.quantile([0.05, 0.95])
+    return text + (
+        f" What LAs book to independent special schools is another matter: in {financial_year(BM_YEAR)} their spend per plan "
+        f"there ran from {gbp(lo, 1000)} to {gbp(hi, 1000)} (the middle 90% of the {len(booked)} LAs with at least "
+        f"{MIN_BOOKED_PLANS} such plans). Their spending totals do not bear those differences out, so the model reads them as "
+        f"how each LA books its spend (@sec-spend-spec): the LAs' booking offsets there have a spread of {booked_spread:.2f} on "
+        f"the log scale, against {level_spread:.2f} for their price levels. An LA whose independent special fees differ from "
+        f"others' by more than its price level does is therefore not seen; its own fees would need data on its placements, "
+        f"which the public sources do not give."
     )
 
 
@@ -406,7 +411,7 @@ def published_text(comparison: pd.DataFrame) -> str:
         return f"{lo} times {what} in {years}" if lo == hi else f"between {lo} and {hi} times {what} in {years}"
 
     data = seen["direct"] / seen["published"]
-    closer = (seen["ratio"] - 1).abs().max() <= (data - 1).abs().max()
+    closer = bool((seen["ratio"] - 1).abs().max() <= (data - 1).abs().max())
     text = (f"Against DfE's cost per plan in an independent or non-maintained special school, the model's full cost is "
             f"{span(seen, 'the published one')}, the years its category data cover, and {span(extrapolated, 'it')}, where it "
             f"extrapolates its trend (@sec-spend-limits). DfE's figure lies inside the model's 90% interval in "
@@ -428,7 +433,9 @@ def published_text(comparison: pd.DataFrame) -> str:
                  f"a year later ({ratios}; the councils are not a random sample).")
     high = overstated(comparison)
     if high:
-        text += (f" Every published figure after {identified} for {and_join([TYPE_LABELS[k].lower() for k in high])} lies "
+        late = comparison[(comparison["year"] > BM_YEAR) & comparison["placement"].isin(high)]
+        figures = "The one published figure" if len(late) == 1 else "Every published figure"
+        text += (f" {figures} after {identified} for {and_join([TYPE_LABELS[k].lower() + ' schools' for k in high])} lies "
                  f"below the model's 90% interval, so the model's unit costs there, which rest on its trend, are more likely too "
                  f"high than too low; the {identified} ones are those the data identify.")
     return text
@@ -445,7 +452,7 @@ def later_costs_reading(comparison: pd.DataFrame) -> str:
     """How @sec-spend-published reads the unit costs the model carries past `BM_YEAR`, as a clause."""
     high = overstated(comparison)
     if not high:
-        return "which @sec-spend-published finds in line with the published figures for those years"
+        return "which @sec-spend-published sets beside the published figures for those years"
     return (f"which @sec-spend-published finds more likely too high than too low for "
             f"{and_join([TYPE_LABELS[k].lower() + ' schools' for k in high])}")
 
@@ -730,7 +737,7 @@ def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, panel: pd.DataFram
         "(about 1% of plans), which the model counts under 'other'; 'top-ups to independent providers' in the "
         "benchmarking tool also pays for independent specialist post-16 institutions, which the dashboard's independent "
         "special figure leaves out. York's 2021-22 dashboard rows are published as zero and are left out.",
-        "**LA estimates lean on pooling.** An LA's unit cost is the national level times its price level and drift, the "
+        "**LAs share one set of relative costs.** An LA's unit cost is the national level times its price level and drift, the "
         "same for every placement type, learnt from eight yearly totals and four years of special school spend. An LA "
         "that pays far more or less than others for one type only (independent special school fees, say) is not seen: "
         "what LAs book to a category differs more than their totals bear out, and the model reads that as bookkeeping.",
