@@ -46,6 +46,11 @@ def direct_imports(code: str) -> set[str]:
     return names
 
 
+def named_strings(code: str) -> set[str]:
+    """Every string literal in `code`: the panel columns and registry keys it can name."""
+    return {n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
 def code_hash(modules: set[str]) -> str:
     """Hash of the source of `modules`."""
     digest = hashlib.sha256()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+from analysis import paths
+from analysis.data import lineage
 from analysis.models import stored
 
 
 def test_a_fresh_result_is_current_and_an_edited_stamp_is_stale(tmp_path):
-    stored.save("demo", {"origin-2022": {"x": 1.5}}, "analysis.models.ehcp.scores", folder=tmp_path)
+    stored.save("demo", {"origin-2022": {"x": 1.5}}, "analysis.models.ehcp.backtest", folder=tmp_path)
     result = stored.load("demo", folder=tmp_path)
     assert result.results == {"origin-2022": {"x": 1.5}} and result.stale == [] and result.note("cmd") == ""
     path = tmp_path / "demo.json"
@@ -25,3 +28,38 @@ def test_the_stamp_covers_the_modules_the_task_imports():
     stamp = stored.stamp("analysis.models.ehcp.backtest")
     assert set(stamp) == {"code", "data", "numerics"}
     assert stamp["code"] != stored.stamp("analysis.models.ehcp.scores")["code"]
+
+
+def test_the_stamp_leaves_out_the_panel_readers_and_keeps_what_runs_at_grid_time():
+    used = stored.modules("analysis.models.ehcp.backtest")
+    assert {"analysis.models.ehcp.model", "analysis.data.breaks", "analysis.data.panel", "analysis.models.fitting"} <= used
+    assert not used & {"analysis.data.sen2", "analysis.data.finance", "analysis.data.population", "analysis.data.outcomes"}
+
+
+def test_the_data_stamp_moves_with_the_columns_and_files_a_grid_uses_and_nothing_else(monkeypatch, tmp_path):
+    """The backtest reads plan counts and population: a revised count or a new checksum of a SEN2 file moves its
+    data stamp; a changed KS4 column, a new column, a new checksum of a file behind neither, a corrected URL or a
+    changed cohorts file does not. The evaluation's grids read KS4 attainment and the cohorts: those move theirs."""
+    backtest, placebos = stored.modules("analysis.models.ehcp.backtest"), stored.modules("analysis.evaluation.placebos")
+    now = lineage.Inputs.current()
+    before = {"backtest": stored.data_hash(backtest, now), "placebos": stored.data_hash(placebos, now)}
+
+    def with_frame(frame):
+        return replace(now, panel=frame)
+
+    def with_source(key, **change):
+        return replace(now, registry=now.registry | {key: replace(now.registry[key], **change)})
+
+    count = now.panel.copy()
+    count.loc[count["ehcp_total"].notna().idxmax(), "ehcp_total"] += 1
+    assert stored.data_hash(backtest, with_frame(count)) != before["backtest"]
+    unused = with_frame(now.panel.assign(ks4_attainment8_ehcp=now.panel["ks4_attainment8_ehcp"] + 1, a_new_column=1.0))
+    assert stored.data_hash(backtest, unused) == before["backtest"] and stored.data_hash(placebos, unused) != before["placebos"]
+    assert stored.data_hash(backtest, with_source("sen2_2025", sha256="0" * 64)) != before["backtest"]
+    assert stored.data_hash(backtest, with_source("lait", sha256="0" * 64)) == before["backtest"]
+    assert stored.data_hash(backtest, with_source("sen2_2025", url="https://example.invalid/moved.ods")) == before["backtest"]
+
+    cohorts = tmp_path / "cohorts.csv"
+    cohorts.write_bytes(paths.COHORTS.read_bytes() + b"\n")
+    monkeypatch.setattr(paths, "COHORTS", cohorts)
+    assert stored.data_hash(backtest, now) == before["backtest"] and stored.data_hash(placebos, now) != before["placebos"]

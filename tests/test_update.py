@@ -37,12 +37,12 @@ def test_each_chapter_declares_every_column_and_source_its_code_names(path):
     assert named_sources <= set(sources), f"{path.name} reads undeclared sources {sorted(named_sources - set(sources))}"
 
 
-def _revised_inputs() -> book.Inputs:
+def _revised_inputs() -> lineage.Inputs:
     now = book.current_inputs()
     frame = now.panel.copy()
     at = (frame["la_code"] == REVISED_LA) & (frame["year"] == REVISED_YEAR)
     frame.loc[at, "hn_spend"] += DELTA
-    return book.Inputs(frame, now.variables, now.lineage, now.registry)
+    return lineage.Inputs(frame, now.variables, now.lineage, now.registry)
 
 
 def test_a_revised_value_makes_stale_exactly_the_chapters_that_declare_its_column():

@@ -26,7 +26,7 @@ import pandas as pd
 from analysis import paths
 from analysis.atomic import write_atomic
 from analysis.data import geography, panel
-from analysis.data.sources import Source, Store
+from analysis.data.sources import Source, Store, load_registry
 
 FILE = paths.PROCESSED / "lineage.json"
 
@@ -59,6 +59,22 @@ def trace(store: Store | None = None) -> dict:
         table = reader(rec, las)
         tables[table.name] = sorted(set(rec.keys))
     return {"stamp": panel.stamp(store), "common": sorted(set(common.keys)), "tables": tables}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The data a chapter's or a grid's stamp is computed from: the panel and its dictionary, which registered
+    files each source table is read from (`load`) and the registry. `update` builds one from a candidate panel
+    and registry to say which chapters a revision would re-execute, before accepting it."""
+
+    panel: pd.DataFrame
+    variables: pd.DataFrame
+    lineage: dict
+    registry: dict[str, Source]
+
+    @classmethod
+    def current(cls) -> Inputs:
+        return cls(panel.load(), panel.load_variables(), load(), load_registry())
 
 
 def load(store: Store | None = None, path: Path = FILE) -> dict:

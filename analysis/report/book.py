@@ -20,7 +20,6 @@ or when the render fails, an HTML preview of every chapter is written to
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import os
 import re
@@ -30,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -42,8 +40,8 @@ from analysis import paths
 from analysis.atomic import write_atomic
 from analysis import dependencies
 from analysis.data import lineage, panel
+from analysis.data.lineage import Inputs
 from analysis.data.programme_funding import SAFETY_VALVE_FUNDING
-from analysis.data.sources import Source, load_registry
 from analysis.errors import BookError
 from analysis.report import charts, computation, vintage
 from analysis.report.preview import render as render_preview
@@ -83,22 +81,6 @@ def notebooks(config: Path = CONFIG) -> list[Path]:
 
 def _code(nb: nbformat.NotebookNode) -> str:
     return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """The data a chapter's stamp is computed from: the panel and its dictionary, which registered files each
-    source table is read from (`analysis.data.lineage`) and the registry. `update` builds one from a candidate
-    panel and registry to say which chapters a revision would re-execute, before accepting it."""
-
-    panel: pd.DataFrame
-    variables: pd.DataFrame
-    lineage: dict
-    registry: dict[str, Source]
-
-    @classmethod
-    def current(cls) -> Inputs:
-        return cls(panel.load(), panel.load_variables(), lineage.load(), load_registry())
 
 
 _INPUTS: list[Inputs] = []  # the current inputs, read once per process (`forget_inputs` after the data changed)
@@ -148,7 +130,7 @@ def scanned_uses(nb: nbformat.NotebookNode) -> tuple[set[str], set[str]]:
     inputs = current_inputs()
     found: set[str] = set()
     for text in [code, *(paths.module_file(m).read_text() for m in sorted(modules))]:
-        found |= {n.value for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        found |= dependencies.named_strings(text)
     return found & (set(inputs.panel.columns) - set(panel.ID_COLUMNS)), found & set(inputs.registry)
 
 

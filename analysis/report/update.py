@@ -215,7 +215,7 @@ def check(scratch: Path, store: Store | None = None, log: Callable[[str], None] 
     built = panel.build(revised)
     current = book.current_inputs()
     report.changes, report.totals = compare(current.panel, built.panel, built.variables)
-    inputs = book.Inputs(built.panel, built.variables, current.lineage, revised.registry)
+    inputs = lineage.Inputs(built.panel, built.variables, current.lineage, revised.registry)
     report.chapters = [p.stem for p in book.stale(inputs)]
     for chapter in report.chapters:
         nb = nbformat.read(paths.ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
@@ -242,7 +242,7 @@ def _outdated(report: Report, store: Store, log: Callable[[str], None]) -> tuple
     else:
         report.changes = [{"variable": "(every variable)", "note": "no earlier panel to compare with"}]
     # lineage.trace writes nothing: the stored trace is rewritten after the snapshot, when the chapters run
-    inputs = book.Inputs(built.panel, built.variables, lineage.trace(store), store.registry)
+    inputs = lineage.Inputs(built.panel, built.variables, lineage.trace(store), store.registry)
     report.chapters = [p.stem for p in book.stale(inputs)]
     return report, Candidate(paths.REGISTRY.read_bytes(), store, built, stamp)
 
