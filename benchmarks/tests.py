@@ -72,7 +72,26 @@ def summarise(junit: Path) -> dict:
             "seconds": round(float(suite.get("time", 0)), 1), "timestamp": suite.get("timestamp"),
             "groups_s": {k: round(v, 1) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])},
             "files_s": {k: round(v, 1) for k, v in sorted(files.items(), key=lambda kv: -kv[1])},
-            "slowest": [{"test": f"{c}::{n}", "seconds": round(s, 1)} for c, n, s in slowest]}
+            "slowest": [{"test": f"{c}::{n}", "seconds": round(s, 1)} for c, n, s in slowest],
+            "timeline": timeline(suite)}
+
+
+def timeline(suite: ET.Element) -> list[dict]:
+    """Each file's worker, start (seconds after the first test started) and span to its last test's end, in the
+    order they started, from the `started` and `worker` properties tests/conftest.py gives every test ([] for a
+    run made without them). A file whose span is much longer than its tests' time waited (for a fit, a lock)."""
+    spans: dict[str, dict] = {}
+    for case in suite.iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        if "started" not in props:
+            continue
+        start, end = float(props["started"]), float(props["started"]) + float(case.get("time", 0))
+        span = spans.setdefault(case.get("classname", ""), {"worker": props.get("worker"), "start": start, "end": end, "seconds": 0.0})
+        span["start"], span["end"] = min(span["start"], start), max(span["end"], end)
+        span["seconds"] += float(case.get("time", 0))
+    first = min((s["start"] for s in spans.values()), default=0.0)
+    return [{"file": name, "worker": s["worker"], "start_s": round(s["start"] - first, 1), "span_s": round(s["end"] - s["start"], 1),
+             "tests_s": round(s["seconds"], 1)} for name, s in sorted(spans.items(), key=lambda kv: kv[1]["start"])]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,6 +78,25 @@ def test_a_test_run_is_summarised_by_group_and_file(bench_tests, tmp_path):
     assert s["slowest"][0] == {"test": "tests.test_evaluation::test_real_report_has_the_required_keys_and_converges", "seconds": 40.0}
 
 
+def test_a_run_with_start_stamps_is_laid_out_on_a_timeline(bench_tests, tmp_path):
+    """Each file's worker, start and span (first start to last end) from the properties tests/conftest.py adds; a
+    run without them (older XML) has an empty timeline."""
+    prop = lambda started, worker: (f'<properties><property name="started" value="{started}"/>'
+                                    f'<property name="worker" value="{worker}"/></properties>')
+    junit = tmp_path / "junit.xml"
+    junit.write_text(JUNIT.replace('time="30.0"/>', f'time="30.0">{prop(1000.0, "gw1")}</testcase>')
+                     .replace('test_real_report_has_the_required_keys_and_converges" time="40.0"/>',
+                              f'test_real_report_has_the_required_keys_and_converges" time="40.0">{prop(1010.5, "gw0")}</testcase>')
+                     .replace('test_event_study_recovers_a_known_effect_and_a_zero_one" time="4.0"/>',
+                              f'test_event_study_recovers_a_known_effect_and_a_zero_one" time="4.0">{prop(1100.0, "gw0")}</testcase>'))
+    assert bench_tests.summarise(junit)["timeline"] == [
+        {"file": "chapters.03-ehcp.ipynb", "worker": "gw1", "start_s": 0.0, "span_s": 30.0, "tests_s": 30.0},
+        {"file": "tests.test_evaluation", "worker": "gw0", "start_s": 10.5, "span_s": 93.5, "tests_s": 44.0},
+    ]
+    junit.write_text(JUNIT)
+    assert bench_tests.summarise(junit)["timeline"] == []
+
+
 def test_the_appendix_table_and_text_follow_the_record(bench_tests, tmp_path):
     junit = tmp_path / "junit.xml"
     junit.write_text(JUNIT)
