@@ -87,8 +87,9 @@ def test_update_finds_a_revision_at_the_official_url(tmp_path, http_mirror, smal
     found, where = update.locate(source, online, tmp_path / "second")
     assert where == source.url and sha256_of(found) != source.sha256
     gone = dataclasses.replace(source, url=f"{http_mirror}/no/such/file.csv")
-    found, where = update.locate(gone, online, tmp_path / "third")
-    assert found is None and f"the download from {gone.url} failed" in where
+    missing = update.locate(gone, online, tmp_path / "third")
+    assert isinstance(missing, update.Missing) and missing.reason == "HTTP 404"
+    assert str(missing) == f"dfe_las ({source.mirror_path}): the download from {gone.url} failed: HTTP 404"
 
 
 def test_download_with_wrong_checksum_names_both_hashes_and_leaves_nothing(tmp_path, http_mirror, small_mirror):

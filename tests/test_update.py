@@ -83,8 +83,9 @@ def test_a_failed_download_is_said_in_a_few_words_and_files_missing_alike_are_on
                                    request=requests.Request("GET", "https://x.example/a.csv").prepare())
     assert update.failure(exc) == "no connection to x.example"
     assert update.failure(ValueError("bad\nmore")) == "ValueError: bad"
-    missing = [f"k{i} (d/k{i}.csv): the download from https://x.example/k{i}.csv failed: no connection to x.example" for i in range(6)]
-    missing.append("one (d/one.csv): the download from https://y.example/one.csv failed: HTTP 404")
+    missing = [update.Missing(f"k{i}", f"d/k{i}.csv", f"the download from https://x.example/k{i}.csv", "no connection to x.example")
+               for i in range(6)]
+    missing.append(update.Missing("one", "d/one.csv", "the download from https://y.example/one.csv", "HTTP 404"))
     lines = update._missing_lines(missing)
     assert lines == ["missing: one (d/one.csv): the download from https://y.example/one.csv failed: HTTP 404",
                      "missing: 6 files (k0, k1, k2, k3, k4, …): the download failed: no connection to x.example"]
@@ -189,6 +190,9 @@ def test_update_shows_a_revision_and_what_it_would_rerun_and_changes_nothing(stu
     assert report["vintage_changes"]["04-spend"] == [REVISED_KEY]
     declared = {p.stem for p in book.notebooks() if "hn_spend" in book.uses(nbformat.read(p, as_version=4))[0]}
     assert set(report["chapters"]) == declared  # exactly the chapters that use the revised column
+    # the grids that read high-needs spend (the spend model's and the evaluation's), not the EHCP backtest
+    assert report["grids"] == ["placebo-crosschecks", "placebo-imputation", "placebo-synthetic", "placebos", "simulation",
+                               "spend-holdout", "spend-sbc"]
     assert _tree(root) == before
 
 
@@ -354,7 +358,9 @@ def test_a_panel_out_of_date_with_the_registry_is_rebuilt_compared_and_installed
     before = _tree(root)
     missing = _update(root, mirror, "--json", "--from", "mirror")
     assert missing.returncode == update.MISSING, missing.stdout[-2000:] + missing.stderr[-2000:]
-    assert [m.split()[0] for m in json.loads(missing.stdout)["missing"]] == ["dashboard_sen_la"] and _tree(root) == before
+    reported = json.loads(missing.stdout)["missing"]
+    assert [(m["key"], m["path"], m["reason"]) for m in reported] == [("dashboard_sen_la", "dashboard/not_there.csv", "")]
+    assert reported[0]["tried"].startswith("not in the mirror") and _tree(root) == before
     registry.write_text(as_committed + entry)
     before = _tree(root)
 

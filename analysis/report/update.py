@@ -75,16 +75,30 @@ class Revision:
     where: str
 
 
+@dataclass(frozen=True)
+class Missing:
+    """A registered file found neither in the mirror nor where it is published."""
+
+    key: str
+    path: str  #: where the mirror would hold it
+    tried: str  #: where it was looked for
+    reason: str = ""  #: why the download failed, in a few words (`failure`); "" when only the mirror was tried
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.path}): {self.tried}" + (f" failed: {self.reason}" if self.reason else "")
+
+
 @dataclass
 class Report:
     """What `check` found and what accepting it would do."""
 
     revisions: list[Revision] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
     new_files: list[str] = field(default_factory=list)
     changes: list[dict] = field(default_factory=list)
     totals: list[dict] = field(default_factory=list)
     chapters: list[str] = field(default_factory=list)
+    grids: list[str] = field(default_factory=list)  # stored grids whose data the revision or rebuild would change
     vintage_changes: dict[str, list[str]] = field(default_factory=dict)
     accepted: bool = False
     executed: list[str] = field(default_factory=list)
@@ -97,19 +111,20 @@ class Report:
         return asdict(self)
 
 
-def locate(source: Source, store: Store, scratch: Path) -> tuple[Path | None, str]:
-    """The published copy of `source`: the mirror's file when the mirror has it, else a download into `scratch`
-    (no checksum required, since a revision is what is being looked for); (None, why) when neither works."""
+def locate(source: Source, store: Store, scratch: Path) -> tuple[Path, str] | Missing:
+    """The published copy of `source` and where it came from: the mirror's file when the mirror has it, else a
+    download into `scratch` (no checksum required, since a revision is what is being looked for); `Missing` when
+    neither works."""
     mirrored = store.mirror / source.mirror_path
     if store.route in ("auto", "mirror") and mirrored.is_file():
         return mirrored, f"mirror {store.mirror}"
     if store.route == "mirror":
-        return None, f"not in the mirror {store.mirror}"
+        return Missing(source.key, source.mirror_path, f"not in the mirror {store.mirror}")
     try:
         got = pooch.retrieve(source.url, known_hash=None, fname=source.filename, path=scratch / source.key, progressbar=False)
     except Exception as exc:  # network failures come in many types; all mean "not found"
-        where = f"the download from {source.url} failed"
-        return None, f"{'not in the mirror, and ' if store.route == 'auto' else ''}{where}: {failure(exc)}"
+        tried = f"{'not in the mirror, and ' if store.route == 'auto' else ''}the download from {source.url}"
+        return Missing(source.key, source.mirror_path, tried, failure(exc))
     return Path(got), source.url
 
 
@@ -198,10 +213,11 @@ def check(scratch: Path, store: Store | None = None, log: Callable[[str], None] 
     registry = store.registry
     report = Report(new_files=new_files(store, registry))
     for key, source in registry.items():
-        found, where = locate(source, store, scratch)
-        if found is None:
-            report.missing.append(f"{key} ({source.mirror_path}): {where}")
+        located = locate(source, store, scratch)
+        if isinstance(located, Missing):
+            report.missing.append(located)
             continue
+        found, where = located
         digest = sha256_of(found)
         if digest != source.sha256:
             report.revisions.append(Revision(key, source.mirror_path, source.sha256, digest, where))
@@ -217,6 +233,7 @@ def check(scratch: Path, store: Store | None = None, log: Callable[[str], None] 
     report.changes, report.totals = compare(current.panel, built.panel, built.variables)
     inputs = lineage.Inputs(built.panel, built.variables, current.lineage, revised.registry)
     report.chapters = [p.stem for p in book.stale(inputs)]
+    report.grids = grids_reached(inputs)
     for chapter in report.chapters:
         nb = nbformat.read(paths.ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
         columns, direct = book.uses(nb, inputs)
@@ -244,6 +261,7 @@ def _outdated(report: Report, store: Store, log: Callable[[str], None]) -> tuple
     # lineage.trace writes nothing: the stored trace is rewritten after the snapshot, when the chapters run
     inputs = lineage.Inputs(built.panel, built.variables, lineage.trace(store), store.registry)
     report.chapters = [p.stem for p in book.stale(inputs)]
+    report.grids = grids_reached(inputs)
     return report, Candidate(paths.REGISTRY.read_bytes(), store, built, stamp)
 
 
@@ -259,6 +277,17 @@ def install(candidate: Candidate, revisions: list[Revision], store: Store, log: 
     with exclusive(paths.PROCESSED, "panel build", log):
         panel.write(candidate.build, candidate.stamp)
     log(f"  wrote {paths.PANEL} from the {'revised' if revisions else 'registered'} files")
+
+
+def grids_reached(inputs: lineage.Inputs, folder: Path = stored.RESULTS) -> list[str]:
+    """The stored grid summaries in `folder` whose data stamp `inputs` (a candidate panel and registry) would change:
+    the grids a revision sends back to be rerun, named before it is accepted."""
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        if "module" in record and stored.data_hash(stored.modules(record["module"]), inputs) != record["stamp"].get("data"):
+            out.append(path.stem)
+    return out
 
 
 def stale_grids(folder: Path = stored.RESULTS) -> dict[str, list[str]]:
@@ -376,17 +405,16 @@ class UpdateError(BookError):
     """An update that failed and was rolled back."""
 
 
-def _missing_lines(missing: list[str]) -> list[str]:
+def _missing_lines(missing: list[Missing]) -> list[str]:
     """'missing: key (path): why' per file, except that files whose download failed for one reason shared by more
     than three (no connection to a host, say) are one line naming them."""
-    why = {m: m.rsplit(" failed: ", 1)[1] if " failed: " in m else "" for m in missing}
-    counts = pd.Series(list(why.values()), dtype=object).value_counts()
+    counts = pd.Series([m.reason for m in missing], dtype=object).value_counts()
     shared = {w for w, n in counts.items() if n > 3 and w}
-    lines = [f"missing: {m}" for m in missing if why[m] not in shared]
+    lines = [f"missing: {m}" for m in missing if m.reason not in shared]
     for w in [w for w in counts.index if w in shared]:  # most files first, in a fixed order
-        keys = [m.split(" (", 1)[0] for m in missing if why[m] == w]
+        keys = [m.key for m in missing if m.reason == w]
         lines.append(f"missing: {len(keys)} files ({', '.join(keys[:5])}{', …' if len(keys) > 5 else ''}): the download failed: {w}")
-    if missing and all(": no connection" in m for m in missing):
+    if missing and all(m.reason.startswith("no connection") for m in missing):
         lines.append("no published copy could be reached: offline? `--from mirror` reads only the mirror "
                      "($SEND_DATA_MIRROR, else ../shared/data)")
     return lines
@@ -407,6 +435,8 @@ def summary(report: Report, accept: bool) -> str:
         lines.append(f"  England {t['variable']} {t['year']}: {t['before']:,.0f} → {t['after']:,.0f}")
     if report.revisions or report.outdated:
         lines.append("chapters that would be re-executed: " + (", ".join(report.chapters) or "none"))
+        lines.append("grids whose data it changes (to rerun after accepting; times in the README): "
+                     + (", ".join(report.grids) or "none"))
     if report.outdated and not report.changes:
         lines.append("  no panel value changed")
     lines += _missing_lines(report.missing)
