@@ -115,12 +115,9 @@ def _fit(args: argparse.Namespace) -> int:
         return _report(cli_fit(args.holdout, panel_frame=frame), args.json)
     if args.holdout is not None:
         raise UsageError("--holdout applies to the ehcp model only")
-    import numpy as np
-
     from analysis.models.spend import cli_fit
 
-    with np.errstate(over="ignore"):  # far-tail predictive draws beyond a float's range: see report.spend.category_check
-        return _report(cli_fit(), args.json)
+    return _report(cli_fit(), args.json)
 
 
 def _forecast(args: argparse.Namespace) -> int:
@@ -231,6 +228,8 @@ def _grid(args: argparse.Namespace) -> int:
 
     module_name, tasks_name = GRIDS[args.name]
     tasks = getattr(importlib.import_module(module_name), tasks_name)(reduced=args.reduced)
+    # what a full grid runs on: it must still hold when the results are saved
+    made_with = None if args.reduced else stored.stamp(module_name)
     try:
         results = grid.run(tasks, scheduler=args.scheduler, workers=args.workers)
     except OSError as exc:
@@ -239,7 +238,10 @@ def _grid(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc}); check the address, or leave out "
                          "--scheduler to run on a local cluster") from None
     if not args.reduced:
-        path = stored.save(args.name, results, module_name)
+        try:
+            path = stored.save(args.name, results, module_name, made_with)
+        except stored.StampChanged as exc:
+            raise UsageError(str(exc)) from None
         print(f"wrote {path.relative_to(path.parents[1])} ({len(results)} tasks)", file=sys.stderr)
         return 0
     saved = stored.load(args.name)

@@ -4,6 +4,9 @@ Read from the syntax tree, so every form counts — `from analysis.models import
 as em`, `import analysis.report.charts`, imports inside functions — and a
 package's `__init__` counts with its modules. The book uses it to decide which
 chapters are stale; stored grid results use it to stamp the code that made them.
+A stamp hashes what the package's code does, not its wording: its docstrings and
+comments can be corrected without sending a chapter or an hour-long grid back to be
+recomputed (a chapter's own cells count as written).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def imported_modules(code: str) -> set[str]:
         name = todo.pop()
         if name not in found and name != "analysis":
             found.add(name)
-            todo |= direct_imports(paths.module_file(name).read_text())
+            todo |= direct_imports(paths.module_file(name).read_text(encoding="utf-8"))
     return found
 
 
@@ -52,11 +55,26 @@ def named_strings(code: str) -> set[str]:
 
 
 def code_hash(modules: set[str]) -> str:
-    """Hash of the source of `modules`."""
+    """Hash of what `modules` do: their syntax trees without docstrings (`meaning`)."""
     digest = hashlib.sha256()
     for module in sorted(modules):
-        digest.update(module.encode() + paths.module_file(module).read_bytes())
+        digest.update(module.encode() + meaning(paths.module_file(module).read_text(encoding="utf-8")).encode())
     return digest.hexdigest()[:16]
+
+
+def meaning(code: str) -> str:
+    """`code`'s syntax tree without its docstrings, as text: rewording a docstring or a comment, or laying the code
+    out differently, leaves it (and so every stamp made from it) unchanged; changing what the code does does not."""
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and _has_docstring(node):
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def _has_docstring(node: ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    first = node.body[0] if node.body else None
+    return isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
 
 
 def _is_module(name: str) -> bool:

@@ -137,6 +137,18 @@ def test_chapter_staleness_follows_imports_through_the_package():
     assert {"analysis.models.spend.model", "analysis.evaluation.experiment"} <= lazy
 
 
+def test_a_stamp_follows_what_the_code_does_not_its_wording():
+    """Docstrings, comments and layout leave the hash of the code unchanged; a changed constant or statement, or a
+    string that is not a docstring, changes it."""
+    code = 'def f(x):\n    """Twice x."""\n    return 2 * x  # doubled\n\nLABEL = "a"\n'
+    same = '"""A module."""\n\n\ndef f(x):\n    """Two times x, reworded."""\n\n    return 2 * x\n\nLABEL = "a"\n'
+    assert dependencies.meaning(code) == dependencies.meaning(same)
+    for changed in (code.replace("2 * x", "3 * x"), code.replace('"a"', '"b"'), code.replace("    return", "    print()\n    return")):
+        assert dependencies.meaning(changed) != dependencies.meaning(code)
+    only_docstring = 'def g():\n    """Nothing but a docstring."""\n'
+    assert dependencies.meaning(only_docstring) == dependencies.meaning("def g():\n    pass\n")
+
+
 def test_a_chapter_is_stale_when_a_grid_summary_it_loads_changes():
     """Grid summaries are found from `stored.load("name")` in the chapter or in the package modules it
     uses, so a rerun grid re-executes the chapters that show it without anyone declaring it."""

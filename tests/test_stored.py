@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
+
 from analysis import paths
 from analysis.data import lineage
 from analysis.models import stored
@@ -26,7 +28,7 @@ def test_a_fresh_result_is_current_and_an_edited_stamp_is_stale(tmp_path):
 
 def test_the_stamp_covers_the_modules_the_task_imports():
     stamp = stored.stamp("analysis.models.ehcp.backtest")
-    assert set(stamp) == {"code", "data", "numerics"}
+    assert set(stamp) == {"code", "data", "software", "numerics"}
     assert stamp["code"] != stored.stamp("analysis.models.ehcp.scores")["code"]
 
 
@@ -34,6 +36,20 @@ def test_the_stamp_leaves_out_the_panel_readers_and_keeps_what_runs_at_grid_time
     used = stored.modules("analysis.models.ehcp.backtest")
     assert {"analysis.models.ehcp.model", "analysis.data.breaks", "analysis.data.panel", "analysis.models.fitting"} <= used
     assert not used & {"analysis.data.sen2", "analysis.data.finance", "analysis.data.population", "analysis.data.outcomes"}
+    # a reader whose functions another module calls at run time stays in: the scenarios call finance.financial_year
+    assert "analysis.data.finance" in stored.modules("analysis.evaluation.scenarios")
+
+
+def test_a_new_pin_stales_a_result_and_a_grid_whose_inputs_changed_while_it_ran_is_not_saved(tmp_path, monkeypatch):
+    stored.save("demo", {"x": 1}, "analysis.models.ehcp.backtest", folder=tmp_path)
+    real_version = stored.metadata.version
+    monkeypatch.setattr(stored.metadata, "version", lambda name: "0.0" if name == "statsforecast" else real_version(name))
+    assert stored.load("demo", folder=tmp_path).stale == ["software versions"]
+    monkeypatch.undo()
+    made_with = stored.stamp("analysis.models.ehcp.backtest") | {"code": "the code when the grid started"}
+    with pytest.raises(stored.StampChanged, match="the code changed while the demo2 grid ran"):
+        stored.save("demo2", {"x": 1}, "analysis.models.ehcp.backtest", made_with, folder=tmp_path)
+    assert not (tmp_path / "demo2.json").exists()
 
 
 def test_the_data_stamp_moves_with_the_columns_and_files_a_grid_uses_and_nothing_else(monkeypatch, tmp_path):
@@ -60,6 +76,31 @@ def test_the_data_stamp_moves_with_the_columns_and_files_a_grid_uses_and_nothing
     assert stored.data_hash(backtest, with_source("sen2_2025", url="https://example.invalid/moved.ods")) == before["backtest"]
 
     cohorts = tmp_path / "cohorts.csv"
-    cohorts.write_bytes(paths.COHORTS.read_bytes() + b"\n")
+    original = paths.COHORTS.read_bytes()
+    cohorts.write_bytes(original.replace(b"\n", b"\r\n"))  # a Windows checkout: the same cohorts
     monkeypatch.setattr(paths, "COHORTS", cohorts)
+    assert stored.data_hash(placebos, now) == before["placebos"]
+    cohorts.write_bytes(original + b"\n")
     assert stored.data_hash(backtest, now) == before["backtest"] and stored.data_hash(placebos, now) != before["placebos"]
+
+
+def test_a_grid_whose_software_changed_while_it_ran_writes_nothing(monkeypatch, capsys):
+    """`python -m analysis grid NAME` takes the stamp before the grid runs; a pin changed meanwhile (here: the
+    software hash changes inside the run) leaves no result file and exits 2 naming what changed."""
+    from analysis import __main__ as cli
+    from analysis import grid
+
+    monkeypatch.setitem(cli.GRIDS, "demo-grid", ("analysis.models.ehcp.backtest", "tasks"))
+
+    def run(tasks, **kwargs):
+        monkeypatch.setattr(stored, "software", lambda: "a pin changed mid-run")
+        return {"origin-2019": {}}
+
+    monkeypatch.setattr(grid, "run", run)
+    written = stored.RESULTS / "demo-grid.json"
+    try:
+        assert cli.main(["grid", "demo-grid"]) == 2
+    finally:
+        existed = written.exists()
+        written.unlink(missing_ok=True)
+    assert not existed and "the software changed while the demo-grid grid ran" in capsys.readouterr().err
