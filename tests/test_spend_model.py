@@ -308,6 +308,9 @@ def test_the_maintained_check_moves_the_other_independent_spend_to_the_side_that
     assert sr.remapped_text(moved._replace(q05=0.98, q95=1.04)).endswith("the mapping accounts for the gap.")
     assert "accounts for most of the gap, not all of it (the model still overstates" in sr.remapped_text(moved._replace(unmoved=1.12, ratio=1.03, q05=1.01))
     assert "accounts for part of the gap" in sr.remapped_text(moved._replace(unmoved=1.12, ratio=1.08, q05=1.06))
+    over = sr.remapped_text(moved._replace(unmoved=1.12, ratio=0.95, q05=0.92, q95=0.98))
+    assert "overshoots (the model now understates the outturn), so the mapping more than accounts for the gap." in over
+    assert "does not explain the gap" in sr.remapped_text(moved._replace(gap=-1e6))
 
 
 def test_la_cost_text_says_the_price_level_is_shared_and_how_far_the_books_spread(real: sm.SpendModel) -> None:

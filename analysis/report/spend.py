@@ -519,16 +519,6 @@ def _millions(x: float) -> str:
     return charts.fmt_gbp(sig(x / 1e6, 3)) + "m"
 
 
-def category_check(model: SpendModel) -> pd.DataFrame:
-    """`SpendModel.category_check` without NumPy's overflow warning: with a heavy-tailed error (ν ≈ 2), a few of its
-    millions of predictive draws lie beyond e^709, the largest a float holds; they become infinite in the far tail and
-    leave the 5% to 95% quantiles it reports unchanged. (Taking those quantiles on the log scale in
-    `SpendModel.category_check` would remove the warning at its source; that module's code also stamps the spend
-    grids, so the change waits for their next rerun.)"""
-    with np.errstate(over="ignore"):
-        return model.category_check()
-
-
 def category_table(check: pd.DataFrame) -> pd.DataFrame:
     """Posterior predictive check of each category source, by year: coverage, and England's sum beside the model's."""
     return pd.DataFrame({
@@ -698,17 +688,26 @@ def remapped_maintained(model: SpendModel) -> Remapped:
 
 def remapped_text(remapped: Remapped) -> str:
     """What the category mapping accounts for in the maintained cross-check."""
+    if remapped.gap <= 0:
+        return ("The benchmarking tool's top-ups to independent providers do not exceed the dashboard's independent special "
+                "school spend, so the categories' mapping does not explain the gap.")
     inside = remapped.q05 <= 1 <= remapped.q95
+    before, after = remapped.unmoved - 1, remapped.ratio - 1
+    if inside:
+        reading = "the mapping accounts for the gap."
+    elif before * after < 0:
+        reading = (f"moving it overshoots (the model now {'over' if after > 0 else 'under'}states the outturn), so the "
+                   "mapping more than accounts for the gap.")
+    else:
+        reading = (f"the mapping accounts for {'most' if abs(after) < abs(before) / 2 else 'part'} of the gap, not all of it "
+                   f"(the model still {'over' if after > 0 else 'under'}states the outturn).")
     return (f"The benchmarking tool's top-ups to independent providers exceed the dashboard's independent special school "
             f"spend by {_millions(remapped.gap)} across the {remapped.n_las} LAs that publish both: spend with independent "
             "providers other than special schools (specialist post-16 institutions, independent mainstream schools and "
             "AP), whose plans the model counts as post-16, mainstream or other, on this side of the check. Counted here, "
             "the model's spend is "
             f"{remapped.ratio:.2f} times the outturn (90% interval {remapped.q05:.2f} to {remapped.q95:.2f}), against "
-            f"{remapped.unmoved:.2f} over the same LAs without it: "
-            + ("the mapping accounts for the gap." if inside else
-               f"the mapping accounts for {'most' if abs(remapped.ratio - 1) < abs(remapped.unmoved - 1) / 2 else 'part'} of "
-               f"the gap, not all of it (the model still {'over' if remapped.q05 > 1 else 'under'}states the outturn)."))
+            f"{remapped.unmoved:.2f} over the same LAs without it: {reading}")
 
 
 def crosscheck_table(summary: pd.DataFrame) -> pd.DataFrame:

@@ -36,6 +36,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+from scipy.special import logsumexp
 
 from analysis import grid
 from analysis.models import fitting
@@ -53,7 +54,7 @@ THIN_TO = 99
 #: Replicates of the full grid, and of CI's reduced grid (which must reproduce the stored ones exactly).
 REPLICATES = 40
 REDUCED_REPLICATES = 1
-#: Two chains where the real fit has four (4 × (1000 + 1000)): ranks among 99 draws need about 99 effective
+#: Two chains where the real fit has four (`model.SETTINGS`): ranks among 99 draws need about 99 effective
 #: draws of each ranked quantity, so a replicate passes with R-hat ≤ 1.01, bulk ESS ≥ `THIN_TO` and no
 #: divergences. The collinear mainstream and state special costs mix slowly (about one effective draw in
 #: six), and R-hat from two chains is noisy unless they are long: with 2 × (300 + 300) half the refits
@@ -163,23 +164,24 @@ def holdout_fold(fold: int) -> dict:
     fitting.require_converged(reduced.diagnostics(), f"spend model without the category data of fold {fold}")
     # the full model's graph predicts every category observation from the reduced fit's posterior
     pp = fitting.posterior_predictive(model.build, reduced.fit(), model.settings.seed + 1)["log_category"]
-    draws = np.exp(pp.stack(sample=("chain", "draw")).transpose("cat_obs", "sample").values)
+    # on the log scale throughout: the heavy-tailed predictive draws' far tail overflows exp()
+    log_draws = pp.stack(sample=("chain", "draw")).transpose("cat_obs", "sample").values
     cats = model.category_observations()
     frame = model.data()
     cats = cats.assign(la_code=frame["la_code"].to_numpy()[cats["row"]], year=frame["year"].to_numpy()[cats["row"]])
     out = {"fold": fold, "las_held_out": len(held), **reduced.diagnostics().as_dict(), "categories": {}}
     rng = np.random.default_rng(SPLIT_SEED + fold)
     for category, group in cats[cats["la_code"].isin(held)].groupby("category"):
-        d = draws[group.index.to_numpy()]
+        d = log_draws[group.index.to_numpy()]
         y = group["spend"].to_numpy()
-        lo90, lo50, mid, hi50, hi90 = np.quantile(d, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
+        lo90, lo50, mid, hi50, hi90 = np.exp(np.quantile(d, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1))
         # England's held-out sum: each draw's sum over LA-years, with LA-years' draws shuffled independently
-        total = np.take_along_axis(d, rng.permuted(np.tile(np.arange(d.shape[1]), (len(d), 1)), axis=1), axis=1).sum(axis=0)
+        log_total = logsumexp(np.take_along_axis(d, rng.permuted(np.tile(np.arange(d.shape[1]), (len(d), 1)), axis=1), axis=1), axis=0)
         out["categories"][category] = {
             "n": len(group), "coverage_50": float(np.mean((y >= lo50) & (y <= hi50))),
             "coverage_90": float(np.mean((y >= lo90) & (y <= hi90))),
             "median_abs_log_error": float(np.median(np.abs(np.log(y / mid)))),
-            "observed_sum": float(y.sum()), "predicted_sum": [float(q) for q in np.quantile(total, [0.5, 0.05, 0.95])],
+            "observed_sum": float(y.sum()), "predicted_sum": [float(q) for q in np.exp(np.quantile(log_total, [0.5, 0.05, 0.95]))],
         }
     return out
 

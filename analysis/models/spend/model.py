@@ -74,9 +74,10 @@ where, for the two special school sources (four years each, so an LA's
 persistent offset can be told from the year-to-year error), r_ij is the LA's
 own offset in what the source books to the category, for instance how it
 splits spend between s251 lines; it moves the source's figures, not the LA's
-spend. Its mean in pounds is one (the −σ²/2), so England's booked sum is the
-model's. The one-year services source has no offset (σ_r ≡ 0): it could not be
-told from that source's error.
+spend. Its mean in pounds is one (the −σ²/2), so across LAs a source books what
+the model spends (an average over LAs, not weighted by their plans). The one-year
+services source has no offset (σ_r ≡ 0): it could not be told from that source's
+error.
 
 * state special and independent special school spend, FY 2018-19 … 2021-22
   (DfE's dashboard: s251 top-ups, lines 1.2.1 + 1.2.2 and 1.2.3, in the special

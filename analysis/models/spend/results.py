@@ -166,8 +166,8 @@ class Summaries:
         heavy tails would swamp a sum)."""
         cats = self.category_observations()
         pp = fitting.posterior_predictive(self.build, self.fit(), self.settings.seed + 1)["log_category"].stack(sample=("chain", "draw"))
-        draws = np.exp(pp.transpose("cat_obs", "sample").values)
-        q = np.quantile(draws, [0.05, 0.25, 0.75, 0.95], axis=1)
+        # quantiles of the log draws, then pounds: the heavy-tailed draws' far tail overflows exp()
+        q = np.exp(np.quantile(pp.transpose("cat_obs", "sample").values, [0.05, 0.25, 0.75, 0.95], axis=1))
         cats = cats.assign(year=self._frame["year"].to_numpy()[cats["row"]],
                            in50=(cats["spend"] >= q[1]) & (cats["spend"] <= q[2]), in90=(cats["spend"] >= q[0]) & (cats["spend"] <= q[3]))
         terms = [*TYPES, "base"]
