@@ -311,6 +311,8 @@ def test_the_maintained_check_moves_the_other_independent_spend_to_the_side_that
     over = sr.remapped_text(moved._replace(unmoved=1.12, ratio=0.95, q05=0.92, q95=0.98))
     assert "overshoots (the model now understates the outturn), so the mapping more than accounts for the gap." in over
     assert "does not explain the gap" in sr.remapped_text(moved._replace(gap=-1e6))
+    short = sr.remapped_text(moved._replace(unmoved=0.95, ratio=0.90, q05=0.88, q95=0.92))
+    assert short.endswith("moving it widens the model's shortfall, so the mapping does not explain it.")
 
 
 def test_la_cost_text_says_the_price_level_is_shared_and_how_far_the_books_spread(real: sm.SpendModel) -> None:

@@ -45,6 +45,8 @@ def test_a_new_pin_stales_a_result_and_a_grid_whose_inputs_changed_while_it_ran_
     real_version = stored.metadata.version
     monkeypatch.setattr(stored.metadata, "version", lambda name: "0.0" if name == "statsforecast" else real_version(name))
     assert stored.load("demo", folder=tmp_path).stale == ["software versions"]
+    monkeypatch.setattr(stored.metadata, "version", lambda name: "5.99" if name == "nbformat" else real_version(name))
+    assert stored.load("demo", folder=tmp_path).stale == []  # a range, not a pin: whatever pip picks in it
     monkeypatch.undo()
     made_with = stored.stamp("analysis.models.ehcp.backtest") | {"code": "the code when the grid started"}
     with pytest.raises(stored.StampChanged, match="the code changed while the demo2 grid ran"):

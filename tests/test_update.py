@@ -3,6 +3,7 @@ an update that fails leaves everything as it was; chapters' declarations cover w
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -225,6 +226,18 @@ def test_stale_grids_are_named_with_what_changed(tmp_path):
     assert update.stale_grids(tmp_path) == {"backtest": ["data"]}  # key_numbers.json is not a grid
     text = update.summary(update.Report(stale_grids={"backtest": ["data"]}), accept=True)
     assert "results/backtest.json (its data changed); rerun `python -m analysis grid backtest`" in text
+
+
+def test_the_grids_a_revision_reaches_are_those_whose_data_it_changes_not_those_already_stale(tmp_path):
+    from analysis.models import stored
+
+    record = json.loads((stored.RESULTS / "backtest.json").read_text())
+    record["stamp"]["data"] = "0" * 16  # stale before any revision
+    (tmp_path / "backtest.json").write_text(json.dumps(record))
+    now = lineage.Inputs.current()
+    assert update.grids_reached(now, tmp_path) == []
+    counts = now.panel.assign(ehcp_total=now.panel["ehcp_total"] + 1)
+    assert update.grids_reached(dataclasses.replace(now, panel=counts), tmp_path) == ["backtest"]
 
 
 def test_update_stores_the_forecast_before_it_executes_chapters(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ back to be recomputed (the largest grids take the better part of an hour):
   where the modules read the cohorts. A corrected URL in the registry, a column
   the grid does not use or a reader rewritten without changing its output leave
   the result current; a revised value in a column it uses does not;
-* **software**: the installed versions of the pinned dependencies.
+* **software**: the installed versions of the exactly pinned dependencies.
 
 The stamp is taken when a grid starts and must still hold when it is saved.
 """
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import tomllib
 from dataclasses import dataclass
 from importlib import metadata
@@ -71,7 +70,7 @@ def stamp(module: str) -> dict:
 
 def modules(module: str) -> set[str]:
     """`module` and the package modules it imports, without the panel's readers that only the panel imports (a
-    reader whose functions another of the modules calls stays in)."""
+    reader that another of the modules imports stays in: its functions may run inside the grid)."""
     used = dependencies.imported_modules(f"import {module}") | {module}
     readers = {reader.__module__ for reader in panel.READERS.values()}
     others = used - readers - {panel.__name__}
@@ -80,10 +79,11 @@ def modules(module: str) -> set[str]:
 
 
 def software() -> str:
-    """Hash of the installed versions of the study's pinned dependencies (`pyproject.toml`): a new pin can change
-    a grid's results as a code change can."""
+    """Hash of the installed versions of the study's exactly pinned dependencies (`==` in `pyproject.toml`): a new
+    pin can change a grid's results as a code change can. A dependency given as a range (nbformat, which only
+    reads and writes notebooks) is left out: pip may install any version in it, which would stale every grid."""
     pins = tomllib.loads((paths.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
-    names = sorted(re.split(r"[=<>!~\[ ;]", pin, maxsplit=1)[0] for pin in pins)
+    names = sorted(pin.split("==", 1)[0].strip() for pin in pins if "==" in pin)
     return hashlib.sha256(",".join(f"{n}={metadata.version(n)}" for n in names).encode()).hexdigest()[:16]
 
 

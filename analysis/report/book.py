@@ -129,7 +129,7 @@ def scanned_uses(nb: nbformat.NotebookNode) -> tuple[set[str], set[str]]:
     modules = dependencies.imported_modules(code) - set(panel.DATA_MODULES)
     inputs = current_inputs()
     found: set[str] = set()
-    for text in [code, *(paths.module_file(m).read_text() for m in sorted(modules))]:
+    for text in [code, *(paths.module_file(m).read_text(encoding="utf-8") for m in sorted(modules))]:
         found |= dependencies.named_strings(text)
     return found & (set(inputs.panel.columns) - set(panel.ID_COLUMNS)), found & set(inputs.registry)
 
@@ -152,7 +152,7 @@ def reads(nb: nbformat.NotebookNode) -> list[str]:
     (``metadata.send_vfm.reads``: the key numbers)."""
     code = _code(nb)
     modules = dependencies.imported_modules(code)
-    sources = [code, *(paths.module_file(m).read_text() for m in sorted(modules))]
+    sources = [code, *(paths.module_file(m).read_text(encoding="utf-8") for m in sorted(modules))]
     loaded = {f"results/{name}.json" for text in sources for name in _STORED_LOAD.findall(text)}
     records = {f"benchmarks/results/{name}.json" for name in _RECORD.findall(code)}
     files = {DATA_FILES[m].relative_to(paths.ROOT).as_posix() for m in modules if m in DATA_FILES}

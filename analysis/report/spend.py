@@ -695,6 +695,8 @@ def remapped_text(remapped: Remapped) -> str:
     before, after = remapped.unmoved - 1, remapped.ratio - 1
     if inside:
         reading = "the mapping accounts for the gap."
+    elif before < 0:
+        reading = "moving it widens the model's shortfall, so the mapping does not explain it."
     elif before * after < 0:
         reading = (f"moving it overshoots (the model now {'over' if after > 0 else 'under'}states the outturn), so the "
                    "mapping more than accounts for the gap.")

@@ -285,14 +285,16 @@ def grids_reached(inputs: lineage.Inputs, folder: Path = stored.RESULTS) -> list
     out = []
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
-        if "module" in record and stored.data_hash(stored.modules(record["module"]), inputs) != record["stamp"].get("data"):
-            out.append(path.stem)
+        if "module" in record:
+            used = stored.modules(record["module"])
+            if stored.data_hash(used, inputs) != stored.data_hash(used):  # against the data as they are, not as it ran
+                out.append(path.stem)
     return out
 
 
 def stale_grids(folder: Path = stored.RESULTS) -> dict[str, list[str]]:
     """The stored grid summaries in `folder` whose stamp no longer matches: name → what changed (code, data,
-    numerical environment). A grid summary is a stored result that names the module that made it."""
+    software versions, numerical environment). A grid summary is a stored result that names the module that made it."""
     out = {}
     for path in sorted(folder.glob("*.json")):
         if "module" in json.loads(path.read_text()):
