@@ -78,7 +78,7 @@ def summarise(junit: Path) -> dict:
 
 def timeline(suite: ET.Element) -> list[dict]:
     """Each file's worker, start (seconds after the first test started) and span to its last test's end, in the
-    order they started, from the `started` and `worker` properties tests/conftest.py gives every test ([] for a
+    order they started, from the `started` and `worker` properties the root conftest.py gives every test ([] for a
     run made without them). A file whose span is much longer than its tests' time waited (for a fit, a lock)."""
     spans: dict[str, dict] = {}
     for case in suite.iter("testcase"):

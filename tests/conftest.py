@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 
 import pytest
 
@@ -45,8 +43,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     seconds = json.loads(TIMES.read_text()).get("files_s", {}) if TIMES.exists() else {}
     items.sort(key=lambda item: -seconds.get(_file_key(item.nodeid), 0.0))
 
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Stamp each test with when it started and on which worker, for the JUnit XML (`benchmarks/tests.py` lays
-    the files out on a timeline from these, to show where one worker waited for the other)."""
-    item.user_properties += [("started", f"{time.time():.1f}"), ("worker", os.environ.get("PYTEST_XDIST_WORKER", "main"))]

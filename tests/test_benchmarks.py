@@ -79,7 +79,7 @@ def test_a_test_run_is_summarised_by_group_and_file(bench_tests, tmp_path):
 
 
 def test_a_run_with_start_stamps_is_laid_out_on_a_timeline(bench_tests, tmp_path):
-    """Each file's worker, start and span (first start to last end) from the properties tests/conftest.py adds; a
+    """Each file's worker, start and span (first start to last end) from the properties the root conftest.py adds; a
     run without them (older XML) has an empty timeline."""
     prop = lambda started, worker: (f'<properties><property name="started" value="{started}"/>'
                                     f'<property name="worker" value="{worker}"/></properties>')
