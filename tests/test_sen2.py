@@ -88,6 +88,18 @@ def test_groups_are_exhaustive_and_exclusive(caseload: SourceTable) -> None:
     assert national.at[2025, "ehcp_special_state"] + national.at[2025, "ehcp_special_independent"] == 193_880
 
 
+def test_counts_inside_a_group_are_part_of_it_and_missing_with_it(caseload: SourceTable) -> None:
+    """Independent mainstream and specialist post-16 plans, published inside mainstream and FE: never more than
+    their group, missing exactly where it is, and as published nationally (both releases agree on January 2022)."""
+    la, national = caseload.la, caseload.national.set_index("year")
+    for inner, group in (("ehcp_mainstream_independent", "ehcp_mainstream"), ("ehcp_post16_specialist", "ehcp_post16")):
+        assert (la[inner].isna() == la[group].isna()).all(), inner
+        assert (la[inner].dropna() <= la[group].dropna()).all(), inner
+    # 2022 release (January 2018) and 2025 release (January 2022, 2025): the published national figures
+    assert national.loc[[2018, 2022, 2025], "ehcp_post16_specialist"].tolist() == [4_270, 8_230, 9_675]
+    assert national.loc[[2022, 2025], "ehcp_mainstream_independent"].tolist() == [5_033, 7_174]
+
+
 def test_suppressed_cells_are_missing_never_zero(caseload: SourceTable, flows: SourceTable) -> None:
     for table in (caseload, flows):
         s = table.suppressed
@@ -98,7 +110,7 @@ def test_suppressed_cells_are_missing_never_zero(caseload: SourceTable, flows: S
     # Cambridgeshire's January 2025 placements are published as 'x'.
     assert np.isnan(_cell(caseload, "E10000003", 2025, "ehcp_mainstream"))
     rows = caseload.suppressed.query("la_code == 'E10000003' and year == 2025")
-    assert set(rows["variable"]) == set(sen2.GROUPS) and set(rows["code"]) == {"x"}
+    assert set(rows["variable"]) == set(sen2.GROUPS) | set(sen2.OF_WHICH_2025) and set(rows["code"]) == {"x"}
     # Three LAs' 2023 requests are 'x' in the 2025 release.
     x = flows.suppressed.query("variable == 'requests_received'")
     assert len(x) == 3 and (x["year"] == 2024).all() and set(x["code"]) == {"x"}

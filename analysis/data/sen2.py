@@ -18,7 +18,10 @@ and are rebuilt from the file's own breakdowns (`_repair_regional_copies`).
 
 Placement groups are exhaustive and exclusive: each published placement
 category is mapped to exactly one group (`CASELOAD_MAP_2022`, `CASELOAD_MAP_2025`);
-a category missing from the maps stops the reader. Before 2019 the caseload is
+a category missing from the maps stops the reader. One count inside a group
+are published beside them: plans in independent mainstream schools, part of
+``ehcp_mainstream``, and in specialist post-16 institutions, part of
+``ehcp_post16`` (`OF_WHICH_2022`, `OF_WHICH_2025`). Before 2019 the caseload is
 statements of SEN plus EHC plans (statements were converted to plans by 2018).
 
 A placement cell published as a code (`x`) is taken as zero only where the
@@ -59,6 +62,17 @@ GROUPS = [
     "ehcp_post16",
     "ehcp_other",
 ]
+
+#: Placement counts published inside a group ("of which"): count → its categories in each release. Independent
+#: mainstream schools and specialist post-16 institutions are independent or non-maintained providers, whose
+#: top-ups LAs book with independent special schools' (s251 line 1.2.3), unlike the rest of their groups.
+OF_WHICH_2022: dict[str, set[tuple[str, str]]] = {
+    "ehcp_mainstream_independent": {("Mainstream school", "Mainstream - Independent")},
+    "ehcp_post16_specialist": {("Further education", "Specialist post-16 institutions"),
+                               ("Further education", "Independent specialist providers")},
+}
+OF_WHICH_2025: dict[str, set[str]] = {"ehcp_mainstream_independent": {"mainstream_independent"},
+                                      "ehcp_post16_specialist": {"specialist_post_16_institutions"}}
 
 #: 2022 release, sen2_estab_caseload.csv: (establishment_group, establishment_type) → placement group.
 #: Hospital schools sit with state special schools, as the 2025 release counts them
@@ -228,6 +242,8 @@ CASELOAD_VARIABLES = [
          "statements of SEN not yet converted)", "plans (count)", _JANUARY, _CASE_SRC),
     _var("ehcp_mainstream", "EHC plans placed in mainstream schools (LA-maintained, academy, free and independent "
          "mainstream, including their SEN units and resourced provision)", "plans (count)", _JANUARY, _CASE_SRC),
+    _var("ehcp_mainstream_independent", "Of ehcp_mainstream: EHC plans placed in independent mainstream schools",
+         "plans (count)", _JANUARY, _CASE_SRC),
     _var("ehcp_special_state", "EHC plans placed in state special schools (LA-maintained, academy and free "
          "special schools, hospital schools)", "plans (count)", _JANUARY, _CASE_SRC),
     _var("ehcp_special_independent", "EHC plans placed in independent and non-maintained special schools",
@@ -237,6 +253,9 @@ CASELOAD_VARIABLES = [
     _var("ehcp_post16", "EHC plans placed in further education (general FE, tertiary and sixth-form colleges, "
          "specialist post-16 institutions, other FE and UKRLP providers, work-based learning)",
          "plans (count)", _JANUARY, _CASE_SRC),
+    _var("ehcp_post16_specialist", "Of ehcp_post16: EHC plans placed in specialist post-16 institutions (independent "
+         "and non-maintained specialist colleges; before 2016 'independent specialist providers')", "plans (count)",
+         _JANUARY, _CASE_SRC),
     _var("ehcp_other", "EHC plans in all other placements (NEET, elective home education, other arrangements, "
          "non-maintained early years, awaiting provision, permanently excluded, placement unknown, other settings)",
          "plans (count)", _JANUARY, _CASE_SRC),
@@ -452,7 +471,7 @@ def _caseload_2025(store: Store, las: pd.DataFrame) -> _Part:
     values = pd.DataFrame({c: v for c, (v, _) in parsed.items()})
     codes = pd.DataFrame({c: k for c, (_, k) in parsed.items()})
     frame = keys.assign(ehcp_total=total)
-    return _caseload_part(frame, values, codes, CASELOAD_MAP_2025, total_code)
+    return _caseload_part(frame, values, codes, CASELOAD_MAP_2025, total_code, OF_WHICH_2025)
 
 
 def _caseload_2022(store: Store, las: pd.DataFrame) -> _Part:
@@ -475,7 +494,8 @@ def _caseload_2022(store: Store, las: pd.DataFrame) -> _Part:
     leaves = pd.DataFrame({"row": area_year, "category": categories.map(" | ".join), "value": value, "code": code})[is_leaf]
     wide = lambda col: leaves.pivot(index="row", columns="category", values=col).reindex(frame.index)  # noqa: E731
     mapping = {" | ".join(k): g for k, g in CASELOAD_MAP_2022.items()}
-    part = _caseload_part(frame, wide("value"), wide("code"), mapping, on_keys(code))
+    of_which = {g: {" | ".join(k) for k in cats} for g, cats in OF_WHICH_2022.items()}
+    part = _caseload_part(frame, wide("value"), wide("code"), mapping, on_keys(code), of_which)
     stated = pd.DataFrame({"ehcp_statements": on_keys(statement_code)})
     part.suppressed = _stack([part.suppressed, _suppressed(frame, stated)])
     return part
@@ -492,15 +512,17 @@ def _check_mapped(categories: set, mapping: dict, where: str) -> None:
 
 
 def _caseload_part(frame: pd.DataFrame, values: pd.DataFrame, codes: pd.DataFrame, mapping: dict,
-                   total_code: pd.Series) -> _Part:
-    """Placement groups from category values (all indexed like `frame`); LA-years that do not add up get none."""
+                   total_code: pd.Series, of_which: dict[str, set[str]]) -> _Part:
+    """Placement groups, and the counts published inside them (`of_which`: count → categories), from category
+    values (all indexed like `frame`); LA-years that do not add up get none."""
     group_of = [mapping[c] for c in values.columns]
     groups = values.T.groupby(group_of).sum(min_count=0).T.reindex(columns=GROUPS, fill_value=0.0)
+    inner = pd.DataFrame({g: values[[c for c in values.columns if c in cats]].sum(axis=1) for g, cats in of_which.items()})
     adds_up = np.isclose(values.sum(axis=1), frame["ehcp_total"])
     any_code = codes.bfill(axis=1).iloc[:, 0] if len(codes.columns) else pd.Series(pd.NA, index=frame.index)
     broken = (frame["level"] == "la") & ~adds_up
-    group_codes = pd.DataFrame({g: any_code.fillna("incomplete").where(broken) for g in GROUPS})
-    groups = groups.mask(broken)
+    group_codes = pd.DataFrame({g: any_code.fillna("incomplete").where(broken) for g in [*GROUPS, *of_which]})
+    groups = pd.concat([groups, inner], axis=1).mask(broken)
     out = pd.concat([frame, groups], axis=1)
     suppressed = _suppressed(frame, group_codes.assign(ehcp_total=total_code))
     notes = [
