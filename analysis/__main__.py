@@ -295,9 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     fd.add_argument("--json", action="store_true", help="print them (or the comparison) as JSON on stdout")
     fd.set_defaults(run=_findings)
     sc = sub.add_parser("scenario", help="the change in a year's high-needs spend if children moved between placement types",
-                        description="Placement types: mainstream, special_state, special_independent, post16, other (also "
-                                    "written state_special, special, independent, independent_special, non_maintained, post_16, "
-                                    "fe, ap, pru); sen_support as a destination only. Example: "
+                        description="Placement types: mainstream (state), mainstream_independent, special_state, "
+                                    "special_independent, post16 (further education), post16_specialist, other (also written "
+                                    "state_mainstream, independent_mainstream, state_special, special, independent, "
+                                    "independent_special, non_maintained, post_16, fe, specialist_post_16, specialist_post16, spi, ap, pru; "
+                                    "independent alone means independent special); "
+                                    "sen_support as a destination only. Example: "
                                     "--la 'West Sussex' --move 120 state_special:mainstream --json")
     sc.add_argument("--la", help="the LA (name as DfE spells it, or code); leave out for every LA, moving --share")
     sc.add_argument("--move", nargs=2, action="append", default=[], metavar=("CHILDREN", "SOURCE:DESTINATION"),

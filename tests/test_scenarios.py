@@ -40,6 +40,10 @@ def test_full_cost_adds_the_place_funding_of_the_types_moved(model):
     d = Scenario(model, [move(30, "independent:mainstream"), move(20, "state_special:post16")], LA).draws()
     place = 30 * (6_000 - 0) + 20 * (6_000 - 10_000)
     np.testing.assert_allclose(d["full_cost"] - d["top_up"], place)
+    # the types carved out of mainstream and FE: an independent mainstream fee is the whole cost, a specialist
+    # post-16 place has element 2 like a college's
+    d = Scenario(model, [move(5, "spi:independent_mainstream"), move(4, "independent_mainstream:mainstream")], LA).draws()
+    np.testing.assert_allclose(d["full_cost"] - d["top_up"], 5 * (0 - 6_000) + 4 * (6_000 - 0))
 
 
 def test_the_ratios_scale_the_destination_and_the_source_costs(model):

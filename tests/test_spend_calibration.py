@@ -10,6 +10,8 @@ import pytest
 
 from analysis import grid
 from analysis.models import stored
+from analysis.models.spend.data import CATEGORIES
+from analysis.models.spend.data import CATEGORIES
 from analysis.models.spend import calibration, synthetic_panel
 from analysis.models.spend.model import SpendModel
 
@@ -39,7 +41,7 @@ def test_the_stored_holdout_is_current_and_covers_every_category_in_both_folds()
     assert not saved.stale, saved.note("python -m analysis grid spend-holdout")
     table = calibration.holdout_summary(saved.results)
     assert sorted(table["fold"].unique()) == list(calibration.FOLDS)
-    assert set(table["category"]) == {"special_state", "special_independent", "base"}
+    assert set(table["category"]) == set(CATEGORIES)
     assert (table["n"] > 0).all() and table["coverage_90"].between(0, 1).all(), table
 
 

@@ -18,7 +18,7 @@ from analysis.errors import DataError
 from analysis.evaluation import claims, experiment, value
 from analysis.evaluation.scenarios import Move, Scenario
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, ChildOutcome, OutcomeModel
-from analysis.models.spend import SpendModel
+from analysis.models.spend import PLACEMENT_COLUMNS, SpendModel
 
 WS = "E10000032"
 
@@ -193,8 +193,7 @@ def test_a_flagged_plan_count_removes_the_per_plan_figures_but_not_spend_per_hea
     assert c.at[newham["la_code"], "spend_per_head"] == pytest.approx(newham["hn_spend"] / newham["pop_2_18"])
     assert len(c) == frame.loc[frame["year"] == 2025, "hn_spend"].notna().sum()
     masked = breaks.mask(frame)
-    mix = masked.loc[masked["year"] == 2025].set_index("la_code")[["ehcp_mainstream", "ehcp_special_state", "ehcp_special_independent",
-                                                                   "ehcp_post16", "ehcp_other"]]
+    mix = masked.loc[masked["year"] == 2025].set_index("la_code")[PLACEMENT_COLUMNS]
     unknown = c.index.intersection(mix.index[mix.isna().any(axis=1)])  # a breakdown suppressed or flagged
     assert len(unknown) >= 2 and c.loc[unknown, "full_cost_per_plan"].isna().all()  # its place funding cannot be counted
     assert c["full_cost_per_plan"].notna().sum() == len(c) - len(unknown)
@@ -204,7 +203,8 @@ def test_costs_add_place_funding_to_full_cost_and_shares_are_of_all_plans():
     frame = panel.load()
     c = value.costs(frame, 2025).set_index("la_code")
     row = frame[(frame["year"] == 2025) & (frame["la_code"] == WS)].iloc[0]
-    place = 6000 * (row["ehcp_mainstream"] + row["ehcp_post16"]) + 10_000 * row["ehcp_special_state"]
+    # independent mainstream schools' fees are the whole cost: no element 2 (specialist post-16 institutions get it)
+    place = 6000 * (row["ehcp_mainstream"] - row["ehcp_mainstream_independent"] + row["ehcp_post16"]) + 10_000 * row["ehcp_special_state"]
     assert c.at[WS, "full_cost_per_plan"] == pytest.approx((row["hn_spend"] + place) / row["ehcp_total"])
     assert c.at[WS, "special_share"] == pytest.approx((row["ehcp_special_state"] + row["ehcp_special_independent"]) / row["ehcp_total"])
 

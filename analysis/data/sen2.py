@@ -18,8 +18,8 @@ and are rebuilt from the file's own breakdowns (`_repair_regional_copies`).
 
 Placement groups are exhaustive and exclusive: each published placement
 category is mapped to exactly one group (`CASELOAD_MAP_2022`, `CASELOAD_MAP_2025`);
-a category missing from the maps stops the reader. One count inside a group
-are published beside them: plans in independent mainstream schools, part of
+a category missing from the maps stops the reader. Two counts, each inside a
+group, are published beside it: plans in independent mainstream schools, part of
 ``ehcp_mainstream``, and in specialist post-16 institutions, part of
 ``ehcp_post16`` (`OF_WHICH_2022`, `OF_WHICH_2025`). Before 2019 the caseload is
 statements of SEN plus EHC plans (statements were converted to plans by 2018).

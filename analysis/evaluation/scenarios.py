@@ -48,7 +48,9 @@ from analysis.models.spend.results import PLACE_FUNDING
 #: Names a reader may use for a placement type, besides the model's own (`TYPES`).
 ALIASES = {"state_special": "special_state", "special": "special_state", "independent": "special_independent",
            "independent_special": "special_independent", "non_maintained": "special_independent",
-           "post_16": "post16", "fe": "post16", "ap": "other", "pru": "other"}
+           "post_16": "post16", "fe": "post16", "state_mainstream": "mainstream",
+           "independent_mainstream": "mainstream_independent", "specialist_post_16": "post16_specialist",
+           "specialist_post16": "post16_specialist", "spi": "post16_specialist", "ap": "other", "pru": "other"}
 
 
 #: Destinations outside the spend model's placement types: needs met on SEN support, without a plan.

@@ -18,11 +18,8 @@ import pyfixest as pf
 from analysis.data import breaks
 from analysis.models.fitting import SEED
 from analysis.models.outcomes import OUTCOMES, ChildOutcome, OutcomeModel
+from analysis.models.spend.data import type_counts
 from analysis.models.spend.results import PLACE_FUNDING
-
-#: Panel placement columns behind each placement type's place or element 2 funding.
-_PLACE_COLUMNS = {"ehcp_mainstream": "mainstream", "ehcp_special_state": "special_state",
-                  "ehcp_special_independent": "special_independent", "ehcp_post16": "post16", "ehcp_other": "other"}
 
 #: Weightings of the combined score: equal, and each group of outcomes alone.
 WEIGHTINGS = {"equal": None, "process only": "process", "education only": "education",
@@ -38,12 +35,13 @@ def costs(panel: pd.DataFrame, year: int) -> pd.DataFrame:
     panel = breaks.mask(panel)
     p = panel[(panel["year"] == year) & panel["hn_spend"].notna()].copy()
     p["ehcp_total"] = p["ehcp_total"].where(p["ehcp_total"] > 0)
-    place = sum(p[col].fillna(0) * PLACE_FUNDING[k] for col, k in _PLACE_COLUMNS.items())
+    counts = type_counts(p)
+    place = sum(counts[f"n_{k}"] * funding for k, funding in PLACE_FUNDING.items())
     return pd.DataFrame({
         "la_code": p["la_code"], "la_name": p["la_name"], "year": year,
         "spend_per_head": p["hn_spend"] / p["pop_2_18"],
         "spend_per_plan": p["hn_spend"] / p["ehcp_total"],
-        "full_cost_per_plan": ((p["hn_spend"] + place) / p["ehcp_total"]).where(p[list(_PLACE_COLUMNS)].notna().all(axis=1)),
+        "full_cost_per_plan": (p["hn_spend"] + place) / p["ehcp_total"],
         "special_share": (p["ehcp_special_state"] + p["ehcp_special_independent"]) / p["ehcp_total"],
         "independent_share": p["ehcp_special_independent"] / p["ehcp_total"],
     }).reset_index(drop=True)

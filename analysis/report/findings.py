@@ -381,7 +381,7 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         + (f", so the {f} figure is more likely too high than too low" if backtest.runs_high(england) else "") + " (@sec-ehcp).",
         f"**What a plan costs depends on where the child is placed.** In {year} a plan in an independent special school cost its "
         f"LA {cost('special_independent')} a year in top-ups on average, a state special school plan {cost('special_state')} "
-        f"and a mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend-model). These carry the "
+        f"and a state mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend-model). These carry the "
         "model's trend forward from 2021-22, the last year its category data cover; the chapter sets them beside the "
         "published figures for the later years.",
         f"**Safety Valve LAs**: {_programme(n, 'safety_valve')} **DBV LAs**: {_programme(n, 'dbv')} All of these are "

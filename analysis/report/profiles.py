@@ -788,7 +788,7 @@ def static_table(profiles: Profiles) -> pd.DataFrame:
     deficit = [f"{round(d, 1) + 0.0:.1f}".replace("-", "−") if pd.notna(d) else "–" for d in s["deficit_pct"]]  # + 0.0: never "−0"
     return pd.DataFrame({
         "LA": s["la_name"],
-        "mainstream": cost("Mainstream").reindex(s.index).fillna("–"),
+        "state mainstream": cost("State mainstream").reindex(s.index).fillna("–"),
         "state special": cost("State special").reindex(s.index).fillna("–"),
         "independent special": cost("Independent special").reindex(s.index).fillna("–"),
         f"DSG deficit {financial_year(int(s['deficit_year'].max()))}, % of DSG (− = surplus)": deficit,

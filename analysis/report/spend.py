@@ -178,7 +178,8 @@ def unit_cost_chart(trends: pd.DataFrame) -> alt.LayerChart:
     """England's plan-weighted unit cost by type and year with 90 % bands (log scale)."""
     trends = _rounded(trends[["label", "year", "median", "q05", "q95"]], ["median", "q05", "q95"])
     scale = alt.Scale(type="log")
-    color = alt.Color("label:N", title="Placement", sort=_TYPE_ORDER, legend=alt.Legend(orient="bottom", columns=3))
+    # full-colour swatches: the bands' pale ones made the two blues look alike
+    color = alt.Color("label:N", title="Placement", sort=_TYPE_ORDER, legend=alt.Legend(orient="bottom", columns=3, symbolOpacity=1))
     band = alt.Chart(trends).mark_area(opacity=0.2).encode(
         x=_FY, y=alt.Y("q05:Q", title="£ per plan per year (log scale)", scale=scale, axis=alt.Axis(format=charts.GBP)), y2="q95:Q", color=color
     )
@@ -275,9 +276,9 @@ def allocation_chart(frame: pd.DataFrame, year: int) -> alt.LayerChart:
 
 
 CROSSCHECK_LABELS = {
-    "independent": "Independent special ↔ top-ups to independent and non-maintained providers",
-    "maintained": "All other placements ↔ top-ups to maintained schools, academies and colleges",
-    "services": "Base ↔ SEN support, AP, hospital and therapy services (fitted: not a check)",
+    "base": "Base ↔ SEN support, AP, hospital and therapy services",
+    "topups_maintained": "State-funded placements ↔ top-ups to maintained schools, academies and colleges",
+    "topups_independent": "Independent placements ↔ top-ups to independent and non-maintained schools and colleges",
 }
 
 
@@ -534,7 +535,9 @@ def category_table(check: pd.DataFrame) -> pd.DataFrame:
 
 
 CATEGORY_LABELS = {"special_state": "State special (dashboard)", "special_independent": "Independent special (dashboard)",
-                    "base": "Services not tied to a plan (benchmarking)"}
+                   "base": "Services not tied to a plan (benchmarking)",
+                   "topups_maintained": "Top-ups to state-funded settings (benchmarking)",
+                   "topups_independent": "Top-ups to independent settings (benchmarking)"}
 
 
 def sbc_label(quantity: str) -> str:
@@ -656,62 +659,6 @@ def holdout_table(summary: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-class Remapped(NamedTuple):
-    """The maintained cross-check with the benchmarking's spend on independent providers other than special schools
-    moved to the maintained side, where the model counts those plans."""
-
-    gap: float  #: £, England: top-ups to independent providers − the dashboard's independent special school spend
-    unmoved: float  #: model ÷ top-ups to maintained schools, academies and colleges over the same LAs, median
-    ratio: float  #: model ÷ (those top-ups + gap), median
-    q05: float
-    q95: float
-    n_las: int
-
-
-def remapped_maintained(model: SpendModel) -> Remapped:
-    """The benchmarking tool's top-ups to independent providers also pay independent providers other than special
-    schools (specialist post-16 institutions, independent mainstream schools and AP), which the dashboard's
-    independent special school spend leaves out and whose plans the model counts as post-16, mainstream or other.
-    Moving that difference to the maintained side compares like with like: the model's mainstream, state special,
-    post-16 and other spend against the maintained top-ups plus it, over the LAs that publish all three figures in
-    2021-22."""
-    comp = model.components(BM_YEAR)
-    f = model.panel[model.panel["year"] == BM_YEAR].set_index("la_code").reindex(comp["la_code"])
-    columns = ["bm_topup_maintained", "bm_topup_independent", "special_independent_spend"]
-    ok = (f[columns] > 0).all(axis=1).to_numpy()
-    gap = float((f["bm_topup_independent"] - f["special_independent_spend"]).to_numpy()[ok].sum())
-    modelled = sum(comp[k] for k in ("mainstream", "special_state", "post16", "other"))[:, ok].sum(axis=1)
-    maintained = f["bm_topup_maintained"].to_numpy()[ok].sum()
-    mid, lo, hi = np.quantile(modelled / (maintained + gap), [0.5, 0.05, 0.95])
-    return Remapped(gap, float(np.median(modelled / maintained)), float(mid), float(lo), float(hi), int(ok.sum()))
-
-
-def remapped_text(remapped: Remapped) -> str:
-    """What the category mapping accounts for in the maintained cross-check."""
-    if remapped.gap <= 0:
-        return ("The benchmarking tool's top-ups to independent providers do not exceed the dashboard's independent special "
-                "school spend, so the categories' mapping does not explain the gap.")
-    inside = remapped.q05 <= 1 <= remapped.q95
-    before, after = remapped.unmoved - 1, remapped.ratio - 1
-    if inside:
-        reading = "the mapping accounts for the gap."
-    elif before < 0:
-        reading = "moving it widens the model's shortfall, so the mapping does not explain it."
-    elif before * after < 0:
-        reading = (f"moving it overshoots (the model now {'over' if after > 0 else 'under'}states the outturn), so the "
-                   "mapping more than accounts for the gap.")
-    else:
-        reading = (f"the mapping accounts for {'most' if abs(after) < abs(before) / 2 else 'part'} of the gap, not all of it "
-                   f"(the model still {'over' if after > 0 else 'under'}states the outturn).")
-    return (f"The benchmarking tool's top-ups to independent providers exceed the dashboard's independent special school "
-            f"spend by {_millions(remapped.gap)} across the {remapped.n_las} LAs that publish both: spend with independent "
-            "providers other than special schools (specialist post-16 institutions, independent mainstream schools and "
-            "AP), whose plans the model counts as post-16, mainstream or other, on this side of the check. Counted here, "
-            "the model's spend is "
-            f"{remapped.ratio:.2f} times the outturn (90% interval {remapped.q05:.2f} to {remapped.q95:.2f}), against "
-            f"{remapped.unmoved:.2f} over the same LAs without it: {reading}")
-
-
 def crosscheck_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Model vs benchmarking outturn, FY 2021-22: LAs, correlation (logs), national ratio with interval."""
     return pd.DataFrame(
@@ -747,7 +694,7 @@ def crosscheck_chart(table: pd.DataFrame) -> alt.FacetChart:
 # --------------------------------------------------------------------------- limits and computation
 
 
-def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, panel: pd.DataFrame, remapped: Remapped) -> str:
+def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, panel: pd.DataFrame) -> str:
     """The chapter's 'where the model falls short' section, with its numbers computed from the fit and from the
     `panel` it was fitted to (as published: which placement breakdowns were suppressed, which flagged as breaks)."""
     trends = model.unit_cost_trends().set_index(["type", "year"])["median"]
@@ -758,34 +705,41 @@ def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, panel: pd.DataFram
     imputed = data.loc[data["mix_imputed"], ["la_code", "year"]]
     published = model_frame(panel, model.first_year, model.last_year).set_index(["la_code", "year"])["mix_imputed"]
     suppressed = int(published.reindex(pd.MultiIndex.from_frame(imputed)).fillna(False).sum())
+    bm = unit_costs(model, BM_YEAR).query("measure == 'mean_la'").set_index("type")
+    pair = [f"{TYPE_LABELS[k].lower()} {gbp(bm.loc[k, 'q05'], 100)} to {gbp(bm.loc[k, 'q95'], 100)}"
+            for k in ("mainstream_independent", "post16_specialist")]
+
+    def ratio(group: str) -> str:
+        return f"{c.loc[group, 'ratio']:.2f} ({c.loc[group, 'ratio_q05']:.2f} to {c.loc[group, 'ratio_q95']:.2f})"
+
     items = [
         "**Full cost is top-up plus a standard rate.** The full public cost adds a standard £10,000 (state special) or "
-        "£6,000 (mainstream, post-16) to what the LA pays: assumed, not measured. The actual place funding of an LA's "
-        "schools, transport, and health and social care contributions are not measured here. Nothing is added for AP and "
-        "other arrangements or for non-maintained special schools, although AP places and non-maintained special school "
-        "places are funded at £10,000, so their full cost is understated.",
+        "£6,000 (state mainstream schools, colleges and specialist post-16 institutions) to what the LA pays: assumed, not "
+        "measured. The actual place funding of an LA's schools, post-16 core funding, transport, and health and social care "
+        "contributions are not measured here. Nothing is added for independent schools, whose fee is the whole cost, or "
+        "for AP and other arrangements, although AP places and non-maintained special school places are funded at "
+        "£10,000, so their full cost is understated; and not every specialist post-16 place is funded by ESFA.",
         "**Unit costs are pinned by category data only up to 2021-22.** The dashboard's special school spend runs "
         "from 2018-19 to 2021-22 and the benchmarking split covers 2021-22 only. After that, the split between "
         "the base and the plans rests on spend totals and on the assumption that state-funded places and services "
         f"share one price trend ({100 * state_rate:.0f}% a year for a state special plan from 2021-22 to "
         f"{financial_year(last)}). The 2021-22 levels are the ones the data identify; the later ones are the "
         "model's extrapolation, and the growth decomposition is made only for the years the categories cover.",
-        f"**Top-ups to maintained schools, academies and colleges are the remaining check, and the model "
-        f"{'overstates' if c.loc['maintained', 'ratio_q05'] > 1 else 'understates' if c.loc['maintained', 'ratio_q95'] < 1 else 'matches'} "
-        "them.** The model's mainstream, state special, post-16 and other spend is "
-        f"{c.loc['maintained', 'ratio']:.2f} times that benchmarking category (90% interval {c.loc['maintained', 'ratio_q05']:.2f} "
-        f"to {c.loc['maintained', 'ratio_q95']:.2f}), which was not used in the fit"
-        + (f": about {100 * abs(c.loc['maintained', 'ratio'] - 1):.0f}% {'more' if c.loc['maintained', 'ratio'] > 1 else 'less'} "
-           "than the outturn records, beyond what the model's own uncertainty allows. " + remapped_text(remapped)
-           + " So these top-ups stay a check and are not fitted: fitted with post-16 plans counted on the maintained "
-           "side, they pushed the difference into independent special schools, whose unit cost then rose above "
-           "DfE's published figures. Fitting them needs specialist post-16 placements counted apart, which SEN2 "
-           "publishes and this study's panel does not yet separate."
-           if not c.loc['maintained', 'ratio_q05'] <= 1 <= c.loc['maintained', 'ratio_q95'] else "."),
+        "**Every category we hold is fitted, so no category is left to check against.** The model's spend on state-funded "
+        f"placements comes to {ratio('topups_maintained')} times the benchmarking tool's top-ups to maintained schools, "
+        f"academies and colleges for England, and its spend on independent placements {ratio('topups_independent')} times "
+        "the top-ups to independent and non-maintained schools and colleges (@tbl-spend-crosscheck): a fit, not a test. "
+        "The held-out check (@sec-spend-identification) is the test out of sample. Independent mainstream schools and "
+        "specialist post-16 institutions are seen apart only in that one year of independent top-ups, alongside the "
+        f"independent special schools the dashboard covers, so their costs are the least certain (2021-22: {pair[0]}; "
+        f"{pair[1]}) and trade off against each other. And the dashboard's 2021-22 special school figures are parts of "
+        "the benchmarking top-ups, from the same section 251 return, but enter the fit as separate measurements with "
+        "errors of their own: that year's split counts a little more than once, so its intervals may be somewhat too "
+        "narrow.",
         "**The categories do not map exactly.** The dashboard's state special spend also holds top-ups to AP and PRUs "
-        "(about 1% of plans), which the model counts under 'other'; 'top-ups to independent providers' in the "
-        "benchmarking tool also pays for independent specialist post-16 institutions, which the dashboard's independent "
-        "special figure leaves out. York's 2021-22 dashboard rows are published as zero and are left out.",
+        "(about 1% of plans), which the model counts under 'other'; the benchmarking tool's top-ups to independent "
+        "providers also pay for independent AP and other arrangements, which the model counts on the state-funded side. "
+        "York's 2021-22 dashboard rows are published as zero and are left out.",
         "**LAs share one set of relative costs.** An LA's unit cost is the national level times its price level and drift, the "
         "same for every placement type, learnt from eight yearly totals and four years of special school spend. An LA "
         "that pays far more or less than others for one type only (independent special school fees, say) is not seen: "

@@ -39,21 +39,29 @@ ENGLAND = ("E92000001", "England")
 #: Placement type → the panel's placement columns summed into it.
 TYPES: dict[str, tuple[str, ...]] = {
     "mainstream": ("ehcp_mainstream",),
+    "mainstream_independent": ("ehcp_mainstream_independent",),
     "special_state": ("ehcp_special_state",),
     "special_independent": ("ehcp_special_independent",),
     "post16": ("ehcp_post16",),
+    "post16_specialist": ("ehcp_post16_specialist",),
     "other": ("ehcp_ap_pru", "ehcp_other"),
 }
+#: Type → the type whose panel columns already count it (SEN2 publishes independent mainstream schools inside
+#: mainstream, specialist post-16 institutions inside further education): its plans are taken out of that type's,
+#: so that every plan is counted once.
+CARVED_FROM = {"mainstream_independent": "mainstream", "post16_specialist": "post16"}
 TYPE_LABELS = {
-    "mainstream": "Mainstream",
+    "mainstream": "State mainstream",
+    "mainstream_independent": "Independent mainstream",
     "special_state": "State special",
     "special_independent": "Independent special",
-    "post16": "Post-16",
+    "post16": "Post-16 (FE)",
+    "post16_specialist": "Specialist post-16",
     "other": "AP and other",
 }
 PLACEMENT_COLUMNS = [c for cols in TYPES.values() for c in cols]
 PANEL_COLUMNS = ["la_code", "la_name", "region_code", "year", "hn_spend", "ehcp_total", "pop_2_18", *PLACEMENT_COLUMNS]
-#: Spend by category, observed for some LA-years: category → (panel columns summed, the model terms it measures).
+#: Spend by category, observed for some LA-years: category → (panel columns summed, the model terms whose sum it measures).
 CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # DfE dashboard, FY 2018-19 … 2021-22: s251 top-ups (1.2.1 + 1.2.2) in the special and AP/PRU columns
     "special_state": (("special_state_spend",), ("special_state",)),
@@ -61,6 +69,10 @@ CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "special_independent": (("special_independent_spend",), ("special_independent",)),
     # benchmarking outturn 2021-22: services not tied to a plan
     "base": (("bm_sen_support", "bm_alternative_provision", "bm_hospital", "bm_therapies"), ("base",)),
+    # the same: top-ups to maintained schools, academies, free schools and colleges (every state-funded setting)
+    "topups_maintained": (("bm_topup_maintained",), ("mainstream", "special_state", "post16", "other")),
+    # the same: top-ups to non-maintained and independent schools and colleges
+    "topups_independent": (("bm_topup_independent",), ("mainstream_independent", "special_independent", "post16_specialist")),
 }
 CATEGORY_COLUMNS = [c for cols, _ in CATEGORIES.values() for c in cols]
 #: LA-years with fewer plans are not fitted (the City of London and the Isles of Scilly: spend per plan is noise).
@@ -96,11 +108,22 @@ def last_financial_year(panel: pd.DataFrame) -> int:
     return int(usable.max())
 
 
+def type_counts(panel: pd.DataFrame) -> pd.DataFrame:
+    """Plans by placement type for each panel row (columns n_<type>, in `TYPES` order): the type's panel columns
+    summed, a type in `CARVED_FROM` taken out of its whole; missing where any column is (a carved type also where
+    its whole is, as a reporting break masks the group's count only)."""
+    counts = pd.DataFrame({f"n_{k}": panel[list(cols)].sum(axis=1, min_count=len(cols)) for k, cols in TYPES.items()})
+    for part, whole in CARVED_FROM.items():
+        counts[f"n_{part}"] = counts[f"n_{part}"].where(counts[f"n_{whole}"].notna())
+        counts[f"n_{whole}"] -= counts[f"n_{part}"]
+    return counts
+
+
 def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: int | None = None) -> pd.DataFrame:
     """One row per LA-year fitted: spend, 2–18 population and plans by placement type.
 
     Columns: la_code, la_name, region_code, year, s (= year − 2022), spend (£), pop (2–18),
-    total (all plans), n_<type> for each of `TYPES`, mix_imputed (the breakdown was suppressed
+    total (all plans), n_<type> for each of `TYPES` (a type in `CARVED_FROM` taken out of its whole), mix_imputed (the breakdown was suppressed
     and is the LA's latest earlier shares × the total), cat_<category> for each of `CATEGORIES`
     (£; missing where not published, and where published as 0 for an LA with plans of that
     kind, as York's 2021-22 dashboard rows are; a panel without the category columns has none).
@@ -111,7 +134,7 @@ def model_frame(panel: pd.DataFrame, first_year: int = FIRST_YEAR, last_year: in
     for k, (cols, _) in CATEGORIES.items():
         values = frame[list(cols)].sum(axis=1, min_count=len(cols)) if set(cols) <= set(present) else pd.Series(float("nan"), index=frame.index)
         frame[f"cat_{k}"] = values.where(values > 0)
-    counts = pd.DataFrame({f"n_{k}": frame[list(cols)].sum(axis=1, min_count=len(cols)) for k, cols in TYPES.items()})
+    counts = type_counts(frame)
     n_cols = list(counts.columns)
     frame[n_cols] = counts
     frame["mix_imputed"] = frame[n_cols].isna().any(axis=1) & frame["ehcp_total"].notna()

@@ -27,7 +27,8 @@ levels refer to FY 2021-22, the year of the benchmarking cross-check):
 year) by placement type k, ``P_it`` its ONS 2–18 population (mid t−1) and
 ``x_i`` its mean log plans per head over the window, standardised (γ < 0: LAs
 that give plans more readily pay less per plan). β_g(k) is one growth rate for
-the state-funded placement types and one for independent special schools; the
+the state-funded placement types and one for those bought from independent
+providers (`INDEPENDENT`); the
 base shares the state-funded rate (with a rate of its own it fell steeply after
 2021-22 while unit costs rose fast: two readings of the same totals that no data
 after 2021-22 can tell apart). η_t = (B e)_t is a national year effect on
@@ -70,34 +71,46 @@ the same spend, with its own error σ_j ~ HalfNormal(0.3):
 
     log S_jit ~ StudentT(ν, log μ_jit + σ_rj r_ij − σ_rj²/2, σ_j),   r_ij ~ N(0, 1)
 
-where, for the two special school sources (four years each, so an LA's
+where μ_jit is the sum of the model terms the source covers (`CATEGORIES`) and,
+for the two special school sources (four years each, so an LA's
 persistent offset can be told from the year-to-year error), r_ij is the LA's
 own offset in what the source books to the category, for instance how it
 splits spend between s251 lines; it moves the source's figures, not the LA's
 spend. Its mean in pounds is one (the −σ²/2), so across LAs a source books what
 the model spends (an average over LAs, not weighted by their plans). The one-year
-services source has no offset (σ_r ≡ 0): it could not be told from that source's
-error.
+sources have no offset (σ_r ≡ 0): it could not be told from the source's error.
 
 * state special and independent special school spend, FY 2018-19 … 2021-22
   (DfE's dashboard: s251 top-ups, lines 1.2.1 + 1.2.2 and 1.2.3, in the special
   school and AP/PRU columns; μ = n_k c_k for the two special school types);
 * services not tied to a plan (SEN support, AP, hospital, therapies), FY 2021-22
-  (the benchmarking outturn; μ = P b).
+  (the benchmarking outturn; μ = P b);
+* top-ups to maintained schools, academies, free schools and colleges, FY 2021-22
+  (the benchmarking outturn; μ = Σ n_k c_k over state mainstream, state special,
+  further education and other plans);
+* top-ups to non-maintained and independent schools and colleges, FY 2021-22
+  (the benchmarking outturn; μ = Σ n_k c_k over independent mainstream,
+  independent special and specialist post-16 plans). This is why those two are
+  types of their own: fitted with them inside mainstream and post-16, the
+  maintained top-ups pushed the gap between the two independent sources into the
+  independent special cost, above DfE's published figures.
 
 The parts and the total share one mean structure, so the categories add up to
-the total. Top-ups to maintained schools, academies and colleges (benchmarking
-2021-22) are left out of the fit as the check. After 2021-22 there is no
-category data and the split rests on totals again: the trends from 2022 on are
-the model's extrapolation.
+the total (in FY 2021-22 the three benchmarking categories sum to within 0.2 % of
+the fitted LAs' total spend). After 2021-22 there is no category data and the
+split rests on totals again: the trends from 2022 on are the model's
+extrapolation.
 
 Placement types (SEN2 categories, January census)
 -------------------------------------------------
-``mainstream`` (mainstream schools incl. resourced provision and SEN units),
+``mainstream`` (state mainstream schools incl. resourced provision and SEN
+units), ``mainstream_independent`` (independent mainstream schools),
 ``special_state`` (maintained special schools and special academies / free
 schools), ``special_independent`` (independent and non-maintained special
-schools), ``post16`` (FE colleges, sixth forms, specialist post-16
-institutions, apprenticeships …) and ``other`` (AP / PRUs plus every other
+schools), ``post16`` (general FE and tertiary colleges, sixth forms, other FE
+and training providers, apprenticeships …), ``post16_specialist`` (specialist
+post-16 institutions: independent and non-maintained specialist colleges) and
+``other`` (AP / PRUs plus every other
 arrangement: early years, home education, NEET, awaiting provision …; AP/PRU
 is merged in because it is only ~1 % of plans and has no separate signal).
 
@@ -119,13 +132,20 @@ costs, where agreement with them is partly built in:
 * mainstream: £6,000 (≈ £1.9k–£19k). Schools meet the first £6,000 of extra
   support from their own budgets [@esfa_hn_operational_guide]; the LA's top-up
   pays the rest, typically a few thousand pounds in banded systems.
-* post-16: £8,000 (≈ £2.5k–£25k). Colleges get the first £6,000 as element 2
-  place funding; top-ups are small for most, large for specialist institutions.
+* further education (post-16): £5,000 (≈ £1.6k–£16k). Colleges get the first
+  £6,000 as element 2 place funding; top-ups are small for most.
+* specialist post-16 institutions: £35,000 (≈ £13k–£94k). Our judgement: fees of
+  residential and day specialist colleges run to tens of thousands of pounds,
+  less the £6,000 element 2 ESFA pays for the places it funds; no published cost
+  per plan was found.
+* independent mainstream: £15,000 (≈ £4k–£56k). Our judgement: of the order of
+  an independent school's day fee, left wide because some of these placements are
+  made by parents, and some schools registered as mainstream specialise in SEND.
 * other: £5,000 (≈ £1k–£26k). A mixed bag from AP top-ups to nothing paid at all.
 * base: £80 per head aged 2–18 (≈ £25–£250 per head): SEN support,
   inclusion, AP and hospital services and therapies not tied to a plan; our
   judgement of "of the order of £1bn across 11 million children", left wide.
-* trends β (state-funded types), β (independent special), β_b ~ N(0.03, 0.04) a
+* trends β (state-funded types), β (independent providers), β_b ~ N(0.03, 0.04) a
   year (nominal: pay and price inflation was 2–10 % a year over 2017–2025, but LAs
   have also tightened top-up bands). Levels and trends are sampled standardised
   by their priors (unit scale for the sampler).
@@ -172,9 +192,11 @@ from analysis.models.spend.results import Summaries
 #: Prior median (£ per plan per year, FY 2021-22) and sd of the log, by type; see the module docstring.
 PRIORS: dict[str, tuple[float, float]] = {
     "mainstream": (6_000.0, 0.7),
+    "mainstream_independent": (15_000.0, 0.8),
     "special_state": (14_000.0, 0.6),
     "special_independent": (50_000.0, 0.5),
-    "post16": (8_000.0, 0.7),
+    "post16": (5_000.0, 0.7),
+    "post16_specialist": (35_000.0, 0.6),
     "other": (5_000.0, 1.0),
 }
 BASE_PRIOR = (80.0, 0.7)  #: £ per head aged 2–18
@@ -185,6 +207,8 @@ GAMMA_PRIOR = 0.3
 SIGMA_OBS_PRIOR = 0.15
 SIGMA_CATEGORY_PRIOR = 0.3
 SIGMA_REPORT_PRIOR = 0.3
+#: Placement types bought from independent and non-maintained providers, whose prices share a trend.
+INDEPENDENT = ("mainstream_independent", "special_independent", "post16_specialist")
 #: Categories published over several years, whose LA-specific offsets the model can tell from year-to-year noise.
 REPORTED = ("special_state", "special_independent")
 SIGMA_YEAR_PRIOR = 0.05
@@ -208,11 +232,13 @@ def synthetic_panel(n_las: int = 40, years: tuple[int, int] = (2018, 2025), seed
     for i in range(n_las):
         pop = rng.uniform(30_000, 250_000)
         rate = rng.uniform(0.02, 0.04)
-        mix = rng.dirichlet([14, 11, 2, 6, 3])  # mainstream, state special, independent, post-16, other
+        # mainstream (state, independent), state special, independent special, post-16 (FE, specialist), other
+        mix = rng.dirichlet([13.6, 0.4, 11, 2, 5.4, 0.6, 3])
         for year in range(years[0], years[1] + 1):
             total = pop * rate * 1.09 ** (year - years[0])
             mix = rng.dirichlet(mix * 400)
             n = np.round(total * mix)
+            spend = n * [p for p, _ in PRIORS.values()]  # by type, in TYPES order
             rows.append(
                 {
                     "la_code": f"E0{i:07d}",
@@ -221,17 +247,21 @@ def synthetic_panel(n_las: int = 40, years: tuple[int, int] = (2018, 2025), seed
                     "year": year,
                     "pop_2_18": round(pop * 1.003 ** (year - years[0])),
                     "ehcp_total": float(n.sum()),
-                    "ehcp_mainstream": n[0],
-                    "ehcp_special_state": n[1],
-                    "ehcp_special_independent": n[2],
-                    "ehcp_post16": n[3],
-                    "ehcp_ap_pru": np.round(n[4] * 0.1),
-                    "ehcp_other": n[4] - np.round(n[4] * 0.1),
-                    "hn_spend": float(n @ [p for p, _ in PRIORS.values()] + pop * BASE_PRIOR[0]),
-                    "special_state_spend": n[1] * PRIORS["special_state"][0] if 2019 <= year <= 2022 else np.nan,
-                    "special_independent_spend": n[2] * PRIORS["special_independent"][0] if 2019 <= year <= 2022 else np.nan,
+                    "ehcp_mainstream": n[0] + n[1],
+                    "ehcp_mainstream_independent": n[1],
+                    "ehcp_special_state": n[2],
+                    "ehcp_special_independent": n[3],
+                    "ehcp_post16": n[4] + n[5],
+                    "ehcp_post16_specialist": n[5],
+                    "ehcp_ap_pru": np.round(n[6] * 0.1),
+                    "ehcp_other": n[6] - np.round(n[6] * 0.1),
+                    "hn_spend": float(spend.sum() + pop * BASE_PRIOR[0]),
+                    "special_state_spend": spend[2] if 2019 <= year <= 2022 else np.nan,
+                    "special_independent_spend": spend[3] if 2019 <= year <= 2022 else np.nan,
                     **{c: pop * BASE_PRIOR[0] / 4 if year == 2022 else np.nan
                        for c in ("bm_sen_support", "bm_alternative_provision", "bm_hospital", "bm_therapies")},
+                    "bm_topup_maintained": spend[[0, 2, 4, 6]].sum() if year == 2022 else np.nan,
+                    "bm_topup_independent": spend[[1, 3, 5]].sum() if year == 2022 else np.nan,
                 }
             )
     return pd.DataFrame(rows)
@@ -333,14 +363,19 @@ class SpendModel(Summaries):
         return null_space(np.column_stack([np.ones(n), s_years]).T) * np.sqrt(n / (n - 2))
 
     def category_observations(self) -> pd.DataFrame:
-        """Observed spend by category, long: row (in `data()`), category, term (index into types + base), spend (£)."""
-        terms = [*TYPES, "base"]
+        """Observed spend by category, long: row (in `data()`), category, spend (£)."""
         rows = []
-        for k, (_, (term,)) in CATEGORIES.items():
+        for k in CATEGORIES:
             values = self._frame[f"cat_{k}"]
             keep = np.flatnonzero(values.notna().to_numpy())
-            rows.append(pd.DataFrame({"row": keep, "category": k, "term": terms.index(term), "spend": values.to_numpy()[keep]}))
+            rows.append(pd.DataFrame({"row": keep, "category": k, "spend": values.to_numpy()[keep]}))
         return pd.concat(rows, ignore_index=True)
+
+    @staticmethod
+    def category_terms() -> np.ndarray:
+        """(category, type + base): 1 where the category's spend includes the term (`CATEGORIES`), else 0."""
+        terms = [*TYPES, "base"]
+        return np.array([[float(t in parts) for t in terms] for _, parts in CATEGORIES.values()])
 
     def build(self) -> pm.Model:
         """The PyMC model (one generative function for prior checks, fitting and simulation)."""
@@ -348,7 +383,7 @@ class SpendModel(Summaries):
         types = list(TYPES)
         coords = {
             "type": types,
-            "trend_group": ["state-funded placements", "independent special"],
+            "trend_group": ["state-funded placements", "independent providers"],
             "la": list(self.las["la_code"]),
             "year": self.years,
             "obs": [f"{c}:{y}" for c, y in zip(f["la_code"], f["year"])],
@@ -359,11 +394,11 @@ class SpendModel(Summaries):
         s_years = np.array(self.years, dtype=float) - CENTRE_YEAR
         median = np.array([PRIORS[k][0] for k in types])
         spread = np.array([PRIORS[k][1] for k in types])
-        indep = np.array([k == "special_independent" for k in types], dtype=float)
+        indep = np.array([k in INDEPENDENT for k in types], dtype=float)
         with pm.Model(coords=coords) as model:
             # national levels and trends, each standardised by its prior (unit scale for the sampler)
             log_cost = pm.Deterministic("log_cost", np.log(median) + spread * pm.Normal("log_cost_z", 0.0, 1.0, dims="type"), dims="type")
-            # one trend for the state-funded placement types, one for independent special schools
+            # one trend for the state-funded placement types, one for independent providers
             trend_z = pm.Normal("trend_z", 0.0, 1.0, dims="trend_group")
             trend = pm.Deterministic("trend", TREND_PRIOR[0] + TREND_PRIOR[1] * trend_z[indep.astype(int)], dims="type")
             log_base = pm.Deterministic("log_base", np.log(BASE_PRIOR[0]) + BASE_PRIOR[1] * pm.Normal("log_base_z", 0.0, 1.0))
@@ -399,7 +434,7 @@ class SpendModel(Summaries):
                                   "cat_obs": [f"{c}:{k}" for c, k in zip(np.asarray(coords["obs"])[cats["row"]], cats["category"])]})
                 sigma_cat = pm.HalfNormal("sigma_cat", SIGMA_CATEGORY_PRIOR, dims="category")
                 which = cats["category"].map({k: j for j, k in enumerate(CATEGORIES)}).to_numpy()
-                part = terms[cats["term"].to_numpy(), cats["row"].to_numpy()]
+                part = (self.category_terms()[which].T * terms[:, cats["row"].to_numpy()]).sum(axis=0)
                 # each LA's persistent offset in what a multi-year source books to the category (how it codes
                 # spend across s251 lines): it moves the source's figures, not the LA's spend; mean one in pounds
                 model.add_coords({"reported": list(REPORTED)})
@@ -502,8 +537,9 @@ def cli_fit(panel_frame: pd.DataFrame | None = None) -> dict:
         "unit_costs": by_type("mean_la"),
         "unit_costs_note": "£ per EHC plan per year paid by the LA, net of place funding (s251 lines 1.2.x), to the nearest £100",
         "full_costs": by_type("full_mean_la"),
-        "full_costs_note": "top-up plus standard place or element 2 funding (£10,000 special, £6,000 mainstream and post-16, "
-                           "none for independent special and other): the full public cost per plan",
+        "full_costs_note": "top-up plus standard place or element 2 funding (£10,000 state special; £6,000 state mainstream, "
+                           "further education and specialist post-16; none for independent schools and other): the full "
+                           "public cost per plan",
         "base_per_head": {"median": round(base[0], 1), "q05": round(base[1], 1), "q95": round(base[2], 1),
                           "note": "£ per resident aged 2–18, typical LA: services not tied to a plan"},
         "category_coverage_90": {k: round(float(g["coverage_90"].mean()), 3) for k, g in categories.groupby("category")},
