@@ -132,13 +132,14 @@ def test_the_national_forecast_is_said_to_run_high_only_when_the_backtests_show_
     from analysis.models import stored
 
     results = stored.load("backtest").results
-    text = findings.headlines(findings.load(), results)
+    ehcp_item = lambda text: next(line for line in text.splitlines() if "EHC plans keep growing" in line)  # noqa: E731
+    text = ehcp_item(findings.headlines(findings.load(), results))
     england = backtest.england(results)
     assert f"its {len(england)} national forecasts" in text and f"Refitted at {england['origin'].nunique()} earlier" in text
     assert ("more likely too high" in text) == backtest.runs_high(england)
     low = {k: {**r, "horizons": {h: {**x, "england": {**x["england"], "median": x["england"]["observed"] * 0.99}}
                                  for h, x in r["horizons"].items()}} for k, r in results.items()}
-    text = findings.headlines(findings.load(), low)
+    text = ehcp_item(findings.headlines(findings.load(), low))
     assert "more likely too high" not in text and "were above the published total in 0 and" in text
 
 
@@ -184,3 +185,22 @@ def test_the_check_cannot_follow_a_save_that_would_replace_what_it_checks_agains
     before = findings.STORED.read_bytes()
     assert main(["findings", "--save", "--check"]) == 2
     assert "run --check, then --save" in capsys.readouterr().err and findings.STORED.read_bytes() == before
+
+
+def test_the_unit_cost_finding_says_more_likely_too_high_for_the_types_chapter_4_does():
+    """The key findings quote three unit costs for the last year, which the model carries forward from its category
+    data; where chapter 4 finds every later published cost per plan of a type below the model's interval, the
+    finding says so too, and it says nothing of the kind when none is."""
+    from analysis.data import panel
+    from analysis.models.spend import TYPE_LABELS, SpendModel
+    from analysis.report import spend as sr
+
+    numbers = findings.load()
+    chapter = set(sr.overstated(sr.published_comparison(SpendModel(panel.load())))) & {"special_independent", "special_state", "mainstream"}
+    text = findings.headlines(numbers)
+    item = next(line for line in text.splitlines() if "What a plan costs" in line)
+    caveat = item.split("later years; for ", 1)[1].split(" every later one")[0] if "every later one lies below" in item else ""
+    for k in ("special_independent", "special_state", "mainstream"):
+        assert (f"{TYPE_LABELS[k].lower()} schools" in caveat) == (k in chapter), (k, chapter, item)
+    none = {k: (KeyNumber(0.0, v.mcse, v.unit, v.what) if k.startswith("spend.later_published_below_") else v) for k, v in numbers.items()}
+    assert "every later one lies below" not in findings.headlines(none)

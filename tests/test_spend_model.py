@@ -241,11 +241,11 @@ def test_each_published_cost_is_the_figure_its_reference_records() -> None:
     """`PUBLISHED_COSTS` are typed from their sources; the bibliography's note on each source records the figures,
     so a figure mistyped in one place fails here (the 2017-18 one is £565m over 10,520 pupils, to the £1,000)."""
     from analysis import paths
-    from analysis.report import spend as sr
+    from analysis.report.unit_costs import PUBLISHED_COSTS
 
     bib = paths.ROOT.joinpath("references.bib").read_text()
     note = lambda key: re.search(r"@\w+\{" + key + r",.*?note\s*=\s*\{([^}]*)\}", bib, flags=re.S).group(1)
-    for c in sr.PUBLISHED_COSTS:
+    for c in PUBLISHED_COSTS:
         if c.source == "tes_2018_private":
             assert c.value == round(565e6 / 10_520, -3) and "£565 million for 10,520 pupils" in note(c.source)
         else:

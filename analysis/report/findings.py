@@ -118,7 +118,7 @@ def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
 
 def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     from analysis.models.spend import BM_YEAR, TYPE_LABELS, TYPES, SpendModel
-    from analysis.report.unit_costs import england_average_draws
+    from analysis.report.unit_costs import england_average_draws, full_cost_draws, later_published
 
     model = SpendModel(frame)
     chains = model.settings.chains
@@ -136,6 +136,15 @@ def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
                 out |= {f"spend.unit_cost_{k}_{q}": quantile_number(mean[k], chains, prob, "£ per plan per year",
                                                                    f"{TYPE_LABELS[k]}: England average unit cost {financial_year(year)} ({q})")
                         for k in TYPES}
+    # how the published costs per plan after BM_YEAR sit against the model's full cost (chapter 4's comparison)
+    full = {}
+    for k, figures in later_published(model).items():
+        draws = np.stack([full.setdefault(y, full_cost_draws(model, y))[k] for _, y in figures])
+        published = np.array([value for value, _ in figures])[:, None]
+        out[f"spend.later_published_below_{k}"] = chainwise_number(
+            lambda d: float((published[:, 0] < np.quantile(d, 0.05, axis=-1)).mean()), draws, chains, "share",
+            f"{TYPE_LABELS[k]}: share of the published costs per plan after {financial_year(BM_YEAR)} below the "
+            "model's 90% interval (full cost)", resolution=1 / len(figures))
     return out
 
 
@@ -335,6 +344,20 @@ def _review_split() -> str:
     return "in proportion to the LA's plans" if split is None else f"{split[0]} state, {split[1]} independent"
 
 
+def _later_reading(n: dict[str, KeyNumber]) -> str:
+    """'; for … every later one lies below the model's 90% interval …, so …' for the types of the key findings (state mainstream, state
+    and independent special) whose every published cost per plan after 2021-22 lies below the model's 90% interval."""
+    from analysis.models.spend import TYPE_LABELS
+
+    shown = ("special_independent", "special_state", "mainstream")
+    below = [k for k in shown if (m := n.get(f"spend.later_published_below_{k}")) is not None and m.value == 1.0]
+    if not below:
+        return ""
+    names = " and ".join(TYPE_LABELS[k].lower() + " schools" for k in below)
+    return (f"; for {names} every later one lies below the model's 90% interval (counting place funding), so there its "
+            "unit costs are more likely too high than too low")
+
+
 #: Unit costs in the key findings are shown to the nearest £100, as chapter 4 shows them, or coarser where their
 #: Monte Carlo error says so.
 UNIT_COST_PLACES = -2
@@ -383,7 +406,7 @@ def headlines(numbers: dict[str, KeyNumber], backtests: dict | None = None) -> s
         f"LA {cost('special_independent')} a year in top-ups on average, a state special school plan {cost('special_state')} "
         f"and a state mainstream plan {cost('mainstream')} (England averages, 90% intervals; @sec-spend-model). These carry the "
         "model's trend forward from 2021-22, the last year its category data cover; the chapter sets them beside the "
-        "published figures for the later years.",
+        f"published figures for the later years{_later_reading(n)}.",
         f"**Safety Valve LAs**: {_programme(n, 'safety_valve')} **DBV LAs**: {_programme(n, 'dbv')} All of these are "
         "associations, not effects; @sec-programmes weighs the two comparisons and its other checks.",
         f"**The savings claims, priced openly.** If the share of West Sussex's special school plans that its DBV case "

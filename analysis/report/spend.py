@@ -10,7 +10,6 @@ data), so a refit on another machine prints the same text.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 import altair as alt
 import numpy as np
@@ -31,7 +30,7 @@ from analysis.models.spend import (
 )
 from analysis.report import charts
 from analysis.report.tables import and_join
-from analysis.report.unit_costs import cost_text, unit_costs
+from analysis.report.unit_costs import PUBLISHED_COSTS, cost_text, unit_costs
 
 _FY = alt.X("year:O", title="Financial year ending March", axis=alt.Axis(labelAngle=0))
 _TYPE_ORDER = list(TYPE_LABELS.values())
@@ -342,38 +341,6 @@ def la_cost_text(model: SpendModel, la: pd.DataFrame, national: float, year: str
         f"others' by more than its price level does is therefore not seen; its own fees would need data on its placements, "
         f"which the public sources do not give."
     )
-
-
-class PublishedCost(NamedTuple):
-    """A published cost per plan: its source's bibliography key, the financial year it is for (by its end), the
-    placement, £ per plan per year, what it measures (as the table shows it) and, for a figure split by where the
-    school is, where (as a sentence says it)."""
-
-    source: str
-    year: int
-    placement: str
-    value: int
-    what: str
-    where: str = ""
-
-
-#: Published costs per plan, for comparison with the model (never used in it). DfE's figures are spending on
-#: independent and non-maintained special schools (with the £10,000 non-maintained place funding) over the plans
-#: placed there [@dfe_pq_100030_2026]; the others are councils' freedom-of-information returns [@tes_2018_private;
-#: @schoolsweek_2026_private].
-PUBLISHED_COSTS = [
-    PublishedCost("dfe_pq_100030_2026", 2021, "special_independent", 54_000, "DfE: LA spend ÷ plans"),
-    PublishedCost("dfe_pq_100030_2026", 2022, "special_independent", 57_000, "DfE: LA spend ÷ plans"),
-    PublishedCost("dfe_pq_100030_2026", 2023, "special_independent", 62_000, "DfE: LA spend ÷ plans"),
-    PublishedCost("dfe_pq_100030_2026", 2024, "special_independent", 63_000, "DfE: LA spend ÷ plans"),
-    PublishedCost("dfe_pq_100030_2026", 2025, "special_independent", 64_000, "DfE: LA spend ÷ plans"),
-    PublishedCost("tes_2018_private", 2018, "special_independent", 54_000, "councils' FOI returns: fees ÷ pupils"),
-    PublishedCost("schoolsweek_2026_private", 2026, "special_independent", 57_074,
-                  "51 councils' forecast, schools in the council's own area (FOI)", "in the council's own area"),
-    PublishedCost("schoolsweek_2026_private", 2026, "special_independent", 65_528,
-                  "51 councils' forecast, schools in other areas (FOI)", "in other areas"),
-    PublishedCost("schoolsweek_2026_private", 2026, "special_state", 23_907, "51 councils' forecast (FOI)"),
-]
 
 
 def published_comparison(model: SpendModel) -> pd.DataFrame:
