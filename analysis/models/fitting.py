@@ -70,6 +70,14 @@ class SamplerSettings:
     seed: int = SEED
     #: nutpie's low-rank modified mass matrix (adapts to a few correlated directions; nutpie only)
     low_rank: bool = False
+    #: nutpie's diagonal mass matrix adapted from draws and gradients (its default); False: from the draws'
+    #: variances alone, as Stan and PyMC adapt it, which suits the event study's many near-Gaussian cell effects
+    grad_mass_matrix: bool = True
+
+    def __post_init__(self) -> None:
+        if self.low_rank and not self.grad_mass_matrix:
+            raise ValueError("SamplerSettings: low_rank replaces the diagonal mass matrix, so grad_mass_matrix=False "
+                             "has no meaning with it; set one or the other")
 
 
 @dataclass(frozen=True)
@@ -137,11 +145,18 @@ def sample(model: pm.Model, settings: SamplerSettings, *, predictive: bool = Tru
             nuts_sampler=settings.sampler,
             random_seed=settings.seed,
             progressbar=False,
-            **({"nuts_sampler_kwargs": {"low_rank_modified_mass_matrix": True}} if settings.low_rank else {}),
+            **({"nuts_sampler_kwargs": nutpie_options} if (nutpie_options := _nutpie_options(settings)) else {}),
         )
         if predictive:
             pm.sample_posterior_predictive(idata, extend_inferencedata=True, random_seed=settings.seed + 1, progressbar=False)
     return idata
+
+
+def _nutpie_options(settings: SamplerSettings) -> dict:
+    """nutpie's mass-matrix options for `settings` (none for its defaults)."""
+    if settings.low_rank:
+        return {"low_rank_modified_mass_matrix": True}
+    return {} if settings.grad_mass_matrix else {"use_grad_based_mass_matrix": False}
 
 
 def cached_fit(
