@@ -132,6 +132,11 @@ def test_the_sampler_text_says_where_pymc_missed_the_checks_and_which_models_use
     text = computation.sampler_text(record)
     assert "missed the study's convergence checks on the high-needs spend (R-hat 1.019, bulk ESS 260)" in text
     assert "For the EHC plan growth and the high-needs spend models, nutpie uses its low-rank" in text
+    assert "from the draws' variances" not in text
+    record["models"]["event_study"] = {"pymc": run(1.004, 900), "nutpie": run(1.003, 1500), "speedup": 1.2}
+    record["models"]["event_study"]["nutpie"]["settings"]["grad_mass_matrix"] = False
+    text = computation.sampler_text(record)
+    assert "For the event study (Safety Valve), nutpie adapts its diagonal mass matrix from the draws' variances" in text
     record["models"]["spend"]["pymc"] = run(1.004, 500)
     assert "missed" not in computation.sampler_text(record)
 

@@ -60,3 +60,21 @@ def test_the_first_passing_fit_is_kept_and_the_last_one_when_none_passes():
     assert fitting.first_passing(make, short, long_, longer).settings is long_ and tried == [1000, 2000]
     tried.clear()
     assert fitting.first_passing(make, short, short).settings is short and tried == [1000, 1000]
+
+
+def test_the_mass_matrix_options_reach_nutpie_and_refit(monkeypatch):
+    """Each mass-matrix setting is passed to nutpie as its option (none for nutpie's default), is part of the cache
+    key, and the two that cannot go together are refused."""
+    import pytest
+
+    seen = []
+    monkeypatch.setattr(fitting.pm, "sample", lambda **kwargs: seen.append(kwargs.get("nuts_sampler_kwargs")))
+    with pm.Model() as model:
+        pm.Normal("x")
+    default, low_rank, from_draws = (fitting.SamplerSettings(**o) for o in ({}, {"low_rank": True}, {"grad_mass_matrix": False}))
+    for settings in (default, low_rank, from_draws):
+        fitting.sample(model, settings, predictive=False)
+    assert seen == [None, {"low_rank_modified_mass_matrix": True}, {"use_grad_based_mass_matrix": False}]
+    assert len({fitting.cache_key("m", model, "data", s) for s in (default, low_rank, from_draws)}) == 3
+    with pytest.raises(ValueError, match="low_rank replaces the diagonal mass matrix"):
+        fitting.SamplerSettings(low_rank=True, grad_mass_matrix=False)

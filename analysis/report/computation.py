@@ -70,8 +70,14 @@ def sampler_text(samplers: dict) -> str:
     if low_rank:
         names = " and the ".join(in_sentence(label) for label in low_rank)
         text += (f"For the {names} models, nutpie uses its low-rank modified mass matrix, which learns the few directions in which "
-                 "their parameters move together (for the EHCP model: region means, persistence and LA effects).")
-    return text
+                 "their parameters move together (for the EHCP model: region means, persistence and LA effects). ")
+    from_draws = [LABELS.get(k, k) for k, m in samplers["models"].items() if not m["nutpie"]["settings"].get("grad_mass_matrix", True)]
+    if from_draws:
+        names = " and the ".join(in_sentence(label) for label in from_draws)
+        text += (f"For the {names}, nutpie adapts its diagonal mass matrix from the draws' variances alone, as PyMC and Stan "
+                 "do, rather than by its default, which also uses the gradients: on the event study's many near-Gaussian "
+                 "cell effects that took about half as many leapfrog steps a draw for as high an effective sample size.")
+    return text.rstrip()
 
 
 def build_table(book: dict) -> pd.DataFrame:

@@ -220,6 +220,11 @@ SIGMA_YEAR_PRIOR = 0.05
 SETTINGS = SamplerSettings(sampler="nutpie", chains=4, draws=2000, tune=1500, target_accept=0.95, seed=SEED, low_rank=True)
 
 
+#: The years of each category's data in the real panel, which the synthetic panel copies.
+CATEGORY_YEARS = {"special_state": range(2019, 2023), "special_independent": range(2019, 2023), "base": (2022,),
+                  "topups_maintained": (2022,), "topups_independent": (2022,)}
+
+
 def synthetic_panel(n_las: int = 40, years: tuple[int, int] = (2018, 2025), seed: int = SEED) -> pd.DataFrame:
     """A small panel with the columns the model reads, at realistic sizes and placement mixes.
 
@@ -228,6 +233,7 @@ def synthetic_panel(n_las: int = 40, years: tuple[int, int] = (2018, 2025), seed
     the counts); tests replace them with `SpendModel.simulate`.
     """
     rng = np.random.default_rng(seed)
+    position = {t: i for i, t in enumerate(TYPES)}
     rows = []
     for i in range(n_las):
         pop = rng.uniform(30_000, 250_000)
@@ -238,7 +244,7 @@ def synthetic_panel(n_las: int = 40, years: tuple[int, int] = (2018, 2025), seed
             total = pop * rate * 1.09 ** (year - years[0])
             mix = rng.dirichlet(mix * 400)
             n = np.round(total * mix)
-            spend = n * [p for p, _ in PRIORS.values()]  # by type, in TYPES order
+            spend = n * [PRIORS[t][0] for t in TYPES]  # by type, in TYPES order
             rows.append(
                 {
                     "la_code": f"E0{i:07d}",
@@ -256,12 +262,9 @@ def synthetic_panel(n_las: int = 40, years: tuple[int, int] = (2018, 2025), seed
                     "ehcp_ap_pru": np.round(n[6] * 0.1),
                     "ehcp_other": n[6] - np.round(n[6] * 0.1),
                     "hn_spend": float(spend.sum() + pop * BASE_PRIOR[0]),
-                    "special_state_spend": spend[2] if 2019 <= year <= 2022 else np.nan,
-                    "special_independent_spend": spend[3] if 2019 <= year <= 2022 else np.nan,
-                    **{c: pop * BASE_PRIOR[0] / 4 if year == 2022 else np.nan
-                       for c in ("bm_sen_support", "bm_alternative_provision", "bm_hospital", "bm_therapies")},
-                    "bm_topup_maintained": spend[[0, 2, 4, 6]].sum() if year == 2022 else np.nan,
-                    "bm_topup_independent": spend[[1, 3, 5]].sum() if year == 2022 else np.nan,
+                    **{col: np.nan if year not in CATEGORY_YEARS[c] else pop * BASE_PRIOR[0] / len(cols) if c == "base"
+                       else spend[[position[t] for t in types]].sum()
+                       for c, (cols, types) in CATEGORIES.items() for col in cols},
                 }
             )
     return pd.DataFrame(rows)

@@ -54,6 +54,12 @@ PLACE_FUNDING = {"mainstream": 6_000.0, "mainstream_independent": 0.0, "special_
                  "post16_specialist": 6_000.0, "other": 0.0}
 
 
+def category_draws(components: dict, category: str) -> np.ndarray:
+    """(draw, LA) of what the model puts in a category's spend: the sum of its terms (`CATEGORIES`) in one year's
+    `Summaries.components`."""
+    return sum(components[t] for t in CATEGORIES[category][1])
+
+
 class Summaries:
     """Unit costs, predictive checks, growth decomposition and the benchmarking cross-check of a fitted `SpendModel`."""
 
@@ -181,7 +187,7 @@ class Summaries:
         for (category, year), group in cats.groupby(["category", "year"], sort=False):
             comp = by_year[year]
             la = pd.Index(comp["la_code"]).get_indexer(self._frame["la_code"].to_numpy()[group["row"]])
-            total = sum(comp[t] for t in CATEGORIES[category][1])[:, la].sum(axis=1)
+            total = category_draws(comp, category)[:, la].sum(axis=1)
             lo, mid, hi = np.quantile(total, [0.05, 0.5, 0.95])
             out.append({"category": category, "year": year, "n": len(group), "coverage_50": group["in50"].mean(),
                         "coverage_90": group["in90"].mean(), "observed": group["spend"].sum(), "median": mid, "q05": lo, "q95": hi})
@@ -249,12 +255,11 @@ class Summaries:
         LAs, correlation of logs, national ratio model / outturn with 90 % interval).
         """
         comp = self.components(BM_YEAR)
-        groups = {k: (list(terms), list(columns)) for k, (columns, terms) in CATEGORIES.items()
-                  if all(c.startswith("bm_") for c in columns)}
+        groups = {k: list(columns) for k, (columns, _) in CATEGORIES.items() if all(c.startswith("bm_") for c in columns)}
         bm = self.panel[self.panel["year"] == BM_YEAR].set_index("la_code").reindex(comp["la_code"])
         per_la, summary = [], []
-        for group, (parts, columns) in groups.items():
-            draws = sum(comp[p] for p in parts)
+        for group, columns in groups.items():
+            draws = category_draws(comp, group)
             outturn = bm[columns].sum(axis=1, min_count=len(columns)).to_numpy()
             ok = np.isfinite(outturn) & (outturn > 0)
             ratio = draws[:, ok].sum(axis=1) / outturn[ok].sum()
