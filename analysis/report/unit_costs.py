@@ -1,6 +1,8 @@
 """England's unit costs as the chapters and the key findings show them, each at the precision its Monte Carlo
-error supports, and the published costs per plan they are set beside. A module of its own, importing the spend model and nothing that draws charts or maps, so that a
-chapter quoting a unit cost does not depend on the map boundaries the spend chapter's figures use."""
+error supports, and the published costs per plan they are set beside.
+
+A module of its own, importing the spend model and nothing that draws charts or maps, so that a chapter quoting
+a unit cost does not depend on the map boundaries the spend chapter's figures use."""
 
 from __future__ import annotations
 
