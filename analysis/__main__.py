@@ -227,9 +227,9 @@ def _grid(args: argparse.Namespace) -> int:
     from analysis.models import stored
 
     module_name, tasks_name = GRIDS[args.name]
-    tasks = getattr(importlib.import_module(module_name), tasks_name)(reduced=args.reduced)
+    tasks = getattr(importlib.import_module(module_name), tasks_name)(reduced=args.reduced or args.restamp)
     # what a full grid runs on: it must still hold when the results are saved
-    made_with = None if args.reduced else stored.stamp(module_name)
+    made_with = None if args.reduced or args.restamp else stored.stamp(module_name)
     try:
         results = grid.run(tasks, scheduler=args.scheduler, workers=args.workers)
     except OSError as exc:
@@ -237,7 +237,7 @@ def _grid(args: argparse.Namespace) -> int:
             raise
         raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc}); check the address, or leave out "
                          "--scheduler to run on a local cluster") from None
-    if not args.reduced:
+    if not (args.reduced or args.restamp):
         try:
             path = stored.save(args.name, results, module_name, made_with)
         except stored.StampChanged as exc:
@@ -246,11 +246,17 @@ def _grid(args: argparse.Namespace) -> int:
         return 0
     saved = stored.load(args.name)
     differ = [k for k, v in results.items() if json.loads(json.dumps(v)) != saved.results.get(k)]
-    if saved.stale or differ:
+    outside = [s for s in saved.stale if s != "code"] if args.restamp else saved.stale
+    if outside or differ:
         print(f"error: the reduced {args.name} grid does not reproduce results/{args.name}.json "
-              f"({'stale: ' + ', '.join(saved.stale) if saved.stale else 'different: ' + ', '.join(differ)}); "
+              f"({'stale: ' + ', '.join(outside) if outside else 'different: ' + ', '.join(differ)}); "
               f"rerun `python -m analysis grid {args.name}`", file=sys.stderr)
         return 1
+    if args.restamp and saved.stale:
+        stored.restamp(args.name, list(results))
+        print(f"the reduced {args.name} grid ({', '.join(results)}) reproduces results/{args.name}.json exactly under "
+              "the changed code: its results are stamped with the code as it is now", file=sys.stderr)
+        return 0
     print(f"the reduced {args.name} grid ({', '.join(results)}) reproduces results/{args.name}.json exactly", file=sys.stderr)
     return 0
 
@@ -320,7 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     gr.add_argument("--scheduler", help="'serial', or the address of an existing Dask scheduler (default: a local cluster, "
                     "or $SEND_VFM_DASK_SCHEDULER)")
     gr.add_argument("--workers", type=_positive, help="worker processes of the local cluster (default: one per CPU)")
-    gr.add_argument("--reduced", action="store_true", help="run the reduced grid and check it reproduces the stored results")
+    mode = gr.add_mutually_exclusive_group()
+    mode.add_argument("--reduced", action="store_true", help="run the reduced grid and check it reproduces the stored results")
+    mode.add_argument("--restamp", action="store_true",
+                      help="after a code change that leaves the grid's computation as it was: run the reduced grid and, if it "
+                           "reproduces the stored results exactly, stamp them with the code as it is now (the record keeps "
+                           "the code they were computed with); a change of data, software or numerics needs a rerun")
     gr.set_defaults(run=_grid)
     env = sub.add_parser("env", help="print the pinned numerical environment as shell exports (for Dask workers started elsewhere)")
     env.set_defaults(run=_env)

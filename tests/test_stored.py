@@ -106,3 +106,52 @@ def test_a_grid_whose_software_changed_while_it_ran_writes_nothing(monkeypatch, 
         existed = written.exists()
         written.unlink(missing_ok=True)
     assert not existed and "the software changed while the demo-grid grid ran" in capsys.readouterr().err
+
+
+def test_only_a_result_stale_in_its_code_alone_is_restamped_and_the_record_says_so(tmp_path):
+    stored.save("demo", {"a": {"x": 1}}, "analysis.models.ehcp.backtest", folder=tmp_path)
+    path = tmp_path / "demo.json"
+    with pytest.raises(ValueError, match="it is current"):
+        stored.restamp("demo", ["a"], folder=tmp_path)
+    record = json.loads(path.read_text())
+    record["stamp"] |= {"code": "older code", "data": "an older panel"}
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="stale in its code and data"):
+        stored.restamp("demo", ["a"], folder=tmp_path)
+    record["stamp"]["data"] = stored.stamp("analysis.models.ehcp.backtest")["data"]
+    path.write_text(json.dumps(record))
+    stored.restamp("demo", ["a"], folder=tmp_path)
+    again = json.loads(path.read_text())
+    assert stored.load("demo", folder=tmp_path).stale == [] and again["results"] == {"a": {"x": 1}}
+    assert again["restamped"] == [{"from": "older code", "to": again["stamp"]["code"], "reproduced": ["a"]}]
+    stored.save("demo", {"a": {"x": 1}}, "analysis.models.ehcp.backtest", folder=tmp_path)
+    assert "restamped" not in json.loads(path.read_text())  # a full run replaces the record
+
+
+def test_the_grid_command_restamps_only_what_its_reduced_grid_reproduces(tmp_path, monkeypatch, capsys):
+    import sys
+    import types
+    from functools import partial
+
+    from analysis import __main__ as cli
+    from analysis import grid
+
+    module = types.ModuleType("demo_grid")
+    module.value = 1
+    module.tasks = lambda reduced: [grid.Task("a", lambda: {"x": module.value})]
+    monkeypatch.setitem(sys.modules, "demo_grid", module)
+    monkeypatch.setattr(cli, "GRIDS", {"demo": ("demo_grid", "tasks")})
+    monkeypatch.setattr(stored, "load", partial(stored.load, folder=tmp_path))
+    monkeypatch.setattr(stored, "restamp", partial(stored.restamp, folder=tmp_path))
+    stored.save("demo", {"a": {"x": 1}, "b": {"x": 2}}, "analysis.models.ehcp.backtest", folder=tmp_path)
+    path = tmp_path / "demo.json"
+    record = json.loads(path.read_text())
+    record["stamp"]["code"] = "older code"
+    path.write_text(json.dumps(record))
+    module.value = 3  # the change did move the result: nothing is re-stamped
+    assert cli.main(["grid", "demo", "--restamp", "--scheduler", "serial"]) == 1
+    assert "different: a" in capsys.readouterr().err and json.loads(path.read_text()) == record
+    module.value = 1
+    assert cli.main(["grid", "demo", "--restamp", "--scheduler", "serial"]) == 0
+    assert "reproduces results/demo.json exactly under the changed code" in capsys.readouterr().err
+    assert stored.load("demo").stale == [] and json.loads(path.read_text())["restamped"][0]["reproduced"] == ["a"]

@@ -118,6 +118,29 @@ def save(name: str, results: dict, module: str, made_with: dict | None = None, f
     return write_atomic(folder / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n"))
 
 
+def restamp(name: str, reproduced: list[str], folder: Path = RESULTS) -> Path:
+    """Stamp the stored results of `name` with the code as it is now, keeping the results.
+
+    For a change to shared code that leaves the grid's computation as it was (an option
+    only another model uses, a refactor), shown by the grid's reduced tasks `reproduced`
+    giving the stored results exactly: rerunning an hour-long grid to get the same
+    numbers proves nothing more. Only the code may have changed (`ValueError`
+    otherwise: new data, software or numerics need the grid rerun). The record keeps
+    each earlier code hash and the tasks that reproduced the results; a full run of the
+    grid replaces it."""
+    path = folder / f"{name}.json"
+    record = json.loads(path.read_text())
+    stale = load(name, folder=folder).stale
+    if stale != ["code"]:
+        raise ValueError(f"{path}: only a result stale in its code alone can be re-stamped (it is "
+                         f"{'current' if not stale else 'stale in its ' + ' and '.join(stale)}); rerun "
+                         f"`python -m analysis grid {name}`")
+    now = stamp(record["module"])
+    record["restamped"] = [*record.get("restamped", []), {"from": record["stamp"]["code"], "to": now["code"], "reproduced": sorted(reproduced)}]
+    record["stamp"] = now
+    return write_atomic(path, lambda tmp: tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n"))
+
+
 def load(name: str, folder: Path = RESULTS) -> Stored:
     path = folder / f"{name}.json"
     if not path.exists():
