@@ -41,7 +41,7 @@ import pandas as pd
 
 from analysis import grid
 from analysis.evaluation import experiment, matching, programmes
-from analysis.evaluation.event_study import SETTINGS as EVENT_SETTINGS
+from analysis.evaluation.event_study import GRID_SETTINGS
 from analysis.evaluation.event_study import EventStudy, stack
 from analysis.evaluation.programmes import UNITS, in_units
 from analysis.models.fitting import SEED, first_passing, interval
@@ -54,11 +54,9 @@ PROGRAMMES = ("safety_valve", "dbv")
 REDUCED = (("safety_valve", "random", 0),)
 #: Pseudo-treated LAs per placebo, as a share of the LAs in neither programme (the rest are the pool they are matched from).
 PLACEBO_SHARE = 1 / 3
-#: The real fits' sampler settings, so the placebos are sampled exactly as the programmes are. A batch that
-#: misses a convergence check is sampled again with twice the draws (`EXTENDED`, same seed); its record gives the
-#: draws it kept. With the event study's 1000 draws a chain, 10 of the 20 batches needed that; with 2000 a chain
-#: and nutpie's default mass matrix, 3 of 20 did.
-SETTINGS = EVENT_SETTINGS
+#: The calibration grids' sampler settings (`event_study.GRID_SETTINGS`). A batch that misses a convergence check
+#: is sampled again with twice the draws (`EXTENDED`, same seed); its record gives the draws it kept.
+SETTINGS = GRID_SETTINGS
 EXTENDED = replace(SETTINGS, draws=2 * SETTINGS.draws)
 
 

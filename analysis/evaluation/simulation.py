@@ -54,7 +54,7 @@ from scipy import stats
 from analysis import grid
 from analysis.data import breaks
 from analysis.evaluation import experiment, imputation, matching, programmes
-from analysis.evaluation.event_study import SETTINGS as EVENT_SETTINGS
+from analysis.evaluation.event_study import GRID_SETTINGS as EVENT_SETTINGS
 from analysis.evaluation.event_study import EventStudy, stack
 from analysis.evaluation.experiment import Evaluation
 from analysis.evaluation.synthetic_control import SETTINGS as SYNTH_SETTINGS
