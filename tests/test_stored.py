@@ -152,6 +152,10 @@ def test_the_grid_command_restamps_only_what_its_reduced_grid_reproduces(tmp_pat
     assert cli.main(["grid", "demo", "--restamp", "--scheduler", "serial"]) == 1
     assert "different: a" in capsys.readouterr().err and json.loads(path.read_text()) == record
     module.value = 1
+    assert cli.main(["grid", "demo", "--reduced", "--scheduler", "serial"]) == 1  # stale: --reduced only checks
+    assert "stale: code" in capsys.readouterr().err
+    # part of a stored task (the synthetic-control placebos' first group of a batch) reproduces it too
+    assert cli._reproduced({"x": 1}, {"x": 1, "y": 2}) and not cli._reproduced({"x": 1, "z": 0}, {"x": 1})
     assert cli.main(["grid", "demo", "--restamp", "--scheduler", "serial"]) == 0
     assert "reproduces results/demo.json exactly under the changed code" in capsys.readouterr().err
     assert stored.load("demo").stale == [] and json.loads(path.read_text())["restamped"][0]["reproduced"] == ["a"]
