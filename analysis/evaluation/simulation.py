@@ -54,7 +54,7 @@ from scipy import stats
 from analysis import grid
 from analysis.data import breaks
 from analysis.evaluation import experiment, imputation, matching, programmes
-from analysis.evaluation.event_study import GRID_SETTINGS as EVENT_SETTINGS
+from analysis.evaluation.event_study import GRID_SETTINGS
 from analysis.evaluation.event_study import EventStudy, stack
 from analysis.evaluation.experiment import Evaluation
 from analysis.evaluation.synthetic_control import SETTINGS as SYNTH_SETTINGS
@@ -74,7 +74,7 @@ RHO_GRID = np.round(np.arange(0.0, 0.951, 0.05), 2)
 CALIBRATION_DRAWS = 40
 #: A failing fit is sampled again at twice the draws (event study) or twice the warm-up and draws (synthetic
 #: control), with the same seed, as the placebo grids do.
-EVENT_EXTENDED = replace(EVENT_SETTINGS, draws=2 * EVENT_SETTINGS.draws)
+EVENT_EXTENDED = replace(GRID_SETTINGS, draws=2 * GRID_SETTINGS.draws)
 SYNTH_EXTENDED = replace(SYNTH_SETTINGS, tune=2 * SYNTH_SETTINGS.tune, draws=2 * SYNTH_SETTINGS.draws)
 
 
@@ -304,7 +304,7 @@ def event_batch(scenario: str, batch: int) -> dict:
     frame = pd.concat(frames, ignore_index=True)
     with tempfile.TemporaryDirectory() as cache:
         es = first_passing(lambda s: EventStudy(frame, name=f"simulation-{scenario}-{batch}", settings=s, cache=Path(cache)),
-                           EVENT_SETTINGS, EVENT_EXTENDED)
+                           GRID_SETTINGS, EVENT_EXTENDED)
         diag, post = es.diagnostics(), es.att_post()
     out: dict[str, dict] = {}
     for r in post.itertuples():
