@@ -17,7 +17,7 @@ book's computational appendix reads the record::
 
     python benchmarks/book.py --out benchmarks/results/book.json
 
-Takes as long as a cold build (about 8 minutes on 2 cores). It empties `data/cache/fits`.
+Takes as long as a cold build (12 to 13 minutes on 2 cores). It empties `data/cache/fits`.
 """
 
 from __future__ import annotations

@@ -107,6 +107,10 @@ def test_the_appendix_table_and_text_follow_the_record(bench_tests, tmp_path):
     text = computation.tests_text(record)
     assert "took 2 minutes" in text and "within the 15-minute target" in text and "abc1234" in text
     assert "**over**" in computation.tests_text(record, target_minutes=1)
+    build = {"machine": record["machine"], "cold": {"seconds": 600.0}}
+    floor = computation.tests_text(record, build)
+    assert floor.startswith(text) and "a cold build (10.0 minutes on 2 cores" in floor and "(20 s of work, 0.2 minutes on 2 cores)" in floor
+    assert "at least 10 minutes before any other test" in floor
 
 
 def test_the_sampler_text_names_a_model_on_which_nutpie_is_slower():

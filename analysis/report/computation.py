@@ -118,8 +118,9 @@ def against(value: float, target: float) -> str:
     return "within" if value <= target else "**over**"
 
 
-def tests_text(tests: dict, target_minutes: float = 15) -> str:
-    """The test run's time against the target, and where it goes."""
+def tests_text(tests: dict, build: dict | None = None, target_minutes: float = 15) -> str:
+    """The test run's time against the target, where it goes, and (with the cold build's record `build`) the part of
+    it no test can skip."""
     names = "; ".join(_test_name(s["test"]) + f" ({s['seconds']:.0f} s)" for s in tests["slowest"][:3])
     minutes = tests["seconds"] / 60
     parallel = (" The tests ran in parallel worker processes, so the groups' seconds add up to more than the wall time."
@@ -127,7 +128,17 @@ def tests_text(tests: dict, target_minutes: float = 15) -> str:
     return (f"On a {machine_text(tests['machine'])}, the test suite took {minutes:.0f} minutes from an empty fit cache "
             f"(commit `{tests['commit']}`), {against(minutes, target_minutes)} the {target_minutes:.0f}-minute target. "
             f"The slowest: {names}. A test pays for a fit when it is the first to ask for it, and waits while another worker "
-            f"samples one it needs, so these are where the fits land.{parallel}")
+            f"samples one it needs, so these are where the fits land.{parallel}" + (_floor_text(tests, build) if build else ""))
+
+
+def _floor_text(tests: dict, build: dict) -> str:
+    """What the suite must do whatever its tests: a cold build's work, and the reduced grids' spread over the cores."""
+    cold, grids, cores = build["cold"]["seconds"], tests["groups_s"].get("reduced grids", 0.0), tests["machine"]["cpus"]
+    return (f" Two parts cannot be cut without dropping a check: re-creating every chapter from fits sampled on the "
+            f"testing machine, which is the work of a cold build ({cold / 60:.1f} minutes on {build['machine']['cpus']} cores, "
+            f"@tbl-build), and rerunning each grid at reduced size to show it reproduces the stored one ({grids:,.0f} s of "
+            f"work, {grids / cores / 60:.1f} minutes on {cores} cores). Together they take at least "
+            f"{(cold + grids / cores) / 60:.0f} minutes before any other test runs.")
 
 
 def _test_name(test: str) -> str:
