@@ -115,7 +115,7 @@ def _fit(args: argparse.Namespace) -> int:
         return _report(cli_fit(args.holdout, panel_frame=frame), args.json)
     if args.holdout is not None:
         raise UsageError("--holdout applies to the ehcp model only")
-    from analysis.models.spend import cli_fit
+    from analysis.models.spend.cli import cli_fit
 
     return _report(cli_fit(), args.json)
 
@@ -212,6 +212,7 @@ GRIDS = {
     "backtest": ("analysis.models.ehcp.backtest", "tasks"),
     "spend-sbc": ("analysis.models.spend.calibration", "sbc_tasks"),
     "spend-holdout": ("analysis.models.spend.calibration", "holdout_tasks"),
+    "place-sbc": ("analysis.models.spend.places", "sbc_tasks"),
     "placebos": ("analysis.evaluation.placebos", "tasks"),
     "placebo-crosschecks": ("analysis.evaluation.placebo_crosschecks", "tasks"),
     "placebo-imputation": ("analysis.evaluation.placebo_imputation", "tasks"),

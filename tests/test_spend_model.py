@@ -7,6 +7,7 @@ they fit it once.
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 
@@ -21,8 +22,10 @@ from analysis.models import fitting
 from analysis.models import spend as sm
 from analysis.errors import ValidationError
 from analysis.models.fitting import SamplerSettings
+from analysis.models.spend.cli import cli_fit
 from analysis.models.spend.data import CATEGORIES
 from analysis.models.spend.model import REPORTED
+from analysis.models.spend.places import PLACED, PlaceFundingModel
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -195,7 +198,7 @@ def test_real_fit_converges_and_checks(real: sm.SpendModel) -> None:
 
 
 def test_cli_fit_report(real: sm.SpendModel) -> None:
-    out = sm.cli_fit(panel_frame=real.panel)
+    out = cli_fit(panel_frame=real.panel)
     assert {"unit_costs", "rhat_max", "ess_bulk_min", "divergences", "passed"} <= set(out)
     assert set(out["unit_costs"]) == set(sm.TYPES)
     for k, v in out["unit_costs"].items():
@@ -215,16 +218,28 @@ def test_category_data_pin_the_unit_costs_in_the_order_they_imply(real: sm.Spend
     assert bm["special_independent"] > bm["special_state"] > bm["mainstream"] > bm["post16"]
     check = real.category_check().groupby("category")["coverage_90"].mean()
     assert check.between(0.85, 0.995).all(), check
-    full = real.unit_costs().query("measure == 'full_mean_la'").set_index("type")["median"]
-    top_up = real.unit_costs().query("measure == 'mean_la'").set_index("type")["median"]
-    assert full["special_state"] == pytest.approx(top_up["special_state"] + 10_000)
-    assert full["special_independent"] == pytest.approx(top_up["special_independent"])
 
 
-def test_cli_fit_reports_full_costs_and_the_base(real: sm.SpendModel) -> None:
-    out = sm.cli_fit(panel_frame=real.panel)
+def test_the_full_cost_adds_each_types_place_funding_draw_by_draw(real: sm.SpendModel) -> None:
+    place = PlaceFundingModel(real.panel)
+    costs = real.unit_costs(place_part=place.place_part())
+    full = costs.query("measure == 'full_mean_la'").set_index("type")["median"]
+    top_up = costs.query("measure == 'mean_la'").set_index("type")["median"]
+    fitted = place.table().set_index("type")
+    assert fitted.loc["special_state", "q05"] < full["special_state"] - top_up["special_state"] < fitted.loc["special_state", "q95"]
+    assert full["mainstream"] == pytest.approx(top_up["mainstream"] + 6_000)  # the school's element 2, a rule
+    assert full["special_independent"] == pytest.approx(top_up["special_independent"])  # the fee is the whole cost
+    assert "full_mean_la" not in set(real.unit_costs()["measure"])  # no full cost without place funding
+
+
+def test_cli_fit_reports_full_costs_place_funding_and_the_base(real: sm.SpendModel) -> None:
+    out = cli_fit(panel_frame=real.panel)
     assert set(out["full_costs"]) == set(sm.TYPES) and out["base_per_head"]["median"] > 0
     assert set(out["category_coverage_90"]) == set(CATEGORIES)
+    assert set(out["place_funding"]["per_plan"]) == {*PLACED, "per_head"} and out["place_funding"]["passed"]
+    for k in sm.TYPES:
+        assert out["full_costs"][k]["median"] >= out["unit_costs"][k]["median"], k
+    json.dumps(out)  # JSON-ready
 
 
 def test_unit_costs_agree_with_dfe_published_costs_where_the_data_pin_them(real: sm.SpendModel) -> None:
@@ -232,7 +247,7 @@ def test_unit_costs_agree_with_dfe_published_costs_where_the_data_pin_them(real:
     the model within 10 % in the years the category data cover, within 20 % after."""
     from analysis.report import spend as sr
 
-    dfe = sr.published_comparison(real).query("source == 'dfe_pq_100030_2026'").set_index("year")["ratio"]
+    dfe = sr.published_comparison(real, PlaceFundingModel(real.panel).place_part()).query("source == 'dfe_pq_100030_2026'").set_index("year")["ratio"]
     assert dfe.loc[[2021, 2022]].between(0.9, 1.1).all(), dfe
     assert dfe.between(0.8, 1.2).all(), dfe
 
@@ -259,7 +274,7 @@ def test_where_the_category_data_cover_a_year_the_model_follows_its_data(real: s
     their totals bear out), and England's booked sum lies inside the model's 90% interval in each of those years."""
     from analysis.report import spend as sr
 
-    c = sr.published_comparison(real).query("source == 'dfe_pq_100030_2026'").set_index("year")
+    c = sr.published_comparison(real, PlaceFundingModel(real.panel).place_part()).query("source == 'dfe_pq_100030_2026'").set_index("year")
     assert c.loc[sm.BM_YEAR, "direct"] == pytest.approx(sr.direct_ratios(real)["special_independent"])
     assert c.loc[sm.BM_YEAR + 1:, "direct"].isna().all()
     seen = c.dropna(subset=["direct"])

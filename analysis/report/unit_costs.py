@@ -13,7 +13,7 @@ import pandas as pd
 
 from analysis.models.fitting import quantile
 from analysis.models.spend import BM_YEAR, TYPES, SpendModel
-from analysis.models.spend.results import PLACE_FUNDING
+from analysis.models.spend.results import full_cost
 from analysis.report.precision import interval_places
 
 
@@ -26,21 +26,22 @@ def england_average_draws(model: SpendModel, year: int) -> dict[str, np.ndarray]
     return {k: comp[k].sum(axis=1) / plans[j] for j, k in enumerate(TYPES)}
 
 
-def unit_costs(model: SpendModel, year: int | None = None) -> pd.DataFrame:
-    """`model.unit_costs(year)` with the places (`precision.places`: −2 is £100, −3 £1,000) that each median
-    (`mid_places`) and both ends of its interval (`end_places`) support, given their Monte Carlo errors, and
+def unit_costs(model: SpendModel, year: int | None = None, place_part: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """`model.unit_costs(year, place_part)` with the places (`precision.places`: −2 is £100, −3 £1,000) that each
+    median (`mid_places`) and both ends of its interval (`end_places`) support, given their Monte Carlo errors, and
     never finer than £100: what the chapter and the key findings show."""
     year = model.last_year if year is None else year
     chains = model.settings.chains
     mean = england_average_draws(model, year)
     typical = model.fit().posterior["cost"].sel(year=year).stack(sample=("chain", "draw")).transpose("sample", "type").values
+    full = full_cost_draws(model, place_part, year) if place_part is not None else {}
     rows = []
     for j, k in enumerate(TYPES):
-        # the full cost adds a constant to the average, so it has the average's errors
-        for measure, draws in (("mean_la", mean[k]), ("typical_la", typical[:, j]), ("full_mean_la", mean[k])):
-            mid, ends = interval_places(*(quantile(draws, chains, p)[1] for p in (0.5, 0.05, 0.95)), most=-2)
-            rows.append({"type": k, "measure": measure, "mid_places": mid, "end_places": ends})
-    return model.unit_costs(year).merge(pd.DataFrame(rows), on=["type", "measure"], validate="one_to_one")
+        for measure, draws in (("mean_la", mean[k]), ("typical_la", typical[:, j]), ("full_mean_la", full.get(k))):
+            if draws is not None:
+                mid, ends = interval_places(*(quantile(draws, chains, p)[1] for p in (0.5, 0.05, 0.95)), most=-2)
+                rows.append({"type": k, "measure": measure, "mid_places": mid, "end_places": ends})
+    return model.unit_costs(year, place_part).merge(pd.DataFrame(rows), on=["type", "measure"], validate="one_to_one")
 
 
 def cost_text(r: pd.Series, interval: bool = True) -> str:
@@ -92,6 +93,7 @@ def later_published(model: SpendModel) -> dict[str, list[tuple[float, int]]]:
     return out
 
 
-def full_cost_draws(model: SpendModel, year: int) -> dict[str, np.ndarray]:
-    """`england_average_draws` plus each type's standard place funding (`PLACE_FUNDING`): the full public cost."""
-    return {k: v + PLACE_FUNDING[k] for k, v in england_average_draws(model, year).items()}
+def full_cost_draws(model: SpendModel, place_part: dict[str, np.ndarray], year: int) -> dict[str, np.ndarray]:
+    """`england_average_draws` plus each type's place funding per plan (`PlaceFundingModel.place_part`), draw by
+    draw: the full public cost."""
+    return {k: full_cost(v, place_part[k]) for k, v in england_average_draws(model, year).items()}

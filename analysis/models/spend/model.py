@@ -162,8 +162,6 @@ costs, where agreement with them is partly built in:
 from __future__ import annotations
 
 import copy
-import time
-from dataclasses import asdict
 from functools import cached_property
 
 import arviz as az
@@ -174,7 +172,6 @@ import pytensor.tensor as pt
 from scipy.linalg import null_space
 
 from analysis.data import breaks
-from analysis.data import panel as panel_module
 from analysis.errors import ValidationError
 from analysis.models import fitting
 from analysis.models.fitting import SEED, Diagnostics, SamplerSettings
@@ -507,49 +504,3 @@ class SpendModel(Summaries):
     def diagnostics(self) -> Diagnostics:
         """R-hat (max), bulk ESS (min) and divergences over `params`."""
         return fitting.stored_diagnostics(self.fit())
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def cli_fit(panel_frame: pd.DataFrame | None = None) -> dict:
-    """`python -m analysis fit spend --json`: fit (cached), diagnose, report unit costs.
-
-    Returns a JSON-ready dict: unit_costs (type → median, q05, q95 in £ per plan per year,
-    plan-weighted national, last year), rhat_max, ess_bulk_min, divergences, passed,
-    posterior predictive coverage, years, n_las, n_obs, settings.
-    """
-
-    frame = panel_module.load() if panel_frame is None else panel_frame
-    start = time.perf_counter()
-    model = SpendModel(frame)
-    model.fit()
-    seconds = time.perf_counter() - start
-    costs = model.unit_costs()
-
-    def by_type(measure: str) -> dict:
-        rows = costs[costs["measure"] == measure]
-        return {r.type: {"median": round(r.median, -2), "q05": round(r.q05, -2), "q95": round(r.q95, -2)} for r in rows.itertuples()}
-
-    base = np.quantile(np.exp(model._draws("log_base") + model._draws("trend_base") * (model.last_year - CENTRE_YEAR)), [0.5, 0.05, 0.95])
-    categories = model.category_check()
-    return {
-        "model": "spend",
-        "years": [model.first_year, model.last_year],
-        "unit_costs_year": model.last_year,
-        "unit_costs": by_type("mean_la"),
-        "unit_costs_note": "£ per EHC plan per year paid by the LA, net of place funding (s251 lines 1.2.x), to the nearest £100",
-        "full_costs": by_type("full_mean_la"),
-        "full_costs_note": "top-up plus standard place or element 2 funding (£10,000 state special; £6,000 state mainstream, "
-                           "further education and specialist post-16; none for independent schools and other): the full "
-                           "public cost per plan",
-        "base_per_head": {"median": round(base[0], 1), "q05": round(base[1], 1), "q95": round(base[2], 1),
-                          "note": "£ per resident aged 2–18, typical LA: services not tied to a plan"},
-        "category_coverage_90": {k: round(float(g["coverage_90"].mean()), 3) for k, g in categories.groupby("category")},
-        **model.diagnostics().as_dict(),
-        "posterior_predictive": model.posterior_predictive_check(),
-        "n_las": len(model.las),
-        "n_obs": len(model.data()),
-        "fit_seconds": round(seconds, 1),
-        "settings": asdict(model.settings),
-    }

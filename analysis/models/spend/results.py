@@ -44,7 +44,9 @@ def lmdi(v0: np.ndarray, v1: np.ndarray, n0: np.ndarray, n1: np.ndarray) -> dict
     return {"plans": (weight * growth).sum(axis=-1), "mix": (weight * mix).sum(axis=-1), "unit_costs": (weight * cost).sum(axis=-1)}
 
 
-#: Standard funding of a plan's place outside the LA's top-up, £ a year [@esfa_hn_operational_guide]: a commissioned
+#: Standard funding of a plan's place outside the LA's top-up, £ a year [@esfa_hn_operational_guide]: what a child
+#: moving between placements gives up or takes (the scenario engine's default) and the rate a place that chapter 4's
+#: fitted place funding per plan is set beside (`analysis.models.spend.places`). A commissioned
 #: place in a special school or AP (£10,000, through the LA's budget or from ESFA for academies); element 2 of a
 #: mainstream school's or college's notional SEN budget (£6,000), which ESFA also pays specialist post-16
 #: institutions for the places it funds; none for independent mainstream and special schools (the fee is the whole cost) and none
@@ -52,6 +54,15 @@ def lmdi(v0: np.ndarray, v1: np.ndarray, n0: np.ndarray, n1: np.ndarray) -> dict
 #: funding, paid for every student with or without SEN, is left out.
 PLACE_FUNDING = {"mainstream": 6_000.0, "mainstream_independent": 0.0, "special_state": 10_000.0, "special_independent": 0.0, "post16": 6_000.0,
                  "post16_specialist": 6_000.0, "other": 0.0}
+
+
+def full_cost(top_up: np.ndarray, place: np.ndarray) -> np.ndarray:
+    """Draws of a full public cost: a top-up's draws plus a place funding's (`PlaceFundingModel.place_part`), paired
+    draw by draw (the two posteriors are independent: `analysis.models.spend.places`)."""
+    if top_up.shape[-1] != place.shape[-1]:
+        raise ValueError(f"full cost: {top_up.shape[-1]} top-up draws against {place.shape[-1]} place funding draws; "
+                         "fit both with as many draws (`model.SETTINGS`, `places.SETTINGS`)")
+    return top_up + place
 
 
 def category_draws(components: dict, category: str) -> np.ndarray:
@@ -98,13 +109,14 @@ class Summaries:
         out["base"] = self._frame["pop"].to_numpy()[rows] * base
         return out
 
-    def unit_costs(self, year: int | None = None) -> pd.DataFrame:
+    def unit_costs(self, year: int | None = None, place_part: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
         """England's unit cost by type in `year` (default the last), £ per plan per year.
 
         `mean_la`: plan-weighted average over LAs (national spend on the type ÷ its plans);
         `typical_la`: the national level exp(log ĉ_k + β_k s), the cost of an LA at the centre of
-        the LA distribution; `full_mean_la`: `mean_la` plus the standard place or element 2 funding
-        of a plan of that type (`PLACE_FUNDING`), the full public cost of the placement.
+        the LA distribution; with `place_part` (`PlaceFundingModel.place_part`: draws by type, as
+        many as this fit's) also `full_mean_la`: `mean_la` plus the place funding that goes with a
+        plan of that type, draw by draw, the full public cost of the placement.
         Columns: type, label, year, measure, median, q05, q95.
         """
         year = self.last_year if year is None else year
@@ -115,7 +127,10 @@ class Summaries:
         out = []
         for j, k in enumerate(TYPES):
             mean = comp[k].sum(axis=1) / n[j]
-            for measure, draws in (("mean_la", mean), ("typical_la", typical[:, j]), ("full_mean_la", mean + PLACE_FUNDING[k])):
+            measures = [("mean_la", mean), ("typical_la", typical[:, j])]
+            if place_part is not None:
+                measures.append(("full_mean_la", full_cost(mean, place_part[k])))
+            for measure, draws in measures:
                 q = np.quantile(draws, [0.5, 0.05, 0.95])
                 out.append({"type": k, "label": TYPE_LABELS[k], "year": year, "measure": measure, "median": q[0], "q05": q[1], "q95": q[2]})
         return pd.DataFrame(out)
