@@ -193,10 +193,13 @@ def test_the_unit_cost_finding_says_more_likely_too_high_for_the_types_chapter_4
     finding says so too, and it says nothing of the kind when none is."""
     from analysis.data import panel
     from analysis.models.spend import TYPE_LABELS, SpendModel
+    from analysis.models.spend.places import PlaceFundingModel
     from analysis.report import spend as sr
 
     numbers = findings.load()
-    chapter = set(sr.overstated(sr.published_comparison(SpendModel(panel.load())))) & {"special_independent", "special_state", "mainstream"}
+    frame = panel.load()
+    comparison = sr.published_comparison(SpendModel(frame), PlaceFundingModel(frame).place_part())
+    chapter = set(sr.overstated(comparison)) & {"special_independent", "special_state", "mainstream"}
     text = findings.headlines(numbers)
     item = next(line for line in text.splitlines() if "What a plan costs" in line)
     caveat = item.split("later years; for ", 1)[1].split(" every later one")[0] if "every later one lies below" in item else ""

@@ -18,7 +18,8 @@ from analysis.errors import DataError
 from analysis.evaluation import claims, experiment, value
 from analysis.evaluation.scenarios import Move, Scenario
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, ChildOutcome, OutcomeModel
-from analysis.models.spend import PLACEMENT_COLUMNS, SpendModel
+from analysis.models.spend import PLACEMENT_COLUMNS, TYPES, SpendModel
+from analysis.models.spend.places import PlaceFundingModel
 
 WS = "E10000032"
 
@@ -187,7 +188,7 @@ def test_combined_scores_rank_simulated_las_in_their_true_order(simulated):
 
 def test_a_flagged_plan_count_removes_the_per_plan_figures_but_not_spend_per_head():
     frame = panel.load()
-    c = value.costs(frame, 2025).set_index("la_code")
+    c = value.costs(frame, 2025, PlaceFundingModel(frame).place_part()).set_index("la_code")
     newham = frame[(frame["year"] == 2025) & (frame["la_name"] == "Newham")].iloc[0]  # January 2025 total: a flagged break
     assert c.loc[newham["la_code"], ["spend_per_plan", "full_cost_per_plan", "special_share"]].isna().all()
     assert c.at[newham["la_code"], "spend_per_head"] == pytest.approx(newham["hn_spend"] / newham["pop_2_18"])
@@ -201,10 +202,13 @@ def test_a_flagged_plan_count_removes_the_per_plan_figures_but_not_spend_per_hea
 
 def test_costs_add_place_funding_to_full_cost_and_shares_are_of_all_plans():
     frame = panel.load()
-    c = value.costs(frame, 2025).set_index("la_code")
+    part = {k: np.full(4, 0.0) for k in TYPES} | {"mainstream": np.array([5e3, 6e3, 6e3, 7e3]), "special_state": np.full(4, 1e4),
+                                                   "post16": np.array([1e3, 2e3, 3e3, 9e3])}
+    c = value.costs(frame, 2025, part).set_index("la_code")
     row = frame[(frame["year"] == 2025) & (frame["la_code"] == WS)].iloc[0]
-    # independent mainstream schools' fees are the whole cost: no element 2 (specialist post-16 institutions get it)
-    place = 6000 * (row["ehcp_mainstream"] - row["ehcp_mainstream_independent"] + row["ehcp_post16"]) + 10_000 * row["ehcp_special_state"]
+    # each plan at its type's median place funding; independent mainstream plans carved out of mainstream have none
+    place = (6000 * (row["ehcp_mainstream"] - row["ehcp_mainstream_independent"]) + 10_000 * row["ehcp_special_state"]
+             + 2500 * (row["ehcp_post16"] - row["ehcp_post16_specialist"]))
     assert c.at[WS, "full_cost_per_plan"] == pytest.approx((row["hn_spend"] + place) / row["ehcp_total"])
     assert c.at[WS, "special_share"] == pytest.approx((row["ehcp_special_state"] + row["ehcp_special_independent"]) / row["ehcp_total"])
 

@@ -19,16 +19,16 @@ from analysis.data import breaks
 from analysis.models.fitting import SEED
 from analysis.models.outcomes import OUTCOMES, ChildOutcome, OutcomeModel
 from analysis.models.spend.data import type_counts
-from analysis.models.spend.results import PLACE_FUNDING
 
 #: Weightings of the combined score: equal, and each group of outcomes alone.
 WEIGHTINGS = {"equal": None, "process only": "process", "education only": "education",
               "transition only": "transition", "attendance and behaviour only": "attendance"}
 
 
-def costs(panel: pd.DataFrame, year: int) -> pd.DataFrame:
+def costs(panel: pd.DataFrame, year: int, place_part: dict[str, np.ndarray]) -> pd.DataFrame:
     """Per LA in financial year `year`: spend per head aged 2–18, per plan, full public cost per plan (spend plus
-    standard place or element 2 funding of each plan, `PLACE_FUNDING`) and the share of plans in special schools.
+    the place funding of each plan, at the posterior median of its type's `place_part`, from
+    `PlaceFundingModel.place_part`: the full costs of chapter 4) and the share of plans in special schools.
     An LA whose plan count that January is a reporting break (`analysis.data.breaks`) has no per-plan figures or
     shares, but keeps its spend per head, which does not rest on that count; one whose placement breakdown is
     suppressed or flagged has no full cost (its place funding cannot be counted)."""
@@ -36,7 +36,7 @@ def costs(panel: pd.DataFrame, year: int) -> pd.DataFrame:
     p = panel[(panel["year"] == year) & panel["hn_spend"].notna()].copy()
     p["ehcp_total"] = p["ehcp_total"].where(p["ehcp_total"] > 0)
     counts = type_counts(p)
-    place = sum(counts[f"n_{k}"] * funding for k, funding in PLACE_FUNDING.items())
+    place = sum(counts[f"n_{k}"] * float(np.median(draws)) for k, draws in place_part.items())
     return pd.DataFrame({
         "la_code": p["la_code"], "la_name": p["la_name"], "year": year,
         "spend_per_head": p["hn_spend"] / p["pop_2_18"],

@@ -118,9 +118,11 @@ def ehcp_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
 
 def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     from analysis.models.spend import BM_YEAR, TYPE_LABELS, TYPES, SpendModel
+    from analysis.models.spend.places import PlaceFundingModel
     from analysis.report.unit_costs import england_average_draws, full_cost_draws, later_published
 
     model = SpendModel(frame)
+    place_part = PlaceFundingModel(frame).place_part()
     chains = model.settings.chains
     out = {}
     # the last year, and 2021-22: the last year the category data pin the unit costs
@@ -139,7 +141,7 @@ def spend_numbers(frame: pd.DataFrame) -> dict[str, KeyNumber]:
     # how the published costs per plan after BM_YEAR sit against the model's full cost (chapter 4's comparison)
     full = {}
     for k, figures in later_published(model).items():
-        draws = np.stack([full.setdefault(y, full_cost_draws(model, y))[k] for _, y in figures])
+        draws = np.stack([full.setdefault(y, full_cost_draws(model, place_part, y))[k] for _, y in figures])
         published = np.array([value for value, _ in figures])[:, None]
         out[f"spend.later_published_below_{k}"] = chainwise_number(
             lambda d: float((published[:, 0] < np.quantile(d, 0.05, axis=-1)).mean()), draws, chains, "share",

@@ -33,6 +33,7 @@ from analysis.evaluation.scenarios import searchable
 from analysis.evaluation.experiment import Evaluation
 from analysis.models.outcomes import OUTCOMES, OutcomeModel
 from analysis.models.spend import BM_YEAR, TYPE_LABELS, SpendModel, england_per_head, spend_per_head
+from analysis.models.spend.places import PlaceFundingModel
 from analysis.report import charts
 from analysis.report.national import PLACEMENTS
 from analysis.report.spend import sig
@@ -100,7 +101,7 @@ class Profiles:
         mix = _mix(masked, alive["la_code"])
         modelled = pd.concat([_forecast(forecast), _unit_costs(spend), _outcomes(outcomes)], ignore_index=True)
         programmes = _programmes(masked, evaluation)
-        summary = _summary(alive, masked, history, modelled, programmes, value.costs(panel, spend.last_year), last)
+        summary = _summary(alive, masked, history, modelled, programmes, value.costs(panel, spend.last_year, PlaceFundingModel(panel).place_part()), last)
         return cls(summary, history, mix, modelled, programmes, last, spend.last_year, lineage.vintage(sources))
 
     def la(self, la_code: str) -> pd.DataFrame:
@@ -398,7 +399,7 @@ SUMMARY_COLUMNS = {
     "spend_per_head": "high-needs spend (s251 lines 1.2.x, £) per resident aged 2–18, last financial year, nearest £10",
     "spend_per_plan": "the same spend per active plan (£, nearest £100): not a cost per plan, as the lines also pay for "
                       "services for children without plans and leave out place funding",
-    "full_cost_per_plan": "spend per plan plus the standard place funding of its placements (£, nearest £100)",
+    "full_cost_per_plan": "spend per plan plus the place funding of its placements, at chapter 4's place funding per plan (£, nearest £100)",
     "special_share_pct": "% of plans in state or independent special schools, last January",
     "deficit_pct": "DSG deficit as % of the DSG (negative: a surplus), in the financial year ending in `deficit_year`",
     "deficit_year": "year the deficit's financial year ends in (2022 = 2021-22)",

@@ -28,6 +28,8 @@ from analysis.models.spend import (
     SpendModel,
     model_frame,
 )
+from analysis.models.spend.places import PlaceFundingModel
+from analysis.models.spend.results import PLACE_FUNDING
 from analysis.report import charts
 from analysis.report.tables import and_join
 from analysis.report.unit_costs import PUBLISHED_COSTS, cost_text, unit_costs
@@ -343,13 +345,14 @@ def la_cost_text(model: SpendModel, la: pd.DataFrame, national: float, year: str
     )
 
 
-def published_comparison(model: SpendModel) -> pd.DataFrame:
-    """Each published cost per plan beside the model's full cost for the same type and year (or the last
-    year the model has, for forecasts beyond it): model median, 90 % interval and model ÷ published; and
+def published_comparison(model: SpendModel, place_part: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Each published cost per plan beside the model's full cost (with `place_part`, `PlaceFundingModel.place_part`)
+    for the same type and year (or the last year the model has, for forecasts beyond it): model median, 90 %
+    interval and model ÷ published; and
     `direct`, the fitted data's own spend ÷ plans of that type in that year where the category data cover it
     (`direct_ratios`), which shows how far a gap is the model's and how far the data's."""
     years = {min(c.year, model.last_year) for c in PUBLISHED_COSTS}
-    costs = {at: unit_costs(model, at).query("measure == 'full_mean_la'").set_index("type") for at in years}
+    costs = {at: unit_costs(model, at, place_part).query("measure == 'full_mean_la'").set_index("type") for at in years}
     covered = set(model.data().dropna(subset=["cat_special_independent"])["year"])
     direct = {year: direct_ratios(model, year) for year in covered & {c.year for c in PUBLISHED_COSTS}}
     rows = []
@@ -467,9 +470,78 @@ def decomposition_coverage(model: SpendModel, growth: pd.DataFrame, label: Calla
     return text
 
 
+def place_table(places: PlaceFundingModel) -> pd.DataFrame:
+    """The place funding model's estimates for reading: per placement type (and per head), the fitted place funding
+    beside its prior, the standard rate a place (`PLACE_FUNDING`; for mainstream the school's element 2, which the
+    fitted unit places do not include) and how far the data narrowed the prior. To the £100 (£1 per head): the fit's
+    Monte Carlo errors are far smaller (bulk ESS above 2,000)."""
+    t = places.table()
+    to = np.where(t["type"] == "per_head", 1, 100)
+    money = lambda column: [gbp(x, step) for x, step in zip(t[column], to)]  # noqa: E731
+    return pd.DataFrame({
+        "placement": t["label"],
+        "fitted (£ a year)": money("median"),
+        "90% interval": [f"{a} to {b}" for a, b in zip(money("q05"), money("q95"))],
+        "prior 90% interval": [f"{a} to {b}" for a, b in zip(money("prior_q05"), money("prior_q95"))],
+        "standard rate a place": [charts.fmt_gbp(PLACE_FUNDING[k]) if k in PLACE_FUNDING else "–" for k in t["type"]],
+        "prior variance the data removed": (100 * t["contraction"].clip(lower=0)).round().astype(int).astype(str) + "%",
+    })
+
+
+def _lower(label: str) -> str:
+    """A label inside a sentence: 'State special' → 'state special', 'AP and other' unchanged."""
+    return label if label[:2].isupper() else label[0].lower() + label[1:]
+
+
+def place_text(places: PlaceFundingModel) -> str:
+    """How the place funding model was fitted and checked, and what it says a plan of each kind carries."""
+    from analysis.models.fitting import ESS_BULK_MIN, RHAT_MAX
+
+    diag, ppc, t = places.diagnostics(), places.predictive_check(), places.table().set_index("type")
+    year = financial_year(BM_YEAR)
+    said = lambda k: gbp_interval(*t.loc[k, ["median", "q05", "q95"]], to=100 if k != "per_head" else 1)  # noqa: E731
+    checks = (f"R-hat {diag.rhat_max:.3f} (at most {RHAT_MAX}), bulk ESS at least {diag.ess_bulk_min:,.0f} (at least "
+              f"{ESS_BULK_MIN}), {diag.divergences} divergences")
+    pinned = [_lower(TYPE_LABELS[k]) for k in t.index if k != "per_head" and t.loc[k, "contraction"] < 0.5]
+    return (
+        f"Fitted to the place funding of {len(places.frame)} LAs in {year} and England's post-16 place funding in "
+        f"{len(places.post16)} years, the model {'passes' if diag.passed else '**fails**'} its convergence checks "
+        f"({checks}). Its 90% predictive intervals hold {ppc['covered'].sum()} of the {len(ppc)} LAs' place funding "
+        f"({100 * ppc['covered'].mean():.0f}%). A state special plan carries {said('special_state')} of place funding a "
+        f"year, close to the standard £10,000 a place. A further education plan carries {said('post16')}, well below the "
+        "£6,000 element 2 of a funded college place: not every post-16 plan is in a place ESFA funds (apprenticeships "
+        "and training have none, and the element 2 of LA-maintained sixth forms is paid from the LA's own budget). "
+        + (f"For {and_join(pinned)} the data remove less than half of the prior's variance (@tbl-spend-place), so those "
+           "figures are mostly the priors' and should be read as such. " if pinned else "")
+        + "The full cost of a state mainstream plan adds the £6,000 element 2 that the school meets from its own budget, "
+        "which no spend series held here records."
+    )
+
+
+def modelled_bill(bill: pd.DataFrame, panel: pd.DataFrame, model: SpendModel, places: PlaceFundingModel) -> pd.DataFrame:
+    """`national_high_needs_cost` with England's place funding each year as the place funding model puts it, over the
+    same LAs (those the spend model fits: the two with fewer than 100 plans are left out), and the whole bill and its
+    gap to the allocation that implies: `place_model`, `total_model` and `gap_model`, each as median, `_q05` and `_q95`
+    (£). It fills the years whose LA-paid place funding is not published, and checks the one year that is."""
+    frame, both = model.data(), panel.dropna(subset=["hn_spend", "hn_block_before_deductions"])
+    out = bill.copy()
+    for i, year in zip(bill.index, bill["year"]):
+        las = set(both.loc[both["year"] == year, "la_code"])
+        rows = frame[(frame["year"] == year) & frame["la_code"].isin(las)]
+        place = places.predicted(rows[[f"n_{k}" for k in TYPES]].to_numpy(), rows["pop"].to_numpy())
+        for name, draws in (("place_model", place), ("total_model", place + bill.at[i, "top_ups"]),
+                            ("gap_model", place + bill.at[i, "top_ups"] - bill.at[i, "allocation"])):
+            for suffix, q in (("", 0.5), ("_q05", 0.05), ("_q95", 0.95)):
+                out.loc[i, name + suffix] = float(np.quantile(draws, q))
+    return out
+
+
 def high_needs_bill_table(bill: pd.DataFrame) -> pd.DataFrame:
-    """`national_high_needs_cost` for reading: £ billions to 2 decimals, '–' where not published, and the LAs summed."""
-    bn = lambda v: "–" if pd.isna(v) else f"£{v / 1e9:,.2f}bn"  # noqa: E731
+    """`modelled_bill` for reading: £ billions to 2 decimals, '–' where not published, modelled figures with their
+    90% intervals, and the LAs summed."""
+    bn = lambda v: "–" if pd.isna(v) else f"£{v / 1e9:,.2f}bn".replace("£-", "−£")  # noqa: E731
+    modelled = lambda name: [f"{bn(m)} ({lo / 1e9:.2f}–{hi / 1e9:.2f})".replace("-", "−") for m, lo, hi  # noqa: E731
+                             in bill[[name, f"{name}_q05", f"{name}_q95"]].to_numpy()]
     return pd.DataFrame({
         "financial year": [financial_year(y) for y in bill["year"]],
         "LAs": [f"{n} of {m}" for n, m in zip(bill["las"], bill["las_in_year"])],
@@ -477,8 +549,10 @@ def high_needs_bill_table(bill: pd.DataFrame) -> pd.DataFrame:
         "place funding paid by ESFA": bill["esfa_place_funding"].map(bn),
         "place funding paid by LAs": bill["maintained_place_funding"].map(bn),
         "whole bill": bill["total"].map(bn),
+        "whole bill, modelled": modelled("total_model"),
         "high needs block allocation": bill["allocation"].map(bn),
-        "bill − allocation": bill["gap"].map(bn).str.replace("£-", "−£"),
+        "bill − allocation": bill["gap"].map(bn),
+        "modelled bill − allocation": modelled("gap_model"),
     })
 
 
@@ -511,7 +585,9 @@ def sbc_label(quantity: str) -> str:
     name, _, inner = quantity.partition("[")
     inner = inner.rstrip("]")
     words = {"log_cost": f"unit cost: {TYPE_LABELS.get(inner, inner)}", "trend": f"cost trend: {inner}",
-             "log_base": "base per head", "gamma": "plan-rate slope (γ)"}
+             "log_base": "base per head", "gamma": "plan-rate slope (γ)",
+             "log_q": f"place funding per plan: {TYPE_LABELS.get(inner, inner)}", "log_q_head": "place funding per head",
+             "sigma": "LA error scale (σ)", "nu": "LA error tails (ν)", "sigma_post16": "England post-16 error scale"}
     return words[name]
 
 
@@ -537,20 +613,22 @@ def _leans(row) -> str:
     return "low" if hi > lo else "high"
 
 
-def sbc_text(summary: pd.DataFrame) -> str:
+def sbc_text(summary: pd.DataFrame, refs: str = "@tbl-spend-sbc, @fig-spend-sbc",
+             recovered: str = "the unit cost of each placement type") -> str:
     """What the simulation-based calibration shows: gross miscalibration (χ² p < 0.01), and the quantities with
-    p < 0.05, each said to lean only where its outer 5% at one end hold far more replicates than at the other."""
+    p < 0.05, each said to lean only where its outer 5% at one end hold far more replicates than at the other.
+    `refs`: the table and figure it points to; `recovered`: what a calibrated model recovers."""
     bad = summary[summary["chi2_p"] < 0.01]
     n_rep, n_failed = int(summary["replicates"].iloc[0]), int(summary["failed"].iloc[0])
     text = (f"Over {n_rep} simulated panels ("
             + (f"{n_failed} of whose refits missed a convergence check; they are counted), " if n_failed else
                "every refit passing its convergence checks), ")
             + (f"no quantity's ranks depart from uniform at the study's threshold (χ² p < 0.01, with {len(summary)} "
-               f"quantities tested; smallest p-value {p_value(summary['chi2_p'].min())}, @tbl-spend-sbc, @fig-spend-sbc): on "
-               "data with this panel's structure, the model recovers the unit cost of each placement type without gross "
+               f"quantities tested; smallest p-value {p_value(summary['chi2_p'].min())}, {refs}): on "
+               f"data with this panel's structure, the model recovers {recovered} without gross "
                "miscalibration." if bad.empty else
                "the ranks are **not uniform** for " + ", ".join(sbc_label(q) for q in bad["quantity"])
-               + " (χ² p < 0.01, @tbl-spend-sbc, @fig-spend-sbc): the model's intervals for these are not calibrated "
+               + f" (χ² p < 0.01, {refs}): the model's intervals for these are not calibrated "
                "on data with this panel's structure, and they should be read with that caution."))
     weak = summary[(summary["chi2_p"] >= 0.01) & (summary["chi2_p"] < 0.05)]
     parts = []
@@ -680,12 +758,13 @@ def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, panel: pd.DataFram
         return f"{c.loc[group, 'ratio']:.2f} ({c.loc[group, 'ratio_q05']:.2f} to {c.loc[group, 'ratio_q95']:.2f})"
 
     items = [
-        "**Full cost is top-up plus a standard rate.** The full public cost adds a standard £10,000 (state special) or "
-        "£6,000 (state mainstream schools, colleges and specialist post-16 institutions) to what the LA pays: assumed, not "
-        "measured. The actual place funding of an LA's schools, post-16 core funding, transport, and health and social care "
-        "contributions are not measured here. Nothing is added for independent schools, whose fee is the whole cost, or "
-        "for AP and other arrangements, although AP places and non-maintained special school places are funded at "
-        "£10,000, so their full cost is understated; and not every specialist post-16 place is funded by ESFA.",
+        "**Place funding per plan is fitted to one year.** The LA-paid half of place funding is published by LA only for "
+        "2021-22, so place funding per plan is fitted to that year (with England's post-16 deductions of four years) and "
+        "carried to the others unchanged: the rates a place have been flat in cash since 2013, but places per plan may "
+        "have moved. The specialist post-16 and AP and other figures are mostly their priors' (@tbl-spend-place). A state "
+        "mainstream plan's £6,000 element 2 is the rule, not a measurement. Non-maintained special schools' £10,000 "
+        "places, which ESFA funds outside the DSG, post-16 core funding, transport, and health and social care "
+        "contributions are in no series held here, so full costs leave them out.",
         "**Unit costs are pinned by category data only up to 2021-22.** The dashboard's special school spend runs "
         "from 2018-19 to 2021-22 and the benchmarking split covers 2021-22 only. After that, the split between "
         "the base and the plans rests on spend totals and on the assumption that state-funded places and services "
