@@ -13,7 +13,8 @@ from analysis.data import panel
 from analysis.errors import ValidationError
 from analysis.models import stored
 from analysis.models.spend import BM_YEAR, TYPES, calibration, places
-from analysis.models.spend.results import full_cost
+from analysis.models.fitting import quantile
+from analysis.models.spend.results import PLACE_FUNDING, full_cost
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +41,24 @@ def test_a_missing_column_is_named_with_the_command_that_restores_it(frame) -> N
         places.place_frame(frame.drop(columns=["ded_total"]))
 
 
-def test_negative_place_funding_names_the_la(frame) -> None:
+def test_negative_or_no_place_funding_names_the_la(frame) -> None:
+    leeds = (frame["year"] == BM_YEAR) & (frame["la_name"] == "Leeds")
     bad = frame.copy()
-    bad.loc[(bad["year"] == BM_YEAR) & (bad["la_name"] == "Leeds"), "bm_place_funding"] = -1.0
-    with pytest.raises(ValidationError, match="Leeds"):
+    bad.loc[leeds, "bm_place_funding"] = -1.0
+    with pytest.raises(ValidationError, match="negative place funding in 2022 for \\['Leeds'\\]"):
+        places.place_frame(bad)
+    bad.loc[leeds, ["bm_place_funding", "ded_total"]] = 0.0
+    with pytest.raises(ValidationError, match="no place funding at all in 2022 for \\['Leeds'\\]"):
         places.place_frame(bad)
 
 
-def test_englands_post16_place_funding_covers_every_year_of_the_deductions(frame) -> None:
+def test_englands_post16_place_funding_covers_every_other_year_of_the_deductions(frame) -> None:
+    """2021-22's post-16 deductions are inside each LA's whole place funding already: counted once."""
     p = places.post16_frame(frame)
     years = sorted(frame.loc[frame["ded_post16"].notna(), "year"].unique())
-    assert list(p["year"]) == years and len(years) == 4
+    assert len(years) == 4 and list(p["year"]) == [y for y in years if y != BM_YEAR]
     # summed over LAs, it is nearly all of England's: the few LAs left out hold little
-    total = frame[frame["year"].isin(years)].groupby("year")["ded_post16"].sum()
+    total = frame[frame["year"].isin(years) & (frame["year"] != BM_YEAR)].groupby("year")["ded_post16"].sum()
     np.testing.assert_allclose(p.set_index("year")["ded_post16"], total, rtol=0.02)
 
 
@@ -69,12 +75,35 @@ def test_the_data_pin_the_state_special_and_further_education_place_funding(real
     assert t.loc["post16", "q95"] < places.PRIORS["post16"][0] * 2  # well below a £6,000 element 2 a plan
 
 
+def test_place_funding_is_shown_at_the_precision_its_monte_carlo_error_supports(real) -> None:
+    """Each figure's last digit is at least twice its Monte Carlo error: the specialist post-16 median's error
+    (about £60) puts it to the £1,000, the state special one to the £100."""
+    from analysis.report import spend as sr
+
+    chains = real.settings.chains
+    shown = sr.place_precision(real)
+    for k, draws in real.draws().items():
+        assert 10.0 ** -shown[k][0] >= 2 * quantile(draws, chains, 0.5)[1], k
+    assert shown["post16_specialist"][0] == -3 and shown["special_state"][0] == -2
+    table = sr.place_table(real).set_index("placement")
+    assert table.at["Specialist post-16", "fitted (£ a year)"].endswith(",000")
+
+
+def test_predicted_place_funding_takes_counts_in_types_order(real) -> None:
+    counts = np.zeros((2, len(TYPES)))
+    counts[:, list(TYPES).index("special_state")] = [100, 50]
+    draws = real.predicted(counts, np.zeros(2))
+    np.testing.assert_allclose(draws, 150 * real.place_part()["special_state"])
+    with pytest.raises(ValueError, match="types in TYPES order"):
+        real.predicted(counts[:, :3], np.zeros(2))
+
+
 def test_the_place_part_of_a_full_cost_pairs_with_the_spend_draws(real) -> None:
     part = real.place_part()
     assert list(part) == list(TYPES)
     assert {len(v) for v in part.values()} == {real.settings.chains * real.settings.draws}
     assert not part["special_independent"].any() and not part["mainstream_independent"].any()
-    assert (part["mainstream"] == places.ELEMENT_2).all()
+    assert (part["mainstream"] == PLACE_FUNDING["mainstream"]).all()
     np.testing.assert_array_equal(part["special_state"], real._q[:, places.PLACED.index("special_state")])
 
 

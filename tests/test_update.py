@@ -191,9 +191,10 @@ def test_update_shows_a_revision_and_what_it_would_rerun_and_changes_nothing(stu
     assert report["vintage_changes"]["04-spend"] == [REVISED_KEY]
     declared = {p.stem for p in book.notebooks() if "hn_spend" in book.uses(nbformat.read(p, as_version=4))[0]}
     assert set(report["chapters"]) == declared  # exactly the chapters that use the revised column
-    # the grids that read high-needs spend (the spend model's and the evaluation's), not the EHCP backtest
-    assert report["grids"] == ["placebo-crosschecks", "placebo-imputation", "placebo-synthetic", "placebos", "simulation",
-                               "spend-holdout", "spend-sbc"]
+    # the grids that read high-needs spend (the spend model's and the evaluation's), not the EHCP backtest; the place
+    # funding SBC reads none, but its module sits in the spend package, whose modules name the column
+    assert report["grids"] == ["place-sbc", "placebo-crosschecks", "placebo-imputation", "placebo-synthetic", "placebos",
+                               "simulation", "spend-holdout", "spend-sbc"]
     assert _tree(root) == before
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.finance import financial_year
-from analysis.models.fitting import Diagnostics
+from analysis.models.fitting import Diagnostics, quantile
 from analysis.models.spend import (
     BASE_PRIOR,
     BM_YEAR,
@@ -31,6 +31,7 @@ from analysis.models.spend import (
 from analysis.models.spend.places import PlaceFundingModel
 from analysis.models.spend.results import PLACE_FUNDING
 from analysis.report import charts
+from analysis.report.precision import interval_places
 from analysis.report.tables import and_join
 from analysis.report.unit_costs import PUBLISHED_COSTS, cost_text, unit_costs
 
@@ -470,20 +471,26 @@ def decomposition_coverage(model: SpendModel, growth: pd.DataFrame, label: Calla
     return text
 
 
+#: The published rate of a place that each row of `place_table` is set beside [@esfa_hn_operational_guide].
+STANDARD_RATES = {"mainstream": "£6,000 or £10,000 a unit place", "special_state": "£10,000",
+                  "post16": "£6,000 (element 2)", "post16_specialist": "£6,000 (element 2)",
+                  "other": "£10,000 an AP place", "per_head": "£10,000 an AP place"}
+
+
 def place_table(places: PlaceFundingModel) -> pd.DataFrame:
     """The place funding model's estimates for reading: per placement type (and per head), the fitted place funding
-    beside its prior, the standard rate a place (`PLACE_FUNDING`; for mainstream the school's element 2, which the
-    fitted unit places do not include) and how far the data narrowed the prior. To the £100 (£1 per head): the fit's
-    Monte Carlo errors are far smaller (bulk ESS above 2,000)."""
+    beside its prior, the published rate of a place (`STANDARD_RATES`) and how far the data narrowed the prior, each
+    figure at the precision its Monte Carlo error supports (`place_precision`)."""
     t = places.table()
-    to = np.where(t["type"] == "per_head", 1, 100)
-    money = lambda column: [gbp(x, step) for x, step in zip(t[column], to)]  # noqa: E731
+    shown = place_precision(places)
+    at = lambda x, digits: charts.fmt_gbp(round(x, digits))  # noqa: E731
+    prior = lambda r: f"{at(r.prior_q05, -2 if r.type != 'per_head' else 0)} to {at(r.prior_q95, -2 if r.type != 'per_head' else 0)}"  # noqa: E731
     return pd.DataFrame({
         "placement": t["label"],
-        "fitted (£ a year)": money("median"),
-        "90% interval": [f"{a} to {b}" for a, b in zip(money("q05"), money("q95"))],
-        "prior 90% interval": [f"{a} to {b}" for a, b in zip(money("prior_q05"), money("prior_q95"))],
-        "standard rate a place": [charts.fmt_gbp(PLACE_FUNDING[k]) if k in PLACE_FUNDING else "–" for k in t["type"]],
+        "fitted (£ a year)": [at(r.median, shown[r.type][0]) for r in t.itertuples()],
+        "90% interval": [f"{at(r.q05, shown[r.type][1])} to {at(r.q95, shown[r.type][1])}" for r in t.itertuples()],
+        "prior 90% interval": [prior(r) for r in t.itertuples()],
+        "standard rate a place": t["type"].map(STANDARD_RATES),
         "prior variance the data removed": (100 * t["contraction"].clip(lower=0)).round().astype(int).astype(str) + "%",
     })
 
@@ -493,41 +500,75 @@ def _lower(label: str) -> str:
     return label if label[:2].isupper() else label[0].lower() + label[1:]
 
 
-def place_text(places: PlaceFundingModel) -> str:
-    """How the place funding model was fitted and checked, and what it says a plan of each kind carries."""
+def place_precision(places: PlaceFundingModel) -> dict[str, tuple[int, int]]:
+    """Per row of `places.table()`: the decimal places (`precision.interval_places`) its median and its interval's
+    ends support given their Monte Carlo errors, never finer than £100 a plan or £1 a head."""
+    chains = places.settings.chains
+    return {k: interval_places(*(quantile(d, chains, p)[1] for p in (0.5, 0.05, 0.95)), most=0 if k == "per_head" else -2)
+            for k, d in places.draws().items()}
+
+
+def _against_rate(row: pd.Series, rate: float) -> str:
+    """'close to' / 'below' / 'above' the standard rate `rate`, as the 90% interval of `row` (of `places.table`) puts it."""
+    where = "close to" if row["q05"] <= rate <= row["q95"] else "below" if row["q95"] < rate else "above"
+    return f"{where} the standard {charts.fmt_gbp(rate)} a place"
+
+
+def place_text(places: PlaceFundingModel, panel: pd.DataFrame) -> str:
+    """How the place funding model was fitted and checked, what it says a plan of each kind carries, and how
+    England's post-16 deductions per plan moved over the years the model holds constant (from `panel`)."""
     from analysis.models.fitting import ESS_BULK_MIN, RHAT_MAX
+    from analysis.models.spend.places import post16_frame
 
     diag, ppc, t = places.diagnostics(), places.predictive_check(), places.table().set_index("type")
-    year = financial_year(BM_YEAR)
-    said = lambda k: gbp_interval(*t.loc[k, ["median", "q05", "q95"]], to=100 if k != "per_head" else 1)  # noqa: E731
-    checks = (f"R-hat {diag.rhat_max:.3f} (at most {RHAT_MAX}), bulk ESS at least {diag.ess_bulk_min:,.0f} (at least "
-              f"{ESS_BULK_MIN}), {diag.divergences} divergences")
-    pinned = [_lower(TYPE_LABELS[k]) for k in t.index if k != "per_head" and t.loc[k, "contraction"] < 0.5]
+    year, shown = financial_year(BM_YEAR), place_precision(places)
+    at = lambda x, digits: charts.fmt_gbp(round(x, digits))  # noqa: E731
+    said = lambda k: (f"{at(t.at[k, 'median'], shown[k][0])} (90% interval {at(t.at[k, 'q05'], shown[k][1])} to "  # noqa: E731
+                      f"{at(t.at[k, 'q95'], shown[k][1])})")
+    checks = (f"R-hat {diag.rhat_max:.3f}, at most {RHAT_MAX}; bulk ESS at least {diag.ess_bulk_min:,.0f}, at least "
+              f"{ESS_BULK_MIN} needed; {diag.divergences} divergences")
+    prior_led = [_lower(TYPE_LABELS[k]) for k in t.index if k != "per_head" and t.loc[k, "contraction"] < 0.5]
+    post16 = post16_frame(panel, leave_out=None)
+    per_plan = post16["ded_post16"] / post16[["n_post16", "n_post16_specialist"]].sum(axis=1)
+    first, last = post16.index[0], post16.index[-1]
     return (
         f"Fitted to the place funding of {len(places.frame)} LAs in {year} and England's post-16 place funding in "
-        f"{len(places.post16)} years, the model {'passes' if diag.passed else '**fails**'} its convergence checks "
+        f"{len(places.post16)} other years, the model {'passes' if diag.passed else '**fails**'} its convergence checks "
         f"({checks}). Its 90% predictive intervals hold {ppc['covered'].sum()} of the {len(ppc)} LAs' place funding "
         f"({100 * ppc['covered'].mean():.0f}%). A state special plan carries {said('special_state')} of place funding a "
-        f"year, close to the standard £10,000 a place. A further education plan carries {said('post16')}, well below the "
-        "£6,000 element 2 of a funded college place: not every post-16 plan is in a place ESFA funds (apprenticeships "
-        "and training have none, and the element 2 of LA-maintained sixth forms is paid from the LA's own budget). "
-        + (f"For {and_join(pinned)} the data remove less than half of the prior's variance (@tbl-spend-place), so those "
-           "figures are mostly the priors' and should be read as such. " if pinned else "")
-        + "The full cost of a state mainstream plan adds the £6,000 element 2 that the school meets from its own budget, "
-        "which no spend series held here records."
+        f"year, {_against_rate(t.loc['special_state'], PLACE_FUNDING['special_state'])}. A further education plan "
+        f"carries {said('post16')}, {_against_rate(t.loc['post16'], PLACE_FUNDING['post16'])} of element 2"
+        + (": colleges are funded for a number of high-needs places agreed ahead of the year, not one for each student "
+           "with a plan, and apprenticeships and training have none. "
+           if t.at["post16", "q95"] < PLACE_FUNDING["post16"] else ". ")
+        + (f"For {and_join(prior_led)} the data remove less than half of the prior's variance (@tbl-spend-place), so "
+           "those figures are mostly the priors' and should be read as such. " if prior_led else "")
+        + f"The model holds each figure constant over the years; ESFA's post-16 deductions per post-16 plan went from "
+        f"{gbp(per_plan[first], 10)} in {financial_year(post16.at[first, 'year'])} to {gbp(per_plan[last], 10)} in "
+        f"{financial_year(post16.at[last, 'year'])} ({100 * (per_plan[last] / per_plan[first] - 1):+.0f}%), a drift the "
+        "model leaves to its year-to-year error, so places per plan do move and the figures carried to other years "
+        "are approximate. The full cost of a state mainstream plan adds the "
+        f"{charts.fmt_gbp(PLACE_FUNDING['mainstream'])} element 2 that the school meets from its own budget, which no "
+        "spend series held here records."
     )
 
 
 def modelled_bill(bill: pd.DataFrame, panel: pd.DataFrame, model: SpendModel, places: PlaceFundingModel) -> pd.DataFrame:
     """`national_high_needs_cost` with England's place funding each year as the place funding model puts it, over the
-    same LAs (those the spend model fits: the two with fewer than 100 plans are left out), and the whole bill and its
-    gap to the allocation that implies: `place_model`, `total_model` and `gap_model`, each as median, `_q05` and `_q95`
-    (£). It fills the years whose LA-paid place funding is not published, and checks the one year that is."""
+    same LAs as far as the spend model fits them (`las_model`: it leaves out LA-years with fewer than 100 plans or a
+    flagged total), and the whole bill and its gap to the allocation that implies: `place_model`, `total_model` and
+    `gap_model`, each as median, `_q05` and `_q95` (£), which carry the parameters' uncertainty only
+    (`PlaceFundingModel.predicted`). It fills the years whose LA-paid place funding the sources held here do not
+    have, and sets the model beside the one year they do (in sample: it is fitted to that year)."""
     frame, both = model.data(), panel.dropna(subset=["hn_spend", "hn_block_before_deductions"])
     out = bill.copy()
     for i, year in zip(bill.index, bill["year"]):
         las = set(both.loc[both["year"] == year, "la_code"])
+        if len(las) != bill.at[i, "las"]:
+            raise ValueError(f"modelled bill: {len(las)} LAs with top-ups and an allocation in {year}, but the bill sums "
+                             f"{bill.at[i, 'las']}; `national_high_needs_cost` chose them differently")
         rows = frame[(frame["year"] == year) & frame["la_code"].isin(las)]
+        out.loc[i, "las_model"] = len(rows)
         place = places.predicted(rows[[f"n_{k}" for k in TYPES]].to_numpy(), rows["pop"].to_numpy())
         for name, draws in (("place_model", place), ("total_model", place + bill.at[i, "top_ups"]),
                             ("gap_model", place + bill.at[i, "top_ups"] - bill.at[i, "allocation"])):
@@ -544,7 +585,7 @@ def high_needs_bill_table(bill: pd.DataFrame) -> pd.DataFrame:
                              in bill[[name, f"{name}_q05", f"{name}_q95"]].to_numpy()]
     return pd.DataFrame({
         "financial year": [financial_year(y) for y in bill["year"]],
-        "LAs": [f"{n} of {m}" for n, m in zip(bill["las"], bill["las_in_year"])],
+        "LAs": [f"{n} of {m}" + (f" ({k:.0f} modelled)" if k != n else "") for n, m, k in zip(bill["las"], bill["las_in_year"], bill["las_model"])],
         "LA top-ups and services (s251 1.2.x)": bill["top_ups"].map(bn),
         "place funding paid by ESFA": bill["esfa_place_funding"].map(bn),
         "place funding paid by LAs": bill["maintained_place_funding"].map(bn),
@@ -758,10 +799,12 @@ def shortcomings(model: SpendModel, crosscheck: pd.DataFrame, panel: pd.DataFram
         return f"{c.loc[group, 'ratio']:.2f} ({c.loc[group, 'ratio_q05']:.2f} to {c.loc[group, 'ratio_q95']:.2f})"
 
     items = [
-        "**Place funding per plan is fitted to one year.** The LA-paid half of place funding is published by LA only for "
-        "2021-22, so place funding per plan is fitted to that year (with England's post-16 deductions of four years) and "
-        "carried to the others unchanged: the rates a place have been flat in cash since 2013, but places per plan may "
-        "have moved. The specialist post-16 and AP and other figures are mostly their priors' (@tbl-spend-place). A state "
+        "**Place funding per plan is fitted to one year.** Of the sources held here, only the 2021-22 benchmarking outturn "
+        "has the LA-paid half of place funding by LA (DfE's s251 outturn publishes it every year, but the data mirror does "
+        "not hold that file), so place funding per plan is fitted to that year (with England's post-16 deductions of the "
+        "other three) and carried to the others unchanged: the rates a place have been flat in cash since 2013, but "
+        "places per plan move (@sec-spend-place). Where one year of data says little, the figures are mostly their "
+        "priors' (@tbl-spend-place). A state "
         "mainstream plan's £6,000 element 2 is the rule, not a measurement. Non-maintained special schools' £10,000 "
         "places, which ESFA funds outside the DSG, post-16 core funding, transport, and health and social care "
         "contributions are in no series held here, so full costs leave them out.",

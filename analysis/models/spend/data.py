@@ -196,8 +196,8 @@ def national_high_needs_cost(panel: pd.DataFrame) -> pd.DataFrame:
 
     `top_ups` is LAs' s251 lines 1.2.x (the spend this chapter models); `esfa_place_funding` the
     places ESFA funds directly (the deductions from the block); `maintained_place_funding` the place
-    funding LAs pay their own special schools and units (s251 line 1.0.2), published by LA only in the
-    2021-22 benchmarking outturn. `total` is their sum where all three are known; `allocation` the
+    funding LAs pay their own special schools and units (s251 line 1.0.2), which of the sources held here only
+    the 2021-22 benchmarking outturn has by LA (the s251 outturn file that has it every year is not in the mirror). `total` is their sum where all three are known; `allocation` the
     block before deductions and `gap` = total − allocation (positive: more spent than allocated).
     Every column sums the same LAs, those with both top-ups and an allocation that year (`las`, of
     `las_in_year`), so that the bill and the block compare like with like.
