@@ -8,6 +8,7 @@ data/cache/fits) every model of the evaluation, the same fits the chapter uses.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import numpy as np
@@ -227,8 +228,10 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
         assert set(block["outcomes"]) == set(real.outcomes["outcome"])
         for name, entry in block["outcomes"].items():
             assert {"att_by_event_time", "att_post", "pre_trend", "placebo_time", "deficit_sensitivity", "leave_one_out"} <= set(entry)
-            if name in programmes.HEADLINE:
-                assert {"main", "later_waves", "deficit", *real.sensitivities(programme)} == set(entry["sensitivities"])
+            if name in programmes.HEADLINE:  # "no_breaks" only where a break reaches the outcome: DBV's plan rate (Newham), not spend
+                shown = {"no_breaks"} if (programme, name) == ("dbv", "ehcp_rate") else set()
+                expected = {"main", "later_waves", "deficit", *real.sensitivities(programme)} - {"no_breaks"} | shown
+                assert expected == set(entry["sensitivities"]), (programme, name)
             cell = entry["att_by_event_time"][0]
             assert {"event_time", "median", "lo90", "hi90"} <= set(cell) and cell["lo90"] <= cell["median"] <= cell["hi90"]
         for name in programmes.HEADLINE:
@@ -247,19 +250,25 @@ def test_real_report_has_the_required_keys_and_converges(real: evaluation.Evalua
                 assert entry["preferred"]["direction_settled"] is (not opposite), (programme, name)
             checks = entry["cross_checks"]
             assert checks["least_squares_pyfixest"]["lo"] <= checks["least_squares_pyfixest"]["hi"], name
+            ls = checks["least_squares_pyfixest"]["placebo_space"]  # every outcome is calibrated by least squares at least
+            assert not ls["stale"], "results/placebo-crosschecks.json is stale: rerun `python -m analysis grid placebo-crosschecks`"
+            assert {ls[f]["n"] for f in placebos.FAMILIES} == {placebos.BATCH * placebos.BATCHES}, (programme, name)
+            twin = checks["two_stage_did_pyfixest"]
+            assert twin["lo"] <= twin["median"] <= twin["hi"] and twin["n_treated"] > 10, (programme, name)
+            calibration = entry["calibration"]
+            own = name in programmes.HEADLINE
+            assert calibration["estimator"].startswith("event study" if own else "least squares") and calibration["proxy"] is not own
+            assert calibration["placebo_space"] == (entry["placebo_space"] if own else ls)
             if name in programmes.HEADLINE:
                 imputed = checks["imputation_causalpy"]
                 assert imputed["diagnostics"]["passed"], (programme, name, imputed["diagnostics"])
                 assert imputed["lo"] <= imputed["median"] <= imputed["hi"] and imputed["n_comparison"] > 50
                 assert imputed["fake_start"]["diagnostics"]["passed"], (programme, name, imputed["fake_start"])
                 assert imputed["fake_start"]["lo"] <= imputed["fake_start"]["median"] <= imputed["fake_start"]["hi"]
-                twin = checks["two_stage_did_pyfixest"]  # the same least-squares imputation, with LA-clustered errors
+                # the two-stage twin is the same least-squares imputation, with LA-clustered errors
                 assert abs(twin["median"] - imputed["median"]) < 0.25 and twin["n_treated"] == imputed["n_treated"], (programme, name)
                 assert twin["hi"] - twin["lo"] > imputed["hi"] - imputed["lo"], (programme, name)
                 assert set(checks["entropy_balancing"]) == set(balancing.SPECIFICATIONS)
-                ls = checks["least_squares_pyfixest"]["placebo_space"]
-                assert not ls["stale"], "results/placebo-crosschecks.json is stale: rerun `python -m analysis grid placebo-crosschecks`"
-                assert {ls[f]["n"] for f in placebos.FAMILIES} == {placebos.BATCH * placebos.BATCHES}
                 sc = checks["synthetic_control"]
                 assert sc["lo"] <= sc["median"] <= sc["hi"], (programme, name, sc)
                 assert not sc["placebo_space"]["stale"], "results/placebo-synthetic.json is stale: rerun `python -m analysis grid placebo-synthetic`"
@@ -293,16 +302,52 @@ def test_the_sensitivities_leave_out_suspended_agreements_and_pandemic_years(rea
     assert set(frame["stack"]) == set(real.frame("safety_valve", "main")["stack"]) - {2022}
 
 
+def test_each_outcome_reads_exactly_the_columns_it_is_computed_from(real: evaluation.Evaluation) -> None:
+    """`Outcome.reads` (which the breaks sensitivity relies on) is the formula's own columns: the series computed from
+    those columns alone is the series, and without any one of them it cannot be computed."""
+    for name, spec in programmes.OUTCOMES.items():
+        reads = sorted(spec.reads())
+        assert reads and spec.values(real.panel[reads]).equals(spec.values(real.panel)), name
+        for column in reads:
+            with pytest.raises(KeyError):
+                spec.values(real.panel[[c for c in reads if c != column]])
+
+
 def test_without_breaks_and_without_the_most_used_comparisons(real: evaluation.Evaluation) -> None:
-    """"no_breaks" drops exactly the design's LAs with a flagged break in their stack's window (Newham's 2025 step
-    among them); "no_top_comparisons" drops the most-used comparison LAs from every pool and matches again."""
+    """"no_breaks" drops exactly the (stack, LA, outcome) rows whose window holds a flagged break in a count the
+    outcome depends on, checked by hand against the flags: Newham's 2025 step in its total reaches the plan rate and
+    both shares; a placement break reaches both shares and not the plan rate (Peterborough's 2021 move from state
+    special to mainstream, a comparison LA); spend and the other outcomes keep every LA. "no_top_comparisons" drops
+    the most-used comparison LAs from every pool and matches again."""
     label = evaluation.names(real)
-    broken = real.with_breaks("dbv")
-    assert (2024, "E09000025") in broken and label["E09000025"] == "Newham"
-    main, kept = real.design("dbv"), real.design("dbv", "no_breaks")
-    assert not {(g, c) for g, c in zip(kept["stack"], kept["la_code"])} & broken
-    assert {(g, c) for g, c in zip(main["stack"], main["la_code"])} - broken == {(g, c) for g, c in zip(kept["stack"], kept["la_code"])}
-    assert not real.with_breaks("safety_valve")
+    code = {n: c for c, n in label.items()}
+    shares = ("share_independent", "share_mainstream")
+    expected = {(2024, "Newham", o) for o in ("ehcp_rate", *shares)} | {
+        (g, n, o) for g, n in [(2023, "North East Lincolnshire"), (2023, "Bristol, City of"), (2023, "Peterborough"),
+                               (2024, "Peterborough"), (2024, "Redcar and Cleveland"), (2024, "West Berkshire"),
+                               (2024, "Central Bedfordshire"), (2024, "Tower Hamlets")] for o in shares}
+    broken = real.broken("dbv")
+    assert {(g, label[c], o) for g, c, o in zip(broken["stack"], broken["la_code"], broken["outcome"])} == expected
+    assert not broken.loc[broken["la_code"] == code["Peterborough"], "treated"].any()
+    keys = ["stack", "la_code", "outcome"]
+    main, kept = real.frame("dbv", "main").drop(columns="group"), real.frame("dbv", "no_breaks").drop(columns="group")
+    left = main.merge(kept[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+    dropped = {(g, label[c], o) for g, c, o in left.loc[left["_merge"] == "left_only", keys].itertuples(index=False)}
+    present = {(g, label[c], o) for g, c, o in main[keys].itertuples(index=False)}  # a masked reference year leaves no rows
+    assert dropped == expected & present and (2024, "Newham", "ehcp_rate") in dropped and len(kept) == (left["_merge"] == "both").sum()
+    assert real.broken("safety_valve").empty and "no_breaks" not in real.sensitivities("safety_valve")
+    # The window: a break at the reference year (event time −1) counts, one a year before the window or in a
+    # censored year (Bristol's from 2025, when it joined Safety Valve) does not.
+    design = real.design("dbv")
+    later = set(design.loc[design["stack"] > 2023, "la_code"])  # in no later stack, whose window would hold 2022 too
+    comparisons = design.loc[~design["treated"] & (design["stack"] == 2023), "la_code"]
+    at_ref, before = [c for c in comparisons if c not in set(broken["la_code"]) | later][:2]
+    fake = pd.DataFrame({"la_code": [at_ref, before, code["Bristol, City of"]], "year": [2022, 2023 - programmes.PRE - 1, 2025],
+                         "variable": "ehcp_total"})
+    probe = copy.copy(real)
+    probe.breaks = pd.concat([real.breaks, fake], ignore_index=True)
+    added = probe.broken("dbv").merge(broken, how="left", indicator=True).query("_merge == 'left_only'")
+    assert {(g, c, o) for g, c, o in added[keys].itertuples(index=False)} == {(2023, at_ref, o) for o in ("ehcp_rate", *shares)}
     use = matching.concentration(real.matches("safety_valve"))
     assert use["treated"].is_monotonic_decreasing and use["pairs"].sum() == len(real.matches("safety_valve"))
     assert abs(use["pair_share"].sum() - 1) < 1e-12
@@ -313,8 +358,10 @@ def test_without_breaks_and_without_the_most_used_comparisons(real: evaluation.E
     from analysis.report import programme_effects as effects
 
     said = effects.concentration_text(real) + " " + effects.breaks_text(real)
-    assert all(f"{label[c]} is a match of" in said for c in top) and "Newham (programme, 2024 cohort)" in said
-    assert "no Safety Valve LA or comparison LA has a flagged break" in said
+    assert all(f"{label[c]} is a match of" in said for c in top) and ("Newham (programme, 2024 cohort: EHC plans per 10,000 aged 0–25 (growth); Share of plans in independent special schools; "
+                                                                            "Share of plans in mainstream schools)") in said
+    assert "no Safety Valve LA or comparison LA has a flagged break" in said 
+    assert "Peterborough (comparison, 2023 cohort: Share of plans in independent special schools; Share of plans in mainstream schools)" in said
 
 
 def test_the_sensitivity_table_and_text_show_every_analysis(real: evaluation.Evaluation) -> None:
@@ -346,6 +393,30 @@ def test_the_estimand_table_reads_each_estimator_with_its_placebo_coverage(real:
     assert set(rows["Event study (matched LAs)"]) == {"85% of 200 placebo groups"}
     assert set(rows["Synthetic control (donor blend)"]) == {"85% of 50 placebo groups"}
     assert (table.groupby(["Programme", "Outcome"], sort=False)["Years since start"].last() == "placebo coverage").all()
+
+
+def test_placebo_coverage_compares_estimators_on_the_outcomes_they_share() -> None:
+    """Least squares is calibrated on every outcome, the Bayesian estimators on the headline ones: the pooled shares
+    are compared on the headline outcomes only, the rest is reported apart, and the table marks what was not run."""
+    from analysis.report import programme_effects as effects
+
+    cell = lambda p, f, o, e, n, c: {"programme": p, "family": f, "outcome": o, "estimator": e, "n": n, "coverage_90": c}
+    headline = [cell(p, f, o, e, n, c) for p in programmes.PROGRAMMES for o in programmes.HEADLINE for f in placebos.FAMILIES
+                for e, n, c in (("event study (Bayesian)", 100, 0.90), ("least squares (pyfixest)", 100, 0.94),
+                                ("synthetic control (Bayesian)", 25, 0.20))]
+    others = [cell(p, f, o, "least squares (pyfixest)", 100, 0.70) for p in programmes.PROGRAMMES
+              for o in ("timeliness_pct", "tribunal_rate") for f in placebos.FAMILIES]
+    coverage = pd.DataFrame(headline + others)
+    text = effects.placebo_coverage_text(coverage)
+    assert "on the headline outcomes, event study (Bayesian) 90% to 90% (90% over all 800); least squares (pyfixest) 94% to 94% (94% over all 800); synthetic control (Bayesian) 20% to 20% (20% over all 200)" in text
+    assert "On the other 2 outcomes, which only least squares (pyfixest) covers, the share is 70% to 70% (70% over all 800)." in text
+    assert "the least squares for Safety Valve, Tribunal appeals per 100 appealable decisions" in text  # below the chance range, named
+    table = effects.placebo_coverage_table(coverage)
+    assert len(table) == len(programmes.PROGRAMMES) * len(placebos.FAMILIES) * (len(programmes.HEADLINE) + 2)
+    shown = table.set_index(["Programme", "Placebo LAs", "Outcome"])
+    tribunal = shown.xs(programmes.OUTCOMES["tribunal_rate"].label, level="Outcome")
+    assert set(tribunal["Event study"]) == {"–"} and set(tribunal["Least squares"]) == {"70%"}
+    assert set(shown.xs(programmes.OUTCOMES["ehcp_rate"].label, level="Outcome")["Synthetic control"]) == {"20% (of 25)"}
 
 
 def test_the_dsg_deficit_joins_the_evaluation_once_the_panel_carries_it(real: evaluation.Evaluation, tmp_path) -> None:

@@ -102,12 +102,10 @@ def complete(out: dict, ev: Evaluation) -> dict:
             o["preferred"] = {**o["att_post"], "estimator": PREFERRED}
             if "later_waves" in o.get("sensitivities", {}):
                 o["preferred"]["direction_settled"] = _direction_settled(o["att_post"], o["sensitivities"]["later_waves"])
-            checks: dict = {}
-            if outcome in fixest.index:
-                f = fixest.loc[outcome]
-                checks["least_squares_pyfixest"] = {"estimate": round(float(f["estimate"]), 4), "lo": round(float(f["lo"]), 4), "hi": round(float(f["hi"]), 4), "n_treated": int(f["n_treated"])}
-                if outcome in programmes.HEADLINE:
-                    checks["least_squares_pyfixest"]["placebo_space"] = placebo_space("least squares (pyfixest)", ls, programme, outcome)
+            f = fixest.loc[outcome]
+            checks: dict = {"least_squares_pyfixest": {
+                "estimate": round(float(f["estimate"]), 4), "lo": round(float(f["lo"]), 4), "hi": round(float(f["hi"]), 4),
+                "n_treated": int(f["n_treated"]), "placebo_space": placebo_space("least squares (pyfixest)", ls, programme, outcome)}}
             if outcome in programmes.HEADLINE:
                 checks["synthetic_control"] = {
                     **_interval(*interval(programmes.in_units(outcome, ev.synthetic_control(programme, outcome).att_post_from_base()))),
@@ -134,6 +132,10 @@ def complete(out: dict, ev: Evaluation) -> dict:
                         "max_abs_smd_after": round(float(w.balance.loc[w.balance["covariate"].isin(w.covariates), "after"].abs().max()), 3)
                         if w.found else None}
             o["cross_checks"] = checks
+            o["calibration"] = (  # the coverage the preferred estimate is read with, and whose it is
+                {"estimator": "event study (Bayesian)", "proxy": False, "placebo_space": o["placebo_space"]} if "placebo_space" in o else
+                {"estimator": "least squares (pyfixest) on the same stacks, standing in for the event study, whose own placebos "
+                              "cover the headline outcomes only", "proxy": True, "placebo_space": checks["least_squares_pyfixest"]["placebo_space"]})
             if programme == simulation.PROGRAMME and outcome in programmes.HEADLINE:
                 o["simulation"] = simulation_study(outcome)
     return out

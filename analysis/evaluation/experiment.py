@@ -25,10 +25,13 @@
   alone), "no_covid" (the pandemic's panel years `COVID_YEARS` dropped,
   so no pre-period or reference value comes from them and a cohort whose
   reference year is one of them drops out), "no_breaks" (every LA, programme
-  or comparison, with a flagged reporting break (`breaks.detect`: in its
-  total or in a placement count) in its stack's window left out, the others
-  kept; every analysis already reads a flagged value as missing
-  (`breaks.mask`), and this asks whether the LA's other years mislead too) and "no_top_comparisons" (the `TOP_COMPARISONS` comparison LAs matched
+  or comparison, left out of an outcome when its stack's window holds a
+  flagged reporting break (`breaks.detect`) in a count that outcome is
+  computed from (`Evaluation.broken`), the others kept; every analysis already
+  reads a flagged value as missing (`breaks.mask`), and this asks whether the
+  LA's other years of that series mislead too; unlike "no_suspended", which
+  removes programme LAs and so the matches made for them, it removes series,
+  not LAs, so every stack keeps its comparison pool) and "no_top_comparisons" (the `TOP_COMPARISONS` comparison LAs matched
   to the most programme LAs in the main design left out of every pool, and
   the programme LAs matched again: with replacement, a few LAs can carry
   much of the comparison, and `matching.concentration` reports how much);
@@ -137,11 +140,27 @@ class Evaluation:
         """The `TOP_COMPARISONS` comparison LAs matched to the most programme LAs in the main design."""
         return set(matching.concentration(self.matches(programme))["control"].head(TOP_COMPARISONS))
 
-    def with_breaks(self, programme: str) -> set[tuple[int, str]]:
-        """(stack, LA) of the main design whose LA has a flagged reporting break inside the stack's window."""
-        design, flagged = self.design(programme), self.breaks
-        return {(int(r.stack), r.la_code) for r in design.itertuples()
-                if ((flagged["la_code"] == r.la_code) & flagged["year"].between(r.stack - programmes.PRE, r.stack + programmes.POST)).any()}
+    def broken(self, programme: str) -> pd.DataFrame:
+        """The main design's LAs with a flagged reporting break inside their stack's window (before any censoring)
+        in a count an evaluated outcome is computed from: stack, la_code, treated, outcome, variable (one row per
+        break and outcome). A break in the total reaches the outcomes that read the total. A break in one
+        placement count reaches every outcome that reads any placement count: it is as often plans moved between
+        types as a change in one type (Peterborough's state special plans fell by 437 in 2021 as its mainstream
+        plans rose by 397), and the other side of the move may be too small to be flagged. So a placement break
+        leaves the plan rate, whose total did not break, and every outcome that reads no plan count alone."""
+        placements = set(breaks.PLACEMENTS)
+
+        def reaches(outcome: str, variable: str) -> bool:
+            reads = programmes.OUTCOMES[outcome].reads()
+            return variable in reads or (variable in placements and bool(reads & placements))
+
+        pairs = [(o, v) for o in self.outcomes["outcome"].unique() for v in breaks.VARIABLES if reaches(o, v)]
+        design = self.design(programme)
+        hits = design.merge(self.breaks[["la_code", "year", "variable"]], on="la_code")
+        hits = hits[hits["year"].between(hits["stack"] - programmes.PRE, hits["stack"] + programmes.POST) & ~(hits["year"] >= hits["censor_year"])]
+        hits = hits.merge(pd.DataFrame(pairs, columns=["outcome", "variable"]), on="variable")
+        columns = ["stack", "la_code", "treated", "outcome", "variable"]
+        return hits[columns].drop_duplicates().sort_values(columns[:4]).reset_index(drop=True)
 
     def balance(self, programme: str, analysis: str = "main") -> pd.DataFrame:
         """SMD of each covariate before (all eligible LAs) and after matching (the pools), cohorts stacked."""
@@ -198,13 +217,11 @@ class Evaluation:
         m = self.matches(programme, analysis if analysis in ("deficit", "no_top_comparisons") else "main")
         if analysis == "no_suspended":
             m = m[~m["treated"].isin(self.suspended(programme))]
-        broken = self.with_breaks(programme) if analysis == "no_breaks" else set()
         rows = []
         for g, part in m.groupby("cohort"):
             t = self.treated(programme, g)
-            t = t[t["la_code"].isin(part["treated"]) & ~t["la_code"].map(lambda c: (g, c) in broken)]
-            part = part[~part["control"].map(lambda c: (g, c) in broken)]  # the pool is the stack's: a kept match stays in it
-            if t.empty or part.empty:
+            t = t[t["la_code"].isin(part["treated"])]
+            if t.empty:
                 continue
             rows.append(pd.DataFrame({"stack": g, "la_code": t["la_code"], "treated": True, "censor_year": t["censor_year"]}))
             rows.append(pd.DataFrame({"stack": g, "la_code": sorted(part["control"].unique()), "treated": False, "censor_year": np.nan}))
@@ -218,6 +235,11 @@ class Evaluation:
         if analysis == "no_covid":
             outcomes = self.outcomes[~self.outcomes["year"].isin(COVID_YEARS)]
             return stack(outcomes, self.design(programme).assign(group=analysis), programmes.PRE, programmes.POST, self.last_year)
+        if analysis == "no_breaks":  # each (stack, LA) left out of the outcomes its break reaches; the pools stay the stack's
+            rows = stack(self.outcomes, self.design(programme).assign(group=analysis), programmes.PRE, programmes.POST, self.last_year)
+            keys = ["stack", "la_code", "outcome"]
+            hit = rows.set_index(keys).index.isin(self.broken(programme).set_index(keys).index)
+            return rows[~hit].reset_index(drop=True)
         return stack(self.outcomes, self.design(programme, analysis).assign(group=analysis), programmes.PRE, programmes.POST, self.last_year)
 
     def event_study(self, programme: str) -> EventStudy:
@@ -235,7 +257,7 @@ class Evaluation:
 
     def sensitivities(self, programme: str) -> list[str]:
         """The `SENSITIVITIES` that differ from the main analysis for this programme."""
-        same = {"no_suspended": not self.suspended(programme), "no_breaks": not self.with_breaks(programme)}
+        same = {"no_suspended": not self.suspended(programme), "no_breaks": self.broken(programme).empty}
         return [a for a in SENSITIVITIES if not same.get(a, False)]
 
     def sensitivity_study(self, programme: str) -> EventStudy:
@@ -336,7 +358,8 @@ def headline_table(ev: Evaluation, programme: str) -> pd.DataFrame:
 def headline_sensitivities(ev: Evaluation) -> pd.DataFrame:
     """The headline outcomes' average effect after the start under every analysis of a programme (the main one,
     its sensitivities in the main model and those fitted apart): programme, analysis, outcome, n_treated,
-    median, lo, hi and their Monte Carlo standard errors (reporting units)."""
+    median, lo, hi and their Monte Carlo standard errors (reporting units). "no_breaks" is given only for the
+    outcomes a break reaches: for the others its data are the main analysis' own."""
     frames = []
     for programme in programmes.PROGRAMMES:
         for model in (ev.event_study(programme), ev.sensitivity_study(programme)):
@@ -344,6 +367,9 @@ def headline_sensitivities(ev: Evaluation) -> pd.DataFrame:
             frames.append(summarise(post[post["outcome"].isin(programmes.HEADLINE) & (post["group"] != "time")]).assign(programme=programme))
     order = {a: i for i, a in enumerate(("main", "later_waves", "deficit", *SENSITIVITIES))}
     out = pd.concat(frames, ignore_index=True).rename(columns={"group": "analysis"})
+    reached = {(p, o) for p in programmes.PROGRAMMES for o in ev.broken(p)["outcome"]}
+    reaches = pd.Series([(p, o) in reached for p, o in zip(out["programme"], out["outcome"])], index=out.index)
+    out = out[(out["analysis"] != "no_breaks") | reaches]  # else its data are the main analysis' own
     out = out.sort_values(["programme", "outcome", "analysis"], key=lambda c: c.map(order) if c.name == "analysis" else c)
     return out[["programme", "analysis", "outcome", "n_treated", *STATS, "units"]].reset_index(drop=True)
 

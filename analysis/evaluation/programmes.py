@@ -79,6 +79,21 @@ class Outcome:
         with np.errstate(divide="ignore", invalid="ignore"):
             return _FORMULAE[self.name](panel).replace([np.inf, -np.inf], np.nan)
 
+    def reads(self) -> frozenset[str]:
+        """The panel columns the series is computed from, read off its formula (so the two cannot drift apart)."""
+        seen = _Columns()
+        _FORMULAE[self.name](seen)
+        return frozenset(seen)
+
+
+class _Columns(dict[str, pd.Series]):
+    """A stand-in panel that records the columns a formula asks for (each reads as a one-row series of 1, so
+    formulas that call series methods run too)."""
+
+    def __missing__(self, column: str) -> pd.Series:
+        self[column] = pd.Series([1.0])
+        return self[column]
+
 
 def _share(col: str):
     return lambda p: 100 * p[col] / p["ehcp_total"]

@@ -71,5 +71,7 @@ def estimate(ev: Evaluation, programme: str, outcome: str) -> TwoStage:
 
 
 def estimates(ev: Evaluation) -> list[TwoStage]:
-    """Every programme's headline outcomes, as the imputation cross-check covers them."""
-    return [estimate(ev, p, o) for p in programmes.PROGRAMMES for o in programmes.HEADLINE]
+    """Every programme and evaluated outcome: on the headline outcomes it is the imputation's twin; on the others,
+    which the imputation (a Bayesian fit each) does not cover, it is the frequentist cross-check on every
+    not-yet-treated LA-year beside the least-squares one on the matched stacks."""
+    return [estimate(ev, p, o) for p in programmes.PROGRAMMES for o in ev.outcomes["outcome"].unique()]

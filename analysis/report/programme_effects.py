@@ -439,7 +439,7 @@ def _analysis_labels(ev: Evaluation) -> dict[str, str]:
     return {"main": "Main: matched LAs", "later_waves": "Against later members before they joined",
             "deficit": "Without deficit-like comparison LAs", "no_suspended": f"Without the {n_suspended} suspended agreements",
             "no_covid": f"Pandemic years ({', '.join(map(str, COVID_YEARS))}) left out",
-            "no_breaks": "Without LAs with a reporting break", "no_top_comparisons": f"Without the {TOP_COMPARISONS} most-used comparison LAs"}
+            "no_breaks": "Without LAs with a reporting break in that series", "no_top_comparisons": f"Without the {TOP_COMPARISONS} most-used comparison LAs"}
 
 
 def concentration_text(ev: Evaluation) -> str:
@@ -460,19 +460,26 @@ def concentration_text(ev: Evaluation) -> str:
             f"then {'; '.join(balance)}.")
 
 
+#: The sensitivity table's cell for an outcome no reporting break reaches (its data are the main analysis').
+NO_BREAK = "as main: no break in this series"
+
+
 def breaks_text(ev: Evaluation) -> str:
-    """Which LAs the analysis without reporting breaks leaves out, per programme (`Evaluation.with_breaks`)."""
+    """Which LAs the analysis without reporting breaks leaves out of which outcomes, per programme (`Evaluation.broken`)."""
     label, parts = names(ev), []
     for programme, name in programmes.PROGRAMMES.items():
-        broken = sorted(ev.with_breaks(programme), key=lambda gc: (gc[0], label[gc[1]]))
-        design = ev.design(programme)
-        treated = set(zip(design.loc[design["treated"], "stack"], design.loc[design["treated"], "la_code"]))
-        if not broken:
-            parts.append(f"no {name} LA or comparison LA has a flagged break within its window, so {name} has no such analysis")
+        broken = ev.broken(programme)
+        if broken.empty:
+            parts.append(f"no {name} LA or comparison LA has a flagged break within its window in a count an outcome is computed "
+                         f"from, so {name} has no such analysis")
             continue
-        listed = ", ".join(f"{label[c]} ({'programme' if (g, c) in treated else 'comparison'}, {g} cohort)" for g, c in broken)
+        each = broken.drop_duplicates(["stack", "la_code", "outcome"]).assign(name=lambda d: d["la_code"].map(label))
+        listed = ", ".join(
+            f"{n} ({'programme' if t else 'comparison'}, {g} cohort: {'; '.join(programmes.OUTCOMES[o].label for o in part['outcome'])})"
+            for (g, n, t), part in each.groupby(["stack", "name", "treated"], sort=True))
         parts.append(f"for {name} it leaves out {listed}")
-    return f"Without LAs with a reporting break: {'; '.join(parts)}."
+    return ("Without LAs with a reporting break: an LA is left out of an outcome when its window holds a break in a count that "
+            f"outcome is computed from, and stays in the others; {'; '.join(parts)}.")
 
 
 def sensitivities_table(ev: Evaluation, table: pd.DataFrame) -> pd.DataFrame:
@@ -482,8 +489,10 @@ def sensitivities_table(ev: Evaluation, table: pd.DataFrame) -> pd.DataFrame:
     wide = cells.pivot(index=["programme", "analysis"], columns="outcome", values="cell").reset_index()
     rank = {a: i for i, a in enumerate(labels)}
     wide = wide.sort_values(["programme", "analysis"], key=lambda c: c.map(rank) if c.name == "analysis" else c).reset_index(drop=True)
+    unbroken = wide["analysis"] == "no_breaks"
     return pd.DataFrame({"Programme": wide["programme"].map(programmes.PROGRAMMES), "Analysis": wide["analysis"].map(labels),
-                         **{f"{programmes.OUTCOMES[o].label} ({_unit(o)})": wide[o] for o in programmes.HEADLINE}})
+                         **{f"{programmes.OUTCOMES[o].label} ({_unit(o)})": wide[o].mask(unbroken & wide[o].isna(), NO_BREAK)
+                            for o in programmes.HEADLINE}})
 
 
 def sensitivities_text(ev: Evaluation, table: pd.DataFrame) -> str:
@@ -568,7 +577,7 @@ def _pooled(coverage: pd.DataFrame) -> float:
 
 def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
     """Coverage of the 90% intervals on the placebo groups (true effect 0), the estimators side by side; an
-    estimator calibrated on fewer groups than the others says on how many."""
+    estimator calibrated on fewer groups than the others says on how many, and one not run on an outcome shows "–"."""
     wide = coverage.pivot_table(index=["programme", "family", "outcome"], columns="estimator", values="coverage_90", sort=False)
     n = coverage.pivot_table(index=["programme", "family", "outcome"], columns="estimator", values="n", sort=False)
     order = {k: i for i, k in enumerate([*programmes.PROGRAMMES, *_FAMILIES, *programmes.OUTCOMES])}
@@ -579,7 +588,7 @@ def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
         most = int(n.loc[key].max())
         rows.append({"Programme": programmes.PROGRAMMES[p], "Placebo LAs": _FAMILIES[fam], "Outcome": programmes.OUTCOMES[o].label,
                      "Placebo groups": most,
-                     **{_estimator_name(est): f"{100 * v:.0f}%" + ("" if n.loc[key, est] == most else f" (of {int(n.loc[key, est])})")
+                     **{_estimator_name(est): "–" if pd.isna(v) else f"{100 * v:.0f}%" + ("" if n.loc[key, est] == most else f" (of {int(n.loc[key, est])})")
                         for est, v in r.items()}})
     return pd.DataFrame(rows)
 
@@ -616,12 +625,19 @@ def _estimator_name(estimator: str) -> str:
 
 
 def placebo_coverage_text(coverage: pd.DataFrame) -> str:
-    """The range of each estimator's placebo coverage, pooled and by cell, and what a shortfall would mean."""
-    parts = []
-    for est, part in coverage.groupby("estimator", sort=False):
-        pooled = _pooled(part)
-        parts.append(f"{est} {100 * part['coverage_90'].min():.0f}% to {100 * part['coverage_90'].max():.0f}% "
-                     f"({100 * pooled:.0f}% over all {int(part['n'].sum())})")
+    """The range of each estimator's placebo coverage, pooled and by cell, on the outcomes every estimator covers
+    (so the shares compare like with like), then least squares' on the outcomes only it covers, and what a
+    shortfall would mean."""
+    estimators = coverage["estimator"].nunique()
+    common = coverage.groupby("outcome")["estimator"].transform("nunique") == estimators
+    ranged = lambda part: (f"{100 * part['coverage_90'].min():.0f}% to {100 * part['coverage_90'].max():.0f}% "
+                           f"({100 * _pooled(part):.0f}% over all {int(part['n'].sum())})")
+    parts = [f"{est} {ranged(part)}" for est, part in coverage[common].groupby("estimator", sort=False)]
+    rest = coverage[~common]
+    others = ("" if rest.empty else
+              f" On the other {rest['outcome'].nunique()} outcome{'s' if rest['outcome'].nunique() > 1 else ''}, which only "
+              f"{' and '.join(rest['estimator'].unique())} covers, "
+              f"the share is {ranged(rest)}.")
     sizes = coverage.groupby("estimator", sort=False)["n"].min()
     cells = " and ".join(f"{n} for the {est.split(' (')[0]}" for est, n in sizes.items() if n != sizes.max())
     ranges = " and ".join(f"{100 * _chance_range(n):.0f} points with {n}" for n in sorted(set(sizes), reverse=True))
@@ -635,8 +651,8 @@ def placebo_coverage_text(coverage: pd.DataFrame) -> str:
             named += [f"the {est.split(' (')[0]} for {programmes.PROGRAMMES[r.programme]}, {programmes.OUTCOMES[r.outcome].label}, "
                       f"placebo LAs {_FAMILIES[r.family]} ({100 * r.coverage_90:.0f}%)" for r in part.itertuples()]
     below = "Below that range: " + "; ".join(named) + "." if named else "No share falls below that range."
-    return (f"On the same placebo groups, where the true effect is zero, the share of 90% intervals that contain zero is "
-            f"{'; '.join(parts)} (@tbl-prog-placebo-coverage). There are {sizes.max()} placebos per cell"
+    return (f"On the same placebo groups, where the true effect is zero, the share of 90% intervals that contain zero is, "
+            f"on the headline outcomes, {'; '.join(parts)} (@tbl-prog-placebo-coverage).{others} There are {sizes.max()} placebos per cell"
             + (f" ({cells}, whose fits take longer: the first groups of each batch)" if cells else "")
             + f"; a calibrated interval would give 90% ± about {ranges} by chance alone if the placebos were independent. "
             "They are drawn from one pool and share LAs, so the range is somewhat wider than that, and a cell just outside "
@@ -898,9 +914,10 @@ def preferred_text(table: pd.DataFrame, imputed: list[imputation.Imputation], he
     return "\n".join(lines)
 
 
-def crosscheck_table(ev: Evaluation) -> pd.DataFrame:
-    """The Bayesian event study's average effect after the start beside pyfixest's least-squares estimate of it."""
-    rows = []
+def crosscheck_table(ev: Evaluation, twin: list[two_stage.TwoStage]) -> pd.DataFrame:
+    """The Bayesian event study's average effect after the start beside pyfixest's least-squares estimate of it on
+    the same stacks and pyfixest's two-stage estimate on every not-yet-treated LA-year (`twin`), every outcome."""
+    rows, by_key = [], {(t.programme, t.outcome): t for t in twin}
     for programme, name in programmes.PROGRAMMES.items():
         bayes = headline_table(ev, programme).set_index("outcome")
         ls = robustness.fixest_att(ev.frame(programme, "main")).query("block == 'after'").set_index("outcome")
@@ -908,7 +925,8 @@ def crosscheck_table(ev: Evaluation) -> pd.DataFrame:
             b, f = bayes.loc[o], ls.loc[o]
             rows.append({"Programme": name, "Outcome": b["label"],
                          "Bayesian event study": effect_text(stats(b, "effect"), b["units"]),
-                         "Least squares (pyfixest)": effect_text({"median": f["estimate"], "lo": f["lo"], "hi": f["hi"]}, b["units"])})
+                         "Least squares (pyfixest)": effect_text({"median": f["estimate"], "lo": f["lo"], "hi": f["hi"]}, b["units"]),
+                         "Two-stage DiD (pyfixest)": effect_text(_two_stage(by_key[(programme, o)]), b["units"])})
     return pd.DataFrame(rows)
 
 
