@@ -397,7 +397,7 @@ def test_the_estimand_table_reads_each_estimator_with_its_placebo_coverage(real:
 
 def test_placebo_coverage_compares_estimators_on_the_outcomes_they_share() -> None:
     """Least squares is calibrated on every outcome, the Bayesian estimators on the headline ones: the pooled shares
-    are compared on the headline outcomes only, the rest is reported apart, and the table marks what was not run."""
+    are compared on the headline outcomes only, and the rest is reported apart, in text and in a table of its own."""
     from analysis.report import programme_effects as effects
 
     cell = lambda p, f, o, e, n, c: {"programme": p, "family": f, "outcome": o, "estimator": e, "n": n, "coverage_90": c}
@@ -409,14 +409,15 @@ def test_placebo_coverage_compares_estimators_on_the_outcomes_they_share() -> No
     coverage = pd.DataFrame(headline + others)
     text = effects.placebo_coverage_text(coverage)
     assert "on the headline outcomes, event study (Bayesian) 90% to 90% (90% over all 800); least squares (pyfixest) 94% to 94% (94% over all 800); synthetic control (Bayesian) 20% to 20% (20% over all 200)" in text
-    assert "On the other 2 outcomes, which only least squares (pyfixest) covers, the share is 70% to 70% (70% over all 800)." in text
+    assert "On the other 2 outcomes, which only least squares (pyfixest) covers, the share is 70% to 70% (70% over all 800) (@tbl-prog-placebo-coverage-others)." in text
     assert "the least squares for Safety Valve, Tribunal appeals per 100 appealable decisions" in text  # below the chance range, named
     table = effects.placebo_coverage_table(coverage)
-    assert len(table) == len(programmes.PROGRAMMES) * len(placebos.FAMILIES) * (len(programmes.HEADLINE) + 2)
-    shown = table.set_index(["Programme", "Placebo LAs", "Outcome"])
-    tribunal = shown.xs(programmes.OUTCOMES["tribunal_rate"].label, level="Outcome")
-    assert set(tribunal["Event study"]) == {"–"} and set(tribunal["Least squares"]) == {"70%"}
-    assert set(shown.xs(programmes.OUTCOMES["ehcp_rate"].label, level="Outcome")["Synthetic control"]) == {"20% (of 25)"}
+    assert len(table) == len(programmes.PROGRAMMES) * len(placebos.FAMILIES) * len(programmes.HEADLINE) and table.notna().all().all()
+    assert set(table["Synthetic control"]) == {"20% (of 25)"} and set(table["Event study"]) == {"90%"}
+    others = effects.placebo_coverage_others(coverage)
+    assert len(others) == len(programmes.PROGRAMMES) * 2 and set(others["Estimator"]) == {"Least squares"}
+    assert others.iloc[0].tolist() == ["Safety Valve", programmes.OUTCOMES["timeliness_pct"].label, "Least squares", 100, "70%", "70%"]
+    assert list(others.columns[-2:]) == ["Placebo LAs drawn at random", "Placebo LAs drawn by deficit"]
 
 
 def test_the_dsg_deficit_joins_the_evaluation_once_the_panel_carries_it(real: evaluation.Evaluation, tmp_path) -> None:

@@ -575,11 +575,17 @@ def _pooled(coverage: pd.DataFrame) -> float:
     return float((coverage["coverage_90"] * coverage["n"]).sum() / coverage["n"].sum())
 
 
+def _shared(coverage: pd.DataFrame) -> pd.Series:
+    """Which rows of `coverage` are of an outcome every estimator in it covers (the headline outcomes)."""
+    return coverage.groupby("outcome")["estimator"].transform("nunique") == coverage["estimator"].nunique()
+
+
 def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
-    """Coverage of the 90% intervals on the placebo groups (true effect 0), the estimators side by side; an
-    estimator calibrated on fewer groups than the others says on how many, and one not run on an outcome shows "–"."""
-    wide = coverage.pivot_table(index=["programme", "family", "outcome"], columns="estimator", values="coverage_90", sort=False)
-    n = coverage.pivot_table(index=["programme", "family", "outcome"], columns="estimator", values="n", sort=False)
+    """Coverage of the 90% intervals on the placebo groups (true effect 0), the estimators side by side, on the
+    outcomes every estimator covers; an estimator calibrated on fewer groups than the others says on how many."""
+    shared = coverage[_shared(coverage)]
+    wide = shared.pivot_table(index=["programme", "family", "outcome"], columns="estimator", values="coverage_90", sort=False)
+    n = shared.pivot_table(index=["programme", "family", "outcome"], columns="estimator", values="n", sort=False)
     order = {k: i for i, k in enumerate([*programmes.PROGRAMMES, *_FAMILIES, *programmes.OUTCOMES])}
     wide = wide.sort_index(key=lambda level: level.map(order))
     rows = []
@@ -588,8 +594,22 @@ def placebo_coverage_table(coverage: pd.DataFrame) -> pd.DataFrame:
         most = int(n.loc[key].max())
         rows.append({"Programme": programmes.PROGRAMMES[p], "Placebo LAs": _FAMILIES[fam], "Outcome": programmes.OUTCOMES[o].label,
                      "Placebo groups": most,
-                     **{_estimator_name(est): "–" if pd.isna(v) else f"{100 * v:.0f}%" + ("" if n.loc[key, est] == most else f" (of {int(n.loc[key, est])})")
+                     **{_estimator_name(est): f"{100 * v:.0f}%" + ("" if n.loc[key, est] == most else f" (of {int(n.loc[key, est])})")
                         for est, v in r.items()}})
+    return pd.DataFrame(rows)
+
+
+def placebo_coverage_others(coverage: pd.DataFrame) -> pd.DataFrame:
+    """Coverage on the placebo groups of the outcomes only some estimators cover (least squares, today), one row per
+    programme and outcome, a column per way of drawing the placebo LAs."""
+    rest = coverage[~_shared(coverage)]
+    order = {k: i for i, k in enumerate([*programmes.PROGRAMMES, *programmes.OUTCOMES])}
+    rows = []
+    for (p, o), part in sorted(rest.groupby(["programme", "outcome"]), key=lambda kv: (order[kv[0][0]], order[kv[0][1]])):
+        by = part.set_index("family")
+        rows.append({"Programme": programmes.PROGRAMMES[p], "Outcome": programmes.OUTCOMES[o].label,
+                     "Estimator": _estimator_name(" and ".join(part["estimator"].unique())), "Placebo groups": int(by["n"].max()),
+                     **{f"Placebo LAs {_FAMILIES[f]}": f"{100 * by.at[f, 'coverage_90']:.0f}%" for f in _FAMILIES if f in by.index}})
     return pd.DataFrame(rows)
 
 
@@ -628,8 +648,7 @@ def placebo_coverage_text(coverage: pd.DataFrame) -> str:
     """The range of each estimator's placebo coverage, pooled and by cell, on the outcomes every estimator covers
     (so the shares compare like with like), then least squares' on the outcomes only it covers, and what a
     shortfall would mean."""
-    estimators = coverage["estimator"].nunique()
-    common = coverage.groupby("outcome")["estimator"].transform("nunique") == estimators
+    common = _shared(coverage)
     ranged = lambda part: (f"{100 * part['coverage_90'].min():.0f}% to {100 * part['coverage_90'].max():.0f}% "
                            f"({100 * _pooled(part):.0f}% over all {int(part['n'].sum())})")
     parts = [f"{est} {ranged(part)}" for est, part in coverage[common].groupby("estimator", sort=False)]
@@ -637,7 +656,7 @@ def placebo_coverage_text(coverage: pd.DataFrame) -> str:
     others = ("" if rest.empty else
               f" On the other {rest['outcome'].nunique()} outcome{'s' if rest['outcome'].nunique() > 1 else ''}, which only "
               f"{' and '.join(rest['estimator'].unique())} covers, "
-              f"the share is {ranged(rest)}.")
+              f"the share is {ranged(rest)} (@tbl-prog-placebo-coverage-others).")
     sizes = coverage.groupby("estimator", sort=False)["n"].min()
     cells = " and ".join(f"{n} for the {est.split(' (')[0]}" for est, n in sizes.items() if n != sizes.max())
     ranges = " and ".join(f"{100 * _chance_range(n):.0f} points with {n}" for n in sorted(set(sizes), reverse=True))
