@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
-from analysis import grid
 from analysis.models import stored
 from analysis.models.ehcp import backtest
 
+from stored_grids import current_and_reproduced
+
 
 def test_the_stored_backtest_is_current_and_the_reduced_grid_reproduces_it():
-    saved = stored.load("backtest")
-    assert not saved.stale, saved.note("python -m analysis grid backtest")
+    saved = current_and_reproduced("backtest", backtest.tasks)
     assert set(saved.results) == {f"origin-{o}" for o in backtest.ORIGINS}
-    fresh = grid.run(backtest.tasks(reduced=True), scheduler="serial", progress=False)
-    for key, value in fresh.items():
-        assert json.loads(json.dumps(value)) == saved.results[key], key
 
 
 def test_scores_cover_every_horizon_and_method():

@@ -3,18 +3,17 @@ reduced grid must reproduce exactly), and the full costs built from it."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from analysis import grid
 from analysis.data import panel
 from analysis.errors import ValidationError
 from analysis.models import stored
 from analysis.models.spend import BM_YEAR, TYPES, calibration, places
 from analysis.models.fitting import quantile
 from analysis.models.spend.results import PLACE_FUNDING, full_cost
+
+from stored_grids import current_and_reproduced
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +131,8 @@ def test_a_heavy_tailed_prior_draw_is_simulated_and_refitted_on_the_log_scale(re
 
 
 def test_the_stored_sbc_is_current_and_the_reduced_grid_reproduces_it() -> None:
-    saved = stored.load("place-sbc")
-    assert not saved.stale, saved.note("python -m analysis grid place-sbc")
+    saved = current_and_reproduced("place-sbc", places.sbc_tasks)
     assert len(saved.results) == places.REPLICATES
-    fresh = grid.run(places.sbc_tasks(reduced=True), scheduler="serial", progress=False)
-    for key, value in fresh.items():
-        assert json.loads(json.dumps(value)) == saved.results[key], key
 
 
 def test_the_stored_sbc_ranks_are_uniform_and_almost_every_refit_converged() -> None:

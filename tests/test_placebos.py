@@ -14,16 +14,13 @@ from analysis import grid
 from analysis.evaluation import experiment, placebos, programmes
 from analysis.models import stored
 
+from stored_grids import current_and_reproduced
+
 
 def _current_and_reproduced(name: str, tasks) -> stored.Stored:
-    """The stored grid `name`, after checking it is current, has one result per placebo batch, and that CI's
-    reduced grid (`tasks(reduced=True)`) reproduces its batch exactly."""
-    saved = stored.load(name)
-    assert not saved.stale, saved.note(f"python -m analysis grid {name}")
+    """The stored grid `name`, current and reproduced by CI's reduced grid, with one result per placebo batch."""
+    saved = current_and_reproduced(name, tasks)
     assert len(saved.results) == len(placebos.PROGRAMMES) * len(placebos.FAMILIES) * placebos.BATCHES
-    fresh = grid.run(tasks(reduced=True), scheduler="serial", progress=False)
-    for key, value in fresh.items():
-        assert json.loads(json.dumps(value)) == saved.results[key], key
     return saved
 
 

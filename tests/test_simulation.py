@@ -3,17 +3,15 @@ described and carry no effect, and the stored grid is current, complete and repr
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import grid
 from analysis.evaluation import programmes
 from analysis.evaluation import simulation as sim
-from analysis.models import stored
 from analysis.report import programme_effects as effects
+
+from stored_grids import current_and_reproduced
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +119,7 @@ def test_the_loading_decides_how_far_above_trend_the_chosen_las_are_in_the_year_
 
 
 def test_the_stored_simulation_is_current_complete_and_reproduced():
-    saved = stored.load("simulation")
-    assert not saved.stale, saved.note("python -m analysis grid simulation")
+    saved = current_and_reproduced("simulation", sim.tasks)
     assert set(saved.results) == {t.key for t in sim.tasks()}
     for key, value in saved.results.items():
         assert value["checks"]["passed"], (key, value["checks"])
@@ -139,6 +136,3 @@ def test_the_stored_simulation_is_current_complete_and_reproduced():
     assert "the real estimate: −5.0%" in text and "the real estimate: +5.0%" in text
     assert {f"({sim.loading(s, cal):.2f})" for s in sim.SCENARIOS} == {c[c.index("("):] for c in table.iloc[:, 0]}
     assert f"correlate {cal.correlation:.2f}" in text and f"is {cal.loading:.2f}:" in text
-    fresh = grid.run(sim.tasks(reduced=True), scheduler="serial", progress=False)
-    for key, value in fresh.items():
-        assert json.loads(json.dumps(value)) == saved.results[key], key

@@ -3,26 +3,20 @@ reproduces the stored replicate exactly, and the summaries flag what they should
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from analysis import grid
 from analysis.models import stored
-from analysis.models.spend.data import CATEGORIES
 from analysis.models.spend.data import CATEGORIES
 from analysis.models.spend import calibration, synthetic_panel
 from analysis.models.spend.model import SpendModel
 
+from stored_grids import current_and_reproduced
+
 
 def test_the_stored_sbc_is_current_and_the_reduced_grid_reproduces_it():
-    saved = stored.load("spend-sbc")
-    assert not saved.stale, saved.note("python -m analysis grid spend-sbc")
+    saved = current_and_reproduced("spend-sbc", calibration.sbc_tasks)
     assert len(saved.results) == calibration.REPLICATES
-    fresh = grid.run(calibration.sbc_tasks(reduced=True), scheduler="serial", progress=False)
-    for key, value in fresh.items():
-        assert json.loads(json.dumps(value)) == saved.results[key], key
 
 
 def test_the_stored_sbc_ranks_are_uniform():

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.finance import financial_year
-from analysis.models.fitting import Diagnostics, quantile
+from analysis.models.fitting import ESS_BULK_MIN, RHAT_MAX, Diagnostics, quantile
 from analysis.models.spend import (
     BASE_PRIOR,
     BM_YEAR,
@@ -28,7 +28,7 @@ from analysis.models.spend import (
     SpendModel,
     model_frame,
 )
-from analysis.models.spend.places import PlaceFundingModel
+from analysis.models.spend.places import PlaceFundingModel, post16_frame
 from analysis.models.spend.results import PLACE_FUNDING
 from analysis.report import charts
 from analysis.report.precision import interval_places
@@ -134,8 +134,6 @@ def prior_predictive_chart(model: SpendModel, prior) -> alt.LayerChart:
 
 def diagnostics_table(diag: Diagnostics, model: SpendModel) -> pd.DataFrame:
     """The convergence checks of the fit, each against its threshold, with pass/FAIL."""
-    from analysis.models.fitting import ESS_BULK_MIN, RHAT_MAX
-
     rows = [
         ("R-hat (max over parameters)", f"{diag.rhat_max:.3f}", f"≤ {RHAT_MAX}", diag.rhat_max <= RHAT_MAX),
         ("bulk ESS (min over parameters)", f"{round(diag.ess_bulk_min, -2):,.0f}", f"≥ {ESS_BULK_MIN}", diag.ess_bulk_min >= ESS_BULK_MIN),
@@ -517,9 +515,6 @@ def _against_rate(row: pd.Series, rate: float) -> str:
 def place_text(places: PlaceFundingModel, panel: pd.DataFrame) -> str:
     """How the place funding model was fitted and checked, what it says a plan of each kind carries, and how
     England's post-16 deductions per plan moved over the years the model holds constant (from `panel`)."""
-    from analysis.models.fitting import ESS_BULK_MIN, RHAT_MAX
-    from analysis.models.spend.places import post16_frame
-
     diag, ppc, t = places.diagnostics(), places.predictive_check(), places.table().set_index("type")
     year, shown = financial_year(BM_YEAR), place_precision(places)
     at = lambda x, digits: charts.fmt_gbp(round(x, digits))  # noqa: E731
