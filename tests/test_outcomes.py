@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.errors import SourceFormatError
 from analysis.data.geography import la_units
 from analysis.data.neighbours import N_NEIGHBOURS, read_statistical_neighbours
 from analysis.data.outcomes import (
+    LAIT_MEANS,
     LAIT_MEASURES,
+    _with_means,
     compare_tribunal_releases,
     lait_england,
     read_lait,
@@ -59,6 +62,9 @@ def _assert_one_row_per_live_la_year(table, las) -> None:
         (KENT, 2024, "ks4_sustained_destination_ehcp", 88.7),  # leavers 2023, LAIT '2023'
         (BRADFORD, 2020, "ks4_sustained_destination_ehcp", 91.6),  # leavers 2019, LAIT '2019'
         (KENT, 2025, "send_16_17_in_education_training", 90.22),  # March 2025, LAIT '2025'
+        (KENT, 2023, "ks2_reading_progress_ehcp", -6.04),  # 2022/23, LAIT '2023'
+        (KENT, 2023, "ks2_maths_progress_ehcp", -6.01),
+        (KENT, 2023, "ks2_progress_ehcp", (-6.04 - 5.11 - 6.01) / 3),  # the mean of the three subjects
     ],
 )
 def test_lait_reads_published_values_into_panel_years(lait, la_code, year, variable, published):
@@ -73,6 +79,19 @@ def test_lait_england_values(store):
     # '2023/24'-style labels map to their end year
     assert england.at[2024, "special_school_pupils_suspended"] == pytest.approx(5.06047)
     assert np.isnan(england.at[2021, "ks2_rwm_expected_ehcp"])  # no KS2 tests in 2020/21
+    assert england.at[2023, "ks2_reading_progress_ehcp"] == pytest.approx(-4.36)
+    assert england.at[2023, "ks2_progress_ehcp"] == pytest.approx(england.loc[2023, list(LAIT_MEANS[0].parts)].mean())
+    assert 2024 not in england["ks2_progress_ehcp"].dropna().index  # no KS1 results for the 2023/24 cohort
+
+
+def test_a_lait_mean_is_missing_where_any_part_is(store, las):
+    parts = [m for m in LAIT_MEASURES if m.name in LAIT_MEANS[0].parts]
+    wide = pd.DataFrame({"la_code": ["a", "b"], "year": [2023, 2023], parts[0].name: [1.0, 2.0],
+                         parts[1].name: [2.0, np.nan], parts[2].name: [6.0, 4.0]})
+    out = _with_means(wide, tuple(parts))
+    assert out[LAIT_MEANS[0].name].iloc[0] == pytest.approx(3.0)
+    assert np.isnan(out[LAIT_MEANS[0].name].iloc[1])  # not the mean of the two subjects published
+    assert LAIT_MEANS[0].name not in _with_means(wide, tuple(parts[:2])).columns  # a mean needs all its parts read
 
 
 def test_lait_shape_and_ranges(lait, las):
@@ -85,7 +104,10 @@ def test_lait_shape_and_ranges(lait, las):
         if m.unit.startswith("%"):
             assert values.between(0, 100).all(), m.name
         per_year = lait.la.groupby("year")[m.name].count()
-        assert (per_year >= 140).sum() >= 6, f"{m.name}: thin coverage {per_year.to_dict()}"
+        # KS2 progress has five years (none in 2020, 2021, 2024 and 2025); the others six or more
+        assert (per_year >= 140).sum() >= (5 if "progress" in m.name else 6), f"{m.name}: thin coverage {per_year.to_dict()}"
+    for mean in LAIT_MEANS:
+        assert lait.la[mean.name].notna().equals(lait.la[list(mean.parts)].notna().all(axis=1)), mean.name
 
 
 def test_lait_drops_values_published_before_an_la_existed(lait):

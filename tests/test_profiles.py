@@ -158,7 +158,7 @@ def test_the_placement_mix_table_holds_each_las_first_and_last_january(profiles,
 
 
 def test_the_rank_tables_hold_every_outcome_with_its_interval(profiles):
-    tables = [pr.rank_table(profiles, g) for g in (("process", "attendance"), ("education", "transition"))]
+    tables = [pr.rank_table(profiles, g) for g in (("process", "attendance"), ("education",), ("transition",))]
     headings = [c for t in tables for c in t.columns if c != "LA"]
     m = profiles.modelled
     # each heading names its outcome, how many LAs were ranked and in which year; an outcome with no better

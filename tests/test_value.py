@@ -17,6 +17,7 @@ from analysis.data.programme_funding import load_safety_valve_funding
 from analysis.errors import DataError
 from analysis.evaluation import claims, experiment, value
 from analysis.evaluation.scenarios import Move, Scenario
+from analysis.evaluation.systematic import SystematicError
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, ChildOutcome, OutcomeModel
 from analysis.models.spend import PLACEMENT_COLUMNS, TYPES, SpendModel
 from analysis.models.spend.places import PlaceFundingModel
@@ -358,6 +359,15 @@ def test_the_programme_sizes_typed_in_the_prose_are_the_published_counts():
     assert f"{sum(cohorts.SAFETY_VALVE_COUNTS.values())} LAs signed deals" in re.sub(r"\s+", " ", _section("07-value", "sec-value-safety-valve"))
 
 
+
+def test_the_outcome_counts_in_the_prose_are_the_models():
+    """Chapter 7 says in words how many outcomes the model holds and how many the combined score averages."""
+    words = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split()))
+    prose = lambda label: re.sub(r"\s+", " ", _section("07-value", label))
+    assert f"holds {words[len(OUTCOMES)]} child-centred outcomes" in prose("sec-value-outcomes")
+    assert f"with a better direction ({words[sum(o.better != 0 for o in OUTCOMES)]})" in prose("sec-value-ranks")
+
+
 # --------------------------------------------------------------------------- Safety Valve amounts
 
 
@@ -404,6 +414,14 @@ def test_safety_valve_value_scales_the_effect_by_the_funded_las_own_spend(las):
     assert sv["years_of_spend"] == pytest.approx(funding["amount"].sum() / last["hn_spend"].sum())
     with pytest.raises(ValueError, match="not Safety Valve members"):
         claims.safety_valve_value(ev, funding.assign(la_code=funding["la_code"].where(funding.index > 0, "E06000001")))
+    # with the design's systematic error: none leaves the draws as they were, a spread widens the interval
+    none = {o: SystematicError("safety_valve", o, 200, 0.0, 0.0) for o in ("hn_spend_per_head", "ehcp_rate")}
+    same = claims.safety_valve_value(ev, funding, none)
+    assert np.array_equal(same["spend_difference_calibrated"], sv["spend_difference"])
+    assert np.array_equal(same["plans_difference_calibrated"], sv["plans_difference"])
+    wide = claims.safety_valve_value(ev, funding, {o: SystematicError("safety_valve", o, 200, 0.0, 0.02) for o in none})
+    width = lambda d: np.subtract(*np.quantile(d, [0.95, 0.05]))
+    assert width(wide["spend_difference_calibrated"]) > 1.2 * width(sv["spend_difference"])
 
 
 def test_held_out_year_is_predicted_with_honest_intervals_and_pooling_helps():

@@ -12,7 +12,9 @@ Y = the twelve months around January Y):
   one year (appeals in 2023 -> 2024); KS4 destinations are dated by the
   academic year in which the destination is sustained (leavers of summer
   2022 -> 2022/23 -> 2023). The dictionary's `Year_Type` for every measure is
-  checked on read, so a change of period definition fails loudly.
+  checked on read, so a change of period definition fails loudly. `LAIT_MEANS`
+  adds plain means of published measures (KS2 progress: reading, writing and
+  maths), where every part is published.
 - `read_tribunals`: appeals registered, appealable decisions and the appeal
   rate by LA, calendar years 2014-2024 (panel years 2015-2025), from the MoJ
   table shipped with the SEN2 2025 release; `compare_tribunal_releases` checks
@@ -68,6 +70,9 @@ class LaitMeasure:
 
 
 _PCT = (0.0, 100.0)
+#: KS2 scaled scores run from 80 to 120, so a progress score (a pupil's score less the national mean of pupils with
+#: like KS1 results) lies within ±40.
+_PROGRESS = (-40.0, 40.0)
 _ACADEMIC = "academic year (Y-1)/Y"
 
 LAIT_MEASURES: tuple[LaitMeasure, ...] = (
@@ -99,6 +104,18 @@ LAIT_MEASURES: tuple[LaitMeasure, ...] = (
                 "KS2 pupils with SEN support reaching the expected standard in reading, writing "
                 "and maths (no tests in 2020 and 2021)",
                 "% of pupils", "share", "Academic Year", _ACADEMIC, 0, _PCT),
+    LaitMeasure("KS2_SEN_Reading_Progress", "ks2_reading_progress_ehcp",
+                "KS2 reading progress score (KS1 to KS2 value added) of pupils with an EHC plan; 0 is "
+                "England's average for all pupils of like KS1 results (none for 2020 and 2021, nor "
+                "for 2024 and 2025: those cohorts have no KS1 results)",
+                "score", "index", "Academic Year", _ACADEMIC, 0, _PROGRESS),
+    LaitMeasure("KS2_SEN_Writing_Progress", "ks2_writing_progress_ehcp",
+                "KS2 writing progress score of pupils with an EHC plan (teacher-assessed writing; "
+                "same years as reading)",
+                "score", "index", "Academic Year", _ACADEMIC, 0, _PROGRESS),
+    LaitMeasure("KS2_SEN_Maths_Progress", "ks2_maths_progress_ehcp",
+                "KS2 maths progress score of pupils with an EHC plan (same years as reading)",
+                "score", "index", "Academic Year", _ACADEMIC, 0, _PROGRESS),
     LaitMeasure("SEN_Stat_AVG_Attain8_Score", "ks4_attainment8_ehcp",
                 "Average Attainment 8 score of KS4 pupils with an EHC plan (2020 and 2021 from "
                 "centre/teacher-assessed grades; maximum 80 in 2016, 87 in 2017, 90 from 2018)",
@@ -135,6 +152,26 @@ LAIT_MEASURES: tuple[LaitMeasure, ...] = (
     LaitMeasure("Spec_ Pup_FixedEx", "special_school_pupils_suspended",
                 "Pupils in state-funded special schools with one or more suspensions",
                 "% of pupils", "share", "Academic Year", _ACADEMIC, 0, _PCT),
+)
+
+
+@dataclass(frozen=True)
+class LaitMean:
+    """A panel variable that is the plain mean of LAIT measures (`parts`, panel names), for an LA-year where every
+    part is published; missing where any part is, so a suppressed subject never leaves a mean of the others."""
+
+    name: str
+    description: str
+    unit: str
+    kind: Kind
+    parts: tuple[str, ...]
+
+
+LAIT_MEANS: tuple[LaitMean, ...] = (
+    LaitMean("ks2_progress_ehcp",
+             "KS2 progress of pupils with an EHC plan: mean of the reading, writing and maths progress scores "
+             "(this study's mean of DfE's three published scores, which DfE does not combine)",
+             "score", "index", ("ks2_reading_progress_ehcp", "ks2_writing_progress_ehcp", "ks2_maths_progress_ehcp")),
 )
 
 _YEAR_LABEL = re.compile(r"^(\d{4})(?:/(\d{2}))?(?: \((?:prov|Rev|Final)\))?$")
@@ -213,8 +250,27 @@ def _parse_lait(rows: pd.DataFrame, measures: tuple[LaitMeasure, ...], *, where:
     return out.reset_index(drop=True)
 
 
+def _means(measures: tuple[LaitMeasure, ...]) -> list[tuple[LaitMean, str]]:
+    """The `LAIT_MEANS` whose parts are all among `measures`, each with its parts' common period."""
+    period = {m.name: m.period for m in measures}
+    out = []
+    for mean in LAIT_MEANS:
+        if all(p in period for p in mean.parts):
+            periods = {period[p] for p in mean.parts}
+            if len(periods) != 1:
+                raise ValueError(f"{mean.name}: its parts {mean.parts} have different periods {sorted(periods)}")
+            out.append((mean, periods.pop()))
+    return out
+
+
+def _with_means(wide: pd.DataFrame, measures: tuple[LaitMeasure, ...]) -> pd.DataFrame:
+    """`wide` with a column for each of `_means(measures)`."""
+    return wide.assign(**{mean.name: wide[list(mean.parts)].mean(axis=1, skipna=False) for mean, _ in _means(measures)})
+
+
 def _variables(measures: tuple[LaitMeasure, ...]) -> list[Variable]:
-    return [Variable(m.name, m.description, m.unit, m.period, "lait", m.kind) for m in measures]
+    return ([Variable(m.name, m.description, m.unit, m.period, "lait", m.kind) for m in measures]
+            + [Variable(m.name, m.description, m.unit, period, "lait", m.kind) for m, period in _means(measures)])
 
 
 def _within_life(long: pd.DataFrame, las: pd.DataFrame, *, source: str) -> tuple[pd.DataFrame, list[str]]:
@@ -257,10 +313,9 @@ def read_lait(store: Store, las: pd.DataFrame, measures: tuple[LaitMeasure, ...]
     long = _parse_lait(rows, measures, where=where)
     long["la_code"] = codes_from_old(long["number"].astype(str), las, where=f"{where}, column 'LA Number'")
     long, notes = _within_life(long, las, source=where)
-    names = [m.name for m in measures]
     return SourceTable(
         name="outcomes",
-        la=_wide(long, names),
+        la=_with_means(_wide(long, [m.name for m in measures]), measures),
         variables=_variables(measures),
         national=None,
         suppressed=_suppressed(long),
@@ -274,7 +329,7 @@ def lait_england(store: Store, measures: tuple[LaitMeasure, ...] = LAIT_MEASURES
     long = _parse_lait(rows[rows["LA Number"] == _ENGLAND_NUMBER], measures, where=where)
     wide = long.pivot(index="year", columns="variable", values="value").reindex(columns=[m.name for m in measures])
     wide.columns.name = None
-    return wide.dropna(how="all").reset_index()
+    return _with_means(wide.dropna(how="all").reset_index(), measures)
 
 
 # --- MoJ SEND Tribunal appeal rate -------------------------------------------------------------

@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis.evaluation.experiment import Evaluation
 from analysis.evaluation.scenarios import SEN_SUPPORT, Assumptions, Move, Scenario
+from analysis.evaluation.systematic import SystematicError
 from analysis.models.spend.model import SpendModel
 
 SV = "safety_valve"
@@ -193,7 +194,7 @@ def dbv_national(model: SpendModel, year: int, claim: DbvNationalClaim = DBV_NAT
             "share_to_sen_support": to_support, "plans": plans, "result": scenario.result()}
 
 
-def safety_valve_value(ev: Evaluation, funding: pd.DataFrame) -> dict:
+def safety_valve_value(ev: Evaluation, funding: pd.DataFrame, systematic: dict[str, SystematicError] | None = None) -> dict:
     """Safety Valve funding set beside the evaluation's estimated divergence of its LAs from matched LAs.
 
     The event study's average difference after the start (log scale, draws) is applied to what the Safety
@@ -205,6 +206,10 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame) -> dict:
     the two are set side by side, not divided. What can be said is scale: the funding per plan in these LAs in
     the last year (`per_plan`, over the LAs with a count that year) and against one year's high-needs spend of
     theirs, the last (`years_of_spend`: the funding equals that many years of it). Returns per-LA rows and draws.
+
+    The divergence's draws carry the event study's sampling error only. With `systematic` (per outcome, the design's
+    error fitted to matched placebos: `analysis.evaluation.systematic`), `spend_difference_calibrated` and
+    `plans_difference_calibrated` carry that error too.
     """
     es = ev.event_study(SV)
     post = es.att_post()
@@ -227,10 +232,14 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame) -> dict:
                      "post_years": int(((la["year"] >= start) & (la["year"] <= last) & la["hn_spend"].notna()).sum()),
                      "post_spend": post_spend, "plans": plans, "last_spend": last_spend})
     table = pd.DataFrame(rows)
-    spend_diff = table["post_spend"].sum() * (1 - np.exp(-tau["hn_spend_per_head"]))
-    plans_diff = table["plans"].sum() * (1 - np.exp(-tau["ehcp_rate"]))
-    total = table["amount"].sum()
-    return {"table": table, "last_year": last, "funding": total, "spend_difference": spend_diff, "plans_difference": plans_diff,
+    differences = {}
+    for k, (outcome, name, base) in enumerate((("hn_spend_per_head", "spend", table["post_spend"].sum()),
+                                              ("ehcp_rate", "plans", table["plans"].sum()))):
+        differences[f"{name}_difference"] = base * (1 - np.exp(-tau[outcome]))
+        if systematic is not None:
+            calibrated = systematic[outcome].calibrate(tau[outcome], seed=SEED + k)
+            differences[f"{name}_difference_calibrated"] = base * (1 - np.exp(-calibrated))
+    return differences | {"table": table, "last_year": last, "funding": table["amount"].sum(),
             "members": len(members), "funded": len(table),
             "per_plan": table.dropna(subset=["plans"])["amount"].sum() / table["plans"].sum(),
             "years_of_spend": table.dropna(subset=["last_spend"])["amount"].sum() / table["last_spend"].sum()}

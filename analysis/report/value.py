@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.evaluation import claims, value
+from analysis.evaluation.systematic import SystematicError
 from analysis.models.fitting import interval, quantile
 from analysis.models.outcomes import BY_COLUMN, OUTCOMES, OutcomeModel
 from analysis.report import programme_effects
@@ -391,4 +392,20 @@ def sv_robustness_text(effects: pd.DataFrame) -> str:
             f"{cell('effect')} against matched LAs'. Compared instead with the programme's later members in the years before "
             f"those joined, it moved by {cell('later_waves')}; and before the start, against matched LAs, it had already "
             f"moved by {cell('pre_trend')}. The evaluation does not find the spend estimate robust (@sec-programmes), and so "
-            "nor is this figure; its interval carries the main comparison's sampling error only.")
+            "nor is this figure: neither of its intervals carries that disagreement between comparisons.")
+
+
+def sv_calibrated_text(sv: dict, errors: dict[str, SystematicError]) -> str:
+    """The Safety Valve divergence in £ and plans again, with the design's systematic error as the matched placebos show
+    it (`claims.safety_valve_value` given `errors`, from `systematic.fit`)."""
+    def added(e: SystematicError, what: str) -> str:
+        spread = (f"spread more widely than their own intervals allow (by an extra standard deviation of {100 * e.sd:.1f}%)"
+                  if round(100 * e.sd, 1) > 0 else "spread no more widely than their own intervals allow")
+        return f"their estimates of {what} are {spread} and centre on {signed(100 * e.mean, 1)}% rather than 0"
+
+    spend, plans = errors["hn_spend_per_head"], errors["ehcp_rate"]
+    return (f"Those intervals carry the main comparison's sampling error only. The {spend.placebos} matched placebo groups of "
+            f"@sec-prog-robust, which had no programme, show what the design adds: {added(spend, 'spend per head')}; "
+            f"{added(plans, 'plans per head')}. Allowing for that error too [the empirical calibration of "
+            f"@schuemie_2018_empirical], the spend figure is {millions(-sv['spend_difference_calibrated'], figures=2)} and the "
+            f"plans figure {count(-sv['plans_difference_calibrated'], 100)}.")
