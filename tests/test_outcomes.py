@@ -80,11 +80,11 @@ def test_lait_england_values(store):
     assert england.at[2024, "special_school_pupils_suspended"] == pytest.approx(5.06047)
     assert np.isnan(england.at[2021, "ks2_rwm_expected_ehcp"])  # no KS2 tests in 2020/21
     assert england.at[2023, "ks2_reading_progress_ehcp"] == pytest.approx(-4.36)
-    assert england.at[2023, "ks2_progress_ehcp"] == pytest.approx(england.loc[2023, list(LAIT_MEANS[0].parts)].mean())
+    assert england.at[2023, "ks2_progress_ehcp"] == pytest.approx((-4.36 - 4.41 - 4.12) / 3)  # LAIT's three England figures
     assert 2024 not in england["ks2_progress_ehcp"].dropna().index  # no KS1 results for the 2023/24 cohort
 
 
-def test_a_lait_mean_is_missing_where_any_part_is(store, las):
+def test_a_lait_mean_is_missing_where_any_part_is():
     parts = [m for m in LAIT_MEASURES if m.name in LAIT_MEANS[0].parts]
     wide = pd.DataFrame({"la_code": ["a", "b"], "year": [2023, 2023], parts[0].name: [1.0, 2.0],
                          parts[1].name: [2.0, np.nan], parts[2].name: [6.0, 4.0]})
@@ -105,7 +105,7 @@ def test_lait_shape_and_ranges(lait, las):
             assert values.between(0, 100).all(), m.name
         per_year = lait.la.groupby("year")[m.name].count()
         # KS2 progress has five years (none in 2020, 2021, 2024 and 2025); the others six or more
-        assert (per_year >= 140).sum() >= (5 if "progress" in m.name else 6), f"{m.name}: thin coverage {per_year.to_dict()}"
+        assert (per_year >= 140).sum() >= (5 if m.name in LAIT_MEANS[0].parts else 6), f"{m.name}: thin coverage {per_year.to_dict()}"
     for mean in LAIT_MEANS:
         assert lait.la[mean.name].notna().equals(lait.la[list(mean.parts)].notna().all(axis=1)), mean.name
 

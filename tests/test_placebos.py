@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from analysis import grid
 from analysis.evaluation import experiment, placebos, programmes

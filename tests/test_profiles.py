@@ -4,11 +4,9 @@ chosen (rendered, and in headless Chromium with the selector a reader uses)."""
 from __future__ import annotations
 
 import copy
-import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -92,6 +92,26 @@ def test_update_finds_a_revision_at_the_official_url(tmp_path, http_mirror, smal
     assert str(missing) == f"dfe_las ({source.mirror_path}): the download from {gone.url} failed: HTTP 404"
 
 
+
+def test_update_does_not_take_a_web_page_or_another_kind_of_file_for_a_revision(tmp_path, http_mirror, small_mirror, store):
+    """Where the registry's URL serves a release page (or a zip holding the registered spreadsheet), the download's
+    checksum differs, but it is not a revision: `locate` says what it is and where to get the file by hand."""
+    from analysis.report import update
+
+    (small_mirror / "page.html").write_text("<!DOCTYPE html>\n<html><body>Education, health and care plans</body></html>\n")
+    (small_mirror / "bundle.zip").write_bytes(b"PK\x03\x04" + bytes(60))
+    online = Store(registry=_registry_at(http_mirror), raw=tmp_path / "raw", mirror=small_mirror, route="url")
+    source = online.registry["dfe_las"]
+    page = dataclasses.replace(source, url=f"{http_mirror}/page.html")
+    missing = update.locate(page, online, tmp_path / "page")
+    assert isinstance(missing, update.Missing) and missing.reason.startswith("it is a web page, not the file")
+    assert source.page in missing.reason and f"data/raw/{source.mirror_path}" in missing.reason
+    sheet = dataclasses.replace(source, url=f"{http_mirror}/bundle.zip", mirror_path="population/table.xls")
+    assert update.locate(sheet, online, tmp_path / "zip").reason.startswith("it is not a .xls file like the one registered")
+    # every file the mirror holds is taken for what its registry entry says it is
+    assert {k: update.not_the_file(store.mirror / s.mirror_path, s) for k, s in store.registry.items()} == dict.fromkeys(store.registry, "")
+
+
 def test_download_with_wrong_checksum_names_both_hashes_and_leaves_nothing(tmp_path, http_mirror, small_mirror):
     (small_mirror / "geography" / "regions.csv").write_text("region_code,region_name\nE12000001,Tampered\n")
     store = Store(registry=_registry_at(http_mirror), raw=tmp_path / "raw", mirror=tmp_path / "empty", route="url")

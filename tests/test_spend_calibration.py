@@ -4,7 +4,6 @@ reproduces the stored replicate exactly, and the summaries flag what they should
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from analysis.models import stored
 from analysis.models.spend.data import CATEGORIES

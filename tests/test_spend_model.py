@@ -21,7 +21,6 @@ from analysis.data import breaks, panel
 from analysis.models import fitting
 from analysis.models import spend as sm
 from analysis.errors import ValidationError
-from analysis.models.fitting import SamplerSettings
 from analysis.models.spend.cli import cli_fit
 from analysis.models.spend.data import CATEGORIES
 from analysis.models.spend.model import REPORTED

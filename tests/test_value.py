@@ -359,7 +359,6 @@ def test_the_programme_sizes_typed_in_the_prose_are_the_published_counts():
     assert f"{sum(cohorts.SAFETY_VALVE_COUNTS.values())} LAs signed deals" in re.sub(r"\s+", " ", _section("07-value", "sec-value-safety-valve"))
 
 
-
 def test_the_outcome_counts_in_the_prose_are_the_models():
     """Chapter 7 says in words how many outcomes the model holds and how many the combined score averages."""
     words = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split()))
@@ -415,13 +414,28 @@ def test_safety_valve_value_scales_the_effect_by_the_funded_las_own_spend(las):
     with pytest.raises(ValueError, match="not Safety Valve members"):
         claims.safety_valve_value(ev, funding.assign(la_code=funding["la_code"].where(funding.index > 0, "E06000001")))
     # with the design's systematic error: none leaves the draws as they were, a spread widens the interval
-    none = {o: SystematicError("safety_valve", o, 200, 0.0, 0.0) for o in ("hn_spend_per_head", "ehcp_rate")}
+    error = lambda o, sd: SystematicError("safety_valve", o, 200, 0.0, sd, np.array([[0.0, sd]]))
+    none = {o: error(o, 0.0) for o in ("hn_spend_per_head", "ehcp_rate")}
     same = claims.safety_valve_value(ev, funding, none)
     assert np.array_equal(same["spend_difference_calibrated"], sv["spend_difference"])
     assert np.array_equal(same["plans_difference_calibrated"], sv["plans_difference"])
-    wide = claims.safety_valve_value(ev, funding, {o: SystematicError("safety_valve", o, 200, 0.0, 0.02) for o in none})
+    wide = claims.safety_valve_value(ev, funding, {o: error(o, 0.02) for o in none})
     width = lambda d: np.subtract(*np.quantile(d, [0.95, 0.05]))
     assert width(wide["spend_difference_calibrated"]) > 1.2 * width(sv["spend_difference"])
+    with pytest.raises(ValueError, match="the systematic error given for hn_spend_per_head is dbv's for hn_spend_per_head"):
+        claims.safety_valve_value(ev, funding, none | {"hn_spend_per_head": SystematicError("dbv", "hn_spend_per_head", 200, 0.0, 0.0, np.zeros((1, 2)))})
+
+
+def test_the_calibrated_safety_valve_text_says_how_far_the_placebos_strayed_or_that_they_did_not():
+    from analysis.report import value as vr
+
+    draws = np.linspace(-4e8, -2e8, 101)
+    sv = {"spend_difference_calibrated": draws, "plans_difference_calibrated": draws / 5e4}
+    error = lambda o, sd: SystematicError("safety_valve", o, 200, 0.0, sd, np.array([[0.0, sd]]))
+    text = vr.sv_calibrated_text(sv, {"hn_spend_per_head": error("hn_spend_per_head", 0.0104), "ehcp_rate": error("ehcp_rate", 0.0)})
+    assert "by a further 1.0% either way in spend per head and not at all in plans per head" in text
+    assert "the spend figure is £300m (£210m to £390m)" in text and "the plans figure 6,000 (4,200 to 7,800)" in text
+    assert "@schuemie_2014_interpreting" in text and "smaller deficits" in text
 
 
 def test_held_out_year_is_predicted_with_honest_intervals_and_pooling_helps():

@@ -70,8 +70,8 @@ class LaitMeasure:
 
 
 _PCT = (0.0, 100.0)
-#: KS2 scaled scores run from 80 to 120, so a progress score (a pupil's score less the national mean of pupils with
-#: like KS1 results) lies within ±40.
+#: A sanity bound on an LA's average KS2 progress score (published LA averages lie between about −22 and +12): an
+#: average beyond ±40, twice the widest published, would mean a misread column or a changed unit, not a real LA.
 _PROGRESS = (-40.0, 40.0)
 _ACADEMIC = "academic year (Y-1)/Y"
 

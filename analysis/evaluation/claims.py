@@ -237,7 +237,11 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame, systematic: dict[s
                                               ("ehcp_rate", "plans", table["plans"].sum()))):
         differences[f"{name}_difference"] = base * (1 - np.exp(-tau[outcome]))
         if systematic is not None:
-            calibrated = systematic[outcome].calibrate(tau[outcome], seed=SEED + k)
+            error = systematic[outcome]
+            if (error.programme, error.outcome) != (SV, outcome):
+                raise ValueError(f"safety_valve_value(): the systematic error given for {outcome} is {error.programme}'s for "
+                                 f"{error.outcome}; fit it with systematic.fit(results, {SV!r}, {outcome!r})")
+            calibrated = error.calibrate(tau[outcome], seed=SEED + k)
             differences[f"{name}_difference_calibrated"] = base * (1 - np.exp(-calibrated))
     return differences | {"table": table, "last_year": last, "funding": table["amount"].sum(),
             "members": len(members), "funded": len(table),

@@ -125,7 +125,28 @@ def locate(source: Source, store: Store, scratch: Path) -> tuple[Path, str] | Mi
     except Exception as exc:  # network failures come in many types; all mean "not found"
         tried = f"{'not in the mirror, and ' if store.route == 'auto' else ''}the download from {source.url}"
         return Missing(source.key, source.mirror_path, tried, failure(exc))
+    instead = not_the_file(Path(got), source)
+    if instead:
+        return Missing(source.key, source.mirror_path, f"the download from {source.url}",
+                       f"it is {instead}; save the file from {source.page} as data/raw/{source.mirror_path}")
     return Path(got), source.url
+
+
+#: The first bytes of a file of each kind the registry holds that has them (a zip, a workbook, a parquet file).
+_MAGIC = {".zip": b"PK", ".xlsx": b"PK", ".ods": b"PK", ".xls": b"\xd0\xcf\x11\xe0", ".parquet": b"PAR1"}
+
+
+def not_the_file(path: Path, source: Source) -> str:
+    """What a download is instead of `source`'s file ('' when it can be that file): a web page (the URL names the
+    release page, or the publisher moved the file and redirects to one), or another kind of file (a zip holding
+    the registered spreadsheet). Either way its checksum differs, and it is not a revision of the file."""
+    head = path.read_bytes()[:512]
+    suffix = Path(source.mirror_path).suffix.lower()
+    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")) and suffix not in (".html", ".htm"):
+        return "a web page, not the file"
+    if suffix in _MAGIC and not head.startswith(_MAGIC[suffix]):
+        return f"not a {suffix} file like the one registered"
+    return ""
 
 
 def failure(exc: Exception) -> str:
