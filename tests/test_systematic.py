@@ -29,6 +29,12 @@ def _grid(mean: float, sd: float, batches: int = 20, per_batch: int = 20, outcom
     return results
 
 
+def test_no_spread_beyond_their_own_intervals_is_fitted_as_none():
+    fitted = systematic.fit(_grid(0.0, 0.0, batches=50), "safety_valve", "ehcp_rate", bootstrap=20)
+    assert fitted.sd < 0.002 and (fitted.replicates[:, 1] >= 0).all()
+    assert systematic._maximum_likelihood(np.zeros(30), np.full(30, 0.02)) == (0.0, 0.0)  # exactly on the bound
+
+
 @pytest.mark.parametrize("mean, sd", [(0.0, 0.0), (0.01, 0.02), (-0.005, 0.01)])
 def test_the_fit_recovers_the_simulated_error(mean, sd):
     fitted = systematic.fit(_grid(mean, sd), "safety_valve", "ehcp_rate", bootstrap=50)
@@ -71,8 +77,8 @@ def test_the_stored_placebos_show_a_design_error_in_spend_but_hardly_any_in_the_
     """On the real placebo grid (chapter 5): the event study's placebos of spend per head scatter more than their
     intervals say (their 90% intervals cover under 90%), those of the plan rate about as their intervals say."""
     results = stored.load("placebos").results
-    for programme in ("safety_valve", "dbv"):
-        rate = systematic.fit(results, programme, "ehcp_rate", bootstrap=20)
-        assert rate.placebos == 200 and rate.size < 0.005
-    spend = systematic.fit(results, "safety_valve", "hn_spend_per_head", bootstrap=20)
+    for programme in ("safety_valve", "dbv"):  # every resample fits, those where σ is at its bound of 0 too
+        rate = systematic.fit(results, programme, "ehcp_rate")
+        assert rate.placebos == 200 and rate.size < 0.005 and len(rate.replicates) == systematic.BOOTSTRAP
+    spend = systematic.fit(results, "safety_valve", "hn_spend_per_head")
     assert 0.005 < spend.size < 0.02

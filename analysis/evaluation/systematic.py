@@ -42,8 +42,6 @@ from analysis.models.fitting import SEED
 
 #: z of a central 90% interval: a placebo's SD is its interval's width over 2·Z90.
 Z90 = float(stats.norm.ppf(0.95))
-#: Bounds of log σ in the fit (σ from e^-12, effectively none, to e^3).
-LOG_SD_BOUNDS = (-12.0, 3.0)
 #: Resamples of the grid's batches, each refitted, for the uncertainty of μ and σ.
 BOOTSTRAP = 200
 
@@ -81,16 +79,19 @@ def _model_scale(outcome: str, values: pd.Series) -> np.ndarray:
 
 
 def _maximum_likelihood(theta: np.ndarray, se: np.ndarray) -> tuple[float, float]:
-    """(μ, σ) of θ̂_i ~ Normal(μ, sqrt(σ² + se_i²))."""
-    def negative_log_likelihood(params: np.ndarray) -> float:
-        variance = np.exp(2 * params[1]) + se**2
-        return 0.5 * float(np.sum(np.log(variance) + (theta - params[0]) ** 2 / variance))
+    """(μ, σ) of θ̂_i ~ Normal(μ, sqrt(σ² + se_i²)): for each σ the best μ is the precision-weighted mean, so only σ is
+    searched (between 0 and twice the estimates' SD), and σ = 0 is taken when it is at least as likely."""
+    def profile(sd: float) -> tuple[float, float]:
+        weight = 1 / (sd**2 + se**2)
+        mean = float(np.sum(weight * theta) / np.sum(weight))
+        return mean, 0.5 * float(np.sum(-np.log(weight) + weight * (theta - mean) ** 2))
 
-    start = [float(theta.mean()), float(np.clip(np.log(max(theta.std(), 1e-6)), *LOG_SD_BOUNDS))]
-    result = optimize.minimize(negative_log_likelihood, start, method="L-BFGS-B", bounds=[(None, None), LOG_SD_BOUNDS])
-    if not result.success:
-        raise RuntimeError(f"systematic.fit(): the likelihood did not converge: {result.message}")
-    return float(result.x[0]), float(np.exp(result.x[1]))
+    upper = max(2 * float(theta.std()), 1e-9)
+    sd = float(optimize.minimize_scalar(lambda s: profile(s)[1], bounds=(0.0, upper), method="bounded",
+                                        options={"xatol": upper * 1e-6}).x)
+    if profile(0.0)[1] <= profile(sd)[1]:
+        sd = 0.0
+    return profile(sd)[0], sd
 
 
 def fit(results: dict[str, dict], programme: str, outcome: str, bootstrap: int = BOOTSTRAP, seed: int = SEED) -> SystematicError:
