@@ -410,6 +410,8 @@ def test_safety_valve_value_scales_the_effect_by_the_funded_las_own_spend(las):
     last = ev.panel[(ev.panel["year"] == sv["last_year"]) & ev.panel["la_code"].isin(funding["la_code"])]
     assert last["ehcp_total"].notna().sum() == last["hn_spend"].notna().sum() == len(funding)  # every funded LA has both
     assert sv["per_plan"] == pytest.approx(funding["amount"].sum() / last["ehcp_total"].sum())
+    later = experiment.headline_table(ev, "safety_valve").set_index("outcome").at["hn_spend_per_head", "later_waves_median"] / 100
+    assert np.median(sv["spend_difference_later_waves"]) == pytest.approx(sv["table"]["post_spend"].sum() * (1 - 1 / (1 + later)), rel=0.01)
     assert sv["years_of_spend"] == pytest.approx(funding["amount"].sum() / last["hn_spend"].sum())
     with pytest.raises(ValueError, match="not Safety Valve members"):
         claims.safety_valve_value(ev, funding.assign(la_code=funding["la_code"].where(funding.index > 0, "E06000001")))
@@ -433,7 +435,7 @@ def test_the_calibrated_safety_valve_text_says_how_far_the_placebos_strayed_or_t
     sv = {"spend_difference_calibrated": draws, "plans_difference_calibrated": draws / 5e4}
     error = lambda o, sd: SystematicError("safety_valve", o, 200, 0.0, sd, np.array([[0.0, sd]]))
     text = vr.sv_calibrated_text(sv, {"hn_spend_per_head": error("hn_spend_per_head", 0.0104), "ehcp_rate": error("ehcp_rate", 0.0)})
-    assert "by a further 1.0% either way in spend per head and not at all in plans per head" in text
+    assert "typically by about 1.0% either way in spend per head and not at all in plans per head" in text
     assert "the spend figure is £300m (£210m to £390m)" in text and "the plans figure 6,000 (4,200 to 7,800)" in text
     assert "@schuemie_2014_interpreting" in text and "smaller deficits" in text
 

@@ -207,13 +207,18 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame, systematic: dict[s
     the last year (`per_plan`, over the LAs with a count that year) and against one year's high-needs spend of
     theirs, the last (`years_of_spend`: the funding equals that many years of it). Returns per-LA rows and draws.
 
+    `spend_difference_later_waves` applies the comparison with the programme's later members (`Evaluation.later_waves`)
+    the same way. That comparison covers the members that had later ones to be compared with, so applied to every
+    funded LA it gives the scale of the disagreement between designs, not a second estimate.
+
     The divergence's draws carry the event study's sampling error only. With `systematic` (per outcome, the design's
     error fitted to matched placebos: `analysis.evaluation.systematic`), `spend_difference_calibrated` and
     `plans_difference_calibrated` carry that error too.
     """
     es = ev.event_study(SV)
     post = es.att_post()
-    tau = {o: post.loc[(post["group"] == "main") & (post["outcome"] == o), "draws"].iloc[0] for o in ("hn_spend_per_head", "ehcp_rate")}
+    draws = lambda group, o: post.loc[(post["group"] == group) & (post["outcome"] == o), "draws"].iloc[0]
+    tau = {o: draws("main", o) for o in ("hn_spend_per_head", "ehcp_rate")}
     treated = ev.treatment[(ev.treatment["programme"] == SV) & ev.treatment["la_code"].notna()]
     members = treated.drop_duplicates("la_code").set_index("la_code")["first_treated_year"]
     unknown = sorted(set(funding["la_code"]) - set(members.index))
@@ -243,6 +248,8 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame, systematic: dict[s
                                  f"{error.outcome}; fit it with systematic.fit(results, {SV!r}, {outcome!r})")
             calibrated = error.calibrate(tau[outcome], seed=SEED + k)
             differences[f"{name}_difference_calibrated"] = base * (1 - np.exp(-calibrated))
+    # the same arithmetic on the comparison with later members, which disagrees in sign: for scale, not as an estimate
+    differences["spend_difference_later_waves"] = table["post_spend"].sum() * (1 - np.exp(-draws("later_waves", "hn_spend_per_head")))
     return differences | {"table": table, "last_year": last, "funding": table["amount"].sum(),
             "members": len(members), "funded": len(table),
             "per_plan": table.dropna(subset=["plans"])["amount"].sum() / table["plans"].sum(),

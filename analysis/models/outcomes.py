@@ -62,8 +62,9 @@ OUTCOMES: tuple[ChildOutcome, ...] = (
                  caveat="Moves with who has a plan: where plans go to children with milder needs, more reach the standard."),
     ChildOutcome("ks2_progress_ehcp", "KS2 progress (reading, writing, maths), pupils with a plan", +1, "ehcp_total", "KS2 progress",
                  unit="score",
-                 caveat="Compares pupils with others of like KS1 results, so it may move less with who has a plan than attainment "
-                        "does; leaves out pupils without KS1 results, and stops after 2022/23 (the next two cohorts have none)."),
+                 caveat="This study's mean of DfE's reading, writing and maths scores. Compares pupils with others of like KS1 "
+                        "results, so it may move less with who has a plan than attainment does; leaves out pupils without KS1 "
+                        "results, and stops after 2022/23 (the next two cohorts have none)."),
     ChildOutcome("ks4_attainment8_ehcp", "KS4 Attainment 8, pupils with a plan", +1, "ehcp_total", "KS4 Attainment 8", unit="points",
                  caveat="Moves with who has a plan, and with how many GCSEs special schools enter their pupils for."),
     ChildOutcome("ks4_progress8_ehcp", "KS4 Progress 8, pupils with a plan", +1, "ehcp_total", "KS4 Progress 8", unit="score",

@@ -152,7 +152,9 @@ def holdout_text(scores: pd.DataFrame) -> str:
     shown = (100 * scores["coverage"]).round()  # the coverage as the table shows it, so the text reads as the table does
     low, drifting = scores[shown < 85], scores[scores["drift_q05"].round(2) > 1]
     held = drifting[shown[drifting.index] >= 88]
-    short = f"read a 90% interval as covering {cov.min():.0f}% to {cov.max():.0f}% of next year's positions"
+    short = (f"read a 90% predictive interval as covering {cov.min():.0f}% to {cov.max():.0f}% of next year's positions. The "
+             "intervals shown for levels are narrower still, since they leave out a year's own noise: an LA's next published "
+             "figure will often fall outside them")
     drift = (f"LAs' positions drift for {names(drifting)}: the spread of their change from the earliest year fitted to the "
              f"held-out year is {drifting['drift'].min():.2f} to {drifting['drift'].max():.2f} times that from the latest year "
              "fitted (90% intervals above 1), where a lasting level with independent yearly noise, as modelled, makes the "
@@ -377,22 +379,28 @@ def sv_children_text(effects: pd.DataFrame) -> str:
     clear = [programme_effects.is_clear(programme_effects.stats(r, "effect")) for r in rows.itertuples()]
     parts = [f"{in_sentence(r.label)} {m} {r.units} (90% interval {lo} to {hi})"
              for r in rows.itertuples() for m, lo, hi in [_effect_numbers(r, "effect")]]
-    verdict = ("none of which can be told apart from no difference" if not any(clear) else
+    verdict = ("none of which can be told apart from no difference: with intervals this wide, that is no evidence either way, "
+               "not evidence of no harm" if not any(clear) else
                "all of which differ from zero" if all(clear) else
                f"of which {sum(clear)} of {len(clear)} can be told apart from no difference")
     return ("Whether children were better or worse served is what the evaluation's child outcomes would have to show. For Safety "
             f"Valve LAs against matched LAs, they are: {'; '.join(parts)}; {verdict}.")
 
 
-def sv_robustness_text(effects: pd.DataFrame) -> str:
-    """How the Safety Valve spend estimate moves under the evaluation's other comparisons."""
+def sv_robustness_text(effects: pd.DataFrame, sv: dict) -> str:
+    """How the Safety Valve spend estimate moves under the evaluation's other comparisons, the later-members one also in £
+    (`claims.safety_valve_value`'s `spend_difference_later_waves`)."""
     r = effects.set_index("outcome").loc["hn_spend_per_head"]
     cell = lambda a: "{}% (90% interval {} to {})".format(*_effect_numbers(r, a))
+    lower = -sv["spend_difference_later_waves"]
+    way, amount = ("lower", lower) if np.median(lower) > 0 else ("higher", -lower)
     return (f"The divergence rests on the evaluation's main comparison, in which Safety Valve LAs' spend per head moved by "
             f"{cell('effect')} against matched LAs'. Compared instead with the programme's later members in the years before "
-            f"those joined, it moved by {cell('later_waves')}; and before the start, against matched LAs, it had already "
-            f"moved by {cell('pre_trend')}. The evaluation does not find the spend estimate robust (@sec-programmes), and so "
-            "nor is this figure: neither of its intervals carries that disagreement between comparisons.")
+            f"those joined, it moved by {cell('later_waves')}: applied to the same spend, that would put it about "
+            f"{millions(amount, figures=2)} {way} (for scale only: that comparison covers the members "
+            f"that had later ones to be compared with). Before the start, against matched LAs, it had already moved by "
+            f"{cell('pre_trend')}. The evaluation does not find the spend estimate robust (@sec-programmes), and so nor is this "
+            "figure: neither of its intervals carries that disagreement between comparisons.")
 
 
 def sv_calibrated_text(sv: dict, errors: dict[str, SystematicError]) -> str:
@@ -400,14 +408,16 @@ def sv_calibrated_text(sv: dict, errors: dict[str, SystematicError]) -> str:
     it (`claims.safety_valve_value` given `errors`, from `systematic.fit`)."""
     def further(e: SystematicError, what: str) -> str:
         extra = round(100 * e.size, 1)
-        return f"by a further {extra:.1f}% either way in {what}" if extra > 0 else f"not at all in {what}"
+        return f"by about {extra:.1f}% either way in {what}" if extra > 0 else f"not at all in {what}"
 
     spend, plans = errors["hn_spend_per_head"], errors["ehcp_rate"]
-    return (f"Those intervals carry the main comparison's sampling error only. The {spend.placebos} placebo groups of "
-            "@sec-prog-robust (councils in neither programme, given the programme's start years and matched in the same way, so "
-            "that there was nothing to find) strayed from zero by more than their own intervals allowed: typically (one standard "
-            f"deviation) {further(spend, 'spend per head')} and {further(plans, 'plans per head')}. Counting that as error of "
-            "unknown direction too [the empirical calibration of @schuemie_2014_interpreting; @schuemie_2018_empirical, here with the "
-            f"placebos' average error added to the spread rather than taken off], the spend figure is {millions(-sv['spend_difference_calibrated'], figures=2)} and the plans figure "
-            f"{count(-sv['plans_difference_calibrated'], 100)}. Even these intervals leave out how the programme LAs were chosen (the "
-            "placebo councils had smaller deficits) and the disagreement between comparisons below.")
+    return (f"Those intervals allow only for chance in the main comparison. As a check on the comparison itself, the same "
+            f"method was run on {spend.placebos} placebo groups (@sec-prog-robust): councils in neither programme, given the "
+            "programme's start years and matched in the same way, where there was nothing to find. Their results still "
+            f"strayed from zero by more than chance allows, typically {further(spend, 'spend per head')} and "
+            f"{further(plans, 'plans per head')}. Allowing for error of that size, in either direction [the empirical "
+            "calibration of @schuemie_2014_interpreting; @schuemie_2018_empirical, with the placebos' average error counted as "
+            f"error rather than taken off], the spend figure is {millions(-sv['spend_difference_calibrated'], figures=2)} and the "
+            f"plans figure {count(-sv['plans_difference_calibrated'], 100)}. That widens the intervals only a little, and it cannot "
+            "allow for how the programme LAs were chosen (the placebo councils had smaller deficits) or for the other comparisons "
+            "below, which disagree.")
