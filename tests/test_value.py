@@ -432,12 +432,30 @@ def test_the_calibrated_safety_valve_text_says_how_far_the_placebos_strayed_or_t
     from analysis.report import value as vr
 
     draws = np.linspace(-4e8, -2e8, 101)
-    sv = {"spend_difference_calibrated": draws, "plans_difference_calibrated": draws / 5e4}
-    error = lambda o, sd: SystematicError("safety_valve", o, 200, 0.0, sd, np.array([[0.0, sd]]))
-    text = vr.sv_calibrated_text(sv, {"hn_spend_per_head": error("hn_spend_per_head", 0.0104), "ehcp_rate": error("ehcp_rate", 0.0)})
-    assert "typically by about 1.0% either way in spend per head and not at all in plans per head" in text
-    assert "the spend figure is £300m (£210m to £390m)" in text and "the plans figure 6,000 (4,200 to 7,800)" in text
-    assert "@schuemie_2014_interpreting" in text and "smaller deficits" in text
+    sv = {"spend_difference": draws, "spend_difference_calibrated": 1.5 * (draws - draws.mean()) + draws.mean(),
+          "plans_difference_calibrated": draws / 5e4}
+    error = lambda o, mean, sd: SystematicError("safety_valve", o, 200, mean, sd, np.array([[mean, sd]]))
+    text = vr.sv_calibrated_text(sv, {"hn_spend_per_head": error("hn_spend_per_head", 0.0, 0.0104), "ehcp_rate": error("ehcp_rate", 0.0, 0.0)})
+    assert "about 1.0% either way in spend per head and 0.0% in plans per head" in text
+    assert "the spend figure is £300m (£160m to £440m)" in text and "the plans figure 6,000 (4,200 to 7,800)" in text
+    assert "widens the spend interval by about 50%" in text and "@schuemie_2014_interpreting" in text and "smaller deficits" in text
+    # an average offset with no extra spread still counts; none at all leaves the intervals as they are
+    assert "about 0.5% either way in spend per head" in vr.sv_calibrated_text(
+        sv, {"hn_spend_per_head": error("hn_spend_per_head", 0.005, 0.0), "ehcp_rate": error("ehcp_rate", 0.0, 0.0)})
+    none = vr.sv_calibrated_text(sv, {o: error(o, 0.0, 0.0) for o in ("hn_spend_per_head", "ehcp_rate")})
+    assert "no more than chance explains, so the intervals stand as they are" in none and "£" not in none
+
+
+@pytest.mark.parametrize("later, word", [(0.097, "higher"), (-0.05, "lower")])
+def test_the_later_members_comparison_is_said_in_pounds_in_its_own_direction(later, word):
+    from analysis.report import value as vr
+
+    effects = experiment.headline_table(experiment.load(), "safety_valve")
+    base = 4.4e9
+    sv = {"spend_difference_later_waves": base * (1 - np.exp(-np.full(101, np.log1p(later)))) + np.linspace(-1e7, 1e7, 101)}
+    amount = float(f"{abs(base * (1 - 1 / (1 + later))) / 1e6:.2g}")
+    assert f"that would put it about £{amount:,.0f}m (" in vr.sv_robustness_text(effects, sv)
+    assert f") {word} (for scale only" in vr.sv_robustness_text(effects, sv)
 
 
 def test_held_out_year_is_predicted_with_honest_intervals_and_pooling_helps():

@@ -379,8 +379,7 @@ def sv_children_text(effects: pd.DataFrame) -> str:
     clear = [programme_effects.is_clear(programme_effects.stats(r, "effect")) for r in rows.itertuples()]
     parts = [f"{in_sentence(r.label)} {m} {r.units} (90% interval {lo} to {hi})"
              for r in rows.itertuples() for m, lo, hi in [_effect_numbers(r, "effect")]]
-    verdict = ("none of which can be told apart from no difference: with intervals this wide, that is no evidence either way, "
-               "not evidence of no harm" if not any(clear) else
+    verdict = ("none of which can be told apart from no difference, which is not the same as showing there is none" if not any(clear) else
                "all of which differ from zero" if all(clear) else
                f"of which {sum(clear)} of {len(clear)} can be told apart from no difference")
     return ("Whether children were better or worse served is what the evaluation's child outcomes would have to show. For Safety "
@@ -405,19 +404,22 @@ def sv_robustness_text(effects: pd.DataFrame, sv: dict) -> str:
 
 def sv_calibrated_text(sv: dict, errors: dict[str, SystematicError]) -> str:
     """The Safety Valve divergence in £ and plans again, with the design's systematic error as the matched placebos show
-    it (`claims.safety_valve_value` given `errors`, from `systematic.fit`)."""
-    def further(e: SystematicError, what: str) -> str:
-        extra = round(100 * e.size, 1)
-        return f"by about {extra:.1f}% either way in {what}" if extra > 0 else f"not at all in {what}"
-
+    it (`claims.safety_valve_value` given `errors`, from `systematic.fit`), and how much that widens the spend interval."""
     spend, plans = errors["hn_spend_per_head"], errors["ehcp_rate"]
-    return (f"Those intervals allow only for chance in the main comparison. As a check on the comparison itself, the same "
-            f"method was run on {spend.placebos} placebo groups (@sec-prog-robust): councils in neither programme, given the "
-            "programme's start years and matched in the same way, where there was nothing to find. Their results still "
-            f"strayed from zero by more than chance allows, typically {further(spend, 'spend per head')} and "
-            f"{further(plans, 'plans per head')}. Allowing for error of that size, in either direction [the empirical "
-            "calibration of @schuemie_2014_interpreting; @schuemie_2018_empirical, with the placebos' average error counted as "
-            f"error rather than taken off], the spend figure is {millions(-sv['spend_difference_calibrated'], figures=2)} and the "
-            f"plans figure {count(-sv['plans_difference_calibrated'], 100)}. That widens the intervals only a little, and it cannot "
+    sizes = [round(100 * e.size, 1) for e in (spend, plans)]
+    check = (f"Those intervals allow only for chance in the main comparison. As a check on the comparison itself, the same method "
+             f"was run on {spend.placebos} placebo groups (@sec-prog-robust): councils in neither programme, given the programme's "
+             "start years and matched in the same way, where there was nothing to find. ")
+    if not any(sizes):
+        return check + "Their results were off zero by no more than chance explains, so the intervals stand as they are."
+    width = lambda d: float(np.subtract(*np.quantile(d, [0.95, 0.05])))
+    wider = width(sv["spend_difference_calibrated"]) / width(sv["spend_difference"]) - 1
+    return (check + "Counting both how far their results were off zero on average and how much more they varied than chance "
+            f"explains, the design's own error comes to about {sizes[0]:.1f}% either way in spend per head and {sizes[1]:.1f}% in "
+            "plans per head. Allowing for error of that size, in either direction [the empirical calibration of "
+            "@schuemie_2014_interpreting; @schuemie_2018_empirical, with the placebos' average error counted as error rather than "
+            f"taken off], the spend figure is {millions(-sv['spend_difference_calibrated'], figures=2)} and the plans figure "
+            f"{count(-sv['plans_difference_calibrated'], 100)}. That widens the spend interval by about {5 * round(20 * wider):.0f}% (to the "
+            "nearest 5%, as the Monte Carlo error of an interval's width allows), and it cannot "
             "allow for how the programme LAs were chosen (the placebo councils had smaller deficits) or for the other comparisons "
             "below, which disagree.")
