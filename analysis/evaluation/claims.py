@@ -237,8 +237,8 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame, systematic: dict[s
                      "post_years": int(((la["year"] >= start) & (la["year"] <= last) & la["hn_spend"].notna()).sum()),
                      "post_spend": post_spend, "plans": plans, "last_spend": last_spend})
     table = pd.DataFrame(rows)
-    differences = {}
-    for k, (outcome, name, base) in enumerate((("hn_spend_per_head", "spend", table["post_spend"].sum()),
+    differences, spent = {}, table["post_spend"].sum()
+    for k, (outcome, name, base) in enumerate((("hn_spend_per_head", "spend", spent),
                                               ("ehcp_rate", "plans", table["plans"].sum()))):
         differences[f"{name}_difference"] = base * (1 - np.exp(-tau[outcome]))
         if systematic is not None:
@@ -249,7 +249,7 @@ def safety_valve_value(ev: Evaluation, funding: pd.DataFrame, systematic: dict[s
             calibrated = error.calibrate(tau[outcome], seed=SEED + k)
             differences[f"{name}_difference_calibrated"] = base * (1 - np.exp(-calibrated))
     # the same arithmetic on the comparison with later members, which disagrees in sign: for scale, not as an estimate
-    differences["spend_difference_later_waves"] = table["post_spend"].sum() * (1 - np.exp(-draws("later_waves", "hn_spend_per_head")))
+    differences["spend_difference_later_waves"] = spent * (1 - np.exp(-draws("later_waves", "hn_spend_per_head")))
     return differences | {"table": table, "last_year": last, "funding": table["amount"].sum(),
             "members": len(members), "funded": len(table),
             "per_plan": table.dropna(subset=["plans"])["amount"].sum() / table["plans"].sum(),

@@ -412,7 +412,11 @@ def sv_calibrated_text(sv: dict, errors: dict[str, SystematicError]) -> str:
              "start years and matched in the same way, where there was nothing to find. ")
     if not any(sizes):
         return check + "Their results were off zero by no more than chance explains, so the intervals stand as they are."
-    width = lambda d: float(np.subtract(*np.quantile(d, [0.95, 0.05])))
+
+    def width(draws: np.ndarray) -> float:
+        _, lo, hi = interval(draws)
+        return hi - lo
+
     wider = width(sv["spend_difference_calibrated"]) / width(sv["spend_difference"]) - 1
     return (check + "Counting both how far their results were off zero on average and how much more they varied than chance "
             f"explains, the design's own error comes to about {sizes[0]:.1f}% either way in spend per head and {sizes[1]:.1f}% in "
